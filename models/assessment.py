@@ -1,0 +1,246 @@
+"""What a risk assessment says: typed, transport-free results, and the compact risk vector."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from dataclasses import dataclass
+
+from models.concentration import Band
+
+#: Said in every response: how to read the numbers.
+SCORE_INTERPRETATION = (
+    "Every score is on 0-100 and higher means riskier; impacts and vetoes are fractions of "
+    "the provider's AI-accelerator supply lost (0-1, higher = riskier)."
+)
+
+
+class RiskBand(enum.StrEnum):
+    LOW = "low"  # < 25
+    MODERATE = "moderate"  # 25 to < 50
+    HIGH = "high"  # 50 to < 75
+    CRITICAL = "critical"  # >= 75
+
+    @classmethod
+    def of(cls, score: float) -> RiskBand:
+        if score < 25:
+            return cls.LOW
+        if score < 50:
+            return cls.MODERATE
+        if score < 75:
+            return cls.HIGH
+        return cls.CRITICAL
+
+
+class CheckStatus(enum.StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"  # missing or weak data: not the same as no risk
+
+
+@dataclass(frozen=True, slots=True)
+class SubScore:
+    key: str
+    score: float  # 0-100
+    weight: float
+    contribution: float  # weight * score, rounded to 1e-6
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    key: str  # firm name, ISO3 or node id
+    display_name: str
+    share: float  # fraction of the layer (0-1)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerConcentration:
+    layer: str
+    weight: float  # effective layer weight after renormalising over the layers present
+    firm_hhi: float
+    country_hhi: float
+    firm_n_eff: float
+    country_n_eff: float
+    firm_top: Share
+    country_top: Share
+    cr1_over_65: bool
+    firm_bands: tuple[Band, ...]
+    country_bands: tuple[Band, ...]
+    firm_shares: tuple[Share, ...]
+    country_shares: tuple[Share, ...]
+    score: float  # (firm_hhi + country_hhi) / 200: this layer's 0-100 concentration
+
+
+@dataclass(frozen=True, slots=True)
+class NodeImpact:
+    node: str
+    display_name: str
+    kind: str
+    impact: float  # I_P(v) = 1 - a(P | v down)
+    is_spof: bool
+    evidence_path: tuple[str, ...]  # provider first, node last
+
+
+@dataclass(frozen=True, slots=True)
+class CountryImpact:
+    country: str
+    display_name: str
+    impact: float  # I_P(c) = 1 - a(P | every site in c lost)
+    country_risk: float
+    evidence_path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CountryContribution:
+    country: str
+    display_name: str
+    exposure: float  # layer-weighted share of the provider's sourcing sited there
+    country_risk: float
+    contribution: float  # exposure * country_risk, points of the geopolitical sub-score
+
+
+@dataclass(frozen=True, slots=True)
+class RegimeExposure:
+    regime: str
+    display_name: str
+    issuer: str
+    citation: str
+    in_force: bool
+    binds_provider: bool  # the provider's home country is a destination the regime covers
+    veto: float  # 1 - a(P | reached nodes degraded); 0 when not in force or not binding
+    reached_nodes: int  # nodes of the provider's supply tree it reaches
+    effective_from: dt.date
+    effective_to: dt.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class JurisdictionVeto:
+    country: str
+    display_name: str
+    veto: float  # 1 - a(P | J's sites lost and J's regimes in force bind)
+    foreign: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    id: str
+    title: str
+    status: CheckStatus
+    reason: str
+    evidence_path: tuple[str, ...]
+    remediation: str
+    observed: float
+    threshold: float
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    flow_share_a: float
+    flow_share_b: float
+    flow_share_c: float
+    edges_total: int
+    edges_with_range: int
+    nodes_total: int
+    notes: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResultProvenance:
+    model_version: str
+    dataset_name: str
+    dataset_version: str
+    dataset_hash: str
+    as_of: dt.date
+    parameters: tuple[tuple[str, str], ...]
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAssessment:
+    provider: str
+    display_name: str
+    home_country: str
+    composite: float
+    band: RiskBand
+    sub_scores: tuple[SubScore, ...]
+    floor_alpha: float
+    floor_uplift: float  # composite - sum(contributions): what the alpha x max floor adds
+    retained_capacity: float
+    layers: tuple[LayerConcentration, ...]
+    structural_impacts: tuple[NodeImpact, ...]
+    spof_count: int
+    country_impacts: tuple[CountryImpact, ...]
+    geopolitical_contributions: tuple[CountryContribution, ...]
+    regimes: tuple[RegimeExposure, ...]
+    bound_now: float  # 1 - a(P | every regime in force that binds P)
+    jurisdictions: tuple[JurisdictionVeto, ...]
+    largest_foreign_veto: JurisdictionVeto | None
+    jurisdictions_over_half: int
+    checks: tuple[Check, ...]
+    coverage: Coverage
+    provenance: ResultProvenance
+    risk_vector: str
+    score_interpretation: str = SCORE_INTERPRETATION
+
+    def sub_score(self, key: str) -> SubScore:
+        return next(s for s in self.sub_scores if s.key == key)
+
+
+# -- the compact risk vector ----------------------------------------------------------------
+
+VECTOR_PREFIX = "SOVRISK:1"
+_VECTOR_KEYS = {
+    "CO": "concentration",
+    "ST": "structural",
+    "GE": "geopolitical",
+    "EX": "export_control",
+}
+_VECTOR_RE = re.compile(
+    r"^SOVRISK:1/P:(?P<provider>[a-z0-9][a-z0-9._-]*)/S:(?P<composite>\d{1,3}\.\d)"
+    r"/CO:(?P<CO>\d{1,3}\.\d)/ST:(?P<ST>\d{1,3}\.\d)/GE:(?P<GE>\d{1,3}\.\d)"
+    r"/EX:(?P<EX>\d{1,3}\.\d)/D:(?P<as_of>\d{4}-\d{2}-\d{2})/H:(?P<hash>[0-9a-f]{12})$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskVector:
+    """A one-line summary like a CVSS vector, e.g.
+    ``SOVRISK:1/P:aws/S:71.3/CO:62.0/ST:88.1/GE:47.2/EX:55.0/D:2026-11-24/H:0123456789ab``
+    (scores to one decimal, as-of date, dataset hash prefix)."""
+
+    provider: str
+    composite: float
+    sub_scores: tuple[tuple[str, float], ...]
+    as_of: dt.date
+    dataset_hash_prefix: str
+
+    def __str__(self) -> str:
+        subs = dict(self.sub_scores)
+        parts = [VECTOR_PREFIX, f"P:{self.provider}", f"S:{self.composite:.1f}"]
+        parts += [f"{code}:{subs[key]:.1f}" for code, key in _VECTOR_KEYS.items()]
+        parts += [f"D:{self.as_of.isoformat()}", f"H:{self.dataset_hash_prefix}"]
+        return "/".join(parts)
+
+    @classmethod
+    def parse(cls, text: str) -> RiskVector:
+        """Inverse of ``str()``; raises ValueError saying what is malformed."""
+        match = _VECTOR_RE.fullmatch(text.strip())
+        if match is None:
+            raise ValueError(
+                f"not a sovrisk risk vector: {text!r} (expected "
+                "SOVRISK:1/P:<id>/S:<n.n>/CO:/ST:/GE:/EX:<n.n>/D:<YYYY-MM-DD>/H:<12 hex>)"
+            )
+        scores = {name: float(match[code]) for code, name in _VECTOR_KEYS.items()}
+        composite = float(match["composite"])
+        for name, value in [("composite", composite), *scores.items()]:
+            if value > 100.0:
+                raise ValueError(f"risk vector score {name}={value} is above 100")
+        return cls(
+            provider=match["provider"],
+            composite=composite,
+            sub_scores=tuple(scores.items()),
+            as_of=dt.date.fromisoformat(match["as_of"]),
+            dataset_hash_prefix=match["hash"],
+        )

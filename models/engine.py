@@ -1,0 +1,484 @@
+"""The risk engine: scores each provider of one graph version (METHODS §2–§5, §8).
+
+Everything that depends only on the graph (single-node and single-country knockouts for every
+provider, effective sourcing flows, regime reach) is evaluated once, as batches on the
+compiled arrays, when the engine is built. A score then only combines those arrays for the
+requested date and weights; results are cached per (provider, parameters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import lru_cache
+
+import numpy as np
+
+from models import checks as checks_mod
+from models.assessment import (
+    CountryContribution,
+    CountryImpact,
+    Coverage,
+    JurisdictionVeto,
+    LayerConcentration,
+    NodeImpact,
+    RegimeExposure,
+    ResultProvenance,
+    RiskAssessment,
+    RiskBand,
+    RiskVector,
+    Share,
+    SubScore,
+)
+from models.compiled import FloatArray
+from models.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
+from models.errors import NotFoundError
+from models.graph import SupplyGraph
+from models.params import MODEL_VERSION, SUB_SCORES, ScoringParams
+from models.schema import NodeKind, Quality, Regime
+
+#: Impacts at or above this count as a single point of failure (exactly 1 up to rounding).
+SPOF_TOLERANCE = 1e-9
+#: Points are kept to 1e-6 so that contributions and the floor uplift add up exactly.
+_MICRO = 1_000_000
+
+
+def _micro(value: float) -> int:
+    return round(value * _MICRO)
+
+
+class RiskEngine:
+    """Scores providers on one :class:`SupplyGraph` version.
+
+    >>> engine = RiskEngine(graph)                       # doctest: +SKIP
+    >>> engine.assess("aws", engine.default_params())    # doctest: +SKIP
+    """
+
+    def __init__(self, graph: SupplyGraph) -> None:
+        self.graph = graph
+        cg = graph.compiled
+        self.compiled = cg
+        self.provider_ids = tuple(sorted(p.id for p in graph.providers()))
+        self._prow = {pid: k for k, pid in enumerate(self.provider_ids)}
+        prov_idx = [cg.index[p] for p in self.provider_ids]
+        self._prov_idx = np.asarray(prov_idx, dtype=np.int64)
+        n = cg.n_nodes
+
+        self.baseline = cg.evaluate(np.ones(n))
+        # Node impacts: one batch knocking out every node, read at every provider.
+        knocked = cg.evaluate(cg.knockouts(range(n)))
+        self.node_impact: FloatArray = 1.0 - knocked[self._prov_idx, :]  # providers x nodes
+        # Country impacts: one batch losing every country's sites.
+        lost = cg.evaluate(cg.country_losses())
+        self.country_impact: FloatArray = 1.0 - lost[self._prov_idx, :]  # providers x countries
+        self.flows: FloatArray = cg.flows(prov_idx)  # nodes x providers
+        self._site_dense = np.asarray(cg.sites.toarray())  # nodes x countries
+        self._country_col = {c: k for k, c in enumerate(cg.countries)}
+        self._bound = {r.id: self._bound_vector(r) for r in graph.regimes.values()}
+        self._assess = lru_cache(maxsize=4096)(self._assess_uncached)
+
+    def default_params(self, as_of: dt.date | None = None) -> ScoringParams:
+        return ScoringParams.build(as_of=as_of or self.graph.info.as_of)
+
+    # -- public API -------------------------------------------------------------------------
+
+    def assess(self, provider_id: str, params: ScoringParams) -> RiskAssessment:
+        """The full assessment of one provider; raises NotFoundError for an unknown id."""
+        if provider_id not in self._prow:
+            raise NotFoundError("provider", provider_id)
+        return self._assess(provider_id, params)
+
+    def assess_all(self, params: ScoringParams) -> list[RiskAssessment]:
+        """Every provider, riskiest first (ties by id, so the order is reproducible)."""
+        results = [self.assess(pid, params) for pid in self.provider_ids]
+        return sorted(results, key=lambda r: (-r.composite, r.provider))
+
+    def node_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
+        """Supply nodes (not providers) with the impact each provider would suffer, ranked by
+        how many providers they cut to ``min_impact`` or more, then by mean impact."""
+        rows = []
+        for j, nid in enumerate(self.compiled.ids):
+            if self.graph.nodes[nid].kind is NodeKind.PROVIDER:
+                continue
+            impacts = [(p, float(self.node_impact[k, j])) for k, p in enumerate(self.provider_ids)]
+            rows.append((nid, impacts))
+        return _rank(rows, min_impact)
+
+    def country_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
+        rows = []
+        for c, iso3 in enumerate(self.compiled.countries):
+            impacts = [
+                (p, float(self.country_impact[k, c])) for k, p in enumerate(self.provider_ids)
+            ]
+            rows.append((iso3, impacts))
+        return _rank(rows, min_impact)
+
+    # -- regimes ----------------------------------------------------------------------------
+
+    def _bound_vector(self, regime: Regime) -> FloatArray:
+        """Fraction of each node's capacity the regime binds (before the destination test)."""
+        cg = self.compiled
+        bound = np.zeros(cg.n_nodes)
+        cols = [self._country_col[c] for c in regime.origin_countries if c in self._country_col]
+        for nid in self.graph.reached_nodes(regime):
+            i = cg.index[nid]
+            share = self._site_dense[i, cols].sum() if regime.origin_countries else 1.0
+            bound[i] = regime.severity * min(1.0, float(share))
+        return bound
+
+    def _retained(self, provider_id: str, up_columns: list[FloatArray]) -> list[float]:
+        if not up_columns:
+            return []
+        a = self.compiled.evaluate(np.stack(up_columns, axis=1))
+        return [float(v) for v in a[self.compiled.index[provider_id]]]
+
+    # -- the assessment ---------------------------------------------------------------------
+
+    def _assess_uncached(self, pid: str, params: ScoringParams) -> RiskAssessment:
+        g, cg = self.graph, self.compiled
+        node = g.nodes[pid]
+        k = self._prow[pid]
+        x = self.flows[:, k]
+        tree = [i for i in np.flatnonzero(x > 0).tolist() if cg.ids[i] != pid]
+
+        layers, conc_score, geo_score, geo_rows = self._layers(x, tree, params)
+        impacts = self._node_impacts(pid, k, tree)
+        top = sorted((i.impact for i in impacts), reverse=True)[: params.top_k]
+        structural = 100.0 * (math.fsum(top) / params.top_k if top else 0.0)
+        spofs = [i for i in impacts if i.is_spof]
+        countries = self._country_impacts(pid, k, x)
+        regimes, bound_now, jurisdictions = self._export_controls(
+            pid, node.hq_country, tree, params
+        )
+        foreign = [j for j in jurisdictions if j.foreign]
+        largest = foreign[0] if foreign else None  # already ranked by veto, then country
+        export = 100.0 * (
+            params.export_now_weight * bound_now
+            + (1.0 - params.export_now_weight) * (largest.veto if largest else 0.0)
+        )
+        raw = {
+            "concentration": conc_score,
+            "structural": structural,
+            "geopolitical": geo_score,
+            "export_control": export,
+        }
+        explanations = {
+            "concentration": _explain_concentration(layers),
+            "structural": (
+                f"Mean impact of the {params.top_k} nodes whose loss would cut the most supply; "
+                f"{len(spofs)} single point(s) of failure."
+            ),
+            "geopolitical": _explain_geo(geo_rows),
+            "export_control": (
+                f"{100 * bound_now:.1f} % of supply bound by regimes in force on "
+                f"{params.as_of.isoformat()}; largest foreign veto "
+                + (f"{largest.country} {100 * largest.veto:.1f} %." if largest else "none.")
+            ),
+        }
+        sub_scores, composite, uplift = _composite(raw, explanations, params)
+        coverage = self._coverage(pid, x, tree)
+        provenance = ResultProvenance(
+            model_version=MODEL_VERSION,
+            dataset_name=g.info.name,
+            dataset_version=g.version_id,
+            dataset_hash=g.content_hash,
+            as_of=params.as_of,
+            parameters=tuple(params.as_strings().items()),
+        )
+        vector = RiskVector(
+            provider=pid,
+            composite=composite,
+            sub_scores=tuple((s.key, s.score) for s in sub_scores),
+            as_of=params.as_of,
+            dataset_hash_prefix=g.content_hash[:12],
+        )
+        partial = RiskAssessment(
+            provider=pid,
+            display_name=node.name,
+            home_country=node.hq_country,
+            composite=composite,
+            band=RiskBand.of(composite),
+            sub_scores=sub_scores,
+            floor_alpha=params.alpha,
+            floor_uplift=uplift,
+            retained_capacity=float(self.baseline[cg.index[pid]]),
+            layers=layers,
+            structural_impacts=impacts,
+            spof_count=len(spofs),
+            country_impacts=countries,
+            geopolitical_contributions=geo_rows,
+            regimes=regimes,
+            bound_now=bound_now,
+            jurisdictions=jurisdictions,
+            largest_foreign_veto=largest,
+            jurisdictions_over_half=sum(1 for j in foreign if j.veto >= 0.5),
+            checks=(),
+            coverage=coverage,
+            provenance=provenance,
+            risk_vector=str(vector),
+        )
+        return replace(partial, checks=checks_mod.run_checks(g, partial))
+
+    def _layers(
+        self, x: FloatArray, tree: Sequence[int], params: ScoringParams
+    ) -> tuple[tuple[LayerConcentration, ...], float, float, tuple[CountryContribution, ...]]:
+        g, cg = self.graph, self.compiled
+        by_layer: dict[str, list[int]] = defaultdict(list)
+        for i in tree:
+            by_layer[g.nodes[cg.ids[i]].layer].append(i)
+        weights = {k: w for k, w in params.layer_weights if k in by_layer and w > 0}
+        total_w = math.fsum(weights.values())
+        layers: list[LayerConcentration] = []
+        conc = 0.0
+        geo_by_country: dict[str, float] = defaultdict(float)
+        exposure: dict[str, float] = defaultdict(float)
+        for layer in sorted(weights):
+            members = by_layer[layer]
+            flow = math.fsum(x[i] for i in members)
+            firms: dict[str, float] = defaultdict(float)
+            nations: dict[str, float] = defaultdict(float)
+            for i in members:
+                share = x[i] / flow
+                firms[g.nodes[cg.ids[i]].owner] += share
+                for c in np.flatnonzero(self._site_dense[i]).tolist():
+                    nations[cg.countries[c]] += share * self._site_dense[i, c]
+            w = weights[layer] / total_w
+            firm_hhi, country_hhi = hhi(firms), hhi(nations)
+            top_firm, top_firm_pct = cr1(firms)
+            top_country, top_country_pct = cr1(nations)
+            score = (firm_hhi + country_hhi) / 200.0
+            conc += w * score
+            for iso3, share in nations.items():
+                geo_by_country[iso3] += w * share * g.countries[iso3].risk
+                exposure[iso3] += w * share
+            layers.append(
+                LayerConcentration(
+                    layer=layer,
+                    weight=w,
+                    firm_hhi=firm_hhi,
+                    country_hhi=country_hhi,
+                    firm_n_eff=n_eff(firm_hhi),
+                    country_n_eff=n_eff(country_hhi),
+                    firm_top=Share(top_firm, top_firm, top_firm_pct / 100.0),
+                    country_top=Share(
+                        top_country, self._country_name(top_country), top_country_pct / 100.0
+                    ),
+                    cr1_over_65=max(top_firm_pct, top_country_pct) > CR1_FLAG_PERCENT,
+                    firm_bands=bands(firm_hhi),
+                    country_bands=bands(country_hhi),
+                    firm_shares=_shares(firms, lambda s: s),
+                    country_shares=_shares(nations, self._country_name),
+                    score=score,
+                )
+            )
+        geo_rows = tuple(
+            sorted(
+                (
+                    CountryContribution(
+                        c,
+                        self._country_name(c),
+                        exposure[c],
+                        g.countries[c].risk,
+                        geo_by_country[c],
+                    )
+                    for c in geo_by_country
+                ),
+                key=lambda r: (-r.contribution, r.country),
+            )
+        )
+        geo = math.fsum(r.contribution for r in geo_rows)
+        return tuple(layers), conc, geo, geo_rows
+
+    def _node_impacts(self, pid: str, k: int, tree: Sequence[int]) -> tuple[NodeImpact, ...]:
+        g, cg = self.graph, self.compiled
+        paths = g.supply_paths(pid)
+        rows = []
+        for i in tree:
+            impact = float(self.node_impact[k, i])
+            if impact <= 0.0:
+                continue
+            nid = cg.ids[i]
+            rows.append(
+                NodeImpact(
+                    node=nid,
+                    display_name=g.nodes[nid].name,
+                    kind=str(g.nodes[nid].kind),
+                    impact=impact,
+                    is_spof=impact >= 1.0 - SPOF_TOLERANCE,
+                    evidence_path=tuple(paths.get(nid, ())),
+                )
+            )
+        return tuple(sorted(rows, key=lambda r: (-round(r.impact, 12), r.node)))
+
+    def _country_impacts(self, pid: str, k: int, x: FloatArray) -> tuple[CountryImpact, ...]:
+        g, cg = self.graph, self.compiled
+        paths = g.supply_paths(pid)
+        rows = []
+        for c, iso3 in enumerate(cg.countries):
+            impact = float(self.country_impact[k, c])
+            if impact <= 0.0:
+                continue
+            # Evidence: the node carrying the most of this provider's flow in that country.
+            weight = x * self._site_dense[:, c]
+            driver = cg.ids[int(np.argmax(weight))]
+            path = (*paths.get(driver, ()), f"country:{iso3}")
+            rows.append(
+                CountryImpact(
+                    iso3, self._country_name(iso3), impact, g.countries[iso3].risk, tuple(path)
+                )
+            )
+        return tuple(sorted(rows, key=lambda r: (-round(r.impact, 12), r.country)))
+
+    def _export_controls(
+        self, pid: str, home: str, tree: Sequence[int], params: ScoringParams
+    ) -> tuple[tuple[RegimeExposure, ...], float, tuple[JurisdictionVeto, ...]]:
+        g, cg = self.graph, self.compiled
+        n = cg.n_nodes
+        in_tree = np.zeros(n, dtype=bool)
+        in_tree[list(tree)] = True
+        in_force = [r for r in g.regimes.values() if r.in_force(params.as_of)]
+        binding = [r for r in in_force if r.binds_destination(home)]
+        vetoes = dict(
+            zip(
+                [r.id for r in binding],
+                self._retained(pid, [1.0 - self._bound[r.id] for r in binding]),
+                strict=True,
+            )
+        )
+        regimes = []
+        for r in g.regimes.values():
+            reached = int(np.count_nonzero((self._bound[r.id] > 0) & in_tree))
+            regimes.append(
+                RegimeExposure(
+                    regime=r.id,
+                    display_name=r.name,
+                    issuer=r.issuer,
+                    citation=r.citation,
+                    in_force=r.in_force(params.as_of),
+                    binds_provider=r.id in vetoes,
+                    veto=1.0 - vetoes[r.id] if r.id in vetoes else 0.0,
+                    reached_nodes=reached,
+                    effective_from=r.effective_from,
+                    effective_to=r.effective_to,
+                )
+            )
+        now_up = np.ones(n)
+        for r in binding:
+            now_up *= 1.0 - self._bound[r.id]
+        bound_now = 1.0 - self._retained(pid, [now_up])[0]
+
+        # Jurisdictions: every country with sites in the tree, and every issuer of a regime.
+        exposed = {cg.countries[c] for c in np.flatnonzero(self._site_dense[list(tree)].sum(0))}
+        juris = sorted(exposed | {r.issuer for r in g.regimes.values()})
+        columns = []
+        for j in juris:
+            col = self._country_col.get(j)
+            up = 1.0 - self._site_dense[:, col] if col is not None else np.ones(n)
+            for r in in_force:
+                if r.issuer == j:
+                    up = up * (1.0 - self._bound[r.id])
+            columns.append(up)
+        retained = self._retained(pid, columns)
+        jurisdictions = tuple(
+            sorted(
+                (
+                    JurisdictionVeto(j, self._country_name(j), 1.0 - a, j != home)
+                    for j, a in zip(juris, retained, strict=True)
+                ),
+                key=lambda v: (-round(v.veto, 12), v.country),
+            )
+        )
+        regimes.sort(key=lambda r: (not r.in_force, -r.veto, r.effective_from, r.regime))
+        return tuple(regimes), max(0.0, bound_now), jurisdictions
+
+    def _coverage(self, pid: str, x: FloatArray, tree: Sequence[int]) -> Coverage:
+        g, cg = self.graph, self.compiled
+        members = {cg.ids[i] for i in tree} | {pid}
+        weight: dict[Quality, float] = defaultdict(float)
+        edges = with_range = 0
+        for e in g.edges:
+            if e.consumer not in members:
+                continue
+            edges += 1
+            with_range += e.share_low < e.share_high
+            weight[e.provenance.quality] += float(x[cg.index[e.consumer]]) * e.share
+        total = math.fsum(weight.values()) or 1.0
+        share_c = weight[Quality.C] / total
+        return Coverage(
+            flow_share_a=weight[Quality.A] / total,
+            flow_share_b=weight[Quality.B] / total,
+            flow_share_c=share_c,
+            edges_total=edges,
+            edges_with_range=with_range,
+            nodes_total=len(tree),
+            notes=(
+                f"{100 * share_c:.0f} % of the supply flow rests on C-quality estimates; "
+                "coverage is reported beside the score, not folded into it."
+            ),
+        )
+
+    def _country_name(self, iso3: str) -> str:
+        record = self.graph.countries.get(iso3)
+        return record.name if record else iso3
+
+
+def _rank(
+    rows: list[tuple[str, list[tuple[str, float]]]], min_impact: float
+) -> list[tuple[str, list[tuple[str, float]]]]:
+    def key(row: tuple[str, list[tuple[str, float]]]) -> tuple[int, float, str]:
+        impacts = [v for _, v in row[1]]
+        cut = sum(1 for v in impacts if v >= min_impact - 1e-12)
+        return (-cut, -round(math.fsum(impacts) / max(1, len(impacts)), 12), row[0])
+
+    kept = [r for r in rows if max((v for _, v in r[1]), default=0.0) > 0.0]
+    return sorted(kept, key=key)
+
+
+def _shares(values: dict[str, float], namer: Callable[[str], str]) -> tuple[Share, ...]:
+    ordered = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(Share(key, namer(key), share) for key, share in ordered if share > 0)
+
+
+def _composite(
+    raw: dict[str, float], explanations: dict[str, str], params: ScoringParams
+) -> tuple[tuple[SubScore, ...], float, float]:
+    """``max(sum w_k s_k, alpha max_k s_k)`` with contributions that add up exactly.
+
+    Scores and contributions are kept to 1e-6 points and summed as integers, so the
+    contributions plus the floor uplift equal the composite to the last digit shown.
+    """
+    scores = {k: min(100.0, max(0.0, raw[k])) for k in SUB_SCORES}
+    contributions = {k: _micro(params.weight(k) * scores[k]) for k in SUB_SCORES}
+    weighted = sum(contributions.values())
+    floor = _micro(params.alpha * max(scores.values()))
+    composite = max(weighted, floor)
+    subs = tuple(
+        SubScore(
+            k, round(scores[k], 6), params.weight(k), contributions[k] / _MICRO, explanations[k]
+        )
+        for k in SUB_SCORES
+    )
+    return subs, composite / _MICRO, (composite - weighted) / _MICRO
+
+
+def _explain_concentration(layers: Sequence[LayerConcentration]) -> str:
+    worst = sorted(layers, key=lambda lc: -lc.weight * lc.score)[:3]
+    parts = [
+        f"{lc.layer}: firm HHI {lc.firm_hhi:,.0f} (top {lc.firm_top.key} "
+        f"{100 * lc.firm_top.share:.0f} %), country HHI {lc.country_hhi:,.0f} "
+        f"(top {lc.country_top.key} {100 * lc.country_top.share:.0f} %)"
+        for lc in worst
+    ]
+    return "Layer-weighted mean of firm and country HHI/100. Heaviest: " + "; ".join(parts) + "."
+
+
+def _explain_geo(rows: Sequence[CountryContribution]) -> str:
+    parts = [
+        f"{r.country} {100 * r.exposure:.0f} % exposure x risk {r.country_risk:.0f} "
+        f"= {r.contribution:.1f}"
+        for r in rows[:3]
+    ]
+    return "Sum over countries of layer-weighted exposure x country risk. Top: " + "; ".join(parts)

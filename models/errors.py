@@ -1,0 +1,57 @@
+"""Domain errors. They carry structured field violations so the transport can map them onto
+``google.rpc.BadRequest`` without parsing messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class DataIssue:
+    """One problem in a dataset: where it is and what is wrong."""
+
+    file: str
+    row: int  # 1-based physical line in the file (the header is line 1); 0 = whole file
+    field: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.row}" if self.row else self.file
+        return f"{where}: field '{self.field}' = {self.value!r}: {self.message}"
+
+
+class DataValidationError(ValueError):
+    """A dataset was rejected; ``issues`` lists every problem found, not just the first."""
+
+    def __init__(self, issues: list[DataIssue]) -> None:
+        self.issues = issues
+        shown = "\n".join(f"  {i}" for i in issues[:50])
+        more = f"\n  ... and {len(issues) - 50} more" if len(issues) > 50 else ""
+        super().__init__(f"{len(issues)} problem(s) in dataset:\n{shown}{more}")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """A bad request parameter, named the way the API names it."""
+
+    field: str
+    value: str
+    description: str
+
+
+class InvalidParameterError(ValueError):
+    """Scoring parameters (dates, weights, filters) that cannot be used."""
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(f"{v.field}={v.value!r}: {v.description}" for v in violations))
+
+
+class NotFoundError(LookupError):
+    """A named resource (provider, node, country) that the graph does not hold."""
+
+    def __init__(self, resource_type: str, resource_name: str) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        super().__init__(f"{resource_type} '{resource_name}' not found")

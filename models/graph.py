@@ -1,0 +1,268 @@
+"""The validated supply graph: typed records plus the networkx model of record.
+
+networkx is where graph questions are answered (paths, ancestors, cycles); the risk engine
+evaluates scenarios on :class:`models.compiled.CompiledGraph`, built once per version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from models.schema import (
+    CountryRisk,
+    DatasetInfo,
+    Node,
+    NodeKind,
+    Provenance,
+    Regime,
+    Relation,
+    Site,
+    Source,
+    SupplyEdge,
+)
+
+if TYPE_CHECKING:
+    from models.compiled import CompiledGraph
+
+
+def country_node_id(iso3: str) -> str:
+    return f"country:{iso3}"
+
+
+def regime_node_id(regime_id: str) -> str:
+    return f"regime:{regime_id}"
+
+
+def _provenance_json(p: Provenance) -> dict[str, Any]:
+    return {"sources": list(p.sources), "quality": str(p.quality), "as_of": p.as_of.isoformat()}
+
+
+class SupplyGraph:
+    """An immutable, validated dataset. Build it with :func:`models.loader.load_dataset`."""
+
+    def __init__(
+        self,
+        *,
+        info: DatasetInfo,
+        sources: Mapping[str, Source],
+        countries: Mapping[str, CountryRisk],
+        nodes: Mapping[str, Node],
+        edges: Sequence[SupplyEdge],
+        sites: Mapping[str, tuple[Site, ...]],
+        regimes: Mapping[str, Regime],
+    ) -> None:
+        self.info = info
+        self.sources = dict(sorted(sources.items()))
+        self.countries = dict(sorted(countries.items()))
+        self.nodes = dict(sorted(nodes.items()))
+        self.edges = tuple(sorted(edges, key=lambda e: (e.consumer, e.category, e.supplier)))
+        self.sites = dict(sorted(sites.items()))
+        self.regimes = dict(sorted(regimes.items()))
+        self._inputs: dict[str, list[SupplyEdge]] = {n: [] for n in self.nodes}
+        self._outputs: dict[str, list[SupplyEdge]] = {n: [] for n in self.nodes}
+        self._paths: dict[str, dict[str, list[str]]] = {}
+        for edge in self.edges:
+            self._inputs[edge.consumer].append(edge)
+            self._outputs[edge.supplier].append(edge)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts_by_kind().items())
+        return f"SupplyGraph(version={self.version_id!r}, {counts}, edges={len(self.edges)})"
+
+    # -- identity -------------------------------------------------------------------------
+
+    @cached_property
+    def content_hash(self) -> str:
+        """sha256 of a canonical serialisation of every record: formatting-independent."""
+        payload = {
+            "info": {
+                "name": self.info.name,
+                "version": self.info.version,
+                "as_of": self.info.as_of.isoformat(),
+            },
+            "sources": [
+                [s.id, s.title, s.publisher, s.date, s.url, str(s.quality)]
+                for s in self.sources.values()
+            ],
+            "countries": [
+                [c.iso3, c.name, c.risk, c.wgi_risk, c.overlay, _provenance_json(c.provenance)]
+                for c in self.countries.values()
+            ],
+            "nodes": [
+                [
+                    n.id,
+                    str(n.kind),
+                    n.name,
+                    n.owner,
+                    n.hq_country,
+                    n.layer,
+                    sorted(n.tags),
+                    _provenance_json(n.provenance),
+                ]
+                for n in self.nodes.values()
+            ],
+            "edges": [
+                [
+                    e.consumer,
+                    e.category,
+                    e.supplier,
+                    repr(e.share),
+                    repr(e.share_low),
+                    repr(e.share_high),
+                    _provenance_json(e.provenance),
+                ]
+                for e in self.edges
+            ],
+            "sites": [
+                [s.node, s.country, repr(s.share), s.site_name, _provenance_json(s.provenance)]
+                for group in self.sites.values()
+                for s in group
+            ],
+            "regimes": [
+                [
+                    r.id,
+                    r.issuer,
+                    r.name,
+                    r.citation,
+                    r.effective_from.isoformat(),
+                    r.effective_to.isoformat() if r.effective_to else None,
+                    repr(r.severity),
+                    sorted(r.reach_kinds),
+                    sorted(r.reach_tags),
+                    sorted(r.reach_nodes),
+                    sorted(r.origin_countries),
+                    sorted(r.destination_countries),
+                ]
+                for r in self.regimes.values()
+            ],
+        }
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    @property
+    def version_id(self) -> str:
+        """Human version plus a content-hash prefix: two different contents never share it."""
+        return f"{self.info.version}+{self.content_hash[:12]}"
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def counts_by_kind(self) -> dict[str, int]:
+        counts = {str(kind): 0 for kind in NodeKind}
+        for node in self.nodes.values():
+            counts[str(node.kind)] += 1
+        counts[str(NodeKind.COUNTRY)] = len(self.countries)
+        counts[str(NodeKind.REGIME)] = len(self.regimes)
+        return {k: v for k, v in counts.items() if v}
+
+    def providers(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind is NodeKind.PROVIDER]
+
+    def inputs(self, node_id: str) -> list[SupplyEdge]:
+        """Edges into ``node_id`` (its suppliers), ordered by category then supplier."""
+        return self._inputs[node_id]
+
+    def outputs(self, node_id: str) -> list[SupplyEdge]:
+        """Edges out of ``node_id`` (its consumers)."""
+        return self._outputs[node_id]
+
+    def categories(self, node_id: str) -> dict[str, list[SupplyEdge]]:
+        grouped: dict[str, list[SupplyEdge]] = {}
+        for edge in self._inputs[node_id]:
+            grouped.setdefault(edge.category, []).append(edge)
+        return grouped
+
+    def site_share(self, node_id: str, countries: Iterable[str]) -> float:
+        wanted = set(countries)
+        return math.fsum(s.share for s in self.sites.get(node_id, ()) if s.country in wanted)
+
+    def regime_reaches(self, regime: Regime, node: Node) -> bool:
+        return (
+            node.kind in regime.reach_kinds
+            or node.id in regime.reach_nodes
+            or not regime.reach_tags.isdisjoint(node.tags)
+        )
+
+    def reached_nodes(self, regime: Regime) -> list[str]:
+        return [n.id for n in self.nodes.values() if self.regime_reaches(regime, n)]
+
+    # -- the model of record --------------------------------------------------------------
+
+    @cached_property
+    def model(self) -> nx.DiGraph:
+        """A typed networkx DiGraph of every node kind and relation.
+
+        Supply edges point supplier -> consumer and carry ``category``, ``share`` and
+        provenance; ``sited_in`` edges link producing nodes to ``country:ISO3`` nodes;
+        ``reaches`` edges link ``regime:ID`` nodes to the supply nodes they can bind.
+        """
+        graph = nx.DiGraph(name=self.info.name, version=self.version_id)
+        for node in self.nodes.values():
+            graph.add_node(node.id, kind=node.kind, record=node)
+        for country in self.countries.values():
+            graph.add_node(country_node_id(country.iso3), kind=NodeKind.COUNTRY, record=country)
+        for regime in self.regimes.values():
+            graph.add_node(regime_node_id(regime.id), kind=NodeKind.REGIME, record=regime)
+        for edge in self.edges:
+            # A supplier may serve one consumer in two categories; the DiGraph keeps one edge
+            # with every category listed, while the records keep them apart.
+            if graph.has_edge(edge.supplier, edge.consumer):
+                graph.edges[edge.supplier, edge.consumer]["records"].append(edge)
+            else:
+                graph.add_edge(
+                    edge.supplier, edge.consumer, relation=Relation.SUPPLIES, records=[edge]
+                )
+        for group in self.sites.values():
+            for site in group:
+                graph.add_edge(
+                    site.node,
+                    country_node_id(site.country),
+                    relation=Relation.SITED_IN,
+                    share=site.share,
+                    record=site,
+                )
+        for regime in self.regimes.values():
+            for nid in self.reached_nodes(regime):
+                graph.add_edge(regime_node_id(regime.id), nid, relation=Relation.REACHES)
+        return graph
+
+    @cached_property
+    def supply_view(self) -> nx.DiGraph:
+        """The supply-only subgraph, edge weight ``-log(max share)`` for most-likely paths."""
+        view = nx.DiGraph()
+        view.add_nodes_from(self.nodes)
+        for edge in self.edges:
+            weight = -math.log(max(edge.share, 1e-12))
+            if view.has_edge(edge.supplier, edge.consumer):
+                weight = min(weight, view.edges[edge.supplier, edge.consumer]["weight"])
+            view.add_edge(edge.supplier, edge.consumer, weight=weight)
+        return view
+
+    def supply_paths(self, provider_id: str) -> dict[str, list[str]]:
+        """The most-relied-on supply path from a provider to every node of its supply tree.
+
+        Each path starts at the provider and maximises the product of shares along it
+        (Dijkstra on ``-log share``). Computed once per provider and kept.
+        """
+        if provider_id not in self._paths:
+            reverse = self.supply_view.reverse(copy=False)
+            self._paths[provider_id] = nx.single_source_dijkstra_path(
+                reverse, provider_id, weight="weight"
+            )
+        return self._paths[provider_id]
+
+    def supply_path(self, provider_id: str, node_id: str) -> list[str]:
+        """:meth:`supply_paths` for one node; empty when it is not in the supply tree."""
+        return list(self.supply_paths(provider_id).get(node_id, []))
+
+    @cached_property
+    def compiled(self) -> CompiledGraph:
+        from models.compiled import CompiledGraph
+
+        return CompiledGraph.from_graph(self)

@@ -1,0 +1,153 @@
+"""Scoring parameters: published defaults, validated overrides, a stable cache key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from models.errors import FieldViolation, InvalidParameterError
+from models.schema import LAYERS
+
+#: Version of the scoring model; part of every result's provenance.
+MODEL_VERSION = "0.1.0"
+
+SUB_SCORES: tuple[str, ...] = ("concentration", "structural", "geopolitical", "export_control")
+
+#: Published default weights of the composite (docs/methodology.md explains the choice).
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "concentration": 0.25,
+    "structural": 0.30,
+    "geopolitical": 0.25,
+    "export_control": 0.20,
+}
+
+#: How much each layer of a provider's supply counts in the concentration and geopolitical
+#: sub-scores. Layers absent from a provider's supply tree are dropped and the rest renormalised.
+DEFAULT_LAYER_WEIGHTS: Mapping[str, float] = {
+    "accelerator": 0.10,
+    "design": 0.05,
+    "foundry": 0.20,
+    "packaging": 0.15,
+    "memory": 0.15,
+    "substrate": 0.10,
+    "lithography": 0.10,
+    "fab_equipment": 0.05,
+    "assembly_test_equipment": 0.02,
+    "materials": 0.05,
+    "eda": 0.03,
+}
+
+DEFAULT_ALPHA = 0.8
+DEFAULT_TOP_K = 10
+#: Export-control sub-score = 100 x (w x capacity bound by regimes in force now
+#:                                   + (1 - w) x largest foreign jurisdictional veto).
+DEFAULT_EXPORT_NOW_WEIGHT = 0.5
+DEFAULT_MIN_IMPACT = 0.5
+
+
+def _frozen(mapping: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted(mapping.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringParams:
+    """Everything a score depends on besides the graph. Hashable: it is the cache key.
+
+    Build with :meth:`build`, which validates overrides and normalises the weights.
+    """
+
+    as_of: dt.date
+    weights: tuple[tuple[str, float], ...] = field(default=_frozen(DEFAULT_WEIGHTS))
+    layer_weights: tuple[tuple[str, float], ...] = field(default=_frozen(DEFAULT_LAYER_WEIGHTS))
+    alpha: float = DEFAULT_ALPHA
+    top_k: int = DEFAULT_TOP_K
+    export_now_weight: float = DEFAULT_EXPORT_NOW_WEIGHT
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        as_of: dt.date,
+        weights: Mapping[str, float] | None = None,
+        layer_weights: Mapping[str, float] | None = None,
+        alpha: float = DEFAULT_ALPHA,
+        top_k: int = DEFAULT_TOP_K,
+        export_now_weight: float = DEFAULT_EXPORT_NOW_WEIGHT,
+    ) -> ScoringParams:
+        """Defaults overridden by the keys given; weights renormalised to sum to 1.
+
+        Raises :class:`InvalidParameterError` naming each bad field and value.
+        """
+        violations: list[FieldViolation] = []
+        merged = _merge("weights", DEFAULT_WEIGHTS, weights or {}, violations)
+        layers = _merge("layer_weights", DEFAULT_LAYER_WEIGHTS, layer_weights or {}, violations)
+        if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+            violations.append(FieldViolation("alpha", repr(alpha), "must be within [0, 1]"))
+        if not 1 <= top_k <= 1000:
+            violations.append(FieldViolation("top_k", str(top_k), "must be within [1, 1000]"))
+        if not (math.isfinite(export_now_weight) and 0.0 <= export_now_weight <= 1.0):
+            violations.append(
+                FieldViolation(
+                    "export_now_weight", repr(export_now_weight), "must be within [0, 1]"
+                )
+            )
+        if violations:
+            raise InvalidParameterError(violations)
+        return cls(
+            as_of=as_of,
+            weights=_frozen(_normalised(merged)),
+            layer_weights=_frozen(_normalised(layers)),
+            alpha=alpha,
+            top_k=top_k,
+            export_now_weight=export_now_weight,
+        )
+
+    def weight(self, key: str) -> float:
+        return dict(self.weights)[key]
+
+    def as_strings(self) -> dict[str, str]:
+        """Every parameter as text, for provenance (replaying a score needs all of them)."""
+        out = {
+            "as_of": self.as_of.isoformat(),
+            "alpha": repr(self.alpha),
+            "top_k": str(self.top_k),
+            "export_now_weight": repr(self.export_now_weight),
+        }
+        out.update({f"weights.{k}": repr(v) for k, v in self.weights})
+        out.update({f"layer_weights.{k}": repr(v) for k, v in self.layer_weights})
+        return dict(sorted(out.items()))
+
+
+def _merge(
+    name: str,
+    defaults: Mapping[str, float],
+    overrides: Mapping[str, float],
+    violations: list[FieldViolation],
+) -> dict[str, float]:
+    merged = dict(defaults)
+    for key, value in overrides.items():
+        path = f"{name}.{key}"
+        if key not in defaults:
+            known = ", ".join(defaults)
+            violations.append(FieldViolation(path, repr(value), f"unknown key; one of {known}"))
+        elif not math.isfinite(value) or value < 0.0 or value > 1.0:
+            violations.append(FieldViolation(path, repr(value), "must be a number within [0, 1]"))
+        else:
+            merged[key] = float(value)
+    if sum(merged.values()) <= 0.0:
+        violations.append(
+            FieldViolation(name, repr(dict(overrides)), "at least one weight must be positive")
+        )
+    return merged
+
+
+def _normalised(weights: Mapping[str, float]) -> dict[str, float]:
+    total = math.fsum(weights.values())
+    if total <= 0.0:
+        return dict(weights)
+    return {k: v / total for k, v in weights.items()}
+
+
+assert set(DEFAULT_LAYER_WEIGHTS) <= set(LAYERS)

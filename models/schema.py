@@ -1,0 +1,196 @@
+"""The graph's vocabulary: node kinds, quality tags and the typed records the loader produces.
+
+The records are frozen dataclasses so a validated dataset cannot be mutated behind the
+compiled arrays' back; a new version is a new dataset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+
+class NodeKind(enum.StrEnum):
+    """Kinds of node in the supply graph (METHODS §1).
+
+    ``country`` and ``regime`` nodes are not listed in ``nodes.csv``: the loader creates them
+    from ``country_risk.csv`` and ``regimes.csv`` and links them by ``sited_in`` and
+    ``reaches`` edges, so graph algorithms see one connected model.
+    """
+
+    PROVIDER = "provider"
+    ACCELERATOR = "accelerator"
+    DESIGNER = "designer"
+    FOUNDRY_PROCESS = "foundry_process"
+    PACKAGING = "packaging"
+    MEMORY = "memory"
+    SUBSTRATE = "substrate"
+    EQUIPMENT = "equipment"
+    MATERIAL = "material"
+    EDA_SOFTWARE = "eda_software"
+    COUNTRY = "country"
+    REGIME = "regime"
+
+
+#: Kinds that take part in the AND/OR supply evaluation (everything but country and regime).
+SUPPLY_KINDS: frozenset[NodeKind] = frozenset(NodeKind) - {NodeKind.COUNTRY, NodeKind.REGIME}
+#: Kinds listed in nodes.csv (a provider consumes; every other supply kind also produces).
+LISTED_KINDS: frozenset[NodeKind] = SUPPLY_KINDS
+PRODUCING_KINDS: frozenset[NodeKind] = SUPPLY_KINDS - {NodeKind.PROVIDER}
+
+
+#: Concentration layers a node can belong to (nodes.csv ``layer``); providers use "provider".
+LAYERS: tuple[str, ...] = (
+    "provider",
+    "accelerator",
+    "design",
+    "foundry",
+    "packaging",
+    "memory",
+    "substrate",
+    "lithography",
+    "fab_equipment",
+    "assembly_test_equipment",
+    "materials",
+    "eda",
+)
+
+
+class Quality(enum.StrEnum):
+    """Source quality tags of FACTS.md: A well-sourced, B reported, C estimate/weak."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+
+
+class Relation(enum.StrEnum):
+    """Edge types of the networkx model of record."""
+
+    SUPPLIES = "supplies"  # supplier -> consumer, carries category and share
+    SITED_IN = "sited_in"  # producing node -> country, carries capacity share
+    REACHES = "reaches"  # regime -> node it can bind
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a figure comes from: source ids (see sources.csv), quality tag and as-of date."""
+
+    sources: tuple[str, ...]
+    quality: Quality
+    as_of: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    id: str
+    title: str
+    publisher: str
+    date: str  # as published: YYYY, YYYY-MM or YYYY-MM-DD
+    url: str
+    quality: Quality
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    kind: NodeKind
+    name: str
+    owner: str  # the firm, for firm-level HHI (e.g. "TSMC" for tsmc-n3)
+    hq_country: str  # ISO3 of the owner's headquarters (sites hold where it is made)
+    layer: str  # concentration layer (e.g. "foundry", "lithography")
+    tags: frozenset[str]
+    provenance: Provenance
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SupplyEdge:
+    """``supplier`` meets ``share`` of ``consumer``'s need in input ``category``."""
+
+    consumer: str
+    category: str
+    supplier: str
+    share: float
+    share_low: float
+    share_high: float
+    provenance: Provenance
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """``share`` of ``node``'s capacity is produced in ``country`` (ISO3)."""
+
+    node: str
+    country: str
+    share: float
+    site_name: str
+    provenance: Provenance
+    notes: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Regime:
+    """An export-control instrument and what it reaches (METHODS §5).
+
+    A supply node is reached when its kind, one of its tags, or its id is listed. For a
+    provider whose home country is among ``destination_countries`` (empty: every
+    destination), a reached node loses ``severity`` times the share of its capacity sited
+    in ``origin_countries`` (empty: all of its capacity).
+    """
+
+    id: str
+    issuer: str  # ISO3 of the issuing jurisdiction
+    name: str
+    instrument: str
+    citation: str
+    published: dt.date | None
+    effective_from: dt.date
+    effective_to: dt.date | None  # exclusive; None = still in force
+    severity: float
+    reach_kinds: frozenset[NodeKind]
+    reach_tags: frozenset[str]
+    reach_nodes: frozenset[str]
+    origin_countries: frozenset[str]
+    destination_countries: frozenset[str]
+    provenance: Provenance
+    notes: str = ""
+
+    def in_force(self, on: dt.date) -> bool:
+        """True when in force on ``on``; ``effective_to`` is the first day it no longer is."""
+        return self.effective_from <= on and (self.effective_to is None or on < self.effective_to)
+
+    def binds_destination(self, country: str) -> bool:
+        return not self.destination_countries or country in self.destination_countries
+
+
+@dataclass(frozen=True, slots=True)
+class CountryRisk:
+    """Country risk ``CR(c)`` on 0–100 (higher = riskier), WGI-derived plus a conflict overlay."""
+
+    iso3: str
+    name: str
+    wgi_year: int | None
+    pv: float | None
+    rl: float | None
+    rq: float | None
+    wgi_risk: float
+    overlay: float
+    overlay_reason: str
+    risk: float
+    provenance: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInfo:
+    """dataset.toml: what the bundle is and when it speaks for."""
+
+    name: str
+    version: str
+    as_of: dt.date
+    description: str
+    licence: str
+    attribution: tuple[str, ...] = field(default_factory=tuple)
