@@ -1,0 +1,125 @@
+"""``sovrisk``: serve the API, score providers, validate a dataset.
+
+sovrisk serve [--data DIR] [--host H] [--port N] [--print-ranking]
+sovrisk score [PROVIDER] [--as-of YYYY-MM-DD] [--json] [--data DIR]
+sovrisk validate DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from models.engine import RiskEngine
+from models.errors import DataValidationError, InvalidParameterError, NotFoundError
+from models.loader import load_dataset
+from service.registry import DEFAULT_DATA_DIR
+from service.text_report import assessment_detail, ranking_table
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text) if len(text) == 10 else _raise()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD") from None
+
+
+def _raise() -> dt.date:
+    raise ValueError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sovrisk",
+        description="Silicon-sovereignty risk scores for cloud providers' AI-accelerator supply "
+        "(0-100, higher = riskier).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gRPC server")
+    serve.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port)")
+    serve.add_argument(
+        "--print-ranking", action="store_true", help="print the provider ranking on start"
+    )
+    serve.add_argument("--log-level", default="INFO")
+
+    score = sub.add_parser("score", help="score one provider (detail) or all (ranking)")
+    score.add_argument("provider", nargs="?", help="provider id, e.g. aws (default: all)")
+    score.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    score.add_argument("--as-of", type=_date, help="date the score speaks for (YYYY-MM-DD)")
+    score.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
+
+    validate = sub.add_parser("validate", help="validate a dataset directory")
+    validate.add_argument("dir", help="dataset directory")
+    return parser
+
+
+def _load_engine(data: str) -> RiskEngine:
+    return RiskEngine(load_dataset(data))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    try:
+        graph = load_dataset(args.dir)
+    except DataValidationError as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{k} {v}" for k, v in graph.counts_by_kind().items())
+    print(f"OK {args.dir}: version {graph.version_id}; {counts}; {len(graph.edges)} supply edges")
+    print(f"content hash {graph.content_hash} ({1000 * (time.perf_counter() - start):.0f} ms)")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    engine = _load_engine(args.data)
+    params = engine.default_params(args.as_of)
+    if args.provider:
+        assessments = [engine.assess(args.provider.removeprefix("providers/"), params)]
+    else:
+        assessments = engine.assess_all(params)
+    if args.json:
+        from service.converters import assessments_json
+
+        print(assessments_json(assessments))
+    elif args.provider:
+        print(assessment_detail(assessments[0]))
+    else:
+        print(ranking_table(assessments))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.server import serve
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(
+        serve(data_dir=args.data, host=args.host, port=args.port, print_ranking=args.print_ranking)
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"validate": cmd_validate, "score": cmd_score, "serve": cmd_serve}
+    try:
+        return handlers[args.command](args)
+    except DataValidationError as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 1
+    except (InvalidParameterError, NotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Domain errors -> ``google.rpc.Status`` with details (AIP-193).
+
+NOT_FOUND carries ``ErrorInfo`` (reason, domain, the resource); INVALID_ARGUMENT carries
+``BadRequest`` field violations naming the field and the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from models.errors import DataValidationError, FieldViolation, InvalidParameterError, NotFoundError
+
+ERROR_DOMAIN = "sovrisk.dev"
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+def invalid_argument(violations: Iterable[FieldViolation], summary: str = "") -> grpc.Status:
+    items = list(violations)
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field=v.field, description=f"{v.description} (got {v.value!r})"
+            )
+            for v in items
+        ]
+    )
+    info = error_details_pb2.ErrorInfo(
+        reason="INVALID_ARGUMENT",
+        domain=ERROR_DOMAIN,
+        metadata={v.field: v.value for v in items[:20]},
+    )
+    message = summary or "; ".join(f"{v.field}={v.value!r}: {v.description}" for v in items)
+    status = status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT, message=message, details=[_pack(bad_request), _pack(info)]
+    )
+    return rpc_status.to_status(status)
+
+
+def not_found(resource_type: str, resource_name: str) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(
+        reason=f"{resource_type.upper()}_NOT_FOUND",
+        domain=ERROR_DOMAIN,
+        metadata={"resource_type": resource_type, "resource_name": resource_name},
+    )
+    resource = error_details_pb2.ResourceInfo(
+        resource_type=f"{ERROR_DOMAIN}/{resource_type.capitalize()}",
+        resource_name=resource_name,
+        description=f"no {resource_type} named {resource_name!r} in the loaded graph",
+    )
+    status = status_pb2.Status(
+        code=code_pb2.NOT_FOUND,
+        message=f"{resource_type} {resource_name!r} not found",
+        details=[_pack(info), _pack(resource)],
+    )
+    return rpc_status.to_status(status)
+
+
+def unavailable(message: str) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(reason="GRAPH_NOT_LOADED", domain=ERROR_DOMAIN)
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[_pack(info)])
+    return rpc_status.to_status(status)
+
+
+def from_domain(exc: Exception) -> grpc.Status | None:
+    """The status for a known domain error, or None to let it surface as INTERNAL."""
+    if isinstance(exc, InvalidParameterError):
+        return invalid_argument(exc.violations)
+    if isinstance(exc, NotFoundError):
+        return not_found(exc.resource_type, exc.resource_name)
+    if isinstance(exc, DataValidationError):
+        return invalid_argument(
+            [FieldViolation(f"{i.file}:{i.row}.{i.field}", i.value, i.message) for i in exc.issues]
+        )
+    return None

@@ -1,0 +1,123 @@
+"""The grpc.aio server: sovrisk services, health checking, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
+from service.interceptors import RequestLoggingInterceptor
+from service.registry import GraphRegistry
+from service.servicers import GraphServicer, RiskServicer
+from service.text_report import ranking_table
+
+log = logging.getLogger("sovrisk.server")
+
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+GRACE_SECONDS = 5.0
+
+#: Keepalive: ping idle clients every 60 s, tolerate client pings every 10 s (no data needed).
+SERVER_OPTIONS: Sequence[tuple[str, int]] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+SERVICE_NAMES: tuple[str, ...] = (
+    graph_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name,
+    risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
+)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    registry: GraphRegistry
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float = GRACE_SECONDS) -> None:
+        await self.set_serving(False)
+        await self.server.stop(grace)
+        self.registry.close()
+
+
+async def start_server(
+    registry: GraphRegistry, *, host: str = "127.0.0.1", port: int = 0
+) -> RunningServer:
+    """Build and start a server on ``host:port`` (0 = any free port); SERVING once started."""
+    server = grpc.aio.server(interceptors=[RequestLoggingInterceptor()], options=SERVER_OPTIONS)
+    graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(registry), server)
+    risk_pb2_grpc.add_RiskServiceServicer_to_server(RiskServicer(registry), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
+        server,
+    )  # fmt: skip
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"could not bind {host}:{port}")
+    await server.start()
+    running = RunningServer(server, bound, health_servicer, registry)
+    await running.set_serving(registry.ready)
+    return running
+
+
+async def serve(
+    *, data_dir: str | Path, host: str, port: int, print_ranking: bool = False
+) -> None:
+    """Load the dataset, serve until SIGINT/SIGTERM, then drain and stop."""
+    registry = GraphRegistry.from_directory(data_dir)
+    graph = registry.graph
+    running = await start_server(registry, host=host, port=port)
+    log.info(
+        "sovrisk serving %s on %s:%d (%d nodes, dataset as of %s)",
+        graph.version_id,
+        host,
+        running.port,
+        len(graph.nodes),
+        graph.info.as_of.isoformat(),
+    )
+    if print_ranking:
+        engine = registry.engine
+        print(ranking_table(engine.assess_all(engine.default_params())), flush=True)
+        print(
+            f"\nsovrisk gRPC API on {host}:{running.port} "
+            "(health, reflection; try: grpcurl -plaintext "
+            f"{host}:{running.port} list). Ctrl-C stops.",
+            flush=True,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(running.server.wait_for_termination())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    log.info("shutting down: NOT_SERVING, draining for up to %.0f s", GRACE_SECONDS)
+    await running.stop()
+    waiter.cancel()
+    stopper.cancel()

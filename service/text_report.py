@@ -1,0 +1,98 @@
+"""Plain-text renderings of assessments for the terminal (``sovrisk score``, ``make run``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from models.assessment import SCORE_INTERPRETATION, RiskAssessment
+
+_SHORT = {"concentration": "CONC", "structural": "STRUCT", "geopolitical": "GEO",
+          "export_control": "EXPORT"}  # fmt: skip
+
+
+def ranking_table(assessments: Sequence[RiskAssessment]) -> str:
+    """One row per provider, riskiest first."""
+    header = (
+        f"{'#':>2}  {'provider':<24} {'score':>6} {'band':<9}"
+        + "".join(f" {v:>6}" for v in _SHORT.values())
+        + f" {'SPOFs':>5}  {'top country':<14} {'foreign veto':<14}"
+    )
+    lines = [header, "-" * len(header)]
+    for rank, a in enumerate(assessments, start=1):
+        top_country = a.country_impacts[0] if a.country_impacts else None
+        veto = a.largest_foreign_veto
+        lines.append(
+            f"{rank:>2}  {a.display_name[:24]:<24} {a.composite:>6.1f} {a.band.value:<9}"
+            + "".join(f" {a.sub_score(k).score:>6.1f}" for k in _SHORT)
+            + f" {a.spof_count:>5}  "
+            + (
+                f"{top_country.country} {100 * top_country.impact:>5.1f}%" if top_country else "-"
+            ).ljust(14)
+            + " "
+            + (f"{veto.country} {100 * veto.veto:>5.1f}%" if veto else "-")
+        )
+    if assessments:
+        p = assessments[0].provenance
+        lines += ["", _provenance_line(p.dataset_version, p.as_of.isoformat(), p.model_version)]
+    lines.append(SCORE_INTERPRETATION)
+    return "\n".join(lines)
+
+
+def _provenance_line(version: str, as_of: str, model: str) -> str:
+    return f"dataset {version} | as of {as_of} | model {model}"
+
+
+def assessment_detail(a: RiskAssessment, *, top: int = 8) -> str:
+    """A readable explanation of one provider's score."""
+    out = [
+        f"{a.display_name} (providers/{a.provider}): {a.composite:.1f} / 100, {a.band.value}",
+        SCORE_INTERPRETATION,
+        "",
+        f"{'sub-score':<16} {'score':>6} {'weight':>7} {'contrib':>8}  explanation",
+    ]
+    for s in a.sub_scores:
+        out.append(
+            f"{s.key:<16} {s.score:>6.1f} {s.weight:>7.3f} {s.contribution:>8.2f}  {s.explanation}"
+        )
+    out.append(
+        f"{'floor uplift':<16} {'':>6} {'':>7} {a.floor_uplift:>8.2f}  "
+        f"composite = max(sum of contributions, {a.floor_alpha} x max sub-score)"
+    )
+    out += ["", f"Chokepoints (structural impact; {a.spof_count} single points of failure):"]
+    for i in a.structural_impacts[:top]:
+        flag = "SPOF" if i.is_spof else "    "
+        out.append(f"  {100 * i.impact:>5.1f}% {flag} {i.node:<24} {' > '.join(i.evidence_path)}")
+    out += ["", "Country impact (all sites in the country lost):"]
+    for c in a.country_impacts[:top]:
+        out.append(f"  {100 * c.impact:>5.1f}%  {c.country}  risk {c.country_risk:>5.1f}")
+    out += ["", "Concentration by layer (HHI 0-10,000):"]
+    for lc in a.layers:
+        flag = "CR1>65%" if lc.cr1_over_65 else ""
+        out.append(
+            f"  {lc.layer:<24} firm {lc.firm_hhi:>6,.0f} ({lc.firm_top.key} "
+            f"{100 * lc.firm_top.share:.0f}%)  country {lc.country_hhi:>6,.0f} "
+            f"({lc.country_top.key} {100 * lc.country_top.share:.0f}%) {flag}"
+        )
+    in_force = [r for r in a.regimes if r.in_force]
+    out += ["", f"Export controls in force on {a.provenance.as_of.isoformat()}: {len(in_force)}"]
+    for r in in_force:
+        binds = f"binds {100 * r.veto:.1f}%" if r.binds_provider else "does not bind"
+        out.append(f"  {r.issuer} {r.display_name[:60]:<60} {binds}")
+    out += ["", "Checks:"]
+    for c in a.checks:
+        out.append(f"  [{c.status.value.upper():<12}] {c.id}: {c.reason}")
+        if c.evidence_path:
+            out.append(f"  {'':14} evidence: {' > '.join(c.evidence_path)}")
+        out.append(f"  {'':14} remedy: {c.remediation}")
+    cov = a.coverage
+    out += [
+        "",
+        f"Data coverage: A {100 * cov.flow_share_a:.0f}% / B {100 * cov.flow_share_b:.0f}% / "
+        f"C {100 * cov.flow_share_c:.0f}% of flow; {cov.edges_total} edges, "
+        f"{cov.edges_with_range} with ranges",
+        _provenance_line(
+            a.provenance.dataset_version, a.provenance.as_of.isoformat(), a.provenance.model_version
+        ),
+        f"risk vector: {a.risk_vector}",
+    ]
+    return "\n".join(out)
