@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--print-ranking", action="store_true", help="print the provider ranking on start"
     )
-    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument("--log-level", default=os.environ.get("SOVRISK_LOG_LEVEL", "INFO"))
 
     score = sub.add_parser("score", help="score one provider (detail) or all (ranking)")
     score.add_argument("provider", nargs="?", help="provider id, e.g. aws (default: all)")
