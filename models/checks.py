@@ -101,17 +101,25 @@ def _layer_checks(graph: SupplyGraph, a: RiskAssessment) -> list[Check]:
                 status=CheckStatus.FAIL if failed else CheckStatus.PASS,
                 reason=reason,
                 evidence_path=evidence,
-                remediation=(
-                    f"Diversify {lc.layer}: qualify a supplier other than {lc.firm_top.key} "
-                    f"with capacity outside {lc.country_top.key}."
-                    if failed
-                    else "None needed at this threshold."
+                remediation=_diversify_hint(
+                    lc.layer, firm_pct, lc.firm_top.key, country_pct, lc.country_top.key
                 ),
                 observed=max(firm_pct, country_pct),
                 threshold=CR1_FLAG_PERCENT,
             )
         )
     return checks
+
+
+def _diversify_hint(layer: str, firm_pct: float, firm: str, country_pct: float, iso3: str) -> str:
+    hints = []
+    if firm_pct > CR1_FLAG_PERCENT:
+        hints.append(f"qualify a second {layer} supplier besides {firm}")
+    if country_pct > CR1_FLAG_PERCENT:
+        hints.append(f"source {layer} capacity sited outside {iso3}")
+    if not hints:
+        return "None needed at this threshold."
+    return "Diversify: " + " and ".join(hints) + "."
 
 
 def _layer_driver(graph: SupplyGraph, a: RiskAssessment, layer: str, owner: str) -> str:

@@ -229,7 +229,8 @@ class RiskEngine:
         by_layer: dict[str, list[int]] = defaultdict(list)
         for i in tree:
             by_layer[g.nodes[cg.ids[i]].layer].append(i)
-        weights = {k: w for k, w in params.layer_weights if k in by_layer and w > 0}
+        # Every layer present is reported (and checked) even at weight 0; only the sums weigh.
+        weights = {k: w for k, w in params.layer_weights if k in by_layer}
         total_w = math.fsum(weights.values())
         layers: list[LayerConcentration] = []
         conc = 0.0
@@ -245,7 +246,7 @@ class RiskEngine:
                 firms[g.nodes[cg.ids[i]].owner] += share
                 for c in np.flatnonzero(self._site_dense[i]).tolist():
                     nations[cg.countries[c]] += share * self._site_dense[i, c]
-            w = weights[layer] / total_w
+            w = weights[layer] / total_w if total_w > 0 else 0.0
             firm_hhi, country_hhi = hhi(firms), hhi(nations)
             top_firm, top_firm_pct = cr1(firms)
             top_country, top_country_pct = cr1(nations)

@@ -41,6 +41,7 @@ SHARE_TOLERANCE = 1e-3
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 ISO3_RE = re.compile(r"^[A-Z]{3}$")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 NODE_COLUMNS = (
     "id",
@@ -157,7 +158,9 @@ class _Row:
         if not raw:
             return None
         try:
-            return dt.date.fromisoformat(raw) if len(raw) == 10 else _bad_date()
+            if not DATE_RE.fullmatch(raw):
+                raise ValueError(raw)
+            return dt.date.fromisoformat(raw)
         except ValueError:
             self.fail(field, "must be a date YYYY-MM-DD")
             return None
@@ -186,10 +189,6 @@ class _Row:
         return Provenance(tuple(ids), quality or Quality.C, as_of or dt.date.min)
 
 
-def _bad_date() -> dt.date:
-    raise ValueError("not YYYY-MM-DD")
-
-
 def _rows(
     root: Path, name: str, required: tuple[str, ...], issues: list[DataIssue]
 ) -> Iterator[_Row]:
@@ -198,12 +197,23 @@ def _rows(
     if not path.is_file():
         issues.append(DataIssue(name, 0, "(file)", str(path), "file is missing"))
         return
-    header: list[str] | None = None
+    numbers: list[int] = []  # physical line number of each line handed to the CSV reader
+
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            cells = next(csv.reader([line]))
+
+        def data_lines() -> Iterator[str]:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                numbers.append(line_no)
+                yield line
+
+        reader = csv.reader(data_lines())
+        header: list[str] | None = None
+        consumed = 0
+        for cells in reader:
+            line_no = numbers[consumed]  # first physical line of this record
+            consumed = reader.line_num
             if header is None:
                 header = [c.strip() for c in cells]
                 missing = [c for c in required if c not in header]
@@ -220,7 +230,7 @@ def _rows(
                         name,
                         line_no,
                         "(row)",
-                        line.strip()[:80],
+                        ",".join(cells)[:80],
                         f"has {len(cells)} cells but the header has {len(header)}",
                     )
                 )
@@ -337,7 +347,7 @@ def _load_nodes(
             row.fail("kind", "unknown node kind; one of " + ", ".join(sorted(LISTED_KINDS)))
         if kind is not None and kind not in LISTED_KINDS:
             row.fail("kind", "countries and regimes are not listed in nodes.csv")
-        hq = row.iso3("hq_country")
+        hq = row.text("hq_country")
         _check_country(row, "hq_country", hq, countries)
         layer = row.ident("layer")
         if layer and layer not in LAYERS:
@@ -420,7 +430,7 @@ def _load_sites(
     seen: set[tuple[str, str]] = set()
     for row in _rows(root, "sites.csv", SITE_COLUMNS, issues):
         nid = row.ident("node")
-        country = row.iso3("country")
+        country = row.text("country")
         _check_country(row, "country", country, countries)
         share = row.number("share", low=0.0, high=1.0)
         provenance = row.provenance(sources)
@@ -458,7 +468,7 @@ def _load_regimes(
     regimes: dict[str, Regime] = {}
     for row in _rows(root, "regimes.csv", REGIME_COLUMNS, issues):
         rid = row.ident("id")
-        issuer = row.iso3("issuer")
+        issuer = row.text("issuer")
         _check_country(row, "issuer", issuer, countries)
         published = row.date("published", required=False)
         start = row.date("effective_from")
@@ -599,28 +609,35 @@ def _check_sites(
 
 
 def _check_structure(
-    nodes: dict[str, Node], edges: list[SupplyEdge], issues: list[DataIssue]
+    nodes: dict[str, Node], edges: list[tuple[int, SupplyEdge]], issues: list[DataIssue]
 ) -> None:
     supply = nx.DiGraph()
     supply.add_nodes_from(nodes)
-    supply.add_edges_from((e.supplier, e.consumer) for e in edges)
+    line_of: dict[tuple[str, str], int] = {}
+    for line, e in edges:
+        supply.add_edge(e.supplier, e.consumer)
+        line_of.setdefault((e.supplier, e.consumer), line)
     try:
         cycle = nx.find_cycle(supply)
     except nx.NetworkXNoCycle:
         cycle = []
     if cycle:
         path = " -> ".join([str(u) for u, _ in cycle] + [str(cycle[0][0])])
-        issues.append(DataIssue("edges.csv", 0, "supplier", path, "supply edges form a cycle"))
-    consumers = {e.consumer for e in edges}
+        line = min(line_of[(str(u), str(v))] for u, v in cycle)
+        issues.append(DataIssue("edges.csv", line, "supplier", path, "supply edges form a cycle"))
+    consumers = {e.consumer for _, e in edges}
     for nid, node in nodes.items():
         if node.kind is NodeKind.PROVIDER and nid not in consumers:
             issues.append(DataIssue("edges.csv", 0, "consumer", nid, "provider has no fleet edges"))
-        if node.kind is NodeKind.PROVIDER and any(
-            e.consumer == nid and e.category != "fleet" for e in edges
-        ):
+    for line, e in edges:
+        if nodes[e.consumer].kind is NodeKind.PROVIDER and e.category != "fleet":
             issues.append(
                 DataIssue(
-                    "edges.csv", 0, "category", nid, "a provider's only input category is 'fleet'"
+                    "edges.csv",
+                    line,
+                    "category",
+                    e.category,
+                    "a provider's only input category is 'fleet'",
                 )
             )
 
@@ -645,7 +662,7 @@ def load_dataset(path: str | Path, *, normalise_shares: bool = False) -> SupplyG
     regimes = _load_regimes(root, sources, nodes, countries, issues)
     edges = _check_share_sums(raw_edges, normalise_shares, issues)
     sites = _check_sites(raw_sites, nodes, issues)
-    _check_structure(nodes, edges, issues)
+    _check_structure(nodes, raw_edges, issues)
     if issues or info is None:
         raise DataValidationError(issues)
     return SupplyGraph(

@@ -83,11 +83,15 @@ class ScoringParams:
         violations: list[FieldViolation] = []
         merged = _merge("weights", DEFAULT_WEIGHTS, weights or {}, violations)
         layers = _merge("layer_weights", DEFAULT_LAYER_WEIGHTS, layer_weights or {}, violations)
-        if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
+        if not (_is_number(alpha) and math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
             violations.append(FieldViolation("alpha", repr(alpha), "must be within [0, 1]"))
-        if not 1 <= top_k <= 1000:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 1000:
             violations.append(FieldViolation("top_k", str(top_k), "must be within [1, 1000]"))
-        if not (math.isfinite(export_now_weight) and 0.0 <= export_now_weight <= 1.0):
+        if not (
+            _is_number(export_now_weight)
+            and math.isfinite(export_now_weight)
+            and 0.0 <= export_now_weight <= 1.0
+        ):
             violations.append(
                 FieldViolation(
                     "export_now_weight", repr(export_now_weight), "must be within [0, 1]"
@@ -132,15 +136,19 @@ def _merge(
         if key not in defaults:
             known = ", ".join(defaults)
             violations.append(FieldViolation(path, repr(value), f"unknown key; one of {known}"))
-        elif not math.isfinite(value) or value < 0.0 or value > 1.0:
+        elif not _is_number(value) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
             violations.append(FieldViolation(path, repr(value), "must be a number within [0, 1]"))
         else:
             merged[key] = float(value)
-    if sum(merged.values()) <= 0.0:
+    if math.fsum(v for v in merged.values() if _is_number(v)) <= 0.0:
         violations.append(
             FieldViolation(name, repr(dict(overrides)), "at least one weight must be positive")
         )
     return merged
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _normalised(weights: Mapping[str, float]) -> dict[str, float]:

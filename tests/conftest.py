@@ -1,0 +1,123 @@
+"""Shared fixtures for the domain tests.
+
+``tests/fixtures/small`` is a hand-computable AND/OR graph (provider p, chips a and b, fabs
+f1 and f2, memories m1 and m2, litho tool t); every number the engine tests assert is worked
+out from it by hand. Tests that need bad data copy it to ``tmp_path`` with :func:`small_copy`
+and corrupt one file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from models.engine import RiskEngine
+from models.errors import DataIssue, DataValidationError
+from models.graph import SupplyGraph
+from models.loader import load_dataset
+from models.params import ScoringParams
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SMALL = FIXTURES / "small"
+#: The fixture's own as_of (dataset.toml): the default scoring date.
+SMALL_AS_OF = dt.date(2024, 6, 1)
+
+
+class DatasetCopy:
+    """A writable copy of a fixture dataset with small editing helpers.
+
+    Every edit returns the 1-based physical line number it touched, so a test can assert the
+    loader reports exactly that line.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, name: str) -> str:
+        return (self.path / name).read_text(encoding="utf-8")
+
+    def write(self, name: str, text: str) -> None:
+        (self.path / name).write_text(text, encoding="utf-8")
+
+    def line_of(self, name: str, startswith: str) -> int:
+        """Physical line number (1-based) of the only line starting with ``startswith``."""
+        hits = [
+            n
+            for n, line in enumerate(self.read(name).splitlines(), start=1)
+            if line.startswith(startswith)
+        ]
+        assert len(hits) == 1, f"{startswith!r} matches lines {hits} of {name}"
+        return hits[0]
+
+    def replace(self, name: str, old: str, new: str) -> int:
+        """Replace the one occurrence of ``old``; return the line it starts on."""
+        text = self.read(name)
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {name}"
+        line = text[: text.index(old)].count("\n") + 1
+        self.write(name, text.replace(old, new))
+        return line
+
+    def delete_line(self, name: str, startswith: str) -> int:
+        line = self.line_of(name, startswith)
+        lines = self.read(name).splitlines(keepends=True)
+        del lines[line - 1]
+        self.write(name, "".join(lines))
+        return line
+
+    def append(self, name: str, row: str) -> int:
+        """Append ``row`` as a new last line; return its line number."""
+        text = self.read(name)
+        if not text.endswith("\n"):
+            text += "\n"
+        self.write(name, text + row + "\n")
+        return len((text + row).splitlines())
+
+    def load(self, **kwargs: bool) -> SupplyGraph:
+        return load_dataset(self.path, **kwargs)
+
+    def issues(self, **kwargs: bool) -> list[DataIssue]:
+        """The issues the loader raises (it must raise)."""
+        with pytest.raises(DataValidationError) as info:
+            load_dataset(self.path, **kwargs)
+        assert info.value.issues, "DataValidationError without issues"
+        return info.value.issues
+
+
+def copy_dataset(source: Path, target: Path) -> DatasetCopy:
+    shutil.copytree(source, target)
+    return DatasetCopy(target)
+
+
+@pytest.fixture
+def small_copy(tmp_path: Path) -> DatasetCopy:
+    """A fresh copy of tests/fixtures/small in tmp_path, safe to corrupt."""
+    return copy_dataset(SMALL, tmp_path / "small")
+
+
+@pytest.fixture
+def dataset_copy(tmp_path: Path) -> Callable[[Path], DatasetCopy]:
+    """Copy any fixture folder to tmp_path: ``dataset_copy(FIXTURES / "commented")``."""
+
+    def make(source: Path) -> DatasetCopy:
+        return copy_dataset(source, tmp_path / source.name)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def small_graph() -> SupplyGraph:
+    return load_dataset(SMALL)
+
+
+@pytest.fixture(scope="session")
+def small_engine(small_graph: SupplyGraph) -> RiskEngine:
+    return RiskEngine(small_graph)
+
+
+@pytest.fixture(scope="session")
+def default_params() -> ScoringParams:
+    return ScoringParams.build(as_of=SMALL_AS_OF)
