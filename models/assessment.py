@@ -81,6 +81,14 @@ class NodeImpact:
     impact: float  # I_P(v) = 1 - a(P | v down)
     is_spof: bool
     evidence_path: tuple[str, ...]  # provider first, node last
+    aggregate_market: bool = False  # a whole commodity market, never scored as a SPOF
+
+
+@dataclass(frozen=True, slots=True)
+class FirmImpact:
+    firm: str
+    impact: float  # 1 - a(P | every node the firm owns lost)
+    nodes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +179,7 @@ class RiskAssessment:
     layers: tuple[LayerConcentration, ...]
     structural_impacts: tuple[NodeImpact, ...]
     spof_count: int
+    firm_impacts: tuple[FirmImpact, ...]
     country_impacts: tuple[CountryImpact, ...]
     geopolitical_contributions: tuple[CountryContribution, ...]
     regimes: tuple[RegimeExposure, ...]

@@ -22,6 +22,7 @@ from models.assessment import (
     CountryContribution,
     CountryImpact,
     Coverage,
+    FirmImpact,
     JurisdictionVeto,
     LayerConcentration,
     NodeImpact,
@@ -38,7 +39,7 @@ from models.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
 from models.errors import NotFoundError
 from models.graph import SupplyGraph
 from models.params import MODEL_VERSION, SUB_SCORES, ScoringParams
-from models.schema import NodeKind, Quality, Regime
+from models.schema import AGGREGATE_MARKET_TAG, NodeKind, Quality, Regime
 
 #: Impacts at or above this count as a single point of failure (exactly 1 up to rounding).
 SPOF_TOLERANCE = 1e-9
@@ -74,6 +75,18 @@ class RiskEngine:
         # Country impacts: one batch losing every country's sites.
         lost = cg.evaluate(cg.country_losses())
         self.country_impact: FloatArray = 1.0 - lost[self._prov_idx, :]  # providers x countries
+        # Firm impacts: every node a firm owns lost at once (e.g. all of TSMC's processes).
+        owners: dict[str, list[str]] = defaultdict(list)
+        for n_id in cg.ids:
+            record = graph.nodes[n_id]
+            if record.kind is not NodeKind.PROVIDER and AGGREGATE_MARKET_TAG not in record.tags:
+                owners[record.owner].append(n_id)
+        self.firms = tuple(sorted(owners))
+        self._firm_nodes = {f: tuple(sorted(owners[f])) for f in self.firms}
+        firm_up = np.ones((n, len(self.firms)))
+        for f, owner in enumerate(self.firms):
+            firm_up[[cg.index[i] for i in owners[owner]], f] = 0.0
+        self.firm_impact: FloatArray = 1.0 - cg.evaluate(firm_up)[self._prov_idx, :]
         self.flows: FloatArray = cg.flows(prov_idx)  # nodes x providers
         self._site_dense = np.asarray(cg.sites.toarray())  # nodes x countries
         self._country_col = {c: k for k, c in enumerate(cg.countries)}
@@ -105,6 +118,13 @@ class RiskEngine:
                 continue
             impacts = [(p, float(self.node_impact[k, j])) for k, p in enumerate(self.provider_ids)]
             rows.append((nid, impacts))
+        return _rank(rows, min_impact)
+
+    def firm_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
+        rows = []
+        for f, firm in enumerate(self.firms):
+            impacts = [(p, float(self.firm_impact[k, f])) for k, p in enumerate(self.provider_ids)]
+            rows.append((firm, impacts))
         return _rank(rows, min_impact)
 
     def country_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
@@ -145,13 +165,18 @@ class RiskEngine:
         tree = [i for i in np.flatnonzero(x > 0).tolist() if cg.ids[i] != pid]
 
         layers, conc_score, geo_score, geo_rows = self._layers(x, tree, params)
+        exposure = {r.country: r.exposure for r in geo_rows}
         impacts = self._node_impacts(pid, k, tree)
-        top = sorted((i.impact for i in impacts), reverse=True)[: params.top_k]
+        # Aggregate market nodes (a whole commodity market) are reported but not scored as
+        # single points of failure: losing a whole market is a country or regime event.
+        firm_level = [i.impact for i in impacts if not i.aggregate_market]
+        top = sorted(firm_level, reverse=True)[: params.top_k]
         structural = 100.0 * (math.fsum(top) / params.top_k if top else 0.0)
         spofs = [i for i in impacts if i.is_spof]
-        countries = self._country_impacts(pid, k, x)
+        firms = self._firm_impacts(k)
+        countries = self._country_impacts(pid, k, x, exposure)
         regimes, bound_now, jurisdictions = self._export_controls(
-            pid, node.hq_country, tree, params
+            pid, node.hq_country, tree, params, exposure
         )
         foreign = [j for j in jurisdictions if j.foreign]
         largest = foreign[0] if foreign else None  # already ranked by veto, then country
@@ -168,8 +193,9 @@ class RiskEngine:
         explanations = {
             "concentration": _explain_concentration(layers),
             "structural": (
-                f"Mean impact of the {params.top_k} nodes whose loss would cut the most supply; "
-                f"{len(spofs)} single point(s) of failure."
+                f"Mean impact of the {params.top_k} supplier nodes whose loss would cut the most "
+                f"supply; {len(spofs)} single point(s) of failure"
+                + (f", led by {spofs[0].node}." if spofs else ".")
             ),
             "geopolitical": _explain_geo(geo_rows),
             "export_control": (
@@ -208,6 +234,7 @@ class RiskEngine:
             layers=layers,
             structural_impacts=impacts,
             spof_count=len(spofs),
+            firm_impacts=firms,
             country_impacts=countries,
             geopolitical_contributions=geo_rows,
             regimes=regimes,
@@ -302,19 +329,36 @@ class RiskEngine:
             if impact <= 0.0:
                 continue
             nid = cg.ids[i]
+            market = AGGREGATE_MARKET_TAG in g.nodes[nid].tags
             rows.append(
                 NodeImpact(
                     node=nid,
                     display_name=g.nodes[nid].name,
                     kind=str(g.nodes[nid].kind),
                     impact=impact,
-                    is_spof=impact >= 1.0 - SPOF_TOLERANCE,
+                    is_spof=impact >= 1.0 - SPOF_TOLERANCE and not market,
                     evidence_path=tuple(paths.get(nid, ())),
+                    aggregate_market=market,
                 )
             )
-        return tuple(sorted(rows, key=lambda r: (-round(r.impact, 12), r.node)))
+        # Equal impacts: the node nearest the provider first (the most actionable), then id.
+        return tuple(
+            sorted(rows, key=lambda r: (-round(r.impact, 12), len(r.evidence_path), r.node))
+        )
 
-    def _country_impacts(self, pid: str, k: int, x: FloatArray) -> tuple[CountryImpact, ...]:
+    def _firm_impacts(self, k: int) -> tuple[FirmImpact, ...]:
+        rows = [
+            FirmImpact(
+                firm=owner, impact=float(self.firm_impact[k, f]), nodes=self._firm_nodes[owner]
+            )
+            for f, owner in enumerate(self.firms)
+            if self.firm_impact[k, f] > 0.0
+        ]
+        return tuple(sorted(rows, key=lambda r: (-round(r.impact, 12), r.firm)))
+
+    def _country_impacts(
+        self, pid: str, k: int, x: FloatArray, exposure: dict[str, float]
+    ) -> tuple[CountryImpact, ...]:
         g, cg = self.graph, self.compiled
         paths = g.supply_paths(pid)
         rows = []
@@ -331,10 +375,21 @@ class RiskEngine:
                     iso3, self._country_name(iso3), impact, g.countries[iso3].risk, tuple(path)
                 )
             )
-        return tuple(sorted(rows, key=lambda r: (-round(r.impact, 12), r.country)))
+        # Equal impacts: the country carrying more of the provider's sourcing first.
+        return tuple(
+            sorted(
+                rows,
+                key=lambda r: (-round(r.impact, 12), -exposure.get(r.country, 0.0), r.country),
+            )
+        )
 
     def _export_controls(
-        self, pid: str, home: str, tree: Sequence[int], params: ScoringParams
+        self,
+        pid: str,
+        home: str,
+        tree: Sequence[int],
+        params: ScoringParams,
+        exposure: dict[str, float],
     ) -> tuple[tuple[RegimeExposure, ...], float, tuple[JurisdictionVeto, ...]]:
         g, cg = self.graph, self.compiled
         n = cg.n_nodes
@@ -389,7 +444,7 @@ class RiskEngine:
                     JurisdictionVeto(j, self._country_name(j), 1.0 - a, j != home)
                     for j, a in zip(juris, retained, strict=True)
                 ),
-                key=lambda v: (-round(v.veto, 12), v.country),
+                key=lambda v: (-round(v.veto, 12), -exposure.get(v.country, 0.0), v.country),
             )
         )
         regimes.sort(key=lambda r: (not r.in_force, -r.veto, r.effective_from, r.regime))

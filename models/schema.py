@@ -57,6 +57,12 @@ LAYERS: tuple[str, ...] = (
 )
 
 
+#: Tag of a node that stands for a whole commodity market (many producers, e.g. gallium).
+#: Losing it whole is a country or regime event, so it is not scored as a single point of
+#: failure; its country sites still count in every country and regime scenario.
+AGGREGATE_MARKET_TAG = "aggregate_market"
+
+
 class Quality(enum.StrEnum):
     """Source quality tags of FACTS.md: A well-sourced, B reported, C estimate/weak."""
 

@@ -89,7 +89,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.json:
         from service.converters import assessments_json
 
-        print(assessments_json(assessments))
+        print(assessments_json(engine.graph, assessments))
     elif args.provider:
         print(assessment_detail(assessments[0]))
     else:

@@ -13,7 +13,7 @@ from grpc.aio import ServerInterceptor
 log = logging.getLogger("sovrisk.requests")
 
 
-class RequestLoggingInterceptor(ServerInterceptor):
+class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
     """Logs method, peer, status code and latency of every unary and streaming call."""
 
     async def intercept_service(

@@ -86,9 +86,7 @@ async def start_server(
     return running
 
 
-async def serve(
-    *, data_dir: str | Path, host: str, port: int, print_ranking: bool = False
-) -> None:
+async def serve(*, data_dir: str | Path, host: str, port: int, print_ranking: bool = False) -> None:
     """Load the dataset, serve until SIGINT/SIGTERM, then drain and stop."""
     registry = GraphRegistry.from_directory(data_dir)
     graph = registry.graph

@@ -79,11 +79,11 @@ def assessment_detail(a: RiskAssessment, *, top: int = 8) -> str:
         binds = f"binds {100 * r.veto:.1f}%" if r.binds_provider else "does not bind"
         out.append(f"  {r.issuer} {r.display_name[:60]:<60} {binds}")
     out += ["", "Checks:"]
-    for c in a.checks:
-        out.append(f"  [{c.status.value.upper():<12}] {c.id}: {c.reason}")
-        if c.evidence_path:
-            out.append(f"  {'':14} evidence: {' > '.join(c.evidence_path)}")
-        out.append(f"  {'':14} remedy: {c.remediation}")
+    for check in a.checks:
+        out.append(f"  [{check.status.value.upper():<12}] {check.id}: {check.reason}")
+        if check.evidence_path:
+            out.append(f"  {'':14} evidence: {' > '.join(check.evidence_path)}")
+        out.append(f"  {'':14} remedy: {check.remediation}")
     cov = a.coverage
     out += [
         "",

@@ -22,7 +22,7 @@ from models.engine import RiskEngine
 from models.errors import InvalidParameterError, NotFoundError
 from models.graph import SupplyGraph
 from models.loader import load_dataset
-from models.params import DEFAULT_WEIGHTS, ScoringParams
+from models.params import DEFAULT_TOP_K, DEFAULT_WEIGHTS, ScoringParams
 from tests.conftest import SMALL, SMALL_AS_OF, DatasetCopy
 
 ABS = 1e-6
@@ -101,6 +101,48 @@ def test_structural_evidence_paths_follow_the_largest_shares(assessment: RiskAss
 def test_structural_sub_score(assessment: RiskAssessment) -> None:
     # (1 + .8 + .7 + .6 + .4 + .3 + .2) / 10 × 100 = 4.0 / 10 × 100 = 40
     assert assessment.sub_score("structural").score == pytest.approx(STRUCTURAL, abs=ABS)
+
+
+def test_structural_default_top_k_is_25(small_engine: RiskEngine) -> None:
+    # 4.0 / 25 × 100 = 16
+    assert DEFAULT_TOP_K == 25
+    a = small_engine.assess("p", small_engine.default_params())
+    assert a.sub_score("structural").score == pytest.approx(16.0, abs=ABS)
+
+
+def test_aggregate_market_is_reported_but_not_a_spof(small_copy: DatasetCopy) -> None:
+    # Tag the tool t as a whole commodity market: its impact is still 1 and reported, but it
+    # is no longer a SPOF and drops out of the structural sum: (.8+.7+.6+.4+.3+.2)/10 = 30.
+    small_copy.replace("nodes.csv", "lithography,euv,", "lithography,euv;aggregate_market,")
+    engine = RiskEngine(small_copy.load())
+    a = engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, top_k=10))
+    t = next(i for i in a.structural_impacts if i.node == "t")
+    assert t.impact == pytest.approx(1.0) and t.aggregate_market and not t.is_spof
+    assert a.spof_count == 0
+    assert a.sub_score("structural").score == pytest.approx(30.0, abs=ABS)
+    assert next(c for c in a.checks if c.id == "structural.spof").status.value == "pass"
+
+
+def test_firm_impacts(assessment: RiskAssessment) -> None:
+    # one node per firm here, so firm impacts equal node impacts: ToolCo 1, FabOne .8, ...
+    firms = {f.firm: f.impact for f in assessment.firm_impacts}
+    assert firms == pytest.approx(
+        {
+            "ToolCo": 1.0,
+            "FabOne": 0.8,
+            "MemOne": 0.7,
+            "ChipCo A": 0.6,
+            "ChipCo B": 0.4,
+            "MemTwo": 0.3,
+            "FabTwo": 0.2,
+        }
+    )
+    assert assessment.firm_impacts[0].firm == "ToolCo"
+
+
+def test_equal_country_impacts_rank_by_exposure(assessment: RiskAssessment) -> None:
+    # NLD and USA both cut 100 %; USA carries more of p's sourcing (exposure .3 vs .1818)
+    assert [c.country for c in assessment.country_impacts] == ["USA", "NLD", "TWN", "KOR"]
 
 
 def test_structural_top_k_override(small_engine: RiskEngine) -> None:
@@ -206,9 +248,9 @@ def test_country_impacts(assessment: RiskAssessment) -> None:
     # NLD: t lost -> 1; USA: a, b (and m2) lost -> 1;
     # TWN: f1 lost -> 1 - .4 × .5 = .8; KOR: m1 lost, f2 halved -> a = .5, b = 0 -> 1 - .3 = .7
     assert got == pytest.approx({"NLD": 1.0, "USA": 1.0, "TWN": 0.8, "KOR": 0.7}, abs=ABS)
-    # ranked by impact, ties by code
-    assert [c.country for c in assessment.country_impacts] == ["NLD", "USA", "TWN", "KOR"]
-    nld = assessment.country_impacts[0]
+    # ranked by impact, ties by the provider's exposure there (USA .3 > NLD .1818)
+    assert [c.country for c in assessment.country_impacts] == ["USA", "NLD", "TWN", "KOR"]
+    nld = assessment.country_impacts[1]
     assert nld.evidence_path == ("p", "a", "f1", "t", "country:NLD")
     assert nld.country_risk == 20
 
@@ -357,7 +399,7 @@ def test_contributions_add_up_for_random_weight_overrides(small_engine: RiskEngi
 
 
 def test_alpha_zero_gives_the_plain_weighted_sum(small_engine: RiskEngine) -> None:
-    a = small_engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, alpha=0.0))
+    a = small_engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, alpha=0.0, top_k=10))
     # 18.045455 + 12 + 9.795455 + 13 = 52.84091, no uplift
     assert a.composite == pytest.approx(52.84091, abs=ABS)
     assert a.floor_uplift == 0.0
@@ -388,9 +430,9 @@ def test_concentration_checks(assessment: RiskAssessment) -> None:
 
 def test_country_impact_check(assessment: RiskAssessment) -> None:
     c = check(assessment, "geopolitical.country_impact")
-    assert c.status is CheckStatus.FAIL  # NLD 1.0 >= .5
+    assert c.status is CheckStatus.FAIL  # USA (and NLD) 1.0 >= .5
     assert c.observed == pytest.approx(1.0)
-    assert c.evidence_path[-1] == "country:NLD"
+    assert c.evidence_path[-1] == "country:USA"
 
 
 @pytest.mark.parametrize(
@@ -478,7 +520,9 @@ def test_weight_override_is_normalised() -> None:
 def test_single_weight_scores_that_sub_score(small_engine: RiskEngine) -> None:
     # only structural weighted: weighted sum 40; floor .8 × 72.181818 = 57.745455 -> composite
     zero_others = {"concentration": 0.0, "geopolitical": 0.0, "export_control": 0.0}
-    params = ScoringParams.build(as_of=SMALL_AS_OF, weights={**zero_others, "structural": 1.0})
+    params = ScoringParams.build(
+        as_of=SMALL_AS_OF, weights={**zero_others, "structural": 1.0}, top_k=10
+    )
     assert dict(params.weights)["structural"] == 1.0
     a = small_engine.assess("p", params)
     assert a.sub_score("structural").contribution == pytest.approx(40.0, abs=ABS)

@@ -1,0 +1,403 @@
+"""proto <-> domain conversion. The only place that knows both vocabularies.
+
+Inbound functions validate and raise :class:`InvalidParameterError` naming the request field;
+outbound functions never fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Sequence
+
+from google.protobuf import json_format
+from google.type import date_pb2
+
+from models import assessment as am
+from models.concentration import Band, BandReference
+from models.errors import FieldViolation, InvalidParameterError
+from models.graph import SupplyGraph
+from models.schema import NodeKind, Provenance, Quality, Site, Source, SupplyEdge
+from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, risk_pb2
+
+# -- names ----------------------------------------------------------------------------------
+
+_NAME_RE = {
+    "providers": re.compile(r"^providers/([a-z0-9][a-z0-9._-]*)$"),
+    "nodes": re.compile(r"^nodes/([a-z0-9][a-z0-9._-]*)$"),
+}
+
+
+def parse_name(name: str, collection: str, field: str = "name") -> str:
+    """``providers/aws`` -> ``aws``; anything else is INVALID_ARGUMENT on ``field``."""
+    match = _NAME_RE[collection].fullmatch(name)
+    if match is None:
+        raise InvalidParameterError(
+            [FieldViolation(field, name, f"must be a resource name '{collection}/{{id}}'")]
+        )
+    return match[1]
+
+
+def node_name(graph: SupplyGraph, path_id: str) -> str:
+    """Resource name for an id on an evidence path (nodes, providers, countries, regimes)."""
+    if path_id.startswith("country:"):
+        return "countries/" + path_id.removeprefix("country:")
+    if path_id.startswith("regime:"):
+        return "regimes/" + path_id.removeprefix("regime:")
+    node = graph.nodes.get(path_id)
+    if node is not None and node.kind is NodeKind.PROVIDER:
+        return f"providers/{path_id}"
+    return f"nodes/{path_id}"
+
+
+def _path(graph: SupplyGraph, ids: Iterable[str]) -> list[str]:
+    return [node_name(graph, i) for i in ids]
+
+
+# -- scalars --------------------------------------------------------------------------------
+
+
+def date_to_proto(value: dt.date | None) -> date_pb2.Date | None:
+    if value is None:
+        return None
+    return date_pb2.Date(year=value.year, month=value.month, day=value.day)
+
+
+def date_from_proto(value: date_pb2.Date, field: str) -> dt.date | None:
+    """A full calendar date, or None when the field is unset (all zero)."""
+    if value.year == 0 and value.month == 0 and value.day == 0:
+        return None
+    shown = f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    try:
+        return dt.date(value.year, value.month, value.day)
+    except ValueError:
+        raise InvalidParameterError(
+            [FieldViolation(field, shown, "must be a valid calendar date (year, month, day)")]
+        ) from None
+
+
+def _partial_date(text: str) -> date_pb2.Date:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` into a google.type.Date (0 = unknown part)."""
+    parts = [int(p) for p in text.split("-")[:3] if p.isdigit()]
+    parts += [0] * (3 - len(parts))
+    return date_pb2.Date(year=parts[0], month=parts[1], day=parts[2])
+
+
+_QUALITY = {Quality.A: common_pb2.QUALITY_A, Quality.B: common_pb2.QUALITY_B,
+            Quality.C: common_pb2.QUALITY_C}  # fmt: skip
+_KIND = {kind: common_pb2.NodeKind.Value(f"NODE_KIND_{kind.name}") for kind in NodeKind}
+_KIND_BACK = {v: k for k, v in _KIND.items()}
+
+
+def kind_from_proto(value: int, field: str = "kind") -> NodeKind | None:
+    if value == common_pb2.NODE_KIND_UNSPECIFIED:
+        return None
+    for proto_value, kind in _KIND_BACK.items():
+        if proto_value == value:
+            return kind
+    raise InvalidParameterError([FieldViolation(field, str(value), "unknown node kind")])
+
+
+def weights_from_proto(
+    weights: risk_pb2.ScoringWeights, field: str = "weights"
+) -> dict[str, float]:
+    """Only the weights the caller set; the domain merges them with the defaults."""
+    present = {field.name for field, _ in weights.ListFields()}
+    return {name: float(getattr(weights, name)) for name in sorted(present)}
+
+
+# -- graph ----------------------------------------------------------------------------------
+
+
+def provenance_to_proto(p: Provenance) -> common_pb2.Provenance:
+    return common_pb2.Provenance(
+        source_ids=list(p.sources), quality=_QUALITY[p.quality], as_of=date_to_proto(p.as_of)
+    )
+
+
+def source_to_proto(s: Source) -> common_pb2.Source:
+    return common_pb2.Source(
+        id=s.id, title=s.title, publisher=s.publisher, publish_date=_partial_date(s.date),
+        url=s.url, quality=_QUALITY[s.quality], notes=s.notes,
+    )  # fmt: skip
+
+
+def graph_to_proto(graph: SupplyGraph) -> graph_pb2.Graph:
+    info = graph.info
+    counts = graph.counts_by_kind()
+    return graph_pb2.Graph(
+        name="graph",
+        version_id=graph.version_id,
+        content_hash=graph.content_hash,
+        dataset=graph_pb2.DatasetInfo(
+            name=info.name, version=info.version, as_of=date_to_proto(info.as_of),
+            description=info.description, licence=info.licence,
+            attribution=list(info.attribution),
+        ),
+        kind_counts=[
+            graph_pb2.KindCount(kind=_KIND[NodeKind(k)], count=v) for k, v in counts.items()
+        ],
+        supply_edge_count=len(graph.edges),
+        site_count=sum(len(s) for s in graph.sites.values()),
+        sources=[source_to_proto(s) for s in graph.sources.values()],
+    )  # fmt: skip
+
+
+def _link(graph: SupplyGraph, edge: SupplyEdge, other: str) -> graph_pb2.SupplyLink:
+    node = graph.nodes[other]
+    return graph_pb2.SupplyLink(
+        category=edge.category, node=node_name(graph, other), display_name=node.name,
+        kind=_KIND[node.kind], share=edge.share,
+        share_range=common_pb2.ShareRange(low=edge.share_low, high=edge.share_high),
+        provenance=provenance_to_proto(edge.provenance), notes=edge.notes,
+    )  # fmt: skip
+
+
+def _site(graph: SupplyGraph, site: Site) -> graph_pb2.Site:
+    country = graph.countries.get(site.country)
+    return graph_pb2.Site(
+        country=site.country, country_display_name=country.name if country else site.country,
+        share=site.share, site_name=site.site_name,
+        provenance=provenance_to_proto(site.provenance), notes=site.notes,
+    )  # fmt: skip
+
+
+def node_to_proto(graph: SupplyGraph, node_id: str, *, full: bool = True) -> graph_pb2.Node:
+    """A node; with ``full`` its suppliers, consumers, sites and resolved sources."""
+    node = graph.nodes[node_id]
+    message = graph_pb2.Node(
+        name=f"nodes/{node.id}", display_name=node.name, kind=_KIND[node.kind],
+        owner=node.owner, hq_country=node.hq_country, layer=node.layer,
+        tags=sorted(node.tags), provenance=provenance_to_proto(node.provenance),
+        notes=node.notes,
+    )  # fmt: skip
+    if not full:
+        return message
+    inputs, outputs = graph.inputs(node_id), graph.outputs(node_id)
+    sites = graph.sites.get(node_id, ())
+    message.suppliers.extend(_link(graph, e, e.supplier) for e in inputs)
+    message.consumers.extend(_link(graph, e, e.consumer) for e in outputs)
+    message.sites.extend(_site(graph, s) for s in sites)
+    cited: set[str] = set(node.provenance.sources)
+    for record in (*inputs, *outputs):
+        cited.update(record.provenance.sources)
+    for site in sites:
+        cited.update(site.provenance.sources)
+    message.sources.extend(source_to_proto(graph.sources[s]) for s in sorted(cited))
+    return message
+
+
+# -- risk -----------------------------------------------------------------------------------
+
+_BAND = {am.RiskBand.LOW: risk_pb2.RISK_BAND_LOW, am.RiskBand.MODERATE: risk_pb2.RISK_BAND_MODERATE,
+         am.RiskBand.HIGH: risk_pb2.RISK_BAND_HIGH,
+         am.RiskBand.CRITICAL: risk_pb2.RISK_BAND_CRITICAL}  # fmt: skip
+_SUB = {
+    "concentration": risk_pb2.SUB_SCORE_KEY_CONCENTRATION,
+    "structural": risk_pb2.SUB_SCORE_KEY_STRUCTURAL,
+    "geopolitical": risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL,
+    "export_control": risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL,
+}
+_STATUS = {am.CheckStatus.PASS: risk_pb2.CHECK_STATUS_PASS,
+           am.CheckStatus.FAIL: risk_pb2.CHECK_STATUS_FAIL,
+           am.CheckStatus.INCONCLUSIVE: risk_pb2.CHECK_STATUS_INCONCLUSIVE}  # fmt: skip
+_REFERENCE = {BandReference.DOJ_2010: risk_pb2.HHI_BAND_REFERENCE_DOJ_2010,
+              BandReference.DOJ_2023: risk_pb2.HHI_BAND_REFERENCE_DOJ_2023,
+              BandReference.EU_2021: risk_pb2.HHI_BAND_REFERENCE_EU_2021}  # fmt: skip
+
+
+def result_provenance_to_proto(p: am.ResultProvenance) -> common_pb2.ResultProvenance:
+    return common_pb2.ResultProvenance(
+        model_version=p.model_version, dataset_name=p.dataset_name,
+        dataset_version=p.dataset_version, dataset_hash=p.dataset_hash,
+        as_of=date_to_proto(p.as_of), parameters=dict(p.parameters), seed=p.seed,
+    )  # fmt: skip
+
+
+def _sub_score(s: am.SubScore) -> risk_pb2.SubScore:
+    return risk_pb2.SubScore(key=_SUB[s.key], score=s.score, weight=s.weight,
+                             contribution=s.contribution, explanation=s.explanation)  # fmt: skip
+
+
+def _bands(bands: Sequence[Band]) -> list[risk_pb2.HhiBand]:
+    return [
+        risk_pb2.HhiBand(
+            reference=_REFERENCE[b.reference],
+            citation=b.reference.value,
+            label=b.label,
+            threshold=b.threshold,
+        )
+        for b in bands
+    ]
+
+
+def _share(s: am.Share) -> risk_pb2.Share:
+    return risk_pb2.Share(key=s.key, display_name=s.display_name, share=s.share)
+
+
+def _layer(lc: am.LayerConcentration) -> risk_pb2.LayerConcentration:
+    return risk_pb2.LayerConcentration(
+        layer=lc.layer, weight=lc.weight, score=lc.score, firm_hhi=lc.firm_hhi,
+        country_hhi=lc.country_hhi, firm_n_eff=lc.firm_n_eff, country_n_eff=lc.country_n_eff,
+        firm_cr1=_share(lc.firm_top), country_cr1=_share(lc.country_top),
+        cr1_over_65=lc.cr1_over_65, firm_bands=_bands(lc.firm_bands),
+        country_bands=_bands(lc.country_bands),
+        firm_shares=[_share(s) for s in lc.firm_shares],
+        country_shares=[_share(s) for s in lc.country_shares],
+    )  # fmt: skip
+
+
+def _veto(j: am.JurisdictionVeto) -> risk_pb2.JurisdictionVeto:
+    return risk_pb2.JurisdictionVeto(country=j.country, display_name=j.display_name,
+                                     veto=j.veto, foreign=j.foreign)  # fmt: skip
+
+
+def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.RiskAssessment:
+    msg = risk_pb2.RiskAssessment(
+        provider=f"providers/{a.provider}",
+        display_name=a.display_name,
+        home_country=a.home_country,
+        composite=a.composite,
+        band=_BAND[a.band],
+        score_interpretation=a.score_interpretation,
+        risk_vector=a.risk_vector,
+        sub_scores=[_sub_score(s) for s in a.sub_scores],
+        floor_alpha=a.floor_alpha,
+        floor_uplift=a.floor_uplift,
+        retained_capacity=a.retained_capacity,
+        layers=[_layer(lc) for lc in a.layers],
+        structural_impacts=[
+            risk_pb2.NodeImpact(
+                node=node_name(graph, i.node),
+                display_name=i.display_name,
+                kind=_KIND[NodeKind(i.kind)],
+                impact=i.impact,
+                is_spof=i.is_spof,
+                evidence_path=_path(graph, i.evidence_path),
+            )
+            for i in a.structural_impacts
+        ],
+        spof_count=a.spof_count,
+        country_impacts=[
+            risk_pb2.CountryImpact(
+                country=c.country,
+                display_name=c.display_name,
+                impact=c.impact,
+                country_risk=c.country_risk,
+                evidence_path=_path(graph, c.evidence_path),
+            )
+            for c in a.country_impacts
+        ],
+        geopolitical_contributions=[
+            risk_pb2.CountryContribution(
+                country=c.country,
+                display_name=c.display_name,
+                exposure=c.exposure,
+                country_risk=c.country_risk,
+                contribution=c.contribution,
+            )
+            for c in a.geopolitical_contributions
+        ],
+        regimes=[
+            risk_pb2.RegimeExposure(
+                regime=f"regimes/{r.regime}",
+                display_name=r.display_name,
+                issuer=r.issuer,
+                citation=r.citation,
+                in_force=r.in_force,
+                binds_provider=r.binds_provider,
+                veto=r.veto,
+                reached_node_count=r.reached_nodes,
+                effective_from=date_to_proto(r.effective_from),
+                effective_to=date_to_proto(r.effective_to),
+            )
+            for r in a.regimes
+        ],
+        bound_now=a.bound_now,
+        jurisdictions=[_veto(j) for j in a.jurisdictions],
+        largest_foreign_veto=_veto(a.largest_foreign_veto) if a.largest_foreign_veto else None,
+        jurisdictions_over_half=a.jurisdictions_over_half,
+        checks=[
+            risk_pb2.Check(
+                id=c.id,
+                title=c.title,
+                status=_STATUS[c.status],
+                reason=c.reason,
+                evidence_path=_path(graph, c.evidence_path),
+                remediation=c.remediation,
+                observed=c.observed,
+                threshold=c.threshold,
+            )
+            for c in a.checks
+        ],
+        coverage=risk_pb2.DataCoverage(
+            flow_share_a=a.coverage.flow_share_a,
+            flow_share_b=a.coverage.flow_share_b,
+            flow_share_c=a.coverage.flow_share_c,
+            low_quality_flow_share=a.coverage.flow_share_c,
+            edges_total=a.coverage.edges_total,
+            edges_with_range=a.coverage.edges_with_range,
+            nodes_total=a.coverage.nodes_total,
+            notes=a.coverage.notes,
+        ),
+        provenance=result_provenance_to_proto(a.provenance),
+    )
+    return msg
+
+
+def provider_score_to_proto(a: am.RiskAssessment, rank: int) -> risk_pb2.ProviderScore:
+    return risk_pb2.ProviderScore(
+        provider=f"providers/{a.provider}", display_name=a.display_name, rank=rank,
+        composite=a.composite, band=_BAND[a.band],
+        sub_scores=[_sub_score(s) for s in a.sub_scores], floor_uplift=a.floor_uplift,
+        risk_vector=a.risk_vector, home_country=a.home_country,
+    )  # fmt: skip
+
+
+def firm_slug(firm: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", firm.lower()).strip("-")
+
+
+def chokepoint_to_proto(
+    graph: SupplyGraph,
+    key: str,
+    impacts: Sequence[tuple[str, float]],
+    *,
+    kind: int,
+    rank: int,
+    min_impact: float,
+) -> risk_pb2.Chokepoint:
+    """One ranked chokepoint; ``kind`` is a ``ChokepointKind`` value."""
+    values = [v for _, v in impacts]
+    if kind == risk_pb2.CHOKEPOINT_KIND_COUNTRY:
+        country = graph.countries.get(key)
+        name, display = f"countries/{key}", country.name if country else key
+        node_kind = common_pb2.NODE_KIND_COUNTRY
+    elif kind == risk_pb2.CHOKEPOINT_KIND_FIRM:
+        name, display, node_kind = f"firms/{firm_slug(key)}", key, common_pb2.NODE_KIND_UNSPECIFIED
+    else:
+        node = graph.nodes[key]
+        name, display, node_kind = f"nodes/{key}", node.name, _KIND[node.kind]
+    return risk_pb2.Chokepoint(
+        name=name,
+        display_name=display,
+        chokepoint_kind=kind,  # type: ignore[arg-type]
+        node_kind=node_kind,
+        providers_cut=sum(1 for v in values if v >= min_impact - 1e-12),
+        mean_impact=sum(values) / len(values) if values else 0.0,
+        max_impact=max(values, default=0.0),
+        provider_impacts=[
+            risk_pb2.ProviderImpact(
+                provider=f"providers/{p}", display_name=graph.nodes[p].name, impact=v
+            )
+            for p, v in sorted(impacts, key=lambda pv: (-pv[1], pv[0]))
+        ],
+        rank=rank,
+    )
+
+
+def assessments_json(graph: SupplyGraph, assessments: Sequence[am.RiskAssessment]) -> str:
+    """Assessments in the canonical proto JSON mapping (one object, or a list for several)."""
+    docs = [json_format.MessageToDict(assessment_to_proto(graph, a)) for a in assessments]
+    return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, sort_keys=False)

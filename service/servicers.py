@@ -1,0 +1,232 @@
+"""gRPC servicers: request -> convert -> domain (off the event loop) -> convert -> response."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from models.engine import RiskEngine
+from models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from models.params import DEFAULT_MIN_IMPACT, ScoringParams
+from service import converters as conv
+from service import errors
+from service.grpc_gen.sovrisk.v1 import (
+    graph_pb2,
+    graph_pb2_grpc,
+    risk_pb2,
+    risk_pb2_grpc,
+)
+from service.pagination import paginate, query_digest
+from service.registry import GraphRegistry
+
+log = logging.getLogger("sovrisk.servicers")
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    """Map domain errors to rich ``google.rpc.Status`` errors; never leak a traceback."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        registry: GraphRegistry = self.registry
+        if not registry.ready:
+            await context.abort_with_status(errors.unavailable("the graph is not loaded yet"))
+        try:
+            return await method(self, request, context)
+        except (InvalidParameterError, NotFoundError) as exc:
+            status = errors.from_domain(exc)
+            assert status is not None
+            await context.abort_with_status(status)
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+def _params(
+    engine: RiskEngine, as_of: Any, weights: risk_pb2.ScoringWeights | None
+) -> ScoringParams:
+    """Validate the request's date and weights together so every violation is reported."""
+    violations: list[FieldViolation] = []
+    date = None
+    try:
+        date = conv.date_from_proto(as_of, "as_of")
+    except InvalidParameterError as exc:
+        violations += exc.violations
+    overrides = conv.weights_from_proto(weights) if weights is not None else {}
+    try:
+        params = ScoringParams.build(as_of=date or engine.graph.info.as_of, weights=overrides)
+    except InvalidParameterError as exc:
+        violations += exc.violations
+    if violations:
+        raise InvalidParameterError(violations)
+    return params
+
+
+class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
+    def __init__(self, registry: GraphRegistry) -> None:
+        self.registry = registry
+
+    @rpc
+    async def GetGraph(
+        self, request: graph_pb2.GetGraphRequest, context: grpc.aio.ServicerContext
+    ) -> graph_pb2.Graph:
+        if request.name != "graph":
+            raise InvalidParameterError(
+                [FieldViolation("name", request.name, "must be 'graph' (a singleton)")]
+            )
+        return await self.registry.run(lambda e: conv.graph_to_proto(e.graph))
+
+    @rpc
+    async def ListNodes(
+        self, request: graph_pb2.ListNodesRequest, context: grpc.aio.ServicerContext
+    ) -> graph_pb2.ListNodesResponse:
+        kind = conv.kind_from_proto(request.kind)
+        country = request.country
+        graph = self.registry.graph
+        if country and country not in graph.countries:
+            raise InvalidParameterError(
+                [FieldViolation("country", country, "unknown ISO 3166-1 alpha-3 country code")]
+            )
+        ids = [
+            n.id
+            for n in graph.nodes.values()
+            if (kind is None or n.kind is kind)
+            and (not country or any(s.country == country for s in graph.sites.get(n.id, ())))
+        ]
+        page = paginate(
+            ids,
+            page_size=request.page_size,
+            page_token=request.page_token,
+            version=graph.version_id,
+            digest=query_digest("ListNodes", request.kind, country),
+        )
+        return graph_pb2.ListNodesResponse(
+            nodes=[conv.node_to_proto(graph, i, full=False) for i in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+        )
+
+    @rpc
+    async def GetNode(
+        self, request: graph_pb2.GetNodeRequest, context: grpc.aio.ServicerContext
+    ) -> graph_pb2.Node:
+        node_id = conv.parse_name(request.name, "nodes")
+        graph = self.registry.graph
+        if node_id not in graph.nodes:
+            raise NotFoundError("node", request.name)
+        return conv.node_to_proto(graph, node_id)
+
+
+class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
+    def __init__(self, registry: GraphRegistry) -> None:
+        self.registry = registry
+
+    @rpc
+    async def ScoreProvider(
+        self, request: risk_pb2.ScoreProviderRequest, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.RiskAssessment:
+        provider = conv.parse_name(request.name, "providers")
+        engine = self.registry.engine
+        weights = request.weights if request.HasField("weights") else None
+        params = _params(engine, request.as_of, weights)
+        if provider not in engine.provider_ids:
+            raise NotFoundError("provider", request.name)
+        return await self.registry.run(
+            lambda e: conv.assessment_to_proto(e.graph, e.assess(provider, params))
+        )
+
+    @rpc
+    async def ListProviderScores(
+        self, request: risk_pb2.ListProviderScoresRequest, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.ListProviderScoresResponse:
+        engine = self.registry.engine
+        weights = request.weights if request.HasField("weights") else None
+        params = _params(engine, request.as_of, weights)
+        ranked = await self.registry.run(lambda e: e.assess_all(params))
+        page = paginate(
+            list(enumerate(ranked, start=1)),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            version=engine.graph.version_id,
+            digest=query_digest("ListProviderScores", params),
+        )
+        provenance = ranked[0].provenance if ranked else None
+        return risk_pb2.ListProviderScoresResponse(
+            provider_scores=[conv.provider_score_to_proto(a, rank) for rank, a in page.items],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+            provenance=conv.result_provenance_to_proto(provenance) if provenance else None,
+            score_interpretation=ranked[0].score_interpretation if ranked else "",
+        )
+
+    @rpc
+    async def ListChokepoints(
+        self, request: risk_pb2.ListChokepointsRequest, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.ListChokepointsResponse:
+        engine = self.registry.engine
+        params = _params(engine, request.as_of, None)
+        min_impact = request.min_impact or DEFAULT_MIN_IMPACT
+        if not (math.isfinite(min_impact) and 0.0 < min_impact <= 1.0):
+            raise InvalidParameterError(
+                [FieldViolation("min_impact", repr(request.min_impact), "must be within (0, 1]")]
+            )
+        if request.kind not in risk_pb2.ChokepointKind.values():
+            raise InvalidParameterError(
+                [FieldViolation("kind", str(request.kind), "unknown chokepoint kind")]
+            )
+        kinds = (
+            [request.kind]
+            if request.kind
+            else [
+                risk_pb2.CHOKEPOINT_KIND_NODE,
+                risk_pb2.CHOKEPOINT_KIND_FIRM,
+                risk_pb2.CHOKEPOINT_KIND_COUNTRY,
+            ]
+        )
+
+        def rank(e: RiskEngine) -> list[tuple[str, list[tuple[str, float]], int]]:
+            sources = {
+                risk_pb2.CHOKEPOINT_KIND_NODE: e.node_chokepoints,
+                risk_pb2.CHOKEPOINT_KIND_FIRM: e.firm_chokepoints,
+                risk_pb2.CHOKEPOINT_KIND_COUNTRY: e.country_chokepoints,
+            }
+            rows = [(key, impacts, kind) for kind in kinds
+                    for key, impacts in sources[kind](min_impact)]  # fmt: skip
+
+            def order(row: tuple[str, list[tuple[str, float]], int]) -> tuple[int, float, str]:
+                values = [v for _, v in row[1]]
+                cut = sum(1 for v in values if v >= min_impact - 1e-12)
+                return (-cut, -round(sum(values) / max(1, len(values)), 12), row[0])
+
+            return sorted(rows, key=order)
+
+        rows = await self.registry.run(rank)
+        page = paginate(
+            list(enumerate(rows, start=1)),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            version=engine.graph.version_id,
+            digest=query_digest("ListChokepoints", params.as_of, min_impact, request.kind),
+        )
+        graph = engine.graph
+        baseline = engine.assess(engine.provider_ids[0], params) if engine.provider_ids else None
+        return risk_pb2.ListChokepointsResponse(
+            chokepoints=[
+                conv.chokepoint_to_proto(
+                    graph, key, impacts, kind=kind, rank=r, min_impact=min_impact
+                )
+                for r, (key, impacts, kind) in page.items
+            ],
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+            provenance=conv.result_provenance_to_proto(baseline.provenance) if baseline else None,
+            score_interpretation=baseline.score_interpretation if baseline else "",
+        )
