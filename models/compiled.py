@@ -34,6 +34,7 @@ class _LevelOp:
     hi: int  # one past the last node of the level
     shares: sp.csr_matrix  # (segments of the level) x lo: suppliers all sit on lower levels
     starts: IntArray  # first segment of each node of the level, for the segment-min
+    data: slice  # where the level's shares sit in the graph-wide ``shares.data``
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +50,7 @@ class CompiledGraph:
     flow: sp.csr_matrix  # nodes x nodes: M[i, j] = sum_b s_ijb (supplier i -> consumer j)
     countries: tuple[str, ...]
     sites: sp.csr_matrix  # nodes x countries: capacity share of node i in country c
+    edge_position: IntArray  # position of each input edge's share in ``shares.data``
     _ops: tuple[_LevelOp, ...]
 
     @property
@@ -101,6 +103,11 @@ class CompiledGraph:
         share_matrix = sp.csr_matrix(
             (shares, (segment_of_edge, sups)), shape=(len(seg_keys), n), dtype=np.float64
         )
+        share_matrix.sort_indices()
+        # (segment, supplier) pairs are unique, so CSR data order is their lexicographic order.
+        order_of_edge = np.lexsort((sups, segment_of_edge)) if len(sups) else sups
+        edge_position = np.empty(len(sups), dtype=np.int64)
+        edge_position[order_of_edge] = np.arange(len(sups), dtype=np.int64)
         flow = sp.csr_matrix((shares, (sups, cons)), shape=(n, n), dtype=np.float64)
 
         countries = tuple(sorted({c for _, c, _ in site_rows}))
@@ -125,7 +132,16 @@ class CompiledGraph:
             s_lo, s_hi = int(seg_bounds[level]), int(seg_bounds[level + 1])
             owners = segment_owner[s_lo:s_hi]
             starts = np.searchsorted(owners, np.arange(lo, hi)).astype(np.int64)
-            ops.append(_LevelOp(lo, hi, share_matrix[s_lo:s_hi, :lo].tocsr(), starts))
+            a, b = int(share_matrix.indptr[s_lo]), int(share_matrix.indptr[s_hi])
+            level = sp.csr_matrix(
+                (
+                    share_matrix.data[a:b],
+                    share_matrix.indices[a:b],
+                    share_matrix.indptr[s_lo : s_hi + 1] - a,
+                ),
+                shape=(s_hi - s_lo, lo),
+            )
+            ops.append(_LevelOp(lo, hi, level, starts, slice(a, b)))
 
         return cls(
             ids=sorted_ids,
@@ -137,21 +153,31 @@ class CompiledGraph:
             flow=flow,
             countries=countries,
             sites=site_matrix,
+            edge_position=edge_position,
             _ops=tuple(ops),
         )
 
-    def evaluate(self, up: FloatArray) -> FloatArray:
+    def evaluate(self, up: FloatArray, edge_scale: FloatArray | None = None) -> FloatArray:
         """Retained capacity of every node under each scenario.
 
         ``up`` is ``(n_nodes,)`` or ``(n_nodes, n_scenarios)``: the fraction of each node still
-        operating. Returns ``a`` of the same shape.
+        operating. ``edge_scale`` (optional, aligned with ``shares.data``; see
+        ``edge_position``) multiplies individual supply shares for every scenario of the
+        batch: a regime that binds some deliveries of a supplier but not others. Returns ``a``
+        of the same shape as ``up``.
         """
         single = up.ndim == 1
         avail = np.array(up[:, None] if single else up, dtype=np.float64, copy=True)
         if avail.shape[0] != self.n_nodes:
             raise ValueError(f"up has {avail.shape[0]} rows, the graph {self.n_nodes} nodes")
         for op in self._ops:
-            supplied = op.shares @ avail[: op.lo]
+            shares = op.shares
+            if edge_scale is not None:
+                shares = sp.csr_matrix(
+                    (shares.data * edge_scale[op.data], shares.indices, shares.indptr),
+                    shape=shares.shape,
+                )
+            supplied = shares @ avail[: op.lo]
             avail[op.lo : op.hi] *= np.minimum.reduceat(supplied, op.starts, axis=0)
         return avail[:, 0] if single else avail
 

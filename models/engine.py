@@ -90,7 +90,20 @@ class RiskEngine:
         self.flows: FloatArray = cg.flows(prov_idx)  # nodes x providers
         self._site_dense = np.asarray(cg.sites.toarray())  # nodes x countries
         self._country_col = {c: k for k, c in enumerate(cg.countries)}
+        # Regimes: node-level bound fractions (whatever the destination, for jurisdictional
+        # vetoes) and edge-level scales (deliveries to the regime's destinations only). A
+        # regime's veto does not depend on the date, so each is evaluated once, for every
+        # provider; the date only decides which of them are in force.
         self._bound = {r.id: self._bound_vector(r) for r in graph.regimes.values()}
+        self._edge_scale = {r.id: self._regime_edge_scale(r) for r in graph.regimes.values()}
+        self._regime_veto = {
+            rid: 1.0 - cg.evaluate(np.ones(n), edge_scale=scale)[self._prov_idx]
+            for rid, scale in self._edge_scale.items()
+        }
+        self._jurisdictions = tuple(
+            sorted(set(cg.countries) | {r.issuer for r in graph.regimes.values()})
+        )
+        self._in_force_effects = lru_cache(maxsize=256)(self._in_force_effects_uncached)
         self._assess = lru_cache(maxsize=4096)(self._assess_uncached)
 
     def default_params(self, as_of: dt.date | None = None) -> ScoringParams:
@@ -149,11 +162,48 @@ class RiskEngine:
             bound[i] = regime.severity * min(1.0, float(share))
         return bound
 
-    def _retained(self, provider_id: str, up_columns: list[FloatArray]) -> list[float]:
-        if not up_columns:
-            return []
-        a = self.compiled.evaluate(np.stack(up_columns, axis=1))
-        return [float(v) for v in a[self.compiled.index[provider_id]]]
+    def _destination_share(self, regime: Regime, consumer: str) -> float:
+        """How much of a consumer's intake a regime's destination list covers: the share of
+        its capacity sited in the destinations (a provider: its home country)."""
+        if not regime.destination_countries:
+            return 1.0
+        node = self.graph.nodes[consumer]
+        if node.kind is NodeKind.PROVIDER:
+            return 1.0 if node.hq_country in regime.destination_countries else 0.0
+        return self.graph.site_share(consumer, regime.destination_countries)
+
+    def _regime_edge_scale(self, regime: Regime) -> FloatArray:
+        """Per supply share: ``1 - bound(supplier) x destination share(consumer)``."""
+        cg = self.compiled
+        bound = self._bound[regime.id]
+        scale = np.ones(cg.shares.nnz)
+        for e, edge in enumerate(self.graph.edges):
+            b = bound[cg.index[edge.supplier]]
+            if b > 0.0:
+                scale[cg.edge_position[e]] = 1.0 - b * self._destination_share(
+                    regime, edge.consumer
+                )
+        return scale
+
+    def _in_force_effects_uncached(self, in_force: frozenset[str]) -> tuple[FloatArray, FloatArray]:
+        """For a set of regimes in force: (capacity bound now per provider, jurisdictional
+        veto per provider x jurisdiction). Cached: many dates share one set."""
+        cg = self.compiled
+        n = cg.n_nodes
+        scale = np.ones(cg.shares.nnz)
+        for rid in in_force:
+            scale *= self._edge_scale[rid]
+        bound_now = 1.0 - cg.evaluate(np.ones(n), edge_scale=scale)[self._prov_idx]
+        columns = []
+        for j in self._jurisdictions:
+            col = self._country_col.get(j)
+            up = 1.0 - self._site_dense[:, col] if col is not None else np.ones(n)
+            for rid in sorted(in_force):
+                if self.graph.regimes[rid].issuer == j:
+                    up = up * (1.0 - self._bound[rid])
+            columns.append(up)
+        veto = 1.0 - cg.evaluate(np.stack(columns, axis=1))[self._prov_idx]
+        return bound_now, veto
 
     # -- the assessment ---------------------------------------------------------------------
 
@@ -392,63 +442,45 @@ class RiskEngine:
         exposure: dict[str, float],
     ) -> tuple[tuple[RegimeExposure, ...], float, tuple[JurisdictionVeto, ...]]:
         g, cg = self.graph, self.compiled
-        n = cg.n_nodes
-        in_tree = np.zeros(n, dtype=bool)
+        k = self._prow[pid]
+        in_tree = np.zeros(cg.n_nodes, dtype=bool)
         in_tree[list(tree)] = True
-        in_force = [r for r in g.regimes.values() if r.in_force(params.as_of)]
-        binding = [r for r in in_force if r.binds_destination(home)]
-        vetoes = dict(
-            zip(
-                [r.id for r in binding],
-                self._retained(pid, [1.0 - self._bound[r.id] for r in binding]),
-                strict=True,
-            )
-        )
+        in_force = frozenset(r.id for r in g.regimes.values() if r.in_force(params.as_of))
+        bound_now, veto = self._in_force_effects(in_force)
         regimes = []
         for r in g.regimes.values():
-            reached = int(np.count_nonzero((self._bound[r.id] > 0) & in_tree))
+            active = r.id in in_force
+            cut = float(self._regime_veto[r.id][k]) if active else 0.0
             regimes.append(
                 RegimeExposure(
                     regime=r.id,
                     display_name=r.name,
                     issuer=r.issuer,
                     citation=r.citation,
-                    in_force=r.in_force(params.as_of),
-                    binds_provider=r.id in vetoes,
-                    veto=1.0 - vetoes[r.id] if r.id in vetoes else 0.0,
-                    reached_nodes=reached,
+                    in_force=active,
+                    binds_provider=cut > 0.0,
+                    veto=cut,
+                    reached_nodes=int(np.count_nonzero((self._bound[r.id] > 0) & in_tree)),
                     effective_from=r.effective_from,
                     effective_to=r.effective_to,
                 )
             )
-        now_up = np.ones(n)
-        for r in binding:
-            now_up *= 1.0 - self._bound[r.id]
-        bound_now = 1.0 - self._retained(pid, [now_up])[0]
+        regimes.sort(key=lambda r: (not r.in_force, -r.veto, r.effective_from, r.regime))
 
         # Jurisdictions: every country with sites in the tree, and every issuer of a regime.
         exposed = {cg.countries[c] for c in np.flatnonzero(self._site_dense[list(tree)].sum(0))}
-        juris = sorted(exposed | {r.issuer for r in g.regimes.values()})
-        columns = []
-        for j in juris:
-            col = self._country_col.get(j)
-            up = 1.0 - self._site_dense[:, col] if col is not None else np.ones(n)
-            for r in in_force:
-                if r.issuer == j:
-                    up = up * (1.0 - self._bound[r.id])
-            columns.append(up)
-        retained = self._retained(pid, columns)
+        issuers = {r.issuer for r in g.regimes.values()}
         jurisdictions = tuple(
             sorted(
                 (
-                    JurisdictionVeto(j, self._country_name(j), 1.0 - a, j != home)
-                    for j, a in zip(juris, retained, strict=True)
+                    JurisdictionVeto(j, self._country_name(j), float(veto[k, c]), j != home)
+                    for c, j in enumerate(self._jurisdictions)
+                    if j in exposed or j in issuers
                 ),
                 key=lambda v: (-round(v.veto, 12), -exposure.get(v.country, 0.0), v.country),
             )
         )
-        regimes.sort(key=lambda r: (not r.in_force, -r.veto, r.effective_from, r.regime))
-        return tuple(regimes), max(0.0, bound_now), jurisdictions
+        return tuple(regimes), max(0.0, float(bound_now[k])), jurisdictions
 
     def _coverage(self, pid: str, x: FloatArray, tree: Sequence[int]) -> Coverage:
         g, cg = self.graph, self.compiled

@@ -142,10 +142,10 @@ class Site:
 class Regime:
     """An export-control instrument and what it reaches (METHODS §5).
 
-    A supply node is reached when its kind, one of its tags, or its id is listed. For a
-    provider whose home country is among ``destination_countries`` (empty: every
-    destination), a reached node loses ``severity`` times the share of its capacity sited
-    in ``origin_countries`` (empty: all of its capacity).
+    A supply node is reached when its kind, one of its tags, or its id is listed. A reached
+    node's deliveries to consumers sited in ``destination_countries`` (a provider: its home
+    country; empty: every destination) lose ``severity`` times the share of the node's
+    capacity sited in ``origin_countries`` (empty: all of its capacity).
     """
 
     id: str
@@ -168,9 +168,6 @@ class Regime:
     def in_force(self, on: dt.date) -> bool:
         """True when in force on ``on``; ``effective_to`` is the first day it no longer is."""
         return self.effective_from <= on and (self.effective_to is None or on < self.effective_to)
-
-    def binds_destination(self, country: str) -> bool:
-        return not self.destination_countries or country in self.destination_countries
 
 
 @dataclass(frozen=True, slots=True)

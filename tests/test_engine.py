@@ -686,3 +686,21 @@ def test_country_chokepoints(small_engine: RiskEngine) -> None:
     assert [c for c, _ in ranked] == ["NLD", "USA", "TWN", "KOR"]
     impacts = {c: v for c, [(_, v)] in ranked}
     assert impacts == pytest.approx({"NLD": 1.0, "USA": 1.0, "TWN": 0.8, "KOR": 0.7})
+
+
+def test_regime_binds_only_deliveries_to_its_destinations(small_copy: DatasetCopy) -> None:
+    # A KOR-destination rule on the tool t binds t's deliveries to fabs sited in KOR only:
+    # f1 (TWN) keeps t; f2 is half in KOR, so its t share is scaled by 1 - 1 x .5 = .5 and
+    # a(f2) = .5. Chip b: logic .5 x 1 + .5 x .5 = .75, memory 1 -> .75.
+    # P = .6 x 1 + .4 x .75 = .9 -> veto .1 (and bound now .3 + ... see below).
+    small_copy.append(
+        "regimes.csv",
+        "kr-tool,USA,KOR tool rule,rule,X 1,,2024-01-01,,1,,euv,,,KOR,A,fixture,",
+    )
+    engine = RiskEngine(small_copy.load())
+    a = engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, top_k=10))
+    rule = next(r for r in a.regimes if r.regime == "kr-tool")
+    assert rule.in_force and rule.binds_provider
+    assert rule.veto == pytest.approx(0.1, abs=ABS)
+    # With us-chip (a at .5) in force too: a = .5, b = .75 -> P = .3 + .3 = .6, bound .4
+    assert a.bound_now == pytest.approx(0.4, abs=ABS)
