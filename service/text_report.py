@@ -35,7 +35,7 @@ def ranking_table(assessments: Sequence[RiskAssessment]) -> str:
         p = assessments[0].provenance
         lines += ["", _provenance_line(p.dataset_version, p.as_of.isoformat(), p.model_version)]
     lines.append(SCORE_INTERPRETATION)
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _provenance_line(version: str, as_of: str, model: str) -> str:
