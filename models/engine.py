@@ -149,6 +149,18 @@ class RiskEngine:
             rows.append((iso3, impacts))
         return _rank(rows, min_impact)
 
+    def provenance(self, params: ScoringParams, **extra: str) -> ResultProvenance:
+        """What a result rests on: model, dataset version and hash, date, every parameter."""
+        parameters = {**params.as_strings(), **extra}
+        return ResultProvenance(
+            model_version=MODEL_VERSION,
+            dataset_name=self.graph.info.name,
+            dataset_version=self.graph.version_id,
+            dataset_hash=self.graph.content_hash,
+            as_of=params.as_of,
+            parameters=tuple(sorted(parameters.items())),
+        )
+
     # -- regimes ----------------------------------------------------------------------------
 
     def _bound_vector(self, regime: Regime) -> FloatArray:
@@ -256,14 +268,7 @@ class RiskEngine:
         }
         sub_scores, composite, uplift = _composite(raw, explanations, params)
         coverage = self._coverage(pid, x, tree)
-        provenance = ResultProvenance(
-            model_version=MODEL_VERSION,
-            dataset_name=g.info.name,
-            dataset_version=g.version_id,
-            dataset_hash=g.content_hash,
-            as_of=params.as_of,
-            parameters=tuple(params.as_strings().items()),
-        )
+        provenance = self.provenance(params)
         vector = RiskVector(
             provider=pid,
             composite=composite,

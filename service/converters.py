@@ -84,8 +84,11 @@ def _partial_date(text: str) -> date_pb2.Date:
     return date_pb2.Date(year=parts[0], month=parts[1], day=parts[2])
 
 
-_QUALITY = {Quality.A: common_pb2.QUALITY_A, Quality.B: common_pb2.QUALITY_B,
-            Quality.C: common_pb2.QUALITY_C}  # fmt: skip
+_QUALITY = {
+    Quality.A: common_pb2.QUALITY_A,
+    Quality.B: common_pb2.QUALITY_B,
+    Quality.C: common_pb2.QUALITY_C,
+}
 _KIND = {kind: common_pb2.NodeKind.Value(f"NODE_KIND_{kind.name}") for kind in NodeKind}
 _KIND_BACK = {v: k for k, v in _KIND.items()}
 
@@ -118,9 +121,14 @@ def provenance_to_proto(p: Provenance) -> common_pb2.Provenance:
 
 def source_to_proto(s: Source) -> common_pb2.Source:
     return common_pb2.Source(
-        id=s.id, title=s.title, publisher=s.publisher, publish_date=_partial_date(s.date),
-        url=s.url, quality=_QUALITY[s.quality], notes=s.notes,
-    )  # fmt: skip
+        id=s.id,
+        title=s.title,
+        publisher=s.publisher,
+        publish_date=_partial_date(s.date),
+        url=s.url,
+        quality=_QUALITY[s.quality],
+        notes=s.notes,
+    )
 
 
 def graph_to_proto(graph: SupplyGraph) -> graph_pb2.Graph:
@@ -131,8 +139,11 @@ def graph_to_proto(graph: SupplyGraph) -> graph_pb2.Graph:
         version_id=graph.version_id,
         content_hash=graph.content_hash,
         dataset=graph_pb2.DatasetInfo(
-            name=info.name, version=info.version, as_of=date_to_proto(info.as_of),
-            description=info.description, licence=info.licence,
+            name=info.name,
+            version=info.version,
+            as_of=date_to_proto(info.as_of),
+            description=info.description,
+            licence=info.licence,
             attribution=list(info.attribution),
         ),
         kind_counts=[
@@ -141,37 +152,49 @@ def graph_to_proto(graph: SupplyGraph) -> graph_pb2.Graph:
         supply_edge_count=len(graph.edges),
         site_count=sum(len(s) for s in graph.sites.values()),
         sources=[source_to_proto(s) for s in graph.sources.values()],
-    )  # fmt: skip
+    )
 
 
 def _link(graph: SupplyGraph, edge: SupplyEdge, other: str) -> graph_pb2.SupplyLink:
     node = graph.nodes[other]
     return graph_pb2.SupplyLink(
-        category=edge.category, node=node_name(graph, other), display_name=node.name,
-        kind=_KIND[node.kind], share=edge.share,
+        category=edge.category,
+        node=f"nodes/{other}",
+        display_name=node.name,
+        kind=_KIND[node.kind],
+        share=edge.share,
         share_range=common_pb2.ShareRange(low=edge.share_low, high=edge.share_high),
-        provenance=provenance_to_proto(edge.provenance), notes=edge.notes,
-    )  # fmt: skip
+        provenance=provenance_to_proto(edge.provenance),
+        notes=edge.notes,
+    )
 
 
 def _site(graph: SupplyGraph, site: Site) -> graph_pb2.Site:
     country = graph.countries.get(site.country)
     return graph_pb2.Site(
-        country=site.country, country_display_name=country.name if country else site.country,
-        share=site.share, site_name=site.site_name,
-        provenance=provenance_to_proto(site.provenance), notes=site.notes,
-    )  # fmt: skip
+        country=site.country,
+        country_display_name=country.name if country else site.country,
+        share=site.share,
+        site_name=site.site_name,
+        provenance=provenance_to_proto(site.provenance),
+        notes=site.notes,
+    )
 
 
 def node_to_proto(graph: SupplyGraph, node_id: str, *, full: bool = True) -> graph_pb2.Node:
     """A node; with ``full`` its suppliers, consumers, sites and resolved sources."""
     node = graph.nodes[node_id]
     message = graph_pb2.Node(
-        name=f"nodes/{node.id}", display_name=node.name, kind=_KIND[node.kind],
-        owner=node.owner, hq_country=node.hq_country, layer=node.layer,
-        tags=sorted(node.tags), provenance=provenance_to_proto(node.provenance),
+        name=f"nodes/{node.id}",
+        display_name=node.name,
+        kind=_KIND[node.kind],
+        owner=node.owner,
+        hq_country=node.hq_country,
+        layer=node.layer,
+        tags=sorted(node.tags),
+        provenance=provenance_to_proto(node.provenance),
         notes=node.notes,
-    )  # fmt: skip
+    )
     if not full:
         return message
     inputs, outputs = graph.inputs(node_id), graph.outputs(node_id)
@@ -190,34 +213,50 @@ def node_to_proto(graph: SupplyGraph, node_id: str, *, full: bool = True) -> gra
 
 # -- risk -----------------------------------------------------------------------------------
 
-_BAND = {am.RiskBand.LOW: risk_pb2.RISK_BAND_LOW, am.RiskBand.MODERATE: risk_pb2.RISK_BAND_MODERATE,
-         am.RiskBand.HIGH: risk_pb2.RISK_BAND_HIGH,
-         am.RiskBand.CRITICAL: risk_pb2.RISK_BAND_CRITICAL}  # fmt: skip
+_BAND = {
+    am.RiskBand.LOW: risk_pb2.RISK_BAND_LOW,
+    am.RiskBand.MODERATE: risk_pb2.RISK_BAND_MODERATE,
+    am.RiskBand.HIGH: risk_pb2.RISK_BAND_HIGH,
+    am.RiskBand.CRITICAL: risk_pb2.RISK_BAND_CRITICAL,
+}
 _SUB = {
     "concentration": risk_pb2.SUB_SCORE_KEY_CONCENTRATION,
     "structural": risk_pb2.SUB_SCORE_KEY_STRUCTURAL,
     "geopolitical": risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL,
     "export_control": risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL,
 }
-_STATUS = {am.CheckStatus.PASS: risk_pb2.CHECK_STATUS_PASS,
-           am.CheckStatus.FAIL: risk_pb2.CHECK_STATUS_FAIL,
-           am.CheckStatus.INCONCLUSIVE: risk_pb2.CHECK_STATUS_INCONCLUSIVE}  # fmt: skip
-_REFERENCE = {BandReference.DOJ_2010: risk_pb2.HHI_BAND_REFERENCE_DOJ_2010,
-              BandReference.DOJ_2023: risk_pb2.HHI_BAND_REFERENCE_DOJ_2023,
-              BandReference.EU_2021: risk_pb2.HHI_BAND_REFERENCE_EU_2021}  # fmt: skip
+_STATUS = {
+    am.CheckStatus.PASS: risk_pb2.CHECK_STATUS_PASS,
+    am.CheckStatus.FAIL: risk_pb2.CHECK_STATUS_FAIL,
+    am.CheckStatus.INCONCLUSIVE: risk_pb2.CHECK_STATUS_INCONCLUSIVE,
+}
+_REFERENCE = {
+    BandReference.DOJ_2010: risk_pb2.HHI_BAND_REFERENCE_DOJ_2010,
+    BandReference.DOJ_2023: risk_pb2.HHI_BAND_REFERENCE_DOJ_2023,
+    BandReference.EU_2021: risk_pb2.HHI_BAND_REFERENCE_EU_2021,
+}
 
 
 def result_provenance_to_proto(p: am.ResultProvenance) -> common_pb2.ResultProvenance:
     return common_pb2.ResultProvenance(
-        model_version=p.model_version, dataset_name=p.dataset_name,
-        dataset_version=p.dataset_version, dataset_hash=p.dataset_hash,
-        as_of=date_to_proto(p.as_of), parameters=dict(p.parameters), seed=p.seed,
-    )  # fmt: skip
+        model_version=p.model_version,
+        dataset_name=p.dataset_name,
+        dataset_version=p.dataset_version,
+        dataset_hash=p.dataset_hash,
+        as_of=date_to_proto(p.as_of),
+        parameters=dict(p.parameters),
+        seed=p.seed,
+    )
 
 
 def _sub_score(s: am.SubScore) -> risk_pb2.SubScore:
-    return risk_pb2.SubScore(key=_SUB[s.key], score=s.score, weight=s.weight,
-                             contribution=s.contribution, explanation=s.explanation)  # fmt: skip
+    return risk_pb2.SubScore(
+        key=_SUB[s.key],
+        score=s.score,
+        weight=s.weight,
+        contribution=s.contribution,
+        explanation=s.explanation,
+    )
 
 
 def _bands(bands: Sequence[Band]) -> list[risk_pb2.HhiBand]:
@@ -238,19 +277,27 @@ def _share(s: am.Share) -> risk_pb2.Share:
 
 def _layer(lc: am.LayerConcentration) -> risk_pb2.LayerConcentration:
     return risk_pb2.LayerConcentration(
-        layer=lc.layer, weight=lc.weight, score=lc.score, firm_hhi=lc.firm_hhi,
-        country_hhi=lc.country_hhi, firm_n_eff=lc.firm_n_eff, country_n_eff=lc.country_n_eff,
-        firm_cr1=_share(lc.firm_top), country_cr1=_share(lc.country_top),
-        cr1_over_65=lc.cr1_over_65, firm_bands=_bands(lc.firm_bands),
+        layer=lc.layer,
+        weight=lc.weight,
+        score=lc.score,
+        firm_hhi=lc.firm_hhi,
+        country_hhi=lc.country_hhi,
+        firm_n_eff=lc.firm_n_eff,
+        country_n_eff=lc.country_n_eff,
+        firm_cr1=_share(lc.firm_top),
+        country_cr1=_share(lc.country_top),
+        cr1_over_65=lc.cr1_over_65,
+        firm_bands=_bands(lc.firm_bands),
         country_bands=_bands(lc.country_bands),
         firm_shares=[_share(s) for s in lc.firm_shares],
         country_shares=[_share(s) for s in lc.country_shares],
-    )  # fmt: skip
+    )
 
 
 def _veto(j: am.JurisdictionVeto) -> risk_pb2.JurisdictionVeto:
-    return risk_pb2.JurisdictionVeto(country=j.country, display_name=j.display_name,
-                                     veto=j.veto, foreign=j.foreign)  # fmt: skip
+    return risk_pb2.JurisdictionVeto(
+        country=j.country, display_name=j.display_name, veto=j.veto, foreign=j.foreign
+    )
 
 
 def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.RiskAssessment:
@@ -275,10 +322,15 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
                 impact=i.impact,
                 is_spof=i.is_spof,
                 evidence_path=_path(graph, i.evidence_path),
+                aggregate_market=i.aggregate_market,
             )
             for i in a.structural_impacts
         ],
         spof_count=a.spof_count,
+        firm_impacts=[
+            risk_pb2.FirmImpact(firm=f.firm, impact=f.impact, nodes=[f"nodes/{n}" for n in f.nodes])
+            for f in a.firm_impacts
+        ],
         country_impacts=[
             risk_pb2.CountryImpact(
                 country=c.country,
@@ -348,15 +400,29 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
 
 def provider_score_to_proto(a: am.RiskAssessment, rank: int) -> risk_pb2.ProviderScore:
     return risk_pb2.ProviderScore(
-        provider=f"providers/{a.provider}", display_name=a.display_name, rank=rank,
-        composite=a.composite, band=_BAND[a.band],
-        sub_scores=[_sub_score(s) for s in a.sub_scores], floor_uplift=a.floor_uplift,
-        risk_vector=a.risk_vector, home_country=a.home_country,
-    )  # fmt: skip
+        provider=f"providers/{a.provider}",
+        display_name=a.display_name,
+        rank=rank,
+        composite=a.composite,
+        band=_BAND[a.band],
+        sub_scores=[_sub_score(s) for s in a.sub_scores],
+        floor_uplift=a.floor_uplift,
+        risk_vector=a.risk_vector,
+        home_country=a.home_country,
+    )
 
 
 def firm_slug(firm: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", firm.lower()).strip("-")
+
+
+def chokepoint_name(key: str, kind: int) -> str:
+    """Resource-style name of a chokepoint of ``kind`` (a ``ChokepointKind`` value)."""
+    if kind == risk_pb2.CHOKEPOINT_KIND_COUNTRY:
+        return f"countries/{key}"
+    if kind == risk_pb2.CHOKEPOINT_KIND_FIRM:
+        return f"firms/{firm_slug(key)}"
+    return f"nodes/{key}"
 
 
 def chokepoint_to_proto(

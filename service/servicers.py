@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 
 import grpc
 
+from models.assessment import SCORE_INTERPRETATION
 from models.engine import RiskEngine
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from models.loader import ISO3_RE
 from models.params import DEFAULT_MIN_IMPACT, ScoringParams
 from service import converters as conv
 from service import errors
@@ -91,9 +93,9 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         kind = conv.kind_from_proto(request.kind)
         country = request.country
         graph = self.registry.graph
-        if country and country not in graph.countries:
+        if country and not ISO3_RE.fullmatch(country):
             raise InvalidParameterError(
-                [FieldViolation("country", country, "unknown ISO 3166-1 alpha-3 country code")]
+                [FieldViolation("country", country, "must be an ISO 3166-1 alpha-3 code")]
             )
         ids = [
             n.id
@@ -198,13 +200,15 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 risk_pb2.CHOKEPOINT_KIND_FIRM: e.firm_chokepoints,
                 risk_pb2.CHOKEPOINT_KIND_COUNTRY: e.country_chokepoints,
             }
-            rows = [(key, impacts, kind) for kind in kinds
-                    for key, impacts in sources[kind](min_impact)]  # fmt: skip
+            rows = [
+                (key, impacts, kind) for kind in kinds for key, impacts in sources[kind](min_impact)
+            ]
 
             def order(row: tuple[str, list[tuple[str, float]], int]) -> tuple[int, float, str]:
                 values = [v for _, v in row[1]]
                 cut = sum(1 for v in values if v >= min_impact - 1e-12)
-                return (-cut, -round(sum(values) / max(1, len(values)), 12), row[0])
+                mean = round(sum(values) / max(1, len(values)), 12)
+                return (-cut, -mean, conv.chokepoint_name(row[0], row[2]))
 
             return sorted(rows, key=order)
 
@@ -217,7 +221,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             digest=query_digest("ListChokepoints", params.as_of, min_impact, request.kind),
         )
         graph = engine.graph
-        baseline = engine.assess(engine.provider_ids[0], params) if engine.provider_ids else None
+        provenance = engine.provenance(
+            params, min_impact=repr(min_impact), kind=risk_pb2.ChokepointKind.Name(request.kind)
+        )
         return risk_pb2.ListChokepointsResponse(
             chokepoints=[
                 conv.chokepoint_to_proto(
@@ -227,6 +233,6 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             ],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
-            provenance=conv.result_provenance_to_proto(baseline.provenance) if baseline else None,
-            score_interpretation=baseline.score_interpretation if baseline else "",
+            provenance=conv.result_provenance_to_proto(provenance),
+            score_interpretation=SCORE_INTERPRETATION,
         )

@@ -6,8 +6,12 @@ from collections.abc import Sequence
 
 from models.assessment import SCORE_INTERPRETATION, RiskAssessment
 
-_SHORT = {"concentration": "CONC", "structural": "STRUCT", "geopolitical": "GEO",
-          "export_control": "EXPORT"}  # fmt: skip
+_SHORT = {
+    "concentration": "CONC",
+    "structural": "STRUCT",
+    "geopolitical": "GEO",
+    "export_control": "EXPORT",
+}
 
 
 def ranking_table(assessments: Sequence[RiskAssessment]) -> str:

@@ -160,7 +160,7 @@ class _ChokepointKind:
 class _ChokepointKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChokepointKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     CHOKEPOINT_KIND_UNSPECIFIED: _ChokepointKind.ValueType  # 0
-    """Not set. In `ListChokepointsRequest.kind`: nodes and countries both."""
+    """Not set. In `ListChokepointsRequest.kind`: nodes, firms and countries."""
     CHOKEPOINT_KIND_NODE: _ChokepointKind.ValueType  # 1
     """A supply node (any kind but provider): the loss of the node."""
     CHOKEPOINT_KIND_COUNTRY: _ChokepointKind.ValueType  # 2
@@ -172,7 +172,7 @@ class ChokepointKind(_ChokepointKind, metaclass=_ChokepointKindEnumTypeWrapper):
     """Whether a chokepoint is a supply node or a country."""
 
 CHOKEPOINT_KIND_UNSPECIFIED: ChokepointKind.ValueType  # 0
-"""Not set. In `ListChokepointsRequest.kind`: nodes and countries both."""
+"""Not set. In `ListChokepointsRequest.kind`: nodes, firms and countries."""
 CHOKEPOINT_KIND_NODE: ChokepointKind.ValueType  # 1
 """A supply node (any kind but provider): the loss of the node."""
 CHOKEPOINT_KIND_COUNTRY: ChokepointKind.ValueType  # 2
@@ -678,7 +678,7 @@ class NodeImpact(_message.Message):
     @_builtins.property
     def evidence_path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A supply path from the provider down to the node, as node resource names (provider
-        first, e.g. "nodes/aws", ..., this node last).
+        first, e.g. "providers/aws", "nodes/aws-trainium3", ..., this node last).
         """
 
     def __init__(
@@ -1188,7 +1188,9 @@ class ListChokepointsRequest(_message.Message):
     0.5; values outside [0, 1] are INVALID_ARGUMENT.
     """
     kind: Global___ChokepointKind.ValueType
-    """Only chokepoints of this kind; `CHOKEPOINT_KIND_UNSPECIFIED` means nodes and countries."""
+    """Only chokepoints of this kind; `CHOKEPOINT_KIND_UNSPECIFIED` means nodes, firms and
+    countries.
+    """
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to report as of; unset means the dataset's as-of date."""

@@ -74,7 +74,8 @@ class RiskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListChokepoints(self, request, context):
-        """Ranks nodes and countries by how many providers their loss would cut and how deeply.
+        """Ranks nodes, firms and countries by how many providers their loss would cut and how
+        deeply.
         Paginated (AIP-158).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -48,7 +48,8 @@ class RiskServiceStub:
     ListProviderScores: _grpc.UnaryUnaryMultiCallable[_risk_pb2.ListProviderScoresRequest, _risk_pb2.ListProviderScoresResponse]
     """Ranks every provider by composite score, riskiest first. Paginated (AIP-158)."""
     ListChokepoints: _grpc.UnaryUnaryMultiCallable[_risk_pb2.ListChokepointsRequest, _risk_pb2.ListChokepointsResponse]
-    """Ranks nodes and countries by how many providers their loss would cut and how deeply.
+    """Ranks nodes, firms and countries by how many providers their loss would cut and how
+    deeply.
     Paginated (AIP-158).
     """
 
@@ -66,7 +67,8 @@ class RiskServiceAsyncStub(RiskServiceStub):
     ListProviderScores: _aio.UnaryUnaryMultiCallable[_risk_pb2.ListProviderScoresRequest, _risk_pb2.ListProviderScoresResponse]  # type: ignore[assignment]
     """Ranks every provider by composite score, riskiest first. Paginated (AIP-158)."""
     ListChokepoints: _aio.UnaryUnaryMultiCallable[_risk_pb2.ListChokepointsRequest, _risk_pb2.ListChokepointsResponse]  # type: ignore[assignment]
-    """Ranks nodes and countries by how many providers their loss would cut and how deeply.
+    """Ranks nodes, firms and countries by how many providers their loss would cut and how
+    deeply.
     Paginated (AIP-158).
     """
 
@@ -99,7 +101,8 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _risk_pb2.ListChokepointsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_risk_pb2.ListChokepointsResponse, _abc.Awaitable[_risk_pb2.ListChokepointsResponse]]:
-        """Ranks nodes and countries by how many providers their loss would cut and how deeply.
+        """Ranks nodes, firms and countries by how many providers their loss would cut and how
+        deeply.
         Paginated (AIP-158).
         """
 

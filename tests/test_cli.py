@@ -1,0 +1,158 @@
+"""The ``sovrisk`` command line: validate, score (table, detail, JSON) and its errors.
+
+Runs ``service.cli.main`` in-process on ``tests/fixtures/small`` (numbers worked out in
+tests/test_engine.py: composite 57.745455 at the default top_k of 25).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from models.assessment import RiskVector
+from models.loader import load_dataset
+from service.cli import main
+from tests.conftest import SMALL, DatasetCopy
+
+DATA = str(SMALL)
+SMALL_HASH = load_dataset(SMALL).content_hash
+
+
+def test_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", DATA]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.startswith(f"OK {DATA}: version 1+{SMALL_HASH[:12]};")
+    assert "provider 1, accelerator 2, foundry_process 2" in out
+    assert "10 supply edges" in out
+    assert f"content hash {SMALL_HASH}" in out
+
+
+def test_validate_broken_share(small_copy: DatasetCopy, capsys: pytest.CaptureFixture[str]) -> None:
+    line = small_copy.replace("edges.csv", "a,logic_die,f1,1,", "a,logic_die,f1,abc,")
+    assert main(["validate", str(small_copy.path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("INVALID:")
+    assert f"edges.csv:{line}" in err
+    assert "'share'" in err and "abc" in err
+
+
+def test_validate_shares_not_summing_to_one(
+    small_copy: DatasetCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = small_copy.replace("edges.csv", "a,logic_die,f1,1,", "a,logic_die,f1,0.7,")
+    assert main(["validate", str(small_copy.path)]) == 1
+    err = capsys.readouterr().err
+    assert f"edges.csv:{line}" in err
+    assert "sum to 0.7" in err
+
+
+def test_validate_missing_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["validate", f"{tmp_path}/does-not-exist"])
+    assert code == 1
+    assert capsys.readouterr().err.startswith("INVALID:")
+
+
+def test_score_ranking_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "--data", DATA]) == 0
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if "Provider P" in line]
+    assert row.split()[0] == "1"
+    assert "57.7" in row and "high" in row
+    # sub-scores CONC STRUCT GEO EXPORT at the default top_k 25
+    assert "72.2" in row and "16.0" in row and "39.2" in row and "65.0" in row
+    assert f"dataset 1+{SMALL_HASH[:12]} | as of 2024-06-01" in out
+    assert "higher means riskier" in out
+
+
+def test_score_ranking_as_of(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "--data", DATA, "--as-of", "2023-06-01"]) == 0
+    out = capsys.readouterr().out
+    [row] = [line for line in out.splitlines() if "Provider P" in line]
+    assert "50.0" in row.split()  # export control before any regime
+    assert "as of 2023-06-01" in out
+
+
+def test_score_detail(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "p", "--data", DATA]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Provider P (providers/p): 57.7 / 100, high")
+    assert "floor uplift" in out
+
+
+def test_score_json_uses_the_proto_json_mapping(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "p", "--data", DATA, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert isinstance(doc, dict)
+    assert doc["provider"] == "providers/p"
+    assert doc["displayName"] == "Provider P"
+    assert doc["composite"] == pytest.approx(57.745455, abs=1e-6)
+    assert doc["band"] == "RISK_BAND_HIGH"
+    for key in ("subScores", "riskVector", "floorUplift", "structuralImpacts", "provenance"):
+        assert key in doc, key
+    assert "sub_scores" not in doc and "risk_vector" not in doc
+    subs = doc["subScores"]
+    assert [s["key"] for s in subs] == [
+        "SUB_SCORE_KEY_CONCENTRATION",
+        "SUB_SCORE_KEY_STRUCTURAL",
+        "SUB_SCORE_KEY_GEOPOLITICAL",
+        "SUB_SCORE_KEY_EXPORT_CONTROL",
+    ]
+    total = math.fsum(s.get("contribution", 0.0) for s in subs) + doc.get("floorUplift", 0.0)
+    assert math.isclose(total, doc["composite"], rel_tol=0, abs_tol=1e-9)
+    assert RiskVector.parse(doc["riskVector"]).composite == 57.7
+    prov = doc["provenance"]
+    assert prov["datasetHash"] == SMALL_HASH
+    assert prov["asOf"] == {"year": 2024, "month": 6, "day": 1}
+    assert prov["parameters"]["top_k"] == "25"
+    t = doc["structuralImpacts"][0]
+    assert t["node"] == "nodes/t" and t["isSpof"] is True
+    assert t["evidencePath"] == ["providers/p", "nodes/a", "nodes/f1", "nodes/t"]
+
+
+def test_score_json_accepts_a_resource_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["score", "providers/p", "--data", DATA, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["provider"] == "providers/p"
+
+
+def test_score_json_ranking_is_a_list(
+    small_copy: DatasetCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small_copy.append(
+        "nodes.csv", "q,provider,Provider Q,Q Corp,KOR,provider,,A,fixture,2024-01-01,"
+    )
+    small_copy.append("edges.csv", "q,fleet,b,1,,,A,fixture,2024-01-01,")
+    assert main(["score", "--data", str(small_copy.path), "--json"]) == 0
+    docs = json.loads(capsys.readouterr().out)
+    assert isinstance(docs, list)
+    assert {d["provider"] for d in docs} == {"providers/p", "providers/q"}
+    composites = [d["composite"] for d in docs]
+    assert composites == sorted(composites, reverse=True)
+
+
+@pytest.mark.parametrize("provider", ["zz", "a"])  # "a" is a supply node, not a provider
+def test_score_unknown_provider(capsys: pytest.CaptureFixture[str], provider: str) -> None:
+    assert main(["score", provider, "--data", DATA]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error:") and repr(provider) in err
+
+
+@pytest.mark.parametrize("as_of", ["2024-02-30", "2024-6-1", "2024-06", "yesterday"])
+def test_score_bad_as_of_is_a_usage_error(capsys: pytest.CaptureFixture[str], as_of: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["score", "--data", DATA, "--as-of", as_of])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--as-of" in err and "YYYY-MM-DD" in err
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+    assert "usage: sovrisk" in capsys.readouterr().err
