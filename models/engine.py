@@ -197,15 +197,26 @@ class RiskEngine:
                 )
         return scale
 
+    def _scale(self, in_force: frozenset[str]) -> FloatArray:
+        """Per-share scale of every listed regime binding together."""
+        scale = np.ones(self.compiled.shares.nnz)
+        for rid in sorted(in_force):
+            scale *= self._edge_scale[rid]
+        return scale
+
+    def available(self, up: FloatArray, as_of: dt.date) -> FloatArray:
+        """``a(P)`` for every provider (``provider_ids`` order) when nodes run at ``up`` and
+        every regime in force on ``as_of`` binds."""
+        in_force = frozenset(r.id for r in self.graph.regimes.values() if r.in_force(as_of))
+        a = self.compiled.evaluate(up, edge_scale=self._scale(in_force))
+        return np.asarray(a[self._prov_idx], dtype=np.float64)
+
     def _in_force_effects_uncached(self, in_force: frozenset[str]) -> tuple[FloatArray, FloatArray]:
         """For a set of regimes in force: (capacity bound now per provider, jurisdictional
         veto per provider x jurisdiction). Cached: many dates share one set."""
         cg = self.compiled
         n = cg.n_nodes
-        scale = np.ones(cg.shares.nnz)
-        for rid in in_force:
-            scale *= self._edge_scale[rid]
-        bound_now = 1.0 - cg.evaluate(np.ones(n), edge_scale=scale)[self._prov_idx]
+        bound_now = 1.0 - cg.evaluate(np.ones(n), edge_scale=self._scale(in_force))[self._prov_idx]
         columns = []
         for j in self._jurisdictions:
             col = self._country_col.get(j)

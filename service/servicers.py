@@ -15,8 +15,10 @@ from models.engine import RiskEngine
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.loader import ISO3_RE
 from models.params import DEFAULT_MIN_IMPACT, ScoringParams
+from models.scenario import run_scenario
 from service import converters as conv
 from service import errors
+from service import scenario_converters as scenario_conv
 from service.grpc_gen.sovrisk.v1 import (
     graph_pb2,
     graph_pb2_grpc,
@@ -236,3 +238,24 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             provenance=conv.result_provenance_to_proto(provenance),
             score_interpretation=SCORE_INTERPRETATION,
         )
+
+    @rpc
+    async def RunScenario(
+        self, request: risk_pb2.RunScenarioRequest, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.RunScenarioResponse:
+        engine = self.registry.engine
+        weights = request.weights if request.HasField("weights") else None
+        params = _params(engine, request.as_of, weights)
+        scenario = scenario_conv.scenario_from_proto(request)
+        scenario_conv.validate(engine.graph, request, scenario)
+        providers = scenario_conv.providers_from_proto(list(request.providers))
+        for k, pid in enumerate(providers):
+            if pid not in engine.provider_ids:
+                raise NotFoundError("provider", request.providers[k])
+        result = await self.registry.run(
+            lambda e: run_scenario(e, scenario, params, providers or None)
+        )
+        response = scenario_conv.result_to_proto(result)
+        response.provenance.CopyFrom(conv.result_provenance_to_proto(engine.provenance(params)))
+        response.score_interpretation = SCORE_INTERPRETATION
+        return response

@@ -33,6 +33,7 @@ EXPECTED_RPCS: dict[str, dict[str, tuple[str, str]]] = {
             "sovrisk.v1.ListProviderScoresRequest",
             "sovrisk.v1.ListProviderScoresResponse",
         ),
+        "RunScenario": ("sovrisk.v1.RunScenarioRequest", "sovrisk.v1.RunScenarioResponse"),
         "ListChokepoints": (
             "sovrisk.v1.ListChokepointsRequest",
             "sovrisk.v1.ListChokepointsResponse",

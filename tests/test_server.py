@@ -35,6 +35,7 @@ from service.grpc_gen.sovrisk.v1 import (
     graph_pb2_grpc,
     risk_pb2,
     risk_pb2_grpc,
+    scenario_pb2,
 )
 from service.registry import GraphRegistry
 from service.server import RunningServer, start_server
@@ -1256,3 +1257,97 @@ async def test_same_request_same_bytes(
             assert await _raw(ch, method, request_) == first
     finally:
         await other.stop(grace=0)
+
+
+# -- RunScenario ------------------------------------------------------------------------------
+
+
+async def test_run_scenario_country_blockade(risk: risk_pb2_grpc.RiskServiceStub) -> None:
+    # tests/test_scenario.py: TWN lost -> available .7 -> .2, 12 weeks -> 6 supply-weeks
+    request = risk_pb2.RunScenarioRequest(
+        display_name="TWN blockade",
+        perturbations=[
+            scenario_pb2.Perturbation(
+                country=scenario_pb2.CountryDegradation(country="TWN", duration_weeks=12)
+            )
+        ],
+    )
+    reply = await risk.RunScenario(request)
+    assert reply.display_name == "TWN blockade"
+    assert iso(reply.as_of) == "2024-06-01"
+    [outcome] = reply.outcomes
+    assert outcome.provider == "providers/p"
+    assert outcome.available_baseline == pytest.approx(0.7, abs=1e-9)
+    assert outcome.available_scenario == pytest.approx(0.2, abs=1e-9)
+    assert outcome.lost_supply_weeks == pytest.approx(6.0, abs=1e-9)
+    capacity = next(d for d in outcome.deltas if d.quantity == "available_capacity")
+    assert capacity.delta == pytest.approx(-0.5, abs=1e-9)
+    assert [d.perturbation_index for d in capacity.drivers] == [0]
+    assert "higher means riskier" in reply.score_interpretation
+    assert reply.provenance.dataset_hash
+
+
+async def test_run_scenario_share_override_changes_version(
+    risk: risk_pb2_grpc.RiskServiceStub,
+) -> None:
+    request = risk_pb2.RunScenarioRequest(
+        perturbations=[
+            scenario_pb2.Perturbation(
+                share=scenario_pb2.ShareOverride(
+                    consumer="nodes/p", category="fleet", supplier="nodes/b", share=0.7
+                )
+            )
+        ],
+        providers=["providers/p"],
+    )
+    reply = await risk.RunScenario(request)
+    assert reply.scenario_version != reply.baseline_version
+    assert reply.outcomes[0].available_scenario == pytest.approx(0.85, abs=1e-9)
+    assert reply.outcomes[0].scenario_risk_vector != reply.outcomes[0].baseline_risk_vector
+
+
+async def test_run_scenario_errors_name_proto_fields(risk: risk_pb2_grpc.RiskServiceStub) -> None:
+    request = risk_pb2.RunScenarioRequest(
+        perturbations=[
+            scenario_pb2.Perturbation(
+                node=scenario_pb2.NodeDegradation(node="nodes/zz", fraction_lost=1.5)
+            ),
+            scenario_pb2.Perturbation(
+                activate_regime=scenario_pb2.RegimeActivation(regime="us-chip")
+            ),
+            scenario_pb2.Perturbation(
+                add_regime=scenario_pb2.HypotheticalRegime(id="us-chip", issuer="USA", severity=2)
+            ),
+        ]
+    )
+    error = await rpc_error(risk.RunScenario(request))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(error) == ["perturbations[1].activate_regime.regime"]
+    # conversion errors come first; once the names are right, domain errors follow with
+    # proto paths
+    request.perturbations[1].activate_regime.regime = "regimes/us-chip"
+    error = await rpc_error(risk.RunScenario(request))
+    assert bad_fields(error) == [
+        "perturbations[0].node.node",
+        "perturbations[0].node.fraction_lost",
+        "perturbations[2].add_regime.id",
+        "perturbations[2].add_regime.severity",
+        "perturbations[2].add_regime.reach_kinds",
+    ]
+
+
+async def test_run_scenario_needs_perturbations_and_known_providers(
+    risk: risk_pb2_grpc.RiskServiceStub,
+) -> None:
+    error = await rpc_error(risk.RunScenario(risk_pb2.RunScenarioRequest()))
+    assert bad_fields(error) == ["perturbations"]
+    request = risk_pb2.RunScenarioRequest(
+        perturbations=[
+            scenario_pb2.Perturbation(
+                parameter=scenario_pb2.ParameterOverride(name="alpha", value=0.5)
+            )
+        ],
+        providers=["providers/zz"],
+    )
+    error = await rpc_error(risk.RunScenario(request))
+    assert error.code() == grpc.StatusCode.NOT_FOUND

@@ -16,6 +16,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import date_pb2 as _date_pb2
 from service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
+from service.grpc_gen.sovrisk.v1 import scenario_pb2 as _scenario_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1345,3 +1346,107 @@ class ProviderImpact(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProviderImpact: _TypeAlias = ProviderImpact  # noqa: Y015
+
+@_typing.final
+class RunScenarioRequest(_message.Message):
+    """Request for `RiskService.RunScenario`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    PERTURBATIONS_FIELD_NUMBER: _builtins.int
+    PROVIDERS_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    WEIGHTS_FIELD_NUMBER: _builtins.int
+    display_name: _builtins.str
+    """A name for the scenario, echoed in the response (e.g. "Taiwan blockade, 12 weeks")."""
+    @_builtins.property
+    def perturbations(self) -> _containers.RepeatedCompositeFieldContainer[_scenario_pb2.Perturbation]:
+        """The changes to apply, in order. At least one."""
+
+    @_builtins.property
+    def providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Providers to report (`providers/{provider}`); empty means all."""
+
+    @_builtins.property
+    def as_of(self) -> _date_pb2.Date:
+        """Date the comparison speaks for; unset means the dataset's as-of date."""
+
+    @_builtins.property
+    def weights(self) -> Global___ScoringWeights:
+        """Baseline weight overrides (a scenario may override them again with `parameter`)."""
+
+    def __init__(
+        self,
+        *,
+        display_name: _builtins.str = ...,
+        perturbations: _abc.Iterable[_scenario_pb2.Perturbation] | None = ...,
+        providers: _abc.Iterable[_builtins.str] | None = ...,
+        as_of: _date_pb2.Date | None = ...,
+        weights: Global___ScoringWeights | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "display_name", b"display_name", "perturbations", b"perturbations", "providers", b"providers", "weights", b"weights"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunScenarioRequest: _TypeAlias = RunScenarioRequest  # noqa: Y015
+
+@_typing.final
+class RunScenarioResponse(_message.Message):
+    """Response of `RiskService.RunScenario`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    BASELINE_VERSION_FIELD_NUMBER: _builtins.int
+    SCENARIO_VERSION_FIELD_NUMBER: _builtins.int
+    OUTCOMES_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    PROVENANCE_FIELD_NUMBER: _builtins.int
+    SCORE_INTERPRETATION_FIELD_NUMBER: _builtins.int
+    display_name: _builtins.str
+    """The scenario's name, as given."""
+    baseline_version: _builtins.str
+    """Graph version of the baseline."""
+    scenario_version: _builtins.str
+    """Graph version of the scenario graph (differs when shares or regimes changed)."""
+    score_interpretation: _builtins.str
+    """"Every score is on 0-100 and higher means riskier ..."."""
+    @_builtins.property
+    def as_of(self) -> _date_pb2.Date:
+        """Date the comparison speaks for."""
+
+    @_builtins.property
+    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[_scenario_pb2.ProviderScenarioOutcome]:
+        """One outcome per provider asked for, in the order asked (all: by provider id)."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Anything the caller should know (e.g. drivers not attributed)."""
+
+    @_builtins.property
+    def provenance(self) -> _common_pb2.ResultProvenance:
+        """Model and dataset versions, date and parameters of the baseline."""
+
+    def __init__(
+        self,
+        *,
+        display_name: _builtins.str = ...,
+        as_of: _date_pb2.Date | None = ...,
+        baseline_version: _builtins.str = ...,
+        scenario_version: _builtins.str = ...,
+        outcomes: _abc.Iterable[_scenario_pb2.ProviderScenarioOutcome] | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+        provenance: _common_pb2.ResultProvenance | None = ...,
+        score_interpretation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "provenance", b"provenance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "baseline_version", b"baseline_version", "display_name", b"display_name", "notes", b"notes", "outcomes", b"outcomes", "provenance", b"provenance", "scenario_version", b"scenario_version", "score_interpretation", b"score_interpretation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunScenarioResponse: _TypeAlias = RunScenarioResponse  # noqa: Y015

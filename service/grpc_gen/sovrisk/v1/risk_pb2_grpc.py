@@ -51,6 +51,11 @@ class RiskServiceStub:
                 request_serializer=sovrisk_dot_v1_dot_risk__pb2.ListChokepointsRequest.SerializeToString,
                 response_deserializer=sovrisk_dot_v1_dot_risk__pb2.ListChokepointsResponse.FromString,
                 _registered_method=True)
+        self.RunScenario = channel.unary_unary(
+                '/sovrisk.v1.RiskService/RunScenario',
+                request_serializer=sovrisk_dot_v1_dot_risk__pb2.RunScenarioRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_risk__pb2.RunScenarioResponse.FromString,
+                _registered_method=True)
 
 
 class RiskServiceServicer:
@@ -82,6 +87,16 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunScenario(self, request, context):
+        """What-if: applies a scenario's perturbations (nodes or countries down or degraded,
+        regimes activated or hypothetical, shares set, parameters overridden) and compares each
+        provider's available capacity, sub-scores and composite with the baseline, attributing
+        every delta to the perturbations.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -99,6 +114,11 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.ListChokepoints,
                     request_deserializer=sovrisk_dot_v1_dot_risk__pb2.ListChokepointsRequest.FromString,
                     response_serializer=sovrisk_dot_v1_dot_risk__pb2.ListChokepointsResponse.SerializeToString,
+            ),
+            'RunScenario': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunScenario,
+                    request_deserializer=sovrisk_dot_v1_dot_risk__pb2.RunScenarioRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_risk__pb2.RunScenarioResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -184,6 +204,33 @@ class RiskService:
             '/sovrisk.v1.RiskService/ListChokepoints',
             sovrisk_dot_v1_dot_risk__pb2.ListChokepointsRequest.SerializeToString,
             sovrisk_dot_v1_dot_risk__pb2.ListChokepointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunScenario(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sovrisk.v1.RiskService/RunScenario',
+            sovrisk_dot_v1_dot_risk__pb2.RunScenarioRequest.SerializeToString,
+            sovrisk_dot_v1_dot_risk__pb2.RunScenarioResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,6 +52,12 @@ class RiskServiceStub:
     deeply.
     Paginated (AIP-158).
     """
+    RunScenario: _grpc.UnaryUnaryMultiCallable[_risk_pb2.RunScenarioRequest, _risk_pb2.RunScenarioResponse]
+    """What-if: applies a scenario's perturbations (nodes or countries down or degraded,
+    regimes activated or hypothetical, shares set, parameters overridden) and compares each
+    provider's available capacity, sub-scores and composite with the baseline, attributing
+    every delta to the perturbations.
+    """
 
 @_typing.type_check_only
 class RiskServiceAsyncStub(RiskServiceStub):
@@ -70,6 +76,12 @@ class RiskServiceAsyncStub(RiskServiceStub):
     """Ranks nodes, firms and countries by how many providers their loss would cut and how
     deeply.
     Paginated (AIP-158).
+    """
+    RunScenario: _aio.UnaryUnaryMultiCallable[_risk_pb2.RunScenarioRequest, _risk_pb2.RunScenarioResponse]  # type: ignore[assignment]
+    """What-if: applies a scenario's perturbations (nodes or countries down or degraded,
+    regimes activated or hypothetical, shares set, parameters overridden) and compares each
+    provider's available capacity, sub-scores and composite with the baseline, attributing
+    every delta to the perturbations.
     """
 
 class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -104,6 +116,18 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         """Ranks nodes, firms and countries by how many providers their loss would cut and how
         deeply.
         Paginated (AIP-158).
+        """
+
+    @_abc_1.abstractmethod
+    def RunScenario(
+        self,
+        request: _risk_pb2.RunScenarioRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_risk_pb2.RunScenarioResponse, _abc.Awaitable[_risk_pb2.RunScenarioResponse]]:
+        """What-if: applies a scenario's perturbations (nodes or countries down or degraded,
+        regimes activated or hypothetical, shares set, parameters overridden) and compares each
+        provider's available capacity, sub-scores and composite with the baseline, attributing
+        every delta to the perturbations.
         """
 
 def add_RiskServiceServicer_to_server(servicer: RiskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,493 @@
+"""What-if scenarios: perturb the graph, the regimes or the parameters and compare.
+
+A scenario is a list of perturbations. Structural ones (a new or changed supply share, an
+activated or hypothetical regime) produce a scenario graph, validated and compiled like any
+other version; disruptions (a node or a country losing capacity, a capacity factor) become the
+``up`` vector of one evaluation. For every provider the result compares the baseline and the
+scenario on
+
+- **available capacity**: ``a(P)`` under the disruptions and every regime in force on the date
+  (the baseline's is ``1 - bound_now``), and lost supply-weeks where a duration is given;
+- the **sub-scores and composite** of the full assessment;
+
+and attributes each delta to the perturbations by leaving each one out in turn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import networkx as nx
+import numpy as np
+
+from models.assessment import RiskAssessment
+from models.engine import RiskEngine
+from models.errors import FieldViolation, InvalidParameterError
+from models.graph import SupplyGraph
+from models.params import SUB_SCORES, ScoringParams
+from models.schema import Provenance, Quality, Regime, SupplyEdge
+
+#: Source id recorded on edges a scenario adds (they are hypotheses, not data).
+SCENARIO_SOURCE = "scenario"
+#: Leave-one-out attribution re-scores once per perturbation; beyond this many it is skipped.
+MAX_ATTRIBUTED = 12
+
+
+@dataclass(frozen=True, slots=True)
+class DegradeNode:
+    """``node`` loses ``fraction_lost`` of its capacity (1 = down)."""
+
+    node: str
+    fraction_lost: float = 1.0
+    duration_weeks: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DegradeCountry:
+    """Every site in ``country`` loses ``fraction_lost`` of its capacity (1 = all lost)."""
+
+    country: str
+    fraction_lost: float = 1.0
+    duration_weeks: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ActivateRegime:
+    """An existing regime in force on the scenario date whatever its own dates say."""
+
+    regime: str
+    severity: float | None = None  # None: the regime's own severity
+
+
+@dataclass(frozen=True, slots=True)
+class AddRegime:
+    """A hypothetical regime, in force according to its own dates."""
+
+    regime: Regime
+
+
+@dataclass(frozen=True, slots=True)
+class SetShare:
+    """``supplier`` meets ``share`` of ``consumer``'s ``category``; the other suppliers of the
+    category are rescaled in proportion to fill the rest (0 removes the supplier)."""
+
+    consumer: str
+    category: str
+    supplier: str
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetParameter:
+    """A scoring parameter (``weights.<key>``, ``alpha``, ``top_k``, ``export_now_weight``)
+    or a node's capacity factor (``capacity.<node>``, e.g. a packaging yield of 0.9)."""
+
+    name: str
+    value: float
+
+
+Perturbation = DegradeNode | DegradeCountry | ActivateRegime | AddRegime | SetShare | SetParameter
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    perturbations: tuple[Perturbation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """How much one perturbation moves a quantity (leave it out and compare)."""
+
+    perturbation: int  # index in the scenario
+    description: str
+    effect: float  # quantity(all) - quantity(all but this one)
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    quantity: str  # "available_capacity", "composite" or a sub-score key
+    baseline: float
+    scenario: float
+    delta: float
+    drivers: tuple[Driver, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderOutcome:
+    provider: str
+    display_name: str
+    baseline: RiskAssessment
+    scenario: RiskAssessment
+    available_baseline: float
+    available_scenario: float
+    lost_supply_weeks: float  # (baseline - scenario available) x longest disruption duration
+    deltas: tuple[Delta, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioResult:
+    scenario: Scenario
+    as_of: dt.date
+    baseline_version: str
+    scenario_version: str
+    outcomes: tuple[ProviderOutcome, ...]
+    notes: tuple[str, ...]
+
+
+def describe(p: Perturbation) -> str:
+    if isinstance(p, DegradeNode):
+        return f"node {p.node} loses {100 * p.fraction_lost:g} % of capacity"
+    if isinstance(p, DegradeCountry):
+        return f"sites in {p.country} lose {100 * p.fraction_lost:g} % of capacity"
+    if isinstance(p, ActivateRegime):
+        return f"regime {p.regime} in force"
+    if isinstance(p, AddRegime):
+        return f"hypothetical regime {p.regime.id} ({p.regime.issuer})"
+    if isinstance(p, SetShare):
+        return f"{p.supplier} supplies {100 * p.share:g} % of {p.consumer}'s {p.category}"
+    return f"{p.name} = {p.value:g}"
+
+
+# -- validation -------------------------------------------------------------------------------
+
+
+def validate(graph: SupplyGraph, scenario: Scenario) -> None:
+    """Raise InvalidParameterError listing every bad perturbation field."""
+    bad: list[FieldViolation] = []
+    regimes = set(graph.regimes)
+
+    def fraction(path: str, value: float, name: str) -> None:
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            bad.append(FieldViolation(f"{path}.{name}", repr(value), "must be within [0, 1]"))
+
+    for k, p in enumerate(scenario.perturbations):
+        path = f"perturbations[{k}]"
+        if isinstance(p, DegradeNode):
+            if p.node not in graph.nodes:
+                bad.append(FieldViolation(f"{path}.node", p.node, "unknown node"))
+            fraction(path, p.fraction_lost, "fraction_lost")
+            _duration(bad, path, p.duration_weeks)
+        elif isinstance(p, DegradeCountry):
+            if p.country not in graph.countries:
+                bad.append(FieldViolation(f"{path}.country", p.country, "unknown country"))
+            fraction(path, p.fraction_lost, "fraction_lost")
+            _duration(bad, path, p.duration_weeks)
+        elif isinstance(p, ActivateRegime):
+            if p.regime not in regimes:
+                bad.append(FieldViolation(f"{path}.regime", p.regime, "unknown regime"))
+            if p.severity is not None:
+                fraction(path, p.severity, "severity")
+        elif isinstance(p, AddRegime):
+            _check_regime(graph, p.regime, path, bad)
+            regimes.add(p.regime.id)
+        elif isinstance(p, SetShare):
+            for name in ("consumer", "supplier"):
+                if getattr(p, name) not in graph.nodes:
+                    bad.append(FieldViolation(f"{path}.{name}", getattr(p, name), "unknown node"))
+            fraction(path, p.share, "share")
+            if p.consumer in graph.nodes and p.category not in graph.categories(p.consumer):
+                bad.append(
+                    FieldViolation(
+                        f"{path}.category",
+                        p.category,
+                        f"'{p.consumer}' has no input category of that name",
+                    )
+                )
+            elif (
+                p.consumer in graph.nodes
+                and p.supplier in graph.nodes
+                and nx.has_path(graph.supply_view, p.consumer, p.supplier)
+            ):
+                bad.append(
+                    FieldViolation(
+                        f"{path}.supplier",
+                        p.supplier,
+                        f"would make a cycle: '{p.consumer}' already supplies it",
+                    )
+                )
+        else:
+            _check_parameter(graph, p, path, bad)
+    if bad:
+        raise InvalidParameterError(bad)
+
+
+def _duration(bad: list[FieldViolation], path: str, weeks: float) -> None:
+    if not (math.isfinite(weeks) and 0.0 <= weeks <= 520.0):
+        bad.append(FieldViolation(f"{path}.duration_weeks", repr(weeks), "must be within [0, 520]"))
+
+
+def _check_regime(graph: SupplyGraph, r: Regime, path: str, bad: list[FieldViolation]) -> None:
+    if r.id in graph.regimes:
+        bad.append(FieldViolation(f"{path}.regime.id", r.id, "a regime with this id exists"))
+    if not (math.isfinite(r.severity) and 0.0 <= r.severity <= 1.0):
+        bad.append(FieldViolation(f"{path}.regime.severity", repr(r.severity), "must be in [0, 1]"))
+    for field, codes in (
+        ("issuer", {r.issuer}),
+        ("origin_countries", r.origin_countries),
+        ("destination_countries", r.destination_countries),
+    ):
+        for code in sorted(codes):
+            if code not in graph.countries:
+                bad.append(FieldViolation(f"{path}.regime.{field}", code, "unknown country"))
+    for nid in sorted(r.reach_nodes):
+        if nid not in graph.nodes:
+            bad.append(FieldViolation(f"{path}.regime.reach_nodes", nid, "unknown node"))
+    if not (r.reach_kinds or r.reach_tags or r.reach_nodes):
+        bad.append(
+            FieldViolation(f"{path}.regime.reach_kinds", "", "must reach kinds, tags or nodes")
+        )
+    if r.effective_to is not None and r.effective_to <= r.effective_from:
+        bad.append(
+            FieldViolation(
+                f"{path}.regime.effective_to",
+                r.effective_to.isoformat(),
+                "must be after effective_from",
+            )
+        )
+
+
+def _check_parameter(
+    graph: SupplyGraph, p: SetParameter, path: str, bad: list[FieldViolation]
+) -> None:
+    if p.name.startswith("capacity."):
+        node = p.name.removeprefix("capacity.")
+        if node not in graph.nodes:
+            bad.append(FieldViolation(f"{path}.name", p.name, "unknown node"))
+        if not (math.isfinite(p.value) and 0.0 <= p.value <= 1.0):
+            bad.append(FieldViolation(f"{path}.value", repr(p.value), "must be within [0, 1]"))
+        return
+    scoring = {f"weights.{k}" for k in SUB_SCORES} | {"alpha", "top_k", "export_now_weight"}
+    if p.name not in scoring:
+        known = ", ".join(sorted(scoring)) + ", capacity.<node>"
+        bad.append(FieldViolation(f"{path}.name", p.name, f"unknown parameter; one of {known}"))
+
+
+# -- building the scenario ------------------------------------------------------------------
+
+
+def scenario_graph(graph: SupplyGraph, scenario: Scenario, as_of: dt.date) -> SupplyGraph:
+    """The graph with the scenario's share changes and regimes; the same object if none."""
+    structural = [
+        p for p in scenario.perturbations if isinstance(p, SetShare | ActivateRegime | AddRegime)
+    ]
+    if not structural:
+        return graph
+    edges = list(graph.edges)
+    regimes = dict(graph.regimes)
+    for p in structural:
+        if isinstance(p, SetShare):
+            edges = _set_share(edges, p, as_of)
+        elif isinstance(p, ActivateRegime):
+            r = regimes[p.regime]
+            regimes[r.id] = replace(
+                r,
+                effective_from=min(r.effective_from, as_of),
+                effective_to=None,
+                severity=r.severity if p.severity is None else p.severity,
+            )
+        else:
+            regimes[p.regime.id] = p.regime
+    sources = dict(graph.sources)
+    if any(isinstance(p, SetShare | AddRegime) for p in structural):
+        from models.schema import Source
+
+        sources[SCENARIO_SOURCE] = Source(
+            SCENARIO_SOURCE,
+            "What-if scenario (hypothesis, not data)",
+            "sovrisk",
+            "",
+            "",
+            Quality.C,
+        )
+    return SupplyGraph(
+        info=graph.info,
+        sources=sources,
+        countries=graph.countries,
+        nodes=graph.nodes,
+        edges=edges,
+        sites=graph.sites,
+        regimes=regimes,
+    )
+
+
+def _set_share(edges: list[SupplyEdge], p: SetShare, as_of: dt.date) -> list[SupplyEdge]:
+    group = [e for e in edges if e.consumer == p.consumer and e.category == p.category]
+    others = [e for e in group if e.supplier != p.supplier]
+    rest = math.fsum(e.share for e in others)
+    scale = (1.0 - p.share) / rest if rest > 0 else 0.0
+    kept = [e for e in edges if not (e.consumer == p.consumer and e.category == p.category)]
+    rescaled = [
+        replace(
+            e,
+            share=e.share * scale,
+            share_low=e.share_low * scale,
+            share_high=min(1.0, e.share_high * scale),
+        )
+        for e in others
+    ]
+    if p.share > 0 or not others:
+        existing = next((e for e in group if e.supplier == p.supplier), None)
+        provenance = Provenance((SCENARIO_SOURCE,), Quality.C, as_of)
+        rescaled.append(
+            SupplyEdge(
+                p.consumer,
+                p.category,
+                p.supplier,
+                p.share,
+                p.share,
+                p.share,
+                existing.provenance if existing else provenance,
+                "set by a what-if scenario",
+            )
+        )
+    return kept + rescaled
+
+
+def scenario_params(base: ScoringParams, scenario: Scenario) -> ScoringParams:
+    weights = dict(base.weights)
+    values: dict[str, float] = {
+        "alpha": base.alpha,
+        "top_k": base.top_k,
+        "export_now_weight": base.export_now_weight,
+    }
+    for p in scenario.perturbations:
+        if isinstance(p, SetParameter) and p.name.startswith("weights."):
+            weights[p.name.removeprefix("weights.")] = p.value
+        elif isinstance(p, SetParameter) and p.name in values:
+            values[p.name] = p.value
+    top_k = values["top_k"]
+    if not float(top_k).is_integer():
+        raise InvalidParameterError([FieldViolation("top_k", repr(top_k), "must be an integer")])
+    return ScoringParams.build(
+        as_of=base.as_of,
+        weights=weights,
+        layer_weights=dict(base.layer_weights),
+        alpha=values["alpha"],
+        top_k=int(top_k),
+        export_now_weight=values["export_now_weight"],
+    )
+
+
+def disruption_up(engine: RiskEngine, scenario: Scenario) -> np.ndarray:
+    """The ``up`` vector of the scenario's node, country and capacity perturbations."""
+    cg = engine.compiled
+    up = np.ones(cg.n_nodes)
+    for p in scenario.perturbations:
+        if isinstance(p, DegradeNode):
+            up[cg.index[p.node]] *= 1.0 - p.fraction_lost
+        elif isinstance(p, DegradeCountry) and p.country in cg.countries:
+            column = cg.sites[:, cg.countries.index(p.country)].toarray().ravel()
+            up *= 1.0 - p.fraction_lost * column
+        elif isinstance(p, SetParameter) and p.name.startswith("capacity."):
+            up[cg.index[p.name.removeprefix("capacity.")]] *= p.value
+    return up
+
+
+def available_capacity(engine: RiskEngine, params: ScoringParams, up: np.ndarray) -> np.ndarray:
+    """``a(P)`` for every provider (``engine.provider_ids`` order) under ``up`` and the regimes
+    in force on ``params.as_of``."""
+    return engine.available(up, params.as_of)
+
+
+# -- running it -----------------------------------------------------------------------------
+
+
+def _evaluate(
+    engine: RiskEngine, base: ScoringParams, scenario: Scenario, providers: Sequence[str]
+) -> tuple[RiskEngine, dict[str, RiskAssessment], dict[str, float], ScoringParams]:
+    graph = scenario_graph(engine.graph, scenario, base.as_of)
+    scen_engine = engine if graph is engine.graph else RiskEngine(graph)
+    params = scenario_params(base, scenario)
+    available = available_capacity(scen_engine, params, disruption_up(scen_engine, scenario))
+    index = {p: k for k, p in enumerate(scen_engine.provider_ids)}
+    return (
+        scen_engine,
+        {p: scen_engine.assess(p, params) for p in providers},
+        {p: float(available[index[p]]) for p in providers},
+        params,
+    )
+
+
+def run_scenario(
+    engine: RiskEngine,
+    scenario: Scenario,
+    params: ScoringParams,
+    providers: Sequence[str] | None = None,
+) -> ScenarioResult:
+    """Baseline vs scenario for each provider (default: all), with attributed deltas."""
+    validate(engine.graph, scenario)
+    wanted = list(providers) if providers else list(engine.provider_ids)
+    base_available = available_capacity(engine, params, np.ones(engine.compiled.n_nodes))
+    index = {p: k for k, p in enumerate(engine.provider_ids)}
+    scen_engine, scen, avail, _ = _evaluate(engine, params, scenario, wanted)
+
+    notes: list[str] = []
+    n = len(scenario.perturbations)
+    leave_out: list[tuple[dict[str, RiskAssessment], dict[str, float]]] = []
+    if 1 < n <= MAX_ATTRIBUTED:
+        for k in range(n):
+            rest = Scenario(
+                scenario.name, scenario.perturbations[:k] + scenario.perturbations[k + 1 :]
+            )
+            _, assessed, available, _ = _evaluate(engine, params, rest, wanted)
+            leave_out.append((assessed, available))
+    elif n > MAX_ATTRIBUTED:
+        notes.append(f"more than {MAX_ATTRIBUTED} perturbations: drivers not attributed")
+
+    weeks = max((getattr(p, "duration_weeks", 0.0) for p in scenario.perturbations), default=0.0)
+    outcomes = []
+    for pid in wanted:
+        base = engine.assess(pid, params)
+        after = scen[pid]
+        quantities: dict[str, tuple[float, float, list[float]]] = {}
+        a0, a1 = float(base_available[index[pid]]), avail[pid]
+        quantities["available_capacity"] = (a0, a1, [a1 - lo[1][pid] for lo in leave_out])
+        quantities["composite"] = (
+            base.composite,
+            after.composite,
+            [after.composite - lo[0][pid].composite for lo in leave_out],
+        )
+        for key in SUB_SCORES:
+            s1 = after.sub_score(key).score
+            quantities[key] = (
+                base.sub_score(key).score,
+                s1,
+                [s1 - lo[0][pid].sub_score(key).score for lo in leave_out],
+            )
+        deltas = []
+        for name, (before, later, effects) in quantities.items():
+            if n == 1:
+                effects = [later - before]
+            drivers = sorted(
+                (
+                    Driver(k, describe(scenario.perturbations[k]), e)
+                    for k, e in enumerate(effects)
+                    if abs(e) > 1e-12
+                ),
+                key=lambda d: (-abs(d.effect), d.perturbation),
+            )
+            deltas.append(Delta(name, before, later, later - before, tuple(drivers)))
+        outcomes.append(
+            ProviderOutcome(
+                provider=pid,
+                display_name=base.display_name,
+                baseline=base,
+                scenario=after,
+                available_baseline=a0,
+                available_scenario=a1,
+                lost_supply_weeks=max(0.0, a0 - a1) * weeks,
+                deltas=tuple(deltas),
+            )
+        )
+    return ScenarioResult(
+        scenario=scenario,
+        as_of=params.as_of,
+        baseline_version=engine.graph.version_id,
+        scenario_version=scen_engine.graph.version_id,
+        outcomes=tuple(outcomes),
+        notes=tuple(notes),
+    )
