@@ -1,7 +1,9 @@
-"""``sovrisk``: serve the API, score providers, validate a dataset.
+"""``sovrisk``: serve the API, score providers, run what-if scenarios, validate a dataset.
 
 sovrisk serve [--data DIR] [--host H] [--port N] [--print-ranking]
 sovrisk score [PROVIDER] [--as-of YYYY-MM-DD] [--json] [--data DIR]
+sovrisk scenario [--country ISO3[:F]] [--node ID[:F]] [--weeks W] [--activate-regime ID]
+                 [--share C:CATEGORY:S:X] [--param NAME=V] [--file REQUEST.json] [--json]
 sovrisk validate DIR
 """
 
@@ -57,6 +59,55 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--as-of", type=_date, help="date the score speaks for (YYYY-MM-DD)")
     score.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
 
+    scenario = sub.add_parser(
+        "scenario",
+        help="what-if: compare providers before and after perturbations",
+        description="Perturbations come from flags, a JSON file in the proto JSON mapping of "
+        "sovrisk.v1.RunScenarioRequest, or both (flags are appended).",
+    )
+    scenario.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    scenario.add_argument("--file", help="RunScenarioRequest as JSON (proto JSON mapping)")
+    scenario.add_argument("--name", default="", help="a name for the scenario")
+    scenario.add_argument(
+        "--country",
+        action="append",
+        default=[],
+        metavar="ISO3[:FRACTION]",
+        help="sites in a country lose FRACTION (default 1) of capacity, e.g. TWN or KOR:0.5",
+    )
+    scenario.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="ID[:FRACTION]",
+        help="a node loses FRACTION (default 1) of capacity, e.g. tsmc-cowos-l:0.3",
+    )
+    scenario.add_argument("--weeks", type=float, default=0.0, help="duration of the losses")
+    scenario.add_argument(
+        "--activate-regime",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="force an existing regime into force, e.g. cn-mofcom-2025-10-rare-earths",
+    )
+    scenario.add_argument(
+        "--share",
+        action="append",
+        default=[],
+        metavar="CONSUMER:CATEGORY:SUPPLIER:SHARE",
+        help="set a supply share, e.g. aws-trainium3:packaging:samsung-icube:0.3",
+    )
+    scenario.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter, e.g. weights.structural=0.5 or capacity.tsmc-cowos-l=0.9",
+    )
+    scenario.add_argument("--providers", default="", help="comma-separated ids (default all)")
+    scenario.add_argument("--as-of", type=_date, help="date the comparison speaks for")
+    scenario.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
+
     validate = sub.add_parser("validate", help="validate a dataset directory")
     validate.add_argument("dir", help="dataset directory")
     return parser
@@ -97,6 +148,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from service.scenario_cli import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.server import serve
 
@@ -111,7 +168,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"validate": cmd_validate, "score": cmd_score, "serve": cmd_serve}
+    handlers = {
+        "validate": cmd_validate,
+        "score": cmd_score,
+        "scenario": cmd_scenario,
+        "serve": cmd_serve,
+    }
     try:
         return handlers[args.command](args)
     except DataValidationError as exc:

@@ -465,5 +465,10 @@ def chokepoint_to_proto(
 
 def assessments_json(graph: SupplyGraph, assessments: Sequence[am.RiskAssessment]) -> str:
     """Assessments in the canonical proto JSON mapping (one object, or a list for several)."""
-    docs = [json_format.MessageToDict(assessment_to_proto(graph, a)) for a in assessments]
+    docs = [
+        json_format.MessageToDict(
+            assessment_to_proto(graph, a), always_print_fields_with_no_presence=True
+        )
+        for a in assessments
+    ]
     return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, sort_keys=False)

@@ -156,3 +156,53 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
         main([])
     assert info.value.code == 2
     assert "usage: sovrisk" in capsys.readouterr().err
+
+
+# -- scenario ---------------------------------------------------------------------------------
+
+
+def test_scenario_country_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    # tests/test_scenario.py: TWN lost -> .7 -> .2, 12 weeks -> 6 supply-weeks
+    code = main(["scenario", "--data", str(SMALL), "--country", "TWN", "--weeks", "12"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "0.700" in out and "0.200" in out and "-0.500" in out and "6.00" in out
+
+
+def test_scenario_json_file_and_flags_combine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    request = tmp_path / "request.json"
+    request.write_text(
+        '{"displayName": "from file", "perturbations": [{"node": {"node": "nodes/m1",'
+        ' "fractionLost": 0.5}}]}',
+        encoding="utf-8",
+    )
+    code = main(
+        [
+            "scenario",
+            "--data",
+            str(SMALL),
+            "--file",
+            str(request),
+            "--share",
+            "p:fleet:b:0.7",
+            "--json",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["displayName"] == "from file"
+    outcome = doc["outcomes"][0]
+    # m1 at .5 and b at .7 of the fleet: a = .75 (x .5 delivered), b = .5
+    # p = .3 x .5 x .75 + .7 x .5 = .1125 + .35 = .4625
+    assert outcome["availableScenario"] == pytest.approx(0.4625, abs=1e-9)
+    assert {d["perturbationIndex"] for d in outcome["deltas"][0]["drivers"]} <= {0, 1}
+
+
+def test_scenario_bad_flags_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenario", "--data", str(SMALL), "--node", "zz:2"]) == 2
+    err = capsys.readouterr().err
+    assert "perturbations[0].node.node" in err and "perturbations[0].node.fraction_lost" in err
+    assert main(["scenario", "--data", str(SMALL), "--share", "p:fleet:b"]) == 2
+    assert "--share" in capsys.readouterr().err

@@ -1,0 +1,121 @@
+"""``sovrisk scenario``: flags or a JSON request -> the same RunScenarioRequest as gRPC."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from google.protobuf import json_format
+
+from models.engine import RiskEngine
+from models.errors import FieldViolation, InvalidParameterError
+from models.loader import load_dataset
+from models.scenario import ScenarioResult, run_scenario
+from service import converters as conv
+from service import scenario_converters as scenario_conv
+from service.grpc_gen.sovrisk.v1 import risk_pb2, scenario_pb2
+
+
+def _split(text: str, flag: str, parts: int) -> list[str]:
+    items = text.split(":")
+    if len(items) != parts:
+        raise InvalidParameterError([FieldViolation(flag, text, f"expected {parts} ':'-parts")])
+    return items
+
+
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidParameterError([FieldViolation(flag, text, "must be a number")]) from None
+
+
+def request_from_args(args: argparse.Namespace) -> risk_pb2.RunScenarioRequest:
+    request = risk_pb2.RunScenarioRequest()
+    if args.file:
+        try:
+            json_format.Parse(Path(args.file).read_text(encoding="utf-8"), request)
+        except (OSError, json_format.ParseError) as exc:
+            raise InvalidParameterError([FieldViolation("--file", args.file, str(exc))]) from None
+    if args.name:
+        request.display_name = args.name
+    for item in args.country:
+        code, _, fraction = item.partition(":")
+        degradation = scenario_pb2.CountryDegradation(country=code, duration_weeks=args.weeks)
+        if fraction:
+            degradation.fraction_lost = _number(fraction, "--country")
+        request.perturbations.add(country=degradation)
+    for item in args.node:
+        node, _, fraction = item.partition(":")
+        node_degradation = scenario_pb2.NodeDegradation(
+            node=f"nodes/{node}", duration_weeks=args.weeks
+        )
+        if fraction:
+            node_degradation.fraction_lost = _number(fraction, "--node")
+        request.perturbations.add(node=node_degradation)
+    for regime in args.activate_regime:
+        request.perturbations.add(
+            activate_regime=scenario_pb2.RegimeActivation(regime=f"regimes/{regime}")
+        )
+    for item in args.share:
+        consumer, category, supplier, share = _split(item, "--share", 4)
+        request.perturbations.add(
+            share=scenario_pb2.ShareOverride(
+                consumer=f"nodes/{consumer}",
+                category=category,
+                supplier=f"nodes/{supplier}",
+                share=_number(share, "--share"),
+            )
+        )
+    for item in args.param:
+        name, _, value = item.partition("=")
+        request.perturbations.add(
+            parameter=scenario_pb2.ParameterOverride(name=name, value=_number(value, "--param"))
+        )
+    for provider in filter(None, (p.strip() for p in args.providers.split(","))):
+        request.providers.append(f"providers/{provider}")
+    if args.as_of:
+        request.as_of.CopyFrom(conv.date_to_proto(args.as_of))
+    return request
+
+
+def render(result: ScenarioResult) -> str:
+    lines = [
+        f"Scenario: {result.scenario.name} (as of {result.as_of.isoformat()}; graph "
+        f"{result.baseline_version} -> {result.scenario_version})",
+        "Available capacity is a(P) with every regime in force (0-1, higher = more supply); "
+        "scores 0-100, higher = riskier.",
+        "",
+        f"{'provider':<26} {'avail':>6} {'->':>2} {'scen':>6} {'delta':>7} {'weeks':>6} "
+        f"{'score':>6} {'->':>2} {'scen':>6}  top driver of the capacity change",
+    ]
+    for o in result.outcomes:
+        capacity = next(d for d in o.deltas if d.quantity == "available_capacity")
+        composite = next(d for d in o.deltas if d.quantity == "composite")
+        driver = capacity.drivers[0].description if capacity.drivers else "-"
+        lines.append(
+            f"{o.display_name[:26]:<26} {o.available_baseline:>6.3f} {'':>2} "
+            f"{o.available_scenario:>6.3f} {capacity.delta:>+7.3f} {o.lost_supply_weeks:>6.2f} "
+            f"{composite.baseline:>6.1f} {'':>2} {composite.scenario:>6.1f}  {driver}"
+        )
+    lines += [f"note: {n}" for n in result.notes]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    engine = RiskEngine(load_dataset(args.data))
+    request = request_from_args(args)
+    scenario = scenario_conv.scenario_from_proto(request)
+    scenario_conv.validate(engine.graph, request, scenario)
+    providers = scenario_conv.providers_from_proto(list(request.providers))
+    params = engine.default_params(conv.date_from_proto(request.as_of, "as_of"))
+    result = run_scenario(engine, scenario, params, providers or None)
+    if args.json:
+        response = scenario_conv.result_to_proto(result)
+        response.provenance.CopyFrom(conv.result_provenance_to_proto(engine.provenance(params)))
+        doc = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render(result))
+    return 0
