@@ -96,7 +96,37 @@ def prepare_dependencies() -> list[str]:
     return list(needed)
 
 
+#: The released contract (a buf image): `buf breaking` checks every change against it. Refresh
+#: it deliberately, when a compatible change is released: `scripts/buf_lint.py --update-baseline`.
+BASELINE = ROOT / "proto" / "baseline.binpb"
+
+
+def breaking(buf: Path) -> int:
+    if not BASELINE.is_file():
+        print("buf_lint: no proto/baseline.binpb: breaking-change check skipped", file=sys.stderr)
+        return 0
+    check = subprocess.run(
+        [str(buf), "breaking", "proto", "--against", str(BASELINE.relative_to(ROOT))],
+        cwd=ROOT,
+        check=False,
+    )
+    if check.returncode != 0:
+        print("buf_lint: breaking change against proto/baseline.binpb", file=sys.stderr)
+        return 1
+    print("buf_lint: no breaking change against proto/baseline.binpb")
+    return 0
+
+
 def main() -> int:
+    if "--update-baseline" in sys.argv[1:]:
+        prepare_dependencies()
+        built = subprocess.run(
+            [str(find_buf()), "build", "--exclude-source-info", "-o", str(BASELINE)],
+            cwd=ROOT,
+            check=False,
+        )
+        print(f"buf_lint: wrote {BASELINE.relative_to(ROOT)}")
+        return built.returncode
     deps = prepare_dependencies()
     print(f"buf_lint: {len(deps)} googleapis protos in .buf_deps/: {', '.join(deps) or '-'}")
     buf = find_buf()
@@ -114,7 +144,7 @@ def main() -> int:
         status = 1
     if status == 0:
         print("buf_lint: proto/ is lint clean and buf-formatted")
-    return status
+    return status or breaking(buf)
 
 
 if __name__ == "__main__":
