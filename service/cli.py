@@ -4,6 +4,7 @@ sovrisk serve [--data DIR] [--host H] [--port N] [--print-ranking]
 sovrisk score [PROVIDER] [--as-of YYYY-MM-DD] [--json] [--data DIR]
 sovrisk scenario [--country ISO3[:F]] [--node ID[:F]] [--weeks W] [--activate-regime ID]
                  [--share C:CATEGORY:S:X] [--param NAME=V] [--file REQUEST.json] [--json]
+sovrisk simulate [--samples N] [--seed S] [--providers a,b] [--sensitivity] [--json]
 sovrisk validate DIR
 """
 
@@ -108,6 +109,27 @@ def _parser() -> argparse.ArgumentParser:
     scenario.add_argument("--as-of", type=_date, help="date the comparison speaks for")
     scenario.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
 
+    simulate = sub.add_parser(
+        "simulate", help="correlated Monte Carlo of disruptions (loss percentiles, CVaR95)"
+    )
+    simulate.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    simulate.add_argument("--samples", type=int, default=10_000, help="number of samples")
+    simulate.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    simulate.add_argument("--providers", default="", help="comma-separated ids (default all)")
+    simulate.add_argument(
+        "--events", help="events CSV (default: the dataset's events.csv)", default=None
+    )
+    simulate.add_argument(
+        "--node-failure-probability",
+        type=float,
+        default=None,
+        help="probability over the horizon that each producing node fails on its own",
+    )
+    simulate.add_argument(
+        "--sensitivity", action="store_true", help="rank drivers with scikit-learn"
+    )
+    simulate.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
+
     validate = sub.add_parser("validate", help="validate a dataset directory")
     validate.add_argument("dir", help="dataset directory")
     return parser
@@ -154,6 +176,12 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from service.simulation_cli import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from service.server import serve
 
@@ -172,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": cmd_validate,
         "score": cmd_score,
         "scenario": cmd_scenario,
+        "simulate": cmd_simulate,
         "serve": cmd_serve,
     }
     try:

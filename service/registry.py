@@ -8,18 +8,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import threading
+from asyncio import FIRST_COMPLETED
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from models.engine import RiskEngine
+from models.events import Event, load_events
 from models.graph import SupplyGraph
 from models.loader import load_dataset
 
 log = logging.getLogger("sovrisk.registry")
 
 T = TypeVar("T")
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Final(Generic[T]):
+    """The result that ends a :meth:`GraphRegistry.stream`."""
+
+    value: T
+
 
 #: The bundled default dataset, next to the packages in a checkout.
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -29,31 +42,48 @@ class GraphRegistry:
     """The graph the server answers from. Swapping versions is one atomic reference update."""
 
     def __init__(self, *, workers: int = 2) -> None:
-        self._engine: RiskEngine | None = None
+        # One reference, swapped atomically: the engine and the events that go with it.
+        self._current: tuple[RiskEngine, tuple[Event, ...]] | None = None
+        self._lock = threading.Lock()
+        self._running = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sovrisk-score")
 
     @classmethod
     def from_directory(cls, path: str | Path, *, workers: int = 2) -> GraphRegistry:
         registry = cls(workers=workers)
-        registry.install(load_dataset(path))
+        graph = load_dataset(path)
+        events_file = Path(path) / "events.csv"
+        events = load_events(events_file, graph) if events_file.is_file() else ()
+        registry.install(graph, events)
         return registry
 
-    def install(self, graph: SupplyGraph) -> RiskEngine:
+    def install(self, graph: SupplyGraph, events: tuple[Event, ...] = ()) -> RiskEngine:
         """Compile ``graph`` and make it current. Readers see the old or the new, never half."""
         engine = RiskEngine(graph)
-        self._engine = engine
+        self._current = (engine, events)
         log.info("graph %s installed (%d nodes)", graph.version_id, len(graph.nodes))
         return engine
 
     @property
     def ready(self) -> bool:
-        return self._engine is not None
+        return self._current is not None
 
     @property
     def engine(self) -> RiskEngine:
-        if self._engine is None:
+        if self._current is None:
             raise RuntimeError("no graph loaded")
-        return self._engine
+        return self._current[0]
+
+    @property
+    def running_jobs(self) -> int:
+        """Streaming jobs still running in the worker pool (a cancelled one ends soon after)."""
+        with self._lock:
+            return self._running
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """The bundled disruption events of the current version (events.csv)."""
+        return self._current[1] if self._current is not None else ()
 
     @property
     def graph(self) -> SupplyGraph:
@@ -64,6 +94,52 @@ class GraphRegistry:
         engine = self.engine  # pin the version for the whole call
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, engine)
+
+    async def stream(
+        self,
+        work: Callable[[RiskEngine, Callable[[P], None], Callable[[], bool]], T],
+    ) -> AsyncIterator[P | Final[T]]:
+        """Run ``work(engine, report, should_stop)`` in the worker pool and yield each
+        progress report as it comes, then the result wrapped in :class:`Final`.
+
+        If the consumer stops iterating (the client cancelled, or its deadline passed),
+        ``should_stop()`` turns true so the work ends at its next check.
+        """
+        engine = self.engine
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[P] = asyncio.Queue()
+        stop = threading.Event()
+
+        def report(item: P) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def tracked() -> T:
+            with self._lock:
+                self._running += 1
+            try:
+                return work(engine, report, stop.is_set)
+            finally:
+                with self._lock:
+                    self._running -= 1
+
+        future = loop.run_in_executor(self._executor, tracked)
+        # A cancelled run ends in an exception nobody awaits; retrieve it so it is not logged.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                pending: set[asyncio.Future[Any]] = {getter, future}
+                done, _ = await asyncio.wait(pending, return_when=FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield queue.get_nowait()
+                yield Final(future.result())
+                return
+        finally:
+            stop.set()
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -5,20 +5,24 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc
 
+from models import simulation as sim
 from models.assessment import SCORE_INTERPRETATION
 from models.engine import RiskEngine
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.loader import ISO3_RE
 from models.params import DEFAULT_MIN_IMPACT, ScoringParams
 from models.scenario import run_scenario
+from models.sensitivity import SensitivityResult, sensitivity
 from service import converters as conv
 from service import errors
 from service import scenario_converters as scenario_conv
+from service import simulation_converters as sim_conv
 from service.grpc_gen.sovrisk.v1 import (
     graph_pb2,
     graph_pb2_grpc,
@@ -26,9 +30,15 @@ from service.grpc_gen.sovrisk.v1 import (
     risk_pb2_grpc,
 )
 from service.pagination import paginate, query_digest
-from service.registry import GraphRegistry
+from service.registry import Final, GraphRegistry
 
 log = logging.getLogger("sovrisk.servicers")
+
+DEFAULT_SAMPLES = 10_000
+SIMULATION_INTERPRETATION = (
+    "Losses are fractions of the provider's AI-accelerator supply lost (0-1, higher = riskier); "
+    "VaR95 and CVaR95 are the 95th percentile and the mean of the worst 5 % of samples."
+)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -50,6 +60,29 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
             assert status is not None
             await context.abort_with_status(status)
             raise  # unreachable: abort raises
+
+    return wrapper
+
+
+def rpc_stream(
+    method: Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]],
+) -> Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]:
+    """:func:`rpc` for server-streaming methods."""
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: Any, request: Req, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Resp]:
+        registry: GraphRegistry = self.registry
+        if not registry.ready:
+            await context.abort_with_status(errors.unavailable("the graph is not loaded yet"))
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except (InvalidParameterError, NotFoundError) as exc:
+            status = errors.from_domain(exc)
+            assert status is not None
+            await context.abort_with_status(status)
 
     return wrapper
 
@@ -259,3 +292,77 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         response.provenance.CopyFrom(conv.result_provenance_to_proto(engine.provenance(params)))
         response.score_interpretation = SCORE_INTERPRETATION
         return response
+
+    @rpc_stream
+    async def SimulateDisruptions(
+        self, request: risk_pb2.SimulateDisruptionsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[risk_pb2.SimulateDisruptionsResponse]:
+        engine = self.registry.engine
+        providers = [
+            conv.parse_name(n, "providers", f"providers[{k}]")
+            for k, n in enumerate(request.providers)
+        ]
+        for k, pid in enumerate(providers):
+            if pid not in engine.provider_ids:
+                raise NotFoundError("provider", request.providers[k])
+        samples = request.samples or DEFAULT_SAMPLES
+        if not 1 <= samples <= sim.MAX_SAMPLES:
+            raise InvalidParameterError(
+                [
+                    FieldViolation(
+                        "samples", str(request.samples), f"must be within [1, {sim.MAX_SAMPLES:,}]"
+                    )
+                ]
+            )
+        if request.seed < 0:
+            raise InvalidParameterError(
+                [FieldViolation("seed", str(request.seed), "must not be negative")]
+            )
+        events = (
+            sim_conv.events_from_proto(list(request.events))
+            if request.events
+            else self.registry.events
+        )
+        failures = sim.DEFAULT_NODE_FAILURES
+        if request.HasField("independent_failure_probability"):
+            failures = replace(failures, probability=request.independent_failure_probability)
+        want_sensitivity = request.sensitivity
+
+        def work(
+            e: RiskEngine,
+            report: Callable[[sim.Progress], None],
+            should_stop: Callable[[], bool],
+        ) -> tuple[sim.SimulationResult, SensitivityResult | None]:
+            result = sim.simulate(
+                e,
+                events,
+                samples,
+                request.seed,
+                providers=providers or None,
+                node_failures=failures,
+                keep_drivers=want_sensitivity,
+                progress=report,
+                should_stop=should_stop,
+            )
+            return result, sensitivity(result) if want_sensitivity else None
+
+        params = engine.default_params()
+        async for item in self.registry.stream(work):
+            if isinstance(item, Final):
+                result, sens = item.value
+                provenance = conv.result_provenance_to_proto(
+                    engine.provenance(
+                        params,
+                        samples=str(samples),
+                        node_failure_probability=repr(failures.probability),
+                        events=",".join(e.id for e in result.events),
+                    )
+                )
+                provenance.seed = request.seed
+                names = {p: engine.graph.nodes[p].name for p in engine.provider_ids}
+                message = sim_conv.result_to_proto(result, sens, names, provenance)
+                message.score_interpretation = SIMULATION_INTERPRETATION
+                yield risk_pb2.SimulateDisruptionsResponse(result=message)
+            else:
+                progress = sim_conv.progress_to_proto(item)
+                yield risk_pb2.SimulateDisruptionsResponse(progress=progress)

@@ -34,6 +34,10 @@ EXPECTED_RPCS: dict[str, dict[str, tuple[str, str]]] = {
             "sovrisk.v1.ListProviderScoresResponse",
         ),
         "RunScenario": ("sovrisk.v1.RunScenarioRequest", "sovrisk.v1.RunScenarioResponse"),
+        "SimulateDisruptions": (
+            "sovrisk.v1.SimulateDisruptionsRequest",
+            "sovrisk.v1.SimulateDisruptionsResponse",
+        ),
         "ListChokepoints": (
             "sovrisk.v1.ListChokepointsRequest",
             "sovrisk.v1.ListChokepointsResponse",
@@ -47,8 +51,10 @@ def test_services_and_methods_are_in_the_descriptor_pool(service_name: str) -> N
     service = descriptor_pool.Default().FindServiceByName(service_name)
     methods = {m.name: (m.input_type.full_name, m.output_type.full_name) for m in service.methods}
     assert methods == EXPECTED_RPCS[service_name]
+    streaming = {"SimulateDisruptions"}  # progress then the result
     for method in service.methods:
-        assert not method.client_streaming and not method.server_streaming, method.name
+        assert not method.client_streaming, method.name
+        assert method.server_streaming == (method.name in streaming), method.name
 
 
 def test_stubs_and_servicers_are_generated() -> None:

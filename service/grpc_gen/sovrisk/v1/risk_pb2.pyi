@@ -17,6 +17,7 @@ from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import date_pb2 as _date_pb2
 from service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
 from service.grpc_gen.sovrisk.v1 import scenario_pb2 as _scenario_pb2
+from service.grpc_gen.sovrisk.v1 import simulation_pb2 as _simulation_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1450,3 +1451,85 @@ class RunScenarioResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RunScenarioResponse: _TypeAlias = RunScenarioResponse  # noqa: Y015
+
+@_typing.final
+class SimulateDisruptionsRequest(_message.Message):
+    """Request for `RiskService.SimulateDisruptions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDERS_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    INDEPENDENT_FAILURE_PROBABILITY_FIELD_NUMBER: _builtins.int
+    SENSITIVITY_FIELD_NUMBER: _builtins.int
+    samples: _builtins.int
+    """Number of samples, 1 to 1,000,000; 0 means 10,000."""
+    seed: _builtins.int
+    """Random seed; the same seed and inputs give the same result."""
+    independent_failure_probability: _builtins.float
+    """Probability over the horizon that each producing node fails on its own; unset means
+    the documented default.
+    """
+    sensitivity: _builtins.bool
+    """Also fit the driver-importance model (scikit-learn) for each provider."""
+    @_builtins.property
+    def providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Providers to report (`providers/{provider}`); empty means all."""
+
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[_simulation_pb2.DisruptionEvent]:
+        """Events to simulate instead of the bundled set (data/events.csv); empty means bundled."""
+
+    def __init__(
+        self,
+        *,
+        providers: _abc.Iterable[_builtins.str] | None = ...,
+        samples: _builtins.int = ...,
+        seed: _builtins.int = ...,
+        events: _abc.Iterable[_simulation_pb2.DisruptionEvent] | None = ...,
+        independent_failure_probability: _builtins.float | None = ...,
+        sensitivity: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_independent_failure_probability", b"_independent_failure_probability", "independent_failure_probability", b"independent_failure_probability"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_independent_failure_probability", b"_independent_failure_probability", "events", b"events", "independent_failure_probability", b"independent_failure_probability", "providers", b"providers", "samples", b"samples", "seed", b"seed", "sensitivity", b"sensitivity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__independent_failure_probability: _TypeAlias = _typing.Literal["independent_failure_probability"]  # noqa: Y015
+    _WhichOneofArgType__independent_failure_probability: _TypeAlias = _typing.Literal["_independent_failure_probability", b"_independent_failure_probability"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__independent_failure_probability) -> _WhichOneofReturnType__independent_failure_probability | None: ...
+
+Global___SimulateDisruptionsRequest: _TypeAlias = SimulateDisruptionsRequest  # noqa: Y015
+
+@_typing.final
+class SimulateDisruptionsResponse(_message.Message):
+    """One message of the `RiskService.SimulateDisruptions` stream: progress, then the result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def progress(self) -> _simulation_pb2.SimulationProgress:
+        """Samples done and running estimates."""
+
+    @_builtins.property
+    def result(self) -> _simulation_pb2.SimulationResult:
+        """The final result (the last message of the stream)."""
+
+    def __init__(
+        self,
+        *,
+        progress: _simulation_pb2.SimulationProgress | None = ...,
+        result: _simulation_pb2.SimulationResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload", "progress", b"progress", "result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["payload", b"payload", "progress", b"progress", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["progress", "result"]  # noqa: Y015
+    _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
+
+Global___SimulateDisruptionsResponse: _TypeAlias = SimulateDisruptionsResponse  # noqa: Y015

@@ -56,6 +56,11 @@ class RiskServiceStub:
                 request_serializer=sovrisk_dot_v1_dot_risk__pb2.RunScenarioRequest.SerializeToString,
                 response_deserializer=sovrisk_dot_v1_dot_risk__pb2.RunScenarioResponse.FromString,
                 _registered_method=True)
+        self.SimulateDisruptions = channel.unary_stream(
+                '/sovrisk.v1.RiskService/SimulateDisruptions',
+                request_serializer=sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsResponse.FromString,
+                _registered_method=True)
 
 
 class RiskServiceServicer:
@@ -97,6 +102,17 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SimulateDisruptions(self, request, context):
+        """Correlated Monte Carlo of disruptions (common-cause events and independent node
+        failures): streams progress messages, then the result (loss percentiles, VaR95, CVaR95,
+        Pr(a < 0.5), per-event attribution, standard errors, optional driver importance).
+        Seeded: the same seed and inputs give the same result. The client's deadline or
+        cancellation stops the work.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -119,6 +135,11 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.RunScenario,
                     request_deserializer=sovrisk_dot_v1_dot_risk__pb2.RunScenarioRequest.FromString,
                     response_serializer=sovrisk_dot_v1_dot_risk__pb2.RunScenarioResponse.SerializeToString,
+            ),
+            'SimulateDisruptions': grpc.unary_stream_rpc_method_handler(
+                    servicer.SimulateDisruptions,
+                    request_deserializer=sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -231,6 +252,33 @@ class RiskService:
             '/sovrisk.v1.RiskService/RunScenario',
             sovrisk_dot_v1_dot_risk__pb2.RunScenarioRequest.SerializeToString,
             sovrisk_dot_v1_dot_risk__pb2.RunScenarioResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulateDisruptions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sovrisk.v1.RiskService/SimulateDisruptions',
+            sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsRequest.SerializeToString,
+            sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,13 @@ class RiskServiceStub:
     provider's available capacity, sub-scores and composite with the baseline, attributing
     every delta to the perturbations.
     """
+    SimulateDisruptions: _grpc.UnaryStreamMultiCallable[_risk_pb2.SimulateDisruptionsRequest, _risk_pb2.SimulateDisruptionsResponse]
+    """Correlated Monte Carlo of disruptions (common-cause events and independent node
+    failures): streams progress messages, then the result (loss percentiles, VaR95, CVaR95,
+    Pr(a < 0.5), per-event attribution, standard errors, optional driver importance).
+    Seeded: the same seed and inputs give the same result. The client's deadline or
+    cancellation stops the work.
+    """
 
 @_typing.type_check_only
 class RiskServiceAsyncStub(RiskServiceStub):
@@ -82,6 +89,13 @@ class RiskServiceAsyncStub(RiskServiceStub):
     regimes activated or hypothetical, shares set, parameters overridden) and compares each
     provider's available capacity, sub-scores and composite with the baseline, attributing
     every delta to the perturbations.
+    """
+    SimulateDisruptions: _aio.UnaryStreamMultiCallable[_risk_pb2.SimulateDisruptionsRequest, _risk_pb2.SimulateDisruptionsResponse]  # type: ignore[assignment]
+    """Correlated Monte Carlo of disruptions (common-cause events and independent node
+    failures): streams progress messages, then the result (loss percentiles, VaR95, CVaR95,
+    Pr(a < 0.5), per-event attribution, standard errors, optional driver importance).
+    Seeded: the same seed and inputs give the same result. The client's deadline or
+    cancellation stops the work.
     """
 
 class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -128,6 +142,19 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         regimes activated or hypothetical, shares set, parameters overridden) and compares each
         provider's available capacity, sub-scores and composite with the baseline, attributing
         every delta to the perturbations.
+        """
+
+    @_abc_1.abstractmethod
+    def SimulateDisruptions(
+        self,
+        request: _risk_pb2.SimulateDisruptionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_risk_pb2.SimulateDisruptionsResponse], _abc.AsyncIterator[_risk_pb2.SimulateDisruptionsResponse]]:
+        """Correlated Monte Carlo of disruptions (common-cause events and independent node
+        failures): streams progress messages, then the result (loss percentiles, VaR95, CVaR95,
+        Pr(a < 0.5), per-event attribution, standard errors, optional driver importance).
+        Seeded: the same seed and inputs give the same result. The client's deadline or
+        cancellation stops the work.
         """
 
 def add_RiskServiceServicer_to_server(servicer: RiskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
