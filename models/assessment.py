@@ -46,6 +46,7 @@ class SubScore:
     weight: float
     contribution: float  # weight * score, rounded to 1e-6
     explanation: str
+    available: bool = True  # False: no data for it; weight 0, the others renormalised
 
 
 @dataclass(frozen=True, slots=True)

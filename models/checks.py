@@ -28,6 +28,8 @@ def run_checks(graph: SupplyGraph, a: RiskAssessment) -> tuple[Check, ...]:
         _foreign_veto(a),
         _coverage(a),
         _missing_layers(a),
+        _resilience(graph, a),
+        _tail(a),
     )
 
 
@@ -264,4 +266,68 @@ def _missing_layers(a: RiskAssessment) -> Check:
         remediation="Add the missing layers' suppliers to the dataset." if missing else "None.",
         observed=float(len(missing)),
         threshold=0.0,
+    )
+
+
+#: 1 year in 20 losing at least this share of the annual supply fails the tail check.
+TAIL_LIMIT = 10.0
+
+
+def _resilience(graph: SupplyGraph, a: RiskAssessment) -> Check:
+    sub = a.sub_score("resilience")
+    if not sub.available:
+        return Check(
+            id="resilience.tts_vs_ttr",
+            title="Inventories and alternatives outlast every recovery",
+            status=CheckStatus.INCONCLUSIVE,
+            reason="No time-to-recover / inventory data (resilience.csv): not assessed.",
+            evidence_path=(),
+            remediation="Add TTR and inventory cover for the provider's critical nodes.",
+            observed=0.0,
+            threshold=0.0,
+        )
+    failed = sub.score > 0.0
+    worst = sub.explanation
+    return Check(
+        id="resilience.tts_vs_ttr",
+        title="Inventories and alternatives outlast every recovery",
+        status=CheckStatus.FAIL if failed else CheckStatus.PASS,
+        reason=worst,
+        evidence_path=(),
+        remediation=(
+            "Raise inventory cover or qualify alternatives for the worst node until its "
+            "time-to-survive exceeds its time-to-recover."
+            if failed
+            else "None needed."
+        ),
+        observed=sub.score,
+        threshold=0.0,
+    )
+
+
+def _tail(a: RiskAssessment) -> Check:
+    sub = a.sub_score("tail")
+    status = (
+        CheckStatus.INCONCLUSIVE
+        if not sub.available
+        else CheckStatus.FAIL
+        if sub.score >= TAIL_LIMIT
+        else CheckStatus.PASS
+    )
+    return Check(
+        id="tail.annual_loss",
+        title=f"A 1-in-20 year loses less than {TAIL_LIMIT:.0f} % of annual supply",
+        status=status,
+        reason=sub.explanation,
+        evidence_path=(),
+        remediation=(
+            "See SimulateDisruptions for the events driving the tail; diversify away from the "
+            "top driver's members or hold inventory for its duration."
+            if status is CheckStatus.FAIL
+            else "Add disruption events (events.csv)."
+            if status is CheckStatus.INCONCLUSIVE
+            else "None needed at this threshold."
+        ),
+        observed=sub.score,
+        threshold=TAIL_LIMIT,
     )

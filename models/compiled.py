@@ -371,14 +371,10 @@ class CompiledGraph:
         plan, where = self._plan_for(public) if prune else (self._plan, self._pos[public])
         batch = batch_size or _default_batch(plan, dtype)
         runner = _Runner(plan, dtype, edge_scale, batch)
-        kept: list[FloatArray] = []
-        for chunk in _batches(up):
-            cols = chunk[:, None] if chunk.ndim == 1 else chunk
-            if cols.ndim != 2 or cols.shape[0] != self.n_nodes:
-                raise ValueError(f"up has {cols.shape[0]} rows, the graph {self.n_nodes} nodes")
-            for c0 in range(0, cols.shape[1], runner.batch):
-                c1 = min(cols.shape[1], c0 + runner.batch)
-                kept.append(runner.run(cols, c0, c1)[where].astype(np.float64))
+        kept = [
+            runner.run(cols, c0, c1)[where].astype(np.float64)
+            for cols, c0, c1 in _column_slices(up, self.n_nodes, batch)
+        ]
         if not kept:
             return np.zeros((len(where), 0), dtype=np.float64)
         return np.concatenate(kept, axis=1)
@@ -559,20 +555,28 @@ class _Runner:
         edge_scale: FloatArray | None,
         batch: int,
     ) -> None:
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"dtype must be np.float32 or np.float64, not {dtype!r}")
-        n_shares = sum(len(op.data_pos) for op in plan.ops)
-        if edge_scale is not None and edge_scale.ndim != 1:
-            raise ValueError("edge_scale must be one-dimensional (one factor per share)")
-        if edge_scale is not None and len(plan.rows) == 0 and len(edge_scale) != n_shares:
-            raise ValueError(f"edge_scale has {len(edge_scale)} entries, the graph {n_shares}")
+        self.dtype = self.check(plan, dtype, edge_scale)
         self.plan = plan
         self.batch = max(1, int(batch))
         self.data = plan.data(self.dtype, edge_scale)
         widest = max((op.n_segments for op in plan.ops), default=0)
         self._work = np.empty(plan.n_rows * self.batch, dtype=self.dtype)
         self._supplied = np.empty(widest * self.batch, dtype=self.dtype)
+
+    @staticmethod
+    def check(
+        plan: _Plan, dtype: type[np.float32] | type[np.float64], edge_scale: FloatArray | None
+    ) -> np.dtype[Any]:
+        checked = np.dtype(dtype)
+        if checked not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"dtype must be np.float32 or np.float64, not {dtype!r}")
+        if edge_scale is not None:
+            if edge_scale.ndim != 1:
+                raise ValueError("edge_scale must be one-dimensional (one factor per share)")
+            n_shares = sum(len(op.data_pos) for op in plan.ops)
+            if len(plan.rows) == 0 and len(edge_scale) != n_shares:
+                raise ValueError(f"edge_scale has {len(edge_scale)} entries, the graph {n_shares}")
+        return checked
 
     def run(self, up: npt.NDArray[np.floating[Any]], c0: int, c1: int) -> npt.NDArray[Any]:
         """Evaluate columns ``c0:c1`` of ``up`` (public row order); returns the working array
@@ -582,9 +586,14 @@ class _Runner:
         work = self._work[: n * width].reshape(n, width)
         perm = self.plan.perm
         whole = c0 == 0 and c1 == up.shape[1]
+        # np.take copies whole rows (fastest) but needs a C-contiguous source of our dtype.
+        take = whole and up.dtype == self.dtype and up.flags.c_contiguous
         for r0 in range(0, n, _GATHER_ROWS):
             r1 = min(n, r0 + _GATHER_ROWS)
-            work[r0:r1] = up[perm[r0:r1]] if whole else up[perm[r0:r1], c0:c1]
+            if take:
+                np.take(up, perm[r0:r1], axis=0, out=work[r0:r1])
+            else:
+                work[r0:r1] = up[perm[r0:r1]] if whole else up[perm[r0:r1], c0:c1]
         for op, data in zip(self.plan.ops, self.data, strict=True):
             _apply_level(op, data, work, self._supplied)
         return work
@@ -618,12 +627,18 @@ def _apply_level(
     np.multiply(target, mins, out=target)
 
 
-def _batches(up: UpBatches) -> Iterator[npt.NDArray[np.floating[Any]]]:
-    if isinstance(up, np.ndarray):
-        yield up
-    else:
-        for chunk in up:
-            yield np.asarray(chunk)
+def _column_slices(
+    up: UpBatches, n_nodes: int, batch: int
+) -> Iterator[tuple[npt.NDArray[np.floating[Any]], int, int]]:
+    """``(array, c0, c1)`` column ranges of at most ``batch`` over every batch of ``up``."""
+    chunks: Iterable[npt.NDArray[np.floating[Any]]] = [up] if isinstance(up, np.ndarray) else up
+    for chunk in chunks:
+        cols = np.asarray(chunk)
+        cols = cols[:, None] if cols.ndim == 1 else cols
+        if cols.ndim != 2 or cols.shape[0] != n_nodes:
+            raise ValueError(f"up has {cols.shape[0]} rows, the graph {n_nodes} nodes")
+        for c0 in range(0, cols.shape[1], batch):
+            yield cols, c0, min(cols.shape[1], c0 + batch)
 
 
 # -- compilation helpers -------------------------------------------------------------------------

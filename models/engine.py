@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -34,15 +36,30 @@ from models.assessment import (
     Share,
     SubScore,
 )
+from models.bundle import Supplements
 from models.compiled import FloatArray
 from models.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
-from models.errors import NotFoundError
+from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.graph import SupplyGraph
 from models.params import MODEL_VERSION, SUB_SCORES, ScoringParams
 from models.schema import AGGREGATE_MARKET_TAG, NodeKind, Quality, Regime
 
+if TYPE_CHECKING:
+    from models.resilience import ResilienceResult
+    from models.simulation import SimulationResult
+
+R = TypeVar("R")
+
+
+def _find(rows: Sequence[R], provider: str) -> R | None:
+    return next((r for r in rows if getattr(r, "provider", None) == provider), None)
+
+
 #: Impacts at or above this count as a single point of failure (exactly 1 up to rounding).
 SPOF_TOLERANCE = 1e-9
+#: The tail sub-score's Monte Carlo: fixed so that a score is reproducible byte for byte.
+TAIL_SAMPLES = 10_000
+TAIL_SEED = 0
 #: Points are kept to 1e-6 so that contributions and the floor uplift add up exactly.
 _MICRO = 1_000_000
 
@@ -58,8 +75,12 @@ class RiskEngine:
     >>> engine.assess("aws", engine.default_params())    # doctest: +SKIP
     """
 
-    def __init__(self, graph: SupplyGraph) -> None:
+    def __init__(self, graph: SupplyGraph, supplements: Supplements | None = None) -> None:
         self.graph = graph
+        self.supplements = supplements or Supplements()
+        self._resilience: ResilienceResult | bool | None = False  # False: not computed yet
+        self._tail: SimulationResult | bool | None = False
+        self._lazy_lock = threading.Lock()
         cg = graph.compiled
         self.compiled = cg
         self.provider_ids = tuple(sorted(p.id for p in graph.providers()))
@@ -149,9 +170,38 @@ class RiskEngine:
             rows.append((iso3, impacts))
         return _rank(rows, min_impact)
 
+    def resilience_result(self) -> ResilienceResult | None:
+        """The TTR/TTS analysis of this version (computed once, on first use), or None
+        without resilience data."""
+        with self._lazy_lock:
+            if self._resilience is False:
+                from models.resilience import resilience_analysis
+
+                data = self.supplements.resilience
+                self._resilience = (
+                    resilience_analysis(self, data, self.supplements.demand) if data else None
+                )
+            assert not isinstance(self._resilience, bool)
+            return self._resilience
+
+    def tail_result(self) -> SimulationResult | None:
+        """The Monte Carlo behind the tail sub-score (fixed samples and seed, computed once),
+        or None without events."""
+        with self._lazy_lock:
+            if self._tail is False:
+                from models.simulation import simulate
+
+                events = self.supplements.events
+                self._tail = simulate(self, events, TAIL_SAMPLES, TAIL_SEED) if events else None
+            assert not isinstance(self._tail, bool)
+            return self._tail
+
     def provenance(self, params: ScoringParams, **extra: str) -> ResultProvenance:
         """What a result rests on: model, dataset version and hash, date, every parameter."""
         parameters = {**params.as_strings(), **extra}
+        if self.supplements.digest:
+            parameters["supplements_sha256"] = self.supplements.digest
+        parameters["tail_samples"], parameters["tail_seed"] = str(TAIL_SAMPLES), str(TAIL_SEED)
         return ResultProvenance(
             model_version=MODEL_VERSION,
             dataset_name=self.graph.info.name,
@@ -257,12 +307,18 @@ class RiskEngine:
             params.export_now_weight * bound_now
             + (1.0 - params.export_now_weight) * (largest.veto if largest else 0.0)
         )
-        raw = {
+        raw: dict[str, float | None] = {
             "concentration": conc_score,
             "structural": structural,
             "geopolitical": geo_score,
             "export_control": export,
         }
+        resilience = self.resilience_result()
+        provider_resilience = _find(resilience.providers, pid) if resilience else None
+        raw["resilience"] = provider_resilience.score if provider_resilience else None
+        tail = self.tail_result()
+        provider_tail = _find(tail.providers, pid) if tail else None
+        raw["tail"] = 100.0 * provider_tail.p95_duration_weighted_loss if provider_tail else None
         explanations = {
             "concentration": _explain_concentration(layers),
             "structural": (
@@ -271,6 +327,19 @@ class RiskEngine:
                 + (f", led by {spofs[0].node}." if spofs else ".")
             ),
             "geopolitical": _explain_geo(geo_rows),
+            "resilience": (
+                provider_resilience.explanation
+                if provider_resilience
+                else "Unavailable: no resilience data (resilience.csv)."
+            ),
+            "tail": (
+                f"In 1 year in 20 the provider loses at least {raw['tail']:.1f} % of its annual "
+                f"supply (95th percentile of duration-weighted loss; {TAIL_SAMPLES:,} samples, "
+                f"seed {TAIL_SEED}); CVaR95 of the instantaneous loss "
+                f"{provider_tail.cvar95:.3f}."
+                if provider_tail and raw["tail"] is not None
+                else "Unavailable: no disruption events (events.csv)."
+            ),
             "export_control": (
                 f"{100 * bound_now:.1f} % of supply bound by regimes in force on "
                 f"{params.as_of.isoformat()}; largest foreign veto "
@@ -547,22 +616,32 @@ def _shares(values: dict[str, float], namer: Callable[[str], str]) -> tuple[Shar
 
 
 def _composite(
-    raw: dict[str, float], explanations: dict[str, str], params: ScoringParams
+    raw: dict[str, float | None], explanations: dict[str, str], params: ScoringParams
 ) -> tuple[tuple[SubScore, ...], float, float]:
     """``max(sum w_k s_k, alpha max_k s_k)`` with contributions that add up exactly.
 
-    Scores and contributions are kept to 1e-6 points and summed as integers, so the
-    contributions plus the floor uplift equal the composite to the last digit shown.
+    A sub-score without data (``None``) is reported as unavailable and the weights are
+    renormalised over the available ones, so missing data neither counts as zero risk nor
+    silently shifts the scale. Scores and contributions are kept to 1e-6 points and summed as
+    integers, so the contributions plus the floor uplift equal the composite exactly.
     """
-    scores = {k: min(100.0, max(0.0, raw[k])) for k in SUB_SCORES}
-    contributions = {k: _micro(params.weight(k) * scores[k]) for k in SUB_SCORES}
+    available = [k for k in SUB_SCORES if raw[k] is not None]
+    total = math.fsum(params.weight(k) for k in available)
+    if total <= 0.0:
+        shown = ", ".join(f"{k}={params.weight(k):g}" for k in available)
+        raise InvalidParameterError(
+            [FieldViolation("weights", shown, "every sub-score with data has weight 0")]
+        )
+    weight = {k: params.weight(k) / total if total > 0 else 0.0 for k in available}
+    scores = {k: min(100.0, max(0.0, float(raw[k] or 0.0))) for k in available}
+    contributions = {k: _micro(weight[k] * scores[k]) for k in available}
     weighted = sum(contributions.values())
-    floor = _micro(params.alpha * max(scores.values()))
+    floor = _micro(params.alpha * max(scores.values(), default=0.0))
     composite = max(weighted, floor)
     subs = tuple(
-        SubScore(
-            k, round(scores[k], 6), params.weight(k), contributions[k] / _MICRO, explanations[k]
-        )
+        SubScore(k, round(scores[k], 6), weight[k], contributions[k] / _MICRO, explanations[k])
+        if k in scores
+        else SubScore(k, 0.0, 0.0, 0.0, explanations[k], available=False)
         for k in SUB_SCORES
     )
     return subs, composite / _MICRO, (composite - weighted) / _MICRO

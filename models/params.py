@@ -11,16 +11,26 @@ from models.errors import FieldViolation, InvalidParameterError
 from models.schema import LAYERS
 
 #: Version of the scoring model; part of every result's provenance.
-MODEL_VERSION = "0.1.0"
+MODEL_VERSION = "0.2.0"
 
-SUB_SCORES: tuple[str, ...] = ("concentration", "structural", "geopolitical", "export_control")
+SUB_SCORES: tuple[str, ...] = (
+    "concentration",
+    "structural",
+    "geopolitical",
+    "export_control",
+    "resilience",
+    "tail",
+)
 
 #: Published default weights of the composite (docs/methodology.md explains the choice).
+#: Without resilience and tail data the first four renormalise to 0.25 / 0.30 / 0.25 / 0.20.
 DEFAULT_WEIGHTS: Mapping[str, float] = {
-    "concentration": 0.25,
-    "structural": 0.30,
-    "geopolitical": 0.25,
-    "export_control": 0.20,
+    "concentration": 0.20,
+    "structural": 0.24,
+    "geopolitical": 0.20,
+    "export_control": 0.16,
+    "resilience": 0.10,
+    "tail": 0.10,
 }
 
 #: How much each layer of a provider's supply counts in the concentration and geopolitical

@@ -400,7 +400,7 @@ def _evaluate(
     engine: RiskEngine, base: ScoringParams, scenario: Scenario, providers: Sequence[str]
 ) -> tuple[RiskEngine, dict[str, RiskAssessment], dict[str, float], ScoringParams]:
     graph = scenario_graph(engine.graph, scenario, base.as_of)
-    scen_engine = engine if graph is engine.graph else RiskEngine(graph)
+    scen_engine = engine if graph is engine.graph else RiskEngine(graph, engine.supplements)
     params = scenario_params(base, scenario)
     available = available_capacity(scen_engine, params, disruption_up(scen_engine, scenario))
     index = {p: k for k, p in enumerate(scen_engine.provider_ids)}

@@ -19,9 +19,9 @@ import sys
 import time
 from collections.abc import Sequence
 
+from models.bundle import load_bundle
 from models.engine import RiskEngine
 from models.errors import DataValidationError, InvalidParameterError, NotFoundError
-from models.loader import load_dataset
 from service.registry import DEFAULT_DATA_DIR
 from service.text_report import assessment_detail, ranking_table
 
@@ -136,18 +136,26 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load_engine(data: str) -> RiskEngine:
-    return RiskEngine(load_dataset(data))
+    return RiskEngine(*load_bundle(data))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
-        graph = load_dataset(args.dir)
+        graph, supplements = load_bundle(args.dir)
     except DataValidationError as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1
+    extra = [f"{len(supplements.events)} events"]
+    if supplements.resilience is not None:
+        extra.append("resilience data")
+    if supplements.demand is not None:
+        extra.append("provider demand")
     counts = ", ".join(f"{k} {v}" for k, v in graph.counts_by_kind().items())
-    print(f"OK {args.dir}: version {graph.version_id}; {counts}; {len(graph.edges)} supply edges")
+    print(
+        f"OK {args.dir}: version {graph.version_id}; {counts}; {len(graph.edges)} supply edges; "
+        + ", ".join(extra)
+    )
     print(f"content hash {graph.content_hash} ({1000 * (time.perf_counter() - start):.0f} ms)")
     return 0
 

@@ -224,6 +224,8 @@ _SUB = {
     "structural": risk_pb2.SUB_SCORE_KEY_STRUCTURAL,
     "geopolitical": risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL,
     "export_control": risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL,
+    "resilience": risk_pb2.SUB_SCORE_KEY_RESILIENCE,
+    "tail": risk_pb2.SUB_SCORE_KEY_TAIL,
 }
 _STATUS = {
     am.CheckStatus.PASS: risk_pb2.CHECK_STATUS_PASS,
@@ -256,6 +258,7 @@ def _sub_score(s: am.SubScore) -> risk_pb2.SubScore:
         weight=s.weight,
         contribution=s.contribution,
         explanation=s.explanation,
+        data_missing=not s.available,
     )
 
 

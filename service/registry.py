@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from models.bundle import Supplements, load_bundle
 from models.engine import RiskEngine
-from models.events import Event, load_events
+from models.events import Event
 from models.graph import SupplyGraph
-from models.loader import load_dataset
 
 log = logging.getLogger("sovrisk.registry")
 
@@ -42,8 +42,8 @@ class GraphRegistry:
     """The graph the server answers from. Swapping versions is one atomic reference update."""
 
     def __init__(self, *, workers: int = 2) -> None:
-        # One reference, swapped atomically: the engine and the events that go with it.
-        self._current: tuple[RiskEngine, tuple[Event, ...]] | None = None
+        # One reference, swapped atomically: the engine carries its graph and supplements.
+        self._current: RiskEngine | None = None
         self._lock = threading.Lock()
         self._running = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sovrisk-score")
@@ -51,16 +51,14 @@ class GraphRegistry:
     @classmethod
     def from_directory(cls, path: str | Path, *, workers: int = 2) -> GraphRegistry:
         registry = cls(workers=workers)
-        graph = load_dataset(path)
-        events_file = Path(path) / "events.csv"
-        events = load_events(events_file, graph) if events_file.is_file() else ()
-        registry.install(graph, events)
+        graph, supplements = load_bundle(path)
+        registry.install(graph, supplements)
         return registry
 
-    def install(self, graph: SupplyGraph, events: tuple[Event, ...] = ()) -> RiskEngine:
+    def install(self, graph: SupplyGraph, supplements: Supplements | None = None) -> RiskEngine:
         """Compile ``graph`` and make it current. Readers see the old or the new, never half."""
-        engine = RiskEngine(graph)
-        self._current = (engine, events)
+        engine = RiskEngine(graph, supplements)
+        self._current = engine
         log.info("graph %s installed (%d nodes)", graph.version_id, len(graph.nodes))
         return engine
 
@@ -72,7 +70,7 @@ class GraphRegistry:
     def engine(self) -> RiskEngine:
         if self._current is None:
             raise RuntimeError("no graph loaded")
-        return self._current[0]
+        return self._current
 
     @property
     def running_jobs(self) -> int:
@@ -83,7 +81,7 @@ class GraphRegistry:
     @property
     def events(self) -> tuple[Event, ...]:
         """The bundled disruption events of the current version (events.csv)."""
-        return self._current[1] if self._current is not None else ()
+        return self._current.supplements.events if self._current is not None else ()
 
     @property
     def graph(self) -> SupplyGraph:

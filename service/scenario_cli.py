@@ -8,9 +8,9 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from models.bundle import load_bundle
 from models.engine import RiskEngine
 from models.errors import FieldViolation, InvalidParameterError
-from models.loader import load_dataset
 from models.scenario import ScenarioResult, run_scenario
 from service import converters as conv
 from service import scenario_converters as scenario_conv
@@ -104,7 +104,7 @@ def render(result: ScenarioResult) -> str:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    engine = RiskEngine(load_dataset(args.data))
+    engine = RiskEngine(*load_bundle(args.data))
     request = request_from_args(args)
     scenario = scenario_conv.scenario_from_proto(request)
     scenario_conv.validate(engine.graph, request, scenario)

@@ -11,9 +11,9 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from models import simulation as sim
+from models.bundle import load_bundle
 from models.engine import RiskEngine
 from models.events import load_events
-from models.loader import load_dataset
 from models.sensitivity import SensitivityResult, sensitivity
 from service import converters as conv
 from service import simulation_converters as sim_conv
@@ -60,10 +60,9 @@ def render(
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    graph = load_dataset(args.data)
-    engine = RiskEngine(graph)
-    events_path = Path(args.events) if args.events else Path(args.data) / "events.csv"
-    events = load_events(events_path, graph) if events_path.is_file() else ()
+    graph, supplements = load_bundle(args.data)
+    engine = RiskEngine(graph, supplements)
+    events = load_events(Path(args.events), graph) if args.events else supplements.events
     failures = sim.DEFAULT_NODE_FAILURES
     if args.node_failure_probability is not None:
         failures = replace(failures, probability=args.node_failure_probability)

@@ -11,6 +11,8 @@ _SHORT = {
     "structural": "STRUCT",
     "geopolitical": "GEO",
     "export_control": "EXPORT",
+    "resilience": "RESIL",
+    "tail": "TAIL",
 }
 
 
@@ -27,7 +29,10 @@ def ranking_table(assessments: Sequence[RiskAssessment]) -> str:
         veto = a.largest_foreign_veto
         lines.append(
             f"{rank:>2}  {a.display_name[:24]:<24} {a.composite:>6.1f} {a.band.value:<9}"
-            + "".join(f" {a.sub_score(k).score:>6.1f}" for k in _SHORT)
+            + "".join(
+                f" {a.sub_score(k).score:>6.1f}" if a.sub_score(k).available else f" {'n/a':>6}"
+                for k in _SHORT
+            )
             + f" {a.spof_count:>5}  "
             + (
                 f"{top_country.country} {100 * top_country.impact:>5.1f}%" if top_country else "-"

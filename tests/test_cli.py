@@ -101,6 +101,8 @@ def test_score_json_uses_the_proto_json_mapping(capsys: pytest.CaptureFixture[st
         "SUB_SCORE_KEY_STRUCTURAL",
         "SUB_SCORE_KEY_GEOPOLITICAL",
         "SUB_SCORE_KEY_EXPORT_CONTROL",
+        "SUB_SCORE_KEY_RESILIENCE",
+        "SUB_SCORE_KEY_TAIL",
     ]
     total = math.fsum(s.get("contribution", 0.0) for s in subs) + doc.get("floorUplift", 0.0)
     assert math.isclose(total, doc["composite"], rel_tol=0, abs_tol=1e-9)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from models.bundle import load_bundle, load_supplements
 from models.concentration import hhi
 from models.engine import RiskEngine
 from models.graph import SupplyGraph
@@ -43,7 +44,7 @@ def graph() -> SupplyGraph:
 
 @pytest.fixture(scope="module")
 def engine(graph: SupplyGraph) -> RiskEngine:
-    return RiskEngine(graph)
+    return RiskEngine(graph, load_supplements(DATA, graph))
 
 
 def test_covers_the_providers_and_accelerator_families(graph: SupplyGraph) -> None:
@@ -119,7 +120,7 @@ def test_us_chip_controls_bind_alibaba_not_aws(engine: RiskEngine) -> None:
 def test_every_provider_scores_in_range_reproducibly(engine: RiskEngine) -> None:
     params = engine.default_params()
     first = engine.assess_all(params)
-    second = RiskEngine(load_dataset(DATA)).assess_all(params)
+    second = RiskEngine(*load_bundle(DATA)).assess_all(params)
     assert [a.risk_vector for a in first] == [a.risk_vector for a in second]
     for a in first:
         assert 0 <= a.composite <= 100
@@ -178,3 +179,14 @@ def test_lithography_country_hhi_matches_eto(
     ours = hhi(_our_country_shares(graph, "tsmc-n5", category))
     assert eto == pytest.approx(expected_hhi, abs=1)
     assert ours == pytest.approx(eto, abs=1)
+
+
+def test_all_six_sub_scores_have_data(engine: RiskEngine) -> None:
+    for a in engine.assess_all(engine.default_params()):
+        assert all(s.available for s in a.sub_scores), a.provider
+        assert math.fsum(s.weight for s in a.sub_scores) == pytest.approx(1.0, abs=1e-12)
+        total = math.fsum(s.contribution for s in a.sub_scores) + a.floor_uplift
+        assert total == pytest.approx(a.composite, abs=1e-9)
+        statuses = {c.id: c.status.value for c in a.checks}
+        assert statuses["resilience.tts_vs_ttr"] in {"pass", "fail"}
+        assert statuses["tail.annual_loss"] in {"pass", "fail"}

@@ -359,7 +359,19 @@ def test_contributions(assessment: RiskAssessment) -> None:
     assert subs["structural"].contribution == pytest.approx(12.0, abs=ABS)
     assert subs["geopolitical"].contribution == pytest.approx(9.795455, abs=ABS)
     assert subs["export_control"].contribution == pytest.approx(13.0, abs=ABS)
-    assert {k: s.weight for k, s in subs.items()} == pytest.approx(dict(DEFAULT_WEIGHTS))
+    # No resilience or events data in the fixture: those two are unavailable (weight 0) and
+    # the defaults .20/.24/.20/.16 renormalise over the rest to .25/.30/.25/.20.
+    assert {k: s.weight for k, s in subs.items()} == pytest.approx(
+        {
+            "concentration": 0.25,
+            "structural": 0.30,
+            "geopolitical": 0.25,
+            "export_control": 0.20,
+            "resilience": 0.0,
+            "tail": 0.0,
+        }
+    )
+    assert not subs["resilience"].available and not subs["tail"].available
 
 
 def test_composite_is_the_floor(assessment: RiskAssessment) -> None:
@@ -383,7 +395,7 @@ def test_contributions_add_up_for_random_weight_overrides(small_engine: RiskEngi
     rng = random.Random(20240601)
     for _ in range(40):
         weights = {k: rng.choice([0.0, rng.random()]) for k in DEFAULT_WEIGHTS}
-        if sum(weights.values()) == 0:
+        if sum(v for k, v in weights.items() if k not in {"resilience", "tail"}) == 0:
             weights["structural"] = 0.5
         alpha = rng.random()
         params = ScoringParams.build(as_of=SMALL_AS_OF, weights=weights, alpha=alpha)
@@ -391,8 +403,9 @@ def test_contributions_add_up_for_random_weight_overrides(small_engine: RiskEngi
         total = math.fsum(s.contribution for s in a.sub_scores) + a.floor_uplift
         assert math.isclose(total, a.composite, rel_tol=0, abs_tol=1e-9)
         # composite = max(sum w s, alpha × max s), to the 1e-6 the engine keeps
-        norm = sum(weights.values())
-        weighted = sum(weights[s.key] / norm * s.score for s in a.sub_scores)
+        available = [s for s in a.sub_scores if s.available]
+        norm = sum(dict(params.weights)[s.key] for s in available)
+        weighted = sum(dict(params.weights)[s.key] / norm * s.score for s in available)
         floor = alpha * max(s.score for s in a.sub_scores)
         assert a.composite == pytest.approx(max(weighted, floor), abs=1e-5)
         assert a.floor_uplift >= 0.0
@@ -480,7 +493,8 @@ def test_data_quality_check(assessment: RiskAssessment) -> None:
 @pytest.mark.parametrize("day", ["2023-06-01", "2024-06-01", "2025-01-01"])
 def test_every_check_has_a_reason_and_a_remediation(small_engine: RiskEngine, day: str) -> None:
     a = on(small_engine, day)
-    assert len(a.checks) == 10  # spof, 4 layers, country, in_force, veto, quality, layers
+    # spof, 4 layers, country, in_force, veto, quality, layers, resilience, tail
+    assert len(a.checks) == 12
     for c in a.checks:
         assert c.reason.strip(), c.id
         assert c.remediation.strip(), c.id
@@ -502,16 +516,18 @@ def test_zero_layer_weight_does_not_hide_data_or_checks(small_engine: RiskEngine
 
 
 def test_weight_override_is_normalised() -> None:
-    # defaults .25/.30/.25/.20 with structural -> 1.0: total 1.7, each divided by 1.7
+    # defaults .20/.24/.20/.16/.10/.10 with structural -> 1.0: total 1.76, each / 1.76
     params = ScoringParams.build(as_of=SMALL_AS_OF, weights={"structural": 1.0})
     weights = dict(params.weights)
     assert math.fsum(weights.values()) == pytest.approx(1.0, abs=1e-12)
     assert weights == pytest.approx(
         {
-            "concentration": 0.25 / 1.7,
-            "structural": 1.0 / 1.7,
-            "geopolitical": 0.25 / 1.7,
-            "export_control": 0.20 / 1.7,
+            "concentration": 0.20 / 1.76,
+            "structural": 1.0 / 1.76,
+            "geopolitical": 0.20 / 1.76,
+            "export_control": 0.16 / 1.76,
+            "resilience": 0.10 / 1.76,
+            "tail": 0.10 / 1.76,
         },
         abs=1e-12,
     )
@@ -519,7 +535,13 @@ def test_weight_override_is_normalised() -> None:
 
 def test_single_weight_scores_that_sub_score(small_engine: RiskEngine) -> None:
     # only structural weighted: weighted sum 40; floor .8 × 72.181818 = 57.745455 -> composite
-    zero_others = {"concentration": 0.0, "geopolitical": 0.0, "export_control": 0.0}
+    zero_others = {
+        "concentration": 0.0,
+        "geopolitical": 0.0,
+        "export_control": 0.0,
+        "resilience": 0.0,
+        "tail": 0.0,
+    }
     params = ScoringParams.build(
         as_of=SMALL_AS_OF, weights={**zero_others, "structural": 1.0}, top_k=10
     )
@@ -537,7 +559,7 @@ def test_single_weight_scores_that_sub_score(small_engine: RiskEngine) -> None:
         ({"weights": {"structural": float("nan")}}, "weights.structural", "nan"),
         ({"weights": {"structural": float("inf")}}, "weights.structural", "inf"),
         ({"weights": {"structural": 1.5}}, "weights.structural", "1.5"),
-        ({"weights": {"resilience": 0.5}}, "weights.resilience", "0.5"),
+        ({"weights": {"robustness": 0.5}}, "weights.robustness", "0.5"),
         ({"layer_weights": {"foundry": -1.0}}, "layer_weights.foundry", "-1.0"),
         ({"layer_weights": {"provider": 0.2}}, "layer_weights.provider", "0.2"),
         ({"alpha": 1.2}, "alpha", "1.2"),
@@ -575,12 +597,12 @@ def test_every_bad_parameter_is_reported() -> None:
 
 
 def test_params_are_a_stable_cache_key() -> None:
-    a = ScoringParams.build(as_of=SMALL_AS_OF, weights={"structural": 0.3})
+    a = ScoringParams.build(as_of=SMALL_AS_OF, weights={"structural": 0.24})
     b = ScoringParams.build(as_of=SMALL_AS_OF)
-    assert a == b and hash(a) == hash(b)  # 0.3 is the default: same parameters
+    assert a == b and hash(a) == hash(b)  # 0.24 is the default: same parameters
     strings = a.as_strings()
     assert strings["as_of"] == "2024-06-01"
-    assert strings["weights.structural"] == repr(0.3)
+    assert strings["weights.structural"] == repr(0.24)
     assert strings["alpha"] == "0.8"
 
 

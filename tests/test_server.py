@@ -495,7 +495,11 @@ async def test_score_provider_sub_scores_add_up(assessment: risk_pb2.RiskAssessm
         (risk_pb2.SUB_SCORE_KEY_STRUCTURAL, 16.0, 0.30, 4.8),
         (risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL, 39.181818, 0.25, 9.795455),
         (risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL, 65.0, 0.20, 13.0),
+        # no resilience or events data in the fixture: unavailable, weight 0
+        (risk_pb2.SUB_SCORE_KEY_RESILIENCE, 0.0, 0.0, 0.0),
+        (risk_pb2.SUB_SCORE_KEY_TAIL, 0.0, 0.0, 0.0),
     ]
+    assert [s.data_missing for s in a.sub_scores] == [False] * 4 + [True] * 2
     assert [k for k, *_ in got] == [k for k, *_ in expected]  # SubScoreKey order
     for (_, s, w, c), (_, es, ew, ec) in zip(got, expected, strict=True):
         assert s == pytest.approx(es, abs=ABS)
@@ -658,6 +662,8 @@ async def test_score_provider_checks_and_coverage(assessment: risk_pb2.RiskAsses
         "export_control.foreign_veto": fail,
         "data.quality": ok,
         "data.layers": unsure,
+        "resilience.tts_vs_ttr": unsure,
+        "tail.annual_loss": unsure,
     }
     checks = {c.id: c for c in a.checks}
     spof = checks["structural.spof"]
@@ -688,11 +694,15 @@ async def test_score_provider_provenance_and_vector(assessment: risk_pb2.RiskAss
     assert params["top_k"] == "25"
     assert params["as_of"] == "2024-06-01"
     assert params["alpha"] == "0.8"
+    # the parameters as given (the published defaults); the effective weights, renormalised
+    # over the sub-scores with data, are on the sub-scores
     assert {k: float(v) for k, v in params.items() if k.startswith("weights.")} == {
-        "weights.concentration": 0.25,
-        "weights.structural": 0.3,
-        "weights.geopolitical": 0.25,
-        "weights.export_control": 0.2,
+        "weights.concentration": 0.2,
+        "weights.structural": 0.24,
+        "weights.geopolitical": 0.2,
+        "weights.export_control": 0.16,
+        "weights.resilience": 0.1,
+        "weights.tail": 0.1,
     }
     assert any(k.startswith("layer_weights.") for k in params)
 
@@ -746,26 +756,30 @@ async def test_score_provider_weight_override(
     weights = risk_pb2.ScoringWeights(structural=1.0)
     assert [f.name for f, _ in weights.ListFields()] == ["structural"]  # only that one set
     a = await risk.ScoreProvider(score(weights=weights))
-    # defaults .25/.30/.25/.20 with structural -> 1.0: total 1.7, each divided by 1.7
+    # defaults .20/.24/.20/.16/.10/.10 with structural -> 1.0 (total 1.76); without
+    # resilience and tail data the four left renormalise over .20 + 1 + .20 + .16 = 1.56
     expected = {
-        risk_pb2.SUB_SCORE_KEY_CONCENTRATION: 0.25 / 1.7,
-        risk_pb2.SUB_SCORE_KEY_STRUCTURAL: 1.0 / 1.7,
-        risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL: 0.25 / 1.7,
-        risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL: 0.20 / 1.7,
+        risk_pb2.SUB_SCORE_KEY_CONCENTRATION: 0.20 / 1.56,
+        risk_pb2.SUB_SCORE_KEY_STRUCTURAL: 1.0 / 1.56,
+        risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL: 0.20 / 1.56,
+        risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL: 0.16 / 1.56,
+        risk_pb2.SUB_SCORE_KEY_RESILIENCE: 0.0,
+        risk_pb2.SUB_SCORE_KEY_TAIL: 0.0,
     }
     assert {s.key: s.weight for s in a.sub_scores} == pytest.approx(expected, abs=1e-12)
     params = dict(a.provenance.parameters)
-    assert float(params["weights.structural"]) == pytest.approx(1.0 / 1.7, abs=1e-12)
-    assert float(params["weights.concentration"]) == pytest.approx(0.25 / 1.7, abs=1e-12)
+    assert float(params["weights.structural"]) == pytest.approx(1.0 / 1.76, abs=1e-12)
+    assert float(params["weights.concentration"]) == pytest.approx(0.20 / 1.76, abs=1e-12)
     # sub-scores themselves do not move; contributions and the floor uplift do
     for s in a.sub_scores:
         assert s.score == sub(assessment, s.key).score
         assert s.contribution == pytest.approx(s.weight * s.score, abs=ABS)
     structural = sub(a, risk_pb2.SUB_SCORE_KEY_STRUCTURAL)
-    assert structural.contribution == pytest.approx(16.0 / 1.7, abs=ABS)
-    # weighted sum 56.840910 / 1.7 = 33.435829 is still below the floor 57.745455
+    assert structural.contribution == pytest.approx(16.0 / 1.56, abs=ABS)
+    # weighted sum (.2 x 72.181818 + 16 + .2 x 39.181818 + .16 x 65) / 1.56
+    #            = 48.672727 / 1.56 = 31.200466, still below the floor 57.745455
     assert a.composite == pytest.approx(57.745455, abs=ABS)
-    assert a.floor_uplift == pytest.approx(57.745455 - 56.84091 / 1.7, abs=ABS)
+    assert a.floor_uplift == pytest.approx(57.745455 - 48.672727 / 1.56, abs=2e-6)
     adds_up(a)
     assert a != assessment
     assert a.SerializeToString(deterministic=True) != assessment.SerializeToString(

@@ -77,6 +77,12 @@ class _SubScoreKeyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SubScoreK
     """Geopolitical: layer-weighted country exposure times country risk."""
     SUB_SCORE_KEY_EXPORT_CONTROL: _SubScoreKey.ValueType  # 4
     """Export control: capacity bound by regimes in force and the largest foreign veto."""
+    SUB_SCORE_KEY_RESILIENCE: _SubScoreKey.ValueType  # 5
+    """Resilience over time: the largest share of demand lost in a single-node disruption
+    lasting the node's time-to-recover, after inventories and alternatives (TTR/TTS LP).
+    """
+    SUB_SCORE_KEY_TAIL: _SubScoreKey.ValueType  # 6
+    """Tail: 95th percentile of the share of annual supply lost (correlated Monte Carlo)."""
 
 class SubScoreKey(_SubScoreKey, metaclass=_SubScoreKeyEnumTypeWrapper):
     """Which sub-score a `SubScore` is. More may be added (resilience, tail risk)."""
@@ -91,6 +97,12 @@ SUB_SCORE_KEY_GEOPOLITICAL: SubScoreKey.ValueType  # 3
 """Geopolitical: layer-weighted country exposure times country risk."""
 SUB_SCORE_KEY_EXPORT_CONTROL: SubScoreKey.ValueType  # 4
 """Export control: capacity bound by regimes in force and the largest foreign veto."""
+SUB_SCORE_KEY_RESILIENCE: SubScoreKey.ValueType  # 5
+"""Resilience over time: the largest share of demand lost in a single-node disruption
+lasting the node's time-to-recover, after inventories and alternatives (TTR/TTS LP).
+"""
+SUB_SCORE_KEY_TAIL: SubScoreKey.ValueType  # 6
+"""Tail: 95th percentile of the share of annual supply lost (correlated Monte Carlo)."""
 Global___SubScoreKey: _TypeAlias = SubScoreKey  # noqa: Y015
 
 class _HhiBandReference:
@@ -466,6 +478,7 @@ class SubScore(_message.Message):
     WEIGHT_FIELD_NUMBER: _builtins.int
     CONTRIBUTION_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
+    DATA_MISSING_FIELD_NUMBER: _builtins.int
     key: Global___SubScoreKey.ValueType
     """Which sub-score."""
     score: _builtins.float
@@ -476,6 +489,10 @@ class SubScore(_message.Message):
     """weight * score: points of the composite this sub-score contributes."""
     explanation: _builtins.str
     """What drives the sub-score, in words."""
+    data_missing: _builtins.bool
+    """True when the sub-score has no data (e.g. no resilience or events tables): its weight
+    is 0 and the other weights are renormalised. Missing data is not zero risk.
+    """
     def __init__(
         self,
         *,
@@ -484,10 +501,11 @@ class SubScore(_message.Message):
         weight: _builtins.float = ...,
         contribution: _builtins.float = ...,
         explanation: _builtins.str = ...,
+        data_missing: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "explanation", b"explanation", "key", b"key", "score", b"score", "weight", b"weight"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "data_missing", b"data_missing", "explanation", b"explanation", "key", b"key", "score", b"score", "weight", b"weight"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
