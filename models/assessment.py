@@ -93,6 +93,26 @@ class FirmImpact:
 
 
 @dataclass(frozen=True, slots=True)
+class CutSetView:
+    """A minimal set of nodes (size <= 2) whose joint loss leaves less than the threshold."""
+
+    nodes: tuple[str, ...]
+    retained: float  # a(P | every node of the set down)
+    aggregate_market: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ContentionView:
+    """The provider as a buyer of a shared bottleneck (CoWoS lines, HBM)."""
+
+    bottleneck: str  # node id or "group:<name>"
+    nodes: tuple[str, ...]
+    demand_share: float  # the provider's share of the bottleneck's demand
+    dependence: float  # supply lost if the bottleneck is lost
+    shortfalls: tuple[tuple[float, float], ...]  # (bottleneck short by f, provider's loss)
+
+
+@dataclass(frozen=True, slots=True)
 class CountryImpact:
     country: str
     display_name: str
@@ -181,6 +201,10 @@ class RiskAssessment:
     structural_impacts: tuple[NodeImpact, ...]
     spof_count: int
     firm_impacts: tuple[FirmImpact, ...]
+    cut_sets: tuple[CutSetView, ...]  # the strongest (lowest retained) first, at most 20
+    singleton_cuts: int
+    pair_cuts: int
+    contention: tuple[ContentionView, ...]
     country_impacts: tuple[CountryImpact, ...]
     geopolitical_contributions: tuple[CountryContribution, ...]
     regimes: tuple[RegimeExposure, ...]

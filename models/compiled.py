@@ -55,6 +55,8 @@ DEFAULT_MEMORY_BUDGET = 768 * 2**20
 MAX_DEFAULT_BATCH = 128
 _SMALL_GRAPH_BYTES = 64 * 2**20  # below this working set, batches may be as wide as 4096
 _GATHER_ROWS = 1 << 13  # rows per chunk when gathering ``up`` into the working buffer
+#: Nodes per evaluation chunk of a level (see ``_level_ops``).
+CHUNK_NODES = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,8 +67,9 @@ class _LevelOp:
     ``counts[r]`` nodes of the level (internal order puts nodes with more categories first).
     """
 
-    lo: int  # first node of the level (same position in the public and internal orders)
-    hi: int  # one past the last node of the level
+    level: int
+    lo: int  # first node of the chunk (levels sit at the same rows in both orders)
+    hi: int  # one past the last node of the chunk
     indptr: npt.NDArray[np.int32]  # segments of the level, block-major
     indices: npt.NDArray[np.int32]  # internal supplier rows, all < lo
     data: FloatArray  # shares
@@ -106,7 +109,7 @@ class CompiledGraph:
     @property
     def depth(self) -> int:
         """The longest supply chain (number of non-leaf levels)."""
-        return len(self._plan.ops)
+        return int(self.levels.max()) if self.n_nodes else 0
 
     # -- construction ------------------------------------------------------------------------
 
@@ -398,9 +401,12 @@ class CompiledGraph:
         """
         sums = np.asarray(self.shares.sum(axis=1)).ravel() if self.shares.nnz else np.ones(1)
         sigma = max(1.0, float(sums.max()))
-        bound = FLOAT32_UNIT_ROUNDOFF  # the leaves: one rounding of up
+        widest: dict[int, int] = {}
         for op in self._plan.ops:
-            bound = sigma * bound + (op.max_suppliers + 5) * FLOAT32_UNIT_ROUNDOFF * sigma
+            widest[op.level] = max(widest.get(op.level, 0), op.max_suppliers)
+        bound = FLOAT32_UNIT_ROUNDOFF  # the leaves: one rounding of up
+        for level in sorted(widest):
+            bound = sigma * bound + (widest[level] + 5) * FLOAT32_UNIT_ROUNDOFF * sigma
         return bound
 
     def ancestors(self, rows: Sequence[int] | npt.NDArray[np.integer[Any]]) -> IntArray:
@@ -516,6 +522,7 @@ class _Plan:
             lo = int(new_row[op.lo - 1]) + 1 if op.lo else 0
             ops.append(
                 _LevelOp(
+                    level=op.level,
                     lo=lo,
                     hi=lo + int(nodes.sum()),
                     indptr=indptr,
@@ -645,9 +652,13 @@ def _column_slices(
 
 
 def _level_ops(
-    n: int, levels: IntArray, segment_owner: IntArray, shares: sp.csr_matrix
+    n: int,
+    levels: IntArray,
+    segment_owner: IntArray,
+    shares: sp.csr_matrix,
+    chunk_nodes: int = CHUNK_NODES,
 ) -> tuple[IntArray, IntArray, tuple[_LevelOp, ...]]:
-    """The internal order and the block-major share matrix of every level."""
+    """The internal order and the block-major share matrix of every chunk of every level."""
     n_seg = len(segment_owner)
     n_cats = np.bincount(segment_owner, minlength=n)
     node = np.arange(n, dtype=np.int64)
@@ -658,7 +669,10 @@ def _level_ops(
     first_of_owner = np.searchsorted(segment_owner, segment_owner)
     rank = np.arange(n_seg, dtype=np.int64) - first_of_owner
     owner_level = levels[segment_owner]
-    seg_order = np.lexsort((pos[segment_owner], rank, owner_level))
+    # chunk of each public node: its internal offset within its level, in chunk_nodes units
+    chunk = (pos - np.searchsorted(levels, levels)) // chunk_nodes
+    owner_pos = pos[segment_owner]
+    seg_order = np.lexsort((owner_pos, rank, chunk[segment_owner], owner_level))
     lengths = np.diff(shares.indptr).astype(np.int64)
     starts = shares.indptr[:-1].astype(np.int64)
     data_pos = _ranges(starts[seg_order], starts[seg_order] + lengths[seg_order])
@@ -668,20 +682,24 @@ def _level_ops(
     indptr = np.zeros(n_seg + 1, dtype=np.int64)
     np.cumsum(new_lengths, out=indptr[1:])
 
-    depth = int(levels.max()) if n else 0
-    node_bounds = np.searchsorted(levels, np.arange(depth + 2))
-    seg_bounds = np.searchsorted(owner_level[seg_order], np.arange(depth + 2))
+    # Each level is cut into chunks of nodes, evaluated one after the other, so a chunk's
+    # supplied-fraction rows stay in cache from the product through the min.
+    group_bounds = _chunk_bounds(levels, chunk_nodes)
+    seg_bounds = np.searchsorted(pos[segment_owner][seg_order], group_bounds)
     sorted_rank = rank[seg_order]
     ops: list[_LevelOp] = []
-    for level in range(1, depth + 1):
-        lo, hi = int(node_bounds[level]), int(node_bounds[level + 1])
-        s_lo, s_hi = int(seg_bounds[level]), int(seg_bounds[level + 1])
+    for g in range(len(group_bounds) - 1):
+        lo, hi = int(group_bounds[g]), int(group_bounds[g + 1])
+        s_lo, s_hi = int(seg_bounds[g]), int(seg_bounds[g + 1])
+        if s_lo == s_hi:  # leaves
+            continue
         block_counts = np.bincount(sorted_rank[s_lo:s_hi])
         block_offsets = np.zeros(len(block_counts), dtype=np.int64)
         np.cumsum(block_counts[:-1], out=block_offsets[1:])
         a, b = int(indptr[s_lo]), int(indptr[s_hi])
         ops.append(
             _LevelOp(
+                level=int(levels[lo]),
                 lo=lo,
                 hi=hi,
                 indptr=(indptr[s_lo : s_hi + 1] - a).astype(np.int32),
@@ -694,6 +712,19 @@ def _level_ops(
             )
         )
     return perm, pos, tuple(ops)
+
+
+def _chunk_bounds(levels: IntArray, chunk_nodes: int) -> IntArray:
+    """Node boundaries of the chunks: every level cut into runs of at most ``chunk_nodes``."""
+    n = len(levels)
+    depth = int(levels.max()) if n else 0
+    level_bounds = np.searchsorted(levels, np.arange(depth + 2))
+    sizes = np.diff(level_bounds)
+    n_chunks = -(-sizes // chunk_nodes)
+    level_of_chunk = np.repeat(np.arange(depth + 1), n_chunks)
+    within = np.arange(int(n_chunks.sum())) - np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
+    starts = level_bounds[level_of_chunk] + within * chunk_nodes
+    return np.append(starts, n).astype(np.int64)
 
 
 def _levels(

@@ -21,9 +21,11 @@ import numpy as np
 
 from models import checks as checks_mod
 from models.assessment import (
+    ContentionView,
     CountryContribution,
     CountryImpact,
     Coverage,
+    CutSetView,
     FirmImpact,
     JurisdictionVeto,
     LayerConcentration,
@@ -45,6 +47,8 @@ from models.params import MODEL_VERSION, SUB_SCORES, ScoringParams
 from models.schema import AGGREGATE_MARKET_TAG, NodeKind, Quality, Regime
 
 if TYPE_CHECKING:
+    from models.contention import ContentionResult
+    from models.cutsets import CutSetResult
     from models.resilience import ResilienceResult
     from models.simulation import SimulationResult
 
@@ -59,6 +63,8 @@ def _find(rows: Sequence[R], provider: str) -> R | None:
 SPOF_TOLERANCE = 1e-9
 #: The tail sub-score's Monte Carlo: fixed so that a score is reproducible byte for byte.
 TAIL_SAMPLES = 10_000
+#: Cut sets listed per provider in an assessment (the counts cover all of them).
+MAX_CUT_SETS = 20
 TAIL_SEED = 0
 #: Points are kept to 1e-6 so that contributions and the floor uplift add up exactly.
 _MICRO = 1_000_000
@@ -80,6 +86,8 @@ class RiskEngine:
         self.supplements = supplements or Supplements()
         self._resilience: ResilienceResult | bool | None = False  # False: not computed yet
         self._tail: SimulationResult | bool | None = False
+        self._cut_sets: CutSetResult | None = None
+        self._contention: ContentionResult | None = None
         self._lazy_lock = threading.Lock()
         cg = graph.compiled
         self.compiled = cg
@@ -169,6 +177,24 @@ class RiskEngine:
             ]
             rows.append((iso3, impacts))
         return _rank(rows, min_impact)
+
+    def cut_set_result(self) -> CutSetResult:
+        """Minimal cut sets (size <= 2, a(P) < 0.5) of every provider, computed once."""
+        with self._lazy_lock:
+            if self._cut_sets is None:
+                from models.cutsets import minimal_cut_sets
+
+                self._cut_sets = minimal_cut_sets(self)
+            return self._cut_sets
+
+    def contention_result(self) -> ContentionResult:
+        """Buyer-side contention on CoWoS-class and HBM bottlenecks, computed once."""
+        with self._lazy_lock:
+            if self._contention is None:
+                from models.contention import contention_analysis
+
+                self._contention = contention_analysis(self, self.supplements.demand)
+            return self._contention
 
     def resilience_result(self) -> ResilienceResult | None:
         """The TTR/TTS analysis of this version (computed once, on first use), or None
@@ -297,6 +323,19 @@ class RiskEngine:
         structural = 100.0 * (math.fsum(top) / params.top_k if top else 0.0)
         spofs = [i for i in impacts if i.is_spof]
         firms = self._firm_impacts(k)
+        cuts = _find(self.cut_set_result().providers, pid)
+        contention = tuple(
+            ContentionView(
+                b.bottleneck,
+                b.nodes,
+                c.demand_share,
+                c.dependence,
+                tuple((s.fraction, s.lost) for s in c.shortfalls),
+            )
+            for b in self.contention_result().bottlenecks
+            for c in b.providers
+            if c.provider == pid
+        )
         countries = self._country_impacts(pid, k, x, exposure)
         regimes, bound_now, jurisdictions = self._export_controls(
             pid, node.hq_country, tree, params, exposure
@@ -370,6 +409,13 @@ class RiskEngine:
             structural_impacts=impacts,
             spof_count=len(spofs),
             firm_impacts=firms,
+            cut_sets=tuple(
+                CutSetView(c.nodes, c.retained, c.aggregate_market)
+                for c in (cuts.cut_sets[:MAX_CUT_SETS] if cuts else ())
+            ),
+            singleton_cuts=cuts.singletons if cuts else 0,
+            pair_cuts=cuts.pairs if cuts else 0,
+            contention=contention,
             country_impacts=countries,
             geopolitical_contributions=geo_rows,
             regimes=regimes,

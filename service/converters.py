@@ -330,6 +330,28 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
             for i in a.structural_impacts
         ],
         spof_count=a.spof_count,
+        cut_sets=[
+            risk_pb2.CutSet(
+                nodes=[f"nodes/{n}" for n in c.nodes],
+                retained=c.retained,
+                aggregate_market=c.aggregate_market,
+            )
+            for c in a.cut_sets
+        ],
+        singleton_cut_count=a.singleton_cuts,
+        pair_cut_count=a.pair_cuts,
+        contention=[
+            risk_pb2.ContentionExposure(
+                bottleneck=c.bottleneck,
+                nodes=[f"nodes/{n}" for n in c.nodes],
+                demand_share=c.demand_share,
+                dependence=c.dependence,
+                shortfalls=[
+                    risk_pb2.ShortfallOutcome(fraction=f, lost=lost) for f, lost in c.shortfalls
+                ],
+            )
+            for c in a.contention
+        ],
         firm_impacts=[
             risk_pb2.FirmImpact(firm=f.firm, impact=f.impact, nodes=[f"nodes/{n}" for n in f.nodes])
             for f in a.firm_impacts

@@ -1365,3 +1365,17 @@ async def test_run_scenario_needs_perturbations_and_known_providers(
     )
     error = await rpc_error(risk.RunScenario(request))
     assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_score_provider_cut_sets(assessment: risk_pb2.RiskAssessment) -> None:
+    # t alone cuts everything (a = 0); every listed set leaves a(p) < .5 and is minimal
+    a = assessment
+    assert a.singleton_cut_count >= 1
+    assert list(a.cut_sets[0].nodes) == ["nodes/t"]
+    assert a.cut_sets[0].retained == pytest.approx(0.0, abs=1e-12)
+    assert all(c.retained < 0.5 for c in a.cut_sets)
+    assert a.singleton_cut_count + a.pair_cut_count >= len(a.cut_sets)
+    singles = {c.nodes[0] for c in a.cut_sets if len(c.nodes) == 1}
+    for c in a.cut_sets:
+        if len(c.nodes) == 2:
+            assert not singles & set(c.nodes)  # minimal: no member is a cut on its own

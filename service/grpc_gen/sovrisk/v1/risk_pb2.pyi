@@ -311,6 +311,10 @@ class RiskAssessment(_message.Message):
     STRUCTURAL_IMPACTS_FIELD_NUMBER: _builtins.int
     SPOF_COUNT_FIELD_NUMBER: _builtins.int
     FIRM_IMPACTS_FIELD_NUMBER: _builtins.int
+    CUT_SETS_FIELD_NUMBER: _builtins.int
+    SINGLETON_CUT_COUNT_FIELD_NUMBER: _builtins.int
+    PAIR_CUT_COUNT_FIELD_NUMBER: _builtins.int
+    CONTENTION_FIELD_NUMBER: _builtins.int
     COUNTRY_IMPACTS_FIELD_NUMBER: _builtins.int
     GEOPOLITICAL_CONTRIBUTIONS_FIELD_NUMBER: _builtins.int
     REGIMES_FIELD_NUMBER: _builtins.int
@@ -356,6 +360,10 @@ class RiskAssessment(_message.Message):
     """Baseline retained capacity a(P) with every node up (0-1; 1 = full supply)."""
     spof_count: _builtins.int
     """Number of single points of failure: nodes whose loss alone cuts the whole supply."""
+    singleton_cut_count: _builtins.int
+    """Number of single nodes that are cut sets on their own."""
+    pair_cut_count: _builtins.int
+    """Number of minimal node pairs that are cut sets."""
     bound_now: _builtins.float
     """Fraction (0-1) of the supply bound by every regime in force that binds the provider."""
     jurisdictions_over_half: _builtins.int
@@ -386,6 +394,16 @@ class RiskAssessment(_message.Message):
         """Impact of losing every node a firm owns at once (e.g. all TSMC processes and CoWoS
         lines), largest first. Aggregate commodity markets are not firms and are left out.
         """
+
+    @_builtins.property
+    def cut_sets(self) -> _containers.RepeatedCompositeFieldContainer[Global___CutSet]:
+        """Minimal cut sets of size <= 2 (node sets whose joint loss leaves a(P) < 0.5), the
+        strongest first; at most 20 listed.
+        """
+
+    @_builtins.property
+    def contention(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContentionExposure]:
+        """The provider as a buyer of shared bottlenecks (CoWoS-class packaging, HBM)."""
 
     @_builtins.property
     def country_impacts(self) -> _containers.RepeatedCompositeFieldContainer[Global___CountryImpact]:
@@ -448,6 +466,10 @@ class RiskAssessment(_message.Message):
         structural_impacts: _abc.Iterable[Global___NodeImpact] | None = ...,
         spof_count: _builtins.int = ...,
         firm_impacts: _abc.Iterable[Global___FirmImpact] | None = ...,
+        cut_sets: _abc.Iterable[Global___CutSet] | None = ...,
+        singleton_cut_count: _builtins.int = ...,
+        pair_cut_count: _builtins.int = ...,
+        contention: _abc.Iterable[Global___ContentionExposure] | None = ...,
         country_impacts: _abc.Iterable[Global___CountryImpact] | None = ...,
         geopolitical_contributions: _abc.Iterable[Global___CountryContribution] | None = ...,
         regimes: _abc.Iterable[Global___RegimeExposure] | None = ...,
@@ -461,7 +483,7 @@ class RiskAssessment(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "largest_foreign_veto", b"largest_foreign_veto", "provenance", b"provenance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "checks", b"checks", "composite", b"composite", "country_impacts", b"country_impacts", "coverage", b"coverage", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "home_country", b"home_country", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "provenance", b"provenance", "provider", b"provider", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "home_country", b"home_country", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "singleton_cut_count", b"singleton_cut_count", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1551,3 +1573,103 @@ class SimulateDisruptionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___SimulateDisruptionsResponse: _TypeAlias = SimulateDisruptionsResponse  # noqa: Y015
+
+@_typing.final
+class CutSet(_message.Message):
+    """A minimal set of nodes whose joint loss drives the provider's retained capacity below 0.5."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODES_FIELD_NUMBER: _builtins.int
+    RETAINED_FIELD_NUMBER: _builtins.int
+    AGGREGATE_MARKET_FIELD_NUMBER: _builtins.int
+    retained: _builtins.float
+    """a(P) with every node of the set lost (0-1)."""
+    aggregate_market: _builtins.bool
+    """True when a member stands for a whole commodity market."""
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The nodes, `nodes/{node}`."""
+
+    def __init__(
+        self,
+        *,
+        nodes: _abc.Iterable[_builtins.str] | None = ...,
+        retained: _builtins.float = ...,
+        aggregate_market: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_market", b"aggregate_market", "nodes", b"nodes", "retained", b"retained"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CutSet: _TypeAlias = CutSet  # noqa: Y015
+
+@_typing.final
+class ContentionExposure(_message.Message):
+    """One provider's position on a shared bottleneck."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BOTTLENECK_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    DEMAND_SHARE_FIELD_NUMBER: _builtins.int
+    DEPENDENCE_FIELD_NUMBER: _builtins.int
+    SHORTFALLS_FIELD_NUMBER: _builtins.int
+    bottleneck: _builtins.str
+    """The bottleneck: a node id or "group:{tag}" for a group of lines."""
+    demand_share: _builtins.float
+    """The provider's share of the bottleneck's demand (0-1)."""
+    dependence: _builtins.float
+    """Fraction of the provider's supply lost if the bottleneck is lost (0-1)."""
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The bottleneck's nodes, `nodes/{node}`."""
+
+    @_builtins.property
+    def shortfalls(self) -> _containers.RepeatedCompositeFieldContainer[Global___ShortfallOutcome]:
+        """The provider's loss when the bottleneck is short by a fraction, allocated pro rata."""
+
+    def __init__(
+        self,
+        *,
+        bottleneck: _builtins.str = ...,
+        nodes: _abc.Iterable[_builtins.str] | None = ...,
+        demand_share: _builtins.float = ...,
+        dependence: _builtins.float = ...,
+        shortfalls: _abc.Iterable[Global___ShortfallOutcome] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bottleneck", b"bottleneck", "demand_share", b"demand_share", "dependence", b"dependence", "nodes", b"nodes", "shortfalls", b"shortfalls"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ContentionExposure: _TypeAlias = ContentionExposure  # noqa: Y015
+
+@_typing.final
+class ShortfallOutcome(_message.Message):
+    """A bottleneck shortfall and what it costs one provider."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FRACTION_FIELD_NUMBER: _builtins.int
+    LOST_FIELD_NUMBER: _builtins.int
+    fraction: _builtins.float
+    """The bottleneck's shortfall (0-1)."""
+    lost: _builtins.float
+    """The provider's lost fraction of supply (0-1)."""
+    def __init__(
+        self,
+        *,
+        fraction: _builtins.float = ...,
+        lost: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fraction", b"fraction", "lost", b"lost"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShortfallOutcome: _TypeAlias = ShortfallOutcome  # noqa: Y015
