@@ -169,7 +169,10 @@ def test_score_provider(grpcurl: str, server: Server) -> None:
         "SUB_SCORE_KEY_STRUCTURAL",
         "SUB_SCORE_KEY_GEOPOLITICAL",
         "SUB_SCORE_KEY_EXPORT_CONTROL",
+        "SUB_SCORE_KEY_RESILIENCE",
+        "SUB_SCORE_KEY_TAIL",
     ]
+    assert not any(field(s, "data_missing", False) for s in subs)
     assert all(0.0 <= field(s, "score", 0.0) <= 100.0 for s in subs)
     total = math.fsum(field(s, "contribution", 0.0) for s in subs)
     total += field(doc, "floor_uplift", 0.0)
@@ -181,12 +184,63 @@ def test_score_provider(grpcurl: str, server: Server) -> None:
     assert field(doc, "risk_vector").endswith(f"/H:{dataset_hash[:12]}")
 
 
+def test_taiwan_blockade_what_if(grpcurl: str, server: Server) -> None:
+    request = {
+        "display_name": "Taiwan blockade, 12 weeks",
+        "perturbations": [{"country": {"country": "TWN", "duration_weeks": 12}}],
+        "providers": ["providers/aws", "providers/google-cloud"],
+    }
+    doc: dict[str, Any] = json.loads(
+        run_grpcurl(grpcurl, server, "sovrisk.v1.RiskService/RunScenario", request)
+    )
+    outcomes = field(doc, "outcomes")
+    assert [o["provider"] for o in outcomes] == ["providers/aws", "providers/google-cloud"]
+    for o in outcomes:
+        before = field(o, "available_baseline", 0.0)
+        after = field(o, "available_scenario", 0.0)
+        assert after < before  # every provider loses supply when Taiwan's sites are lost
+        capacity = next(d for d in field(o, "deltas") if d["quantity"] == "available_capacity")
+        assert "TWN" in capacity["drivers"][0]["description"]
+        assert field(o, "lost_supply_weeks", 0.0) > 0
+
+
+def test_ten_thousand_sample_simulation(grpcurl: str, server: Server) -> None:
+    out = run_grpcurl(
+        grpcurl,
+        server,
+        "sovrisk.v1.RiskService/SimulateDisruptions",
+        {"samples": 10000, "seed": 7},
+    )
+    messages = [json.loads(m) for m in re.split(r"(?<=\n})\n(?=\{)", out.strip())]
+    assert any("progress" in m for m in messages[:-1])
+    result = messages[-1]["result"]
+    assert int(result["samples"]) == 10000
+    assert field(field(result, "provenance"), "seed") in (7, "7")
+    providers = field(result, "providers")
+    assert len(providers) == 7
+    for p in providers:
+        assert 0.0 <= field(p, "p50_loss", 0.0) <= field(p, "p95_loss", 0.0) <= 1.0
+        assert field(p, "cvar95", 0.0) >= field(p, "var95", 0.0) - 1e-12
+        assert field(p, "attributions")
+
+
 def test_not_found_over_the_wire(grpcurl: str, server: Server) -> None:
     result = subprocess.run(
-        [grpcurl, "-plaintext", "-max-time", "20", "-d", '{"name":"providers/nobody"}',
-         server.target, "sovrisk.v1.RiskService/ScoreProvider"],
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+        [
+            grpcurl,
+            "-plaintext",
+            "-max-time",
+            "20",
+            "-d",
+            '{"name":"providers/nobody"}',
+            server.target,
+            "sovrisk.v1.RiskService/ScoreProvider",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert result.returncode != 0
     assert "NotFound" in result.stderr and "providers/nobody" in result.stderr
 
