@@ -162,6 +162,7 @@ def degraded_batches(
     """
     rng = np.random.default_rng(seed)
     per_scenario = max(1, round(fraction * n_nodes))
+    batch_size = max(1, min(batch_size, n_scenarios))
     buffer = np.ones((n_nodes, batch_size), dtype=dtype)
     last: tuple[IntArray, IntArray] | None = None
     for c0 in range(0, n_scenarios, batch_size):

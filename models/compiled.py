@@ -13,16 +13,22 @@ Compilation is array code throughout (no Python loop over nodes or edges): level
 frontier-synchronous Kahn sweep (one vectorised step per level), orders from ``np.lexsort``.
 
 Evaluation works in an internal row order that differs from the public one (``ids``) only
-within a level: nodes with more input categories come first. Each level's share matrix lists
-every node's first category, then the second category of the nodes that have one, and so on,
-so the segment-min is a few contiguous ``np.minimum`` calls on prefixes (``reduceat`` along
-axis 0 is an order of magnitude slower). Inputs are gathered into that order once per batch
-and results scattered back, so callers only ever see the public order.
+within a level: nodes with more input categories come first. Each level is cut into chunks of
+``CHUNK_NODES`` nodes; a chunk's share matrix lists every node's first category, then the
+second category of the nodes that have one, and so on, so the segment-min is a few contiguous
+``np.minimum`` calls on prefixes (``reduceat`` along axis 0 is an order of magnitude slower)
+and the chunk's supplied fractions stay small. The product calls scipy's ``csr_matvecs``
+kernel directly, into preallocated buffers. Inputs are gathered into the internal order once
+per batch and results scattered back, so callers only ever see the public order.
+
+:meth:`CompiledGraph.evaluate_rows` is the Monte Carlo entry point: batches of scenarios in,
+only the requested rows out, evaluating only those rows' supply trees.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias, cast, overload
 
@@ -50,27 +56,27 @@ UpBatches: TypeAlias = "npt.NDArray[np.floating[Any]] | Iterable[npt.NDArray[np.
 FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 #: Default working memory of :meth:`CompiledGraph.evaluate_rows` and of large evaluations.
 DEFAULT_MEMORY_BUDGET = 768 * 2**20
-#: Largest default batch on big graphs: wider rows stop paying once the working set is far
-#: beyond the caches (measured: 128 float32 columns beat 64 and 256 on 1M nodes).
-MAX_DEFAULT_BATCH = 128
-_SMALL_GRAPH_BYTES = 64 * 2**20  # below this working set, batches may be as wide as 4096
+#: Default batch width on graphs bigger than the L2 cache: measured on 10k-1M nodes, 32
+#: columns beat 16 and 64-2048 in float32 and float64 (a batch row is then 1-2 cache lines).
+DEFAULT_BATCH = 32
+_CACHE_BYTES = 1 << 20  # small graphs take batches as wide as fit in this (up to 4096)
 _GATHER_ROWS = 1 << 13  # rows per chunk when gathering ``up`` into the working buffer
 #: Nodes per evaluation chunk of a level (see ``_level_ops``).
-CHUNK_NODES = 4096
+CHUNK_NODES = 16384
 
 
 @dataclass(frozen=True, eq=False)
 class _LevelOp:
-    """One level in the internal order: ``work[lo:hi] *= min over blocks of (shares @ work)``.
+    """One chunk of a level: ``work[lo:hi] *= min over blocks of (shares @ work[:lo])``.
 
     Rows of ``indptr`` are block-major: block ``r`` holds the ``r``-th category of the first
-    ``counts[r]`` nodes of the level (internal order puts nodes with more categories first).
+    ``counts[r]`` nodes of the chunk (internal order puts nodes with more categories first).
     """
 
     level: int
     lo: int  # first node of the chunk (levels sit at the same rows in both orders)
     hi: int  # one past the last node of the chunk
-    indptr: npt.NDArray[np.int32]  # segments of the level, block-major
+    indptr: npt.NDArray[np.int32]  # segments of the chunk, block-major
     indices: npt.NDArray[np.int32]  # internal supplier rows, all < lo
     data: FloatArray  # shares
     data_pos: IntArray  # where each entry sits in the graph-wide ``shares.data``
@@ -220,7 +226,7 @@ class CompiledGraph:
         codes = cat_rank[codes]
         n_cat = max(1, len(cat_arr))
         if m and n * n_cat * n < 2**62:
-            by_entry = np.argsort((cons * n_cat + codes) * n + sups, kind="stable")
+            by_entry = np.argsort((cons * n_cat + codes) * n + sups)  # ties are repeats
         else:
             by_entry = np.lexsort((sups, codes, cons))
         e_cons, e_codes, e_sups = cons[by_entry], codes[by_entry], sups[by_entry]
@@ -336,6 +342,7 @@ class CompiledGraph:
         cols = up[:, None] if single else up
         if cols.ndim != 2 or cols.shape[0] != self.n_nodes:
             raise ValueError(f"up has {cols.shape[0]} rows, the graph {self.n_nodes} nodes")
+        self._check_edge_scale(edge_scale)
         n_sc = cols.shape[1]
         out = cast("Float32Array | FloatArray", np.empty((self.n_nodes, n_sc), dtype=dtype))
         if n_sc:
@@ -370,6 +377,7 @@ class CompiledGraph:
         the same, only cheaper. Returns ``(len(rows), total scenarios)`` float64 (computed in
         ``dtype``; see :meth:`float32_error_bound`).
         """
+        self._check_edge_scale(edge_scale)
         public = np.asarray(rows, dtype=np.int64).reshape(-1)
         plan, where = self._plan_for(public) if prune else (self._plan, self._pos[public])
         batch = batch_size or _default_batch(plan, dtype)
@@ -382,11 +390,18 @@ class CompiledGraph:
             return np.zeros((len(where), 0), dtype=np.float64)
         return np.concatenate(kept, axis=1)
 
+    def _check_edge_scale(self, edge_scale: FloatArray | None) -> None:
+        if edge_scale is not None and len(edge_scale) != self.shares.nnz:
+            raise ValueError(
+                f"edge_scale has {len(edge_scale)} entries, the graph {self.shares.nnz} shares"
+            )
+
     def default_batch(
         self, dtype: type[np.float32] | type[np.float64], budget: int = DEFAULT_MEMORY_BUDGET
     ) -> int:
-        """Scenarios per batch that keep the working buffers within ``budget`` bytes (at most
-        128 on graphs too big for the caches, where wider batches stop paying)."""
+        """Scenarios per batch: 32 (wider batches stop paying once the working set leaves
+        the caches), more on graphs small enough that a wider batch fits in 1 MiB, never more
+        than keeps the working buffers within ``budget`` bytes."""
         return _default_batch(self._plan, dtype, budget)
 
     def float32_error_bound(self) -> float:
@@ -423,9 +438,11 @@ class CompiledGraph:
         if plan is None:
             keep = self._plan.closure(internal)
             plan = self._plan if len(keep) > 0.9 * self.n_nodes else self._plan.restrict(keep)
-            if len(self._pruned) >= 8:  # a few recent row sets; plans hold their own arrays
-                self._pruned.pop(next(iter(self._pruned)))
-            self._pruned[key] = plan
+            cache = self._pruned  # a few recent row sets (plans hold their own arrays)
+            if len(cache) >= 8:
+                with suppress(KeyError, RuntimeError, StopIteration):  # another thread's pop
+                    cache.pop(next(iter(cache)))
+            cache[key] = plan
         if plan is self._plan:
             return plan, internal
         return plan, np.searchsorted(plan.rows, internal)
@@ -548,8 +565,8 @@ def _default_batch(
 ) -> int:
     widest = max((op.n_segments for op in plan.ops), default=0)
     per_column = max(1, (plan.n_rows + widest) * np.dtype(dtype).itemsize)
-    cap = MAX_DEFAULT_BATCH if per_column * MAX_DEFAULT_BATCH > _SMALL_GRAPH_BYTES else 4096
-    return int(max(1, min(cap, budget // per_column)))
+    wanted = max(DEFAULT_BATCH, min(4096, _CACHE_BYTES // per_column))
+    return int(max(1, min(wanted, budget // per_column)))
 
 
 class _Runner:
@@ -566,9 +583,10 @@ class _Runner:
         self.plan = plan
         self.batch = max(1, int(batch))
         self.data = plan.data(self.dtype, edge_scale)
-        widest = max((op.n_segments for op in plan.ops), default=0)
-        self._work = np.empty(plan.n_rows * self.batch, dtype=self.dtype)
-        self._supplied = np.empty(widest * self.batch, dtype=self.dtype)
+        self._widest = max((op.n_segments for op in plan.ops), default=0)
+        self._width = 0  # buffers grow to the widest batch actually seen (at most ``batch``)
+        self._work = np.empty(0, dtype=self.dtype)
+        self._supplied = np.empty(0, dtype=self.dtype)
 
     @staticmethod
     def check(
@@ -577,12 +595,8 @@ class _Runner:
         checked = np.dtype(dtype)
         if checked not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"dtype must be np.float32 or np.float64, not {dtype!r}")
-        if edge_scale is not None:
-            if edge_scale.ndim != 1:
-                raise ValueError("edge_scale must be one-dimensional (one factor per share)")
-            n_shares = sum(len(op.data_pos) for op in plan.ops)
-            if len(plan.rows) == 0 and len(edge_scale) != n_shares:
-                raise ValueError(f"edge_scale has {len(edge_scale)} entries, the graph {n_shares}")
+        if edge_scale is not None and edge_scale.ndim != 1:
+            raise ValueError("edge_scale must be one-dimensional (one factor per share)")
         return checked
 
     def run(self, up: npt.NDArray[np.floating[Any]], c0: int, c1: int) -> npt.NDArray[Any]:
@@ -590,6 +604,10 @@ class _Runner:
         ``(plan rows, c1 - c0)`` (a view of a buffer reused by the next call)."""
         width = c1 - c0
         n = self.plan.n_rows
+        if width > self._width:
+            self._width = width
+            self._work = np.empty(n * width, dtype=self.dtype)
+            self._supplied = np.empty(self._widest * width, dtype=self.dtype)
         work = self._work[: n * width].reshape(n, width)
         perm = self.plan.perm
         whole = c0 == 0 and c1 == up.shape[1]
@@ -668,11 +686,16 @@ def _level_ops(
     # The rank of each segment among its owner's (segments are sorted by owner, category).
     first_of_owner = np.searchsorted(segment_owner, segment_owner)
     rank = np.arange(n_seg, dtype=np.int64) - first_of_owner
-    owner_level = levels[segment_owner]
-    # chunk of each public node: its internal offset within its level, in chunk_nodes units
-    chunk = (pos - np.searchsorted(levels, levels)) // chunk_nodes
+    # Segments ordered by (chunk of the owner, rank, owner's internal row): chunks run in
+    # level order, so this is also level-major.
+    group_bounds = _chunk_bounds(levels, chunk_nodes)
     owner_pos = pos[segment_owner]
-    seg_order = np.lexsort((owner_pos, rank, chunk[segment_owner], owner_level))
+    group = np.searchsorted(group_bounds, owner_pos, side="right") - 1
+    max_rank = int(rank.max()) + 1 if n_seg else 1
+    if len(group_bounds) * max_rank * max(n, 1) < 2**62:
+        seg_order = np.argsort((group * max_rank + rank) * n + owner_pos)
+    else:
+        seg_order = np.lexsort((owner_pos, rank, group))
     lengths = np.diff(shares.indptr).astype(np.int64)
     starts = shares.indptr[:-1].astype(np.int64)
     data_pos = _ranges(starts[seg_order], starts[seg_order] + lengths[seg_order])
@@ -684,8 +707,7 @@ def _level_ops(
 
     # Each level is cut into chunks of nodes, evaluated one after the other, so a chunk's
     # supplied-fraction rows stay in cache from the product through the min.
-    group_bounds = _chunk_bounds(levels, chunk_nodes)
-    seg_bounds = np.searchsorted(pos[segment_owner][seg_order], group_bounds)
+    seg_bounds = np.searchsorted(owner_pos[seg_order], group_bounds)
     sorted_rank = rank[seg_order]
     ops: list[_LevelOp] = []
     for g in range(len(group_bounds) - 1):
@@ -755,7 +777,12 @@ def _levels(
         levels[frontier] = level
         seen += frontier.size
         targets = con_by_sup[_ranges(bounds[frontier], bounds[frontier + 1])]
-        touched, hits = np.unique(targets, return_counts=True)
+        if targets.size * 8 > n:  # a wide frontier: count with one pass over the nodes
+            counts = np.bincount(targets, minlength=n)
+            touched = np.flatnonzero(counts)
+            hits = counts[touched]
+        else:
+            touched, hits = np.unique(targets, return_counts=True)
         indegree[touched] -= hits
         frontier = touched[indegree[touched] == 0]
         level += 1

@@ -202,7 +202,7 @@ class EdgeTable:
         if bad.size:
             k = int(bad[0])
             raise EdgeTableError(
-                f"{name(k)} ({self._describe(k)}): share {self.share[k]!r} is not in [0, 1]"
+                f"{name(k)} ({self._describe(k)}): share {float(self.share[k])!r} is not in [0, 1]"
             )
         if m == 0:
             self._validate_sites()
@@ -210,24 +210,24 @@ class EdgeTable:
         cons = np.asarray(self.consumer, dtype=np.int64)
         cats = np.asarray(self.category, dtype=np.int64)
         sups = np.asarray(self.supplier, dtype=np.int64)
-        order = np.lexsort((sups, cats, cons))
-        same = (
-            (cons[order][1:] == cons[order][:-1])
-            & (cats[order][1:] == cats[order][:-1])
-            & (sups[order][1:] == sups[order][:-1])
-        )
-        dup = np.flatnonzero(same)
+        n_cat = max(1, len(self.categories))
+        if n * n_cat * n < 2**62:  # one int64 key: (consumer, category, supplier)
+            segment_key = cons * n_cat + cats
+            order = np.argsort(segment_key * n + sups)
+            s_seg, s_sup = segment_key[order], sups[order]
+            same_segment = s_seg[1:] == s_seg[:-1]
+        else:
+            order = np.lexsort((sups, cats, cons))
+            s_cons, s_cats, s_sup = cons[order], cats[order], sups[order]
+            same_segment = (s_cons[1:] == s_cons[:-1]) & (s_cats[1:] == s_cats[:-1])
+        dup = np.flatnonzero(same_segment & (s_sup[1:] == s_sup[:-1]))
         if dup.size:
             a, b = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
             raise EdgeTableError(
                 f"{name(b)} ({self._describe(b)}) repeats {name(a)}: one row per "
                 "(consumer, category, supplier)"
             )
-        seg_start = np.ones(m, dtype=bool)
-        seg_start[1:] = (cons[order][1:] != cons[order][:-1]) | (
-            cats[order][1:] != cats[order][:-1]
-        )
-        starts = np.flatnonzero(seg_start)
+        starts = np.flatnonzero(np.concatenate([[True], ~same_segment]))
         sums = np.add.reduceat(self.share[order], starts)
         off = np.flatnonzero(np.abs(sums - 1.0) > tolerance)
         if off.size:
@@ -237,8 +237,8 @@ class EdgeTable:
             shown = ", ".join(name(r) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
             k = rows[0]
             raise EdgeTableError(
-                f"consumer {self.ids[cons[k]]!r}, category {self.categories[cats[k]]!r}: shares "
-                f"sum to {sums[s]:.6g}, not 1 (±{tolerance:g}) ({shown}); fix the data or "
+                f"consumer {str(self.ids[cons[k]])!r}, category {str(self.categories[cats[k]])!r}: "
+                f"shares sum to {sums[s]:.6g}, not 1 (±{tolerance:g}) ({shown}); fix the data or "
                 "load with normalise=True"
             )
         self._validate_sites()
@@ -259,7 +259,7 @@ class EdgeTable:
         bad = np.flatnonzero(~np.isfinite(share) | (share < 0.0) | (share > 1.0))
         if bad.size:
             k = int(bad[0])
-            raise EdgeTableError(f"site row {k}: share {share[k]!r} is not in [0, 1]")
+            raise EdgeTableError(f"site row {k}: share {float(share[k])!r} is not in [0, 1]")
 
     def normalised(self) -> EdgeTable:
         """Shares rescaled to sum to exactly 1 within each (consumer, category)."""
@@ -281,8 +281,9 @@ class EdgeTable:
     def _describe(self, k: int) -> str:
         try:
             return (
-                f"consumer {self.ids[self.consumer[k]]!r}, category "
-                f"{self.categories[self.category[k]]!r}, supplier {self.ids[self.supplier[k]]!r}"
+                f"consumer {str(self.ids[self.consumer[k]])!r}, category "
+                f"{str(self.categories[self.category[k]])!r}, "
+                f"supplier {str(self.ids[self.supplier[k]])!r}"
             )
         except IndexError:
             return "indices out of range"
