@@ -108,7 +108,9 @@ def run_from_args(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     scenario = scenario_conv.scenario_from_proto(request)
     scenario_conv.validate(engine.graph, request, scenario)
-    providers = scenario_conv.providers_from_proto(list(request.providers))
+    providers = [
+        conv.parse_name(n, "providers", f"providers[{k}]") for k, n in enumerate(request.providers)
+    ]
     params = engine.default_params(conv.date_from_proto(request.as_of, "as_of"))
     result = run_scenario(engine, scenario, params, providers or None)
     if args.json:

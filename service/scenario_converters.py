@@ -108,10 +108,6 @@ def scenario_from_proto(request: risk_pb2.RunScenarioRequest) -> sc.Scenario:
     return sc.Scenario(request.display_name or "scenario", tuple(items))
 
 
-def providers_from_proto(names: list[str]) -> list[str]:
-    return [conv.parse_name(n, "providers", f"providers[{k}]") for k, n in enumerate(names)]
-
-
 def result_to_proto(result: sc.ScenarioResult) -> risk_pb2.RunScenarioResponse:
     return risk_pb2.RunScenarioResponse(
         display_name=result.scenario.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -85,6 +85,16 @@ def rpc_stream(
             await context.abort_with_status(status)
 
     return wrapper
+
+
+def _providers(engine: RiskEngine, names: Sequence[str]) -> list[str]:
+    """Provider ids from ``providers/{id}`` names: INVALID_ARGUMENT for a malformed name,
+    NOT_FOUND for an unknown provider."""
+    ids = [conv.parse_name(n, "providers", f"providers[{k}]") for k, n in enumerate(names)]
+    for name, pid in zip(names, ids, strict=True):
+        if pid not in engine.provider_ids:
+            raise NotFoundError("provider", name)
+    return ids
 
 
 def _params(
@@ -281,10 +291,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         params = _params(engine, request.as_of, weights)
         scenario = scenario_conv.scenario_from_proto(request)
         scenario_conv.validate(engine.graph, request, scenario)
-        providers = scenario_conv.providers_from_proto(list(request.providers))
-        for k, pid in enumerate(providers):
-            if pid not in engine.provider_ids:
-                raise NotFoundError("provider", request.providers[k])
+        providers = _providers(engine, request.providers)
         result = await self.registry.run(
             lambda e: run_scenario(e, scenario, params, providers or None)
         )
@@ -298,13 +305,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self, request: risk_pb2.SimulateDisruptionsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[risk_pb2.SimulateDisruptionsResponse]:
         engine = self.registry.engine
-        providers = [
-            conv.parse_name(n, "providers", f"providers[{k}]")
-            for k, n in enumerate(request.providers)
-        ]
-        for k, pid in enumerate(providers):
-            if pid not in engine.provider_ids:
-                raise NotFoundError("provider", request.providers[k])
+        providers = _providers(engine, request.providers)
         samples = request.samples or DEFAULT_SAMPLES
         if not 1 <= samples <= sim.MAX_SAMPLES:
             raise InvalidParameterError(
