@@ -257,10 +257,6 @@ class SupplyGraph:
             )
         return self._paths[provider_id]
 
-    def supply_path(self, provider_id: str, node_id: str) -> list[str]:
-        """:meth:`supply_paths` for one node; empty when it is not in the supply tree."""
-        return list(self.supply_paths(provider_id).get(node_id, []))
-
     @cached_property
     def compiled(self) -> CompiledGraph:
         from models.compiled import CompiledGraph
