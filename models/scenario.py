@@ -387,12 +387,6 @@ def disruption_up(engine: RiskEngine, scenario: Scenario) -> np.ndarray:
     return up
 
 
-def available_capacity(engine: RiskEngine, params: ScoringParams, up: np.ndarray) -> np.ndarray:
-    """``a(P)`` for every provider (``engine.provider_ids`` order) under ``up`` and the regimes
-    in force on ``params.as_of``."""
-    return engine.available(up, params.as_of)
-
-
 # -- running it -----------------------------------------------------------------------------
 
 
@@ -402,7 +396,7 @@ def _evaluate(
     graph = scenario_graph(engine.graph, scenario, base.as_of)
     scen_engine = engine if graph is engine.graph else RiskEngine(graph, engine.supplements)
     params = scenario_params(base, scenario)
-    available = available_capacity(scen_engine, params, disruption_up(scen_engine, scenario))
+    available = scen_engine.available(disruption_up(scen_engine, scenario), params.as_of)
     index = {p: k for k, p in enumerate(scen_engine.provider_ids)}
     return (
         scen_engine,
@@ -421,7 +415,7 @@ def run_scenario(
     """Baseline vs scenario for each provider (default: all), with attributed deltas."""
     validate(engine.graph, scenario)
     wanted = list(providers) if providers else list(engine.provider_ids)
-    base_available = available_capacity(engine, params, np.ones(engine.compiled.n_nodes))
+    base_available = engine.available(np.ones(engine.compiled.n_nodes), params.as_of)
     index = {p: k for k, p in enumerate(engine.provider_ids)}
     scen_engine, scen, avail, _ = _evaluate(engine, params, scenario, wanted)
 

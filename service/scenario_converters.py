@@ -11,8 +11,6 @@ from models.schema import Provenance, Quality, Regime
 from service import converters as conv
 from service.grpc_gen.sovrisk.v1 import risk_pb2, scenario_pb2
 
-_HYPOTHETICAL_SOURCE = "scenario"
-
 
 def _node(name: str, field: str) -> str:
     return conv.parse_name(name, "nodes", field)
@@ -43,7 +41,7 @@ def _regime(p: scenario_pb2.HypotheticalRegime, path: str) -> Regime:
         ),
         origin_countries=frozenset(p.origin_countries),
         destination_countries=frozenset(p.destination_countries),
-        provenance=Provenance((_HYPOTHETICAL_SOURCE,), Quality.C, start),
+        provenance=Provenance((sc.SCENARIO_SOURCE,), Quality.C, start),
     )
 
 
