@@ -184,6 +184,7 @@ class ResultProvenance:
     as_of: dt.date
     parameters: tuple[tuple[str, str], ...]
     seed: int = 0
+    graph_version: str = ""  # the stored version's name, when the graph came from a store
 
 
 @dataclass(frozen=True, slots=True)

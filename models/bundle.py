@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.dataset import DatasetFiles
 from models.events import Event, load_events
 from models.graph import SupplyGraph
 from models.loader import load_dataset
@@ -28,27 +29,22 @@ class Supplements:
     digest: str = field(default="")  # sha256 of the files read, for provenance
 
 
-def load_supplements(path: str | Path, graph: SupplyGraph) -> Supplements:
-    root = Path(path)
+def load_supplements(path: str | Path | DatasetFiles, graph: SupplyGraph) -> Supplements:
+    files = path if isinstance(path, DatasetFiles) else DatasetFiles.from_directory(path)
     digest = hashlib.sha256()
     for name in (EVENTS_FILE, RESILIENCE_FILE, DEMAND_FILE):
-        file = root / name
-        if file.is_file():
-            digest.update(name.encode() + b"\0" + file.read_bytes())
-    events_file, resilience_file, demand_file = (
-        root / EVENTS_FILE,
-        root / RESILIENCE_FILE,
-        root / DEMAND_FILE,
-    )
+        if name in files:
+            digest.update(name.encode() + b"\0" + files[name])
     return Supplements(
-        events=load_events(events_file, graph) if events_file.is_file() else (),
-        resilience=load_resilience(resilience_file, graph) if resilience_file.is_file() else None,
-        demand=load_provider_demand(demand_file, graph) if demand_file.is_file() else None,
+        events=load_events(files, graph) if EVENTS_FILE in files else (),
+        resilience=load_resilience(files, graph) if RESILIENCE_FILE in files else None,
+        demand=load_provider_demand(files, graph) if DEMAND_FILE in files else None,
         digest=digest.hexdigest(),
     )
 
 
-def load_bundle(path: str | Path) -> tuple[SupplyGraph, Supplements]:
-    """The validated graph and its supplementary tables from a dataset folder."""
-    graph = load_dataset(path)
-    return graph, load_supplements(path, graph)
+def load_bundle(path: str | Path | DatasetFiles) -> tuple[SupplyGraph, Supplements]:
+    """The validated graph and its supplementary tables from a dataset folder or its files."""
+    files = path if isinstance(path, DatasetFiles) else DatasetFiles.from_directory(path)
+    graph = load_dataset(files if isinstance(path, DatasetFiles) else path)
+    return graph, load_supplements(files, graph)

@@ -81,9 +81,17 @@ class RiskEngine:
     >>> engine.assess("aws", engine.default_params())    # doctest: +SKIP
     """
 
-    def __init__(self, graph: SupplyGraph, supplements: Supplements | None = None) -> None:
+    def __init__(
+        self,
+        graph: SupplyGraph,
+        supplements: Supplements | None = None,
+        *,
+        graph_version: str = "",
+    ) -> None:
         self.graph = graph
         self.supplements = supplements or Supplements()
+        #: Name of the stored version this graph is (e.g. "graph/versions/3"), if any.
+        self.graph_version = graph_version
         self._resilience: ResilienceResult | bool | None = False  # False: not computed yet
         self._tail: SimulationResult | bool | None = False
         self._cut_sets: CutSetResult | None = None
@@ -235,6 +243,7 @@ class RiskEngine:
             dataset_hash=self.graph.content_hash,
             as_of=params.as_of,
             parameters=tuple(sorted(parameters.items())),
+            graph_version=self.graph_version,
         )
 
     # -- regimes ----------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from models.dataset import DatasetFiles
 from models.errors import DataIssue, DataValidationError, FieldViolation
-from models.loader import ID_RE, ISO3_RE, _Row, _rows
+from models.loader import ID_RE, ISO3_RE, Root, _Row, _rows
 from models.schema import Quality
 
 if TYPE_CHECKING:
@@ -270,19 +271,24 @@ def event_violations(events: Iterable[Event], context: EventContext) -> list[Fie
     return violations
 
 
-def load_events(path: str | Path, graph: SupplyGraph) -> tuple[Event, ...]:
+def _file_in(path: str | Path) -> tuple[Root, str]:
+    file = Path(path)
+    return file.parent, file.name
+
+
+def load_events(path: str | Path | DatasetFiles, graph: SupplyGraph) -> tuple[Event, ...]:
     """Read and validate an events file (``data/events.csv``) against ``graph``.
 
     Raises :class:`DataValidationError` listing every problem with its file, line (header =
     line 1) and field. Blank lines and ``#`` lines are ignored, as in every dataset file.
     Members must exist in ``graph``; sources must be ids of ``graph.sources``.
     """
-    file = Path(path)
+    root, name = (path, "events.csv") if isinstance(path, DatasetFiles) else _file_in(path)
     issues: list[DataIssue] = []
     context = EventContext.of_graph(graph)
     events: list[Event] = []
     seen: set[str] = set()
-    for row in _rows(file.parent, file.name, EVENT_COLUMNS, issues):
+    for row in _rows(root, name, EVENT_COLUMNS, issues):
         eid = row.ident("id")
         if eid == INDEPENDENT_FAILURES_ID:
             row.fail("id", "is reserved for the independent node failures")

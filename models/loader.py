@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import math
 import re
 import tomllib
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import networkx as nx
 
+from models.dataset import DatasetFiles
 from models.errors import DataIssue, DataValidationError
 from models.graph import SupplyGraph
 from models.schema import (
@@ -35,6 +37,9 @@ from models.schema import (
     Source,
     SupplyEdge,
 )
+
+#: Where a dataset's files are read from: a folder, or the files held in memory.
+Root = Path | DatasetFiles
 
 #: Shares of one (consumer, category), and site shares of one node, must sum to 1 within this.
 SHARE_TOLERANCE = 1e-3
@@ -189,17 +194,25 @@ class _Row:
         return Provenance(tuple(ids), quality or Quality.C, as_of or dt.date.min)
 
 
+def _read_text(root: Root, name: str) -> str | None:
+    if isinstance(root, DatasetFiles):
+        return root.text(name)
+    path = root / name
+    return path.read_text(encoding="utf-8-sig") if path.is_file() else None
+
+
 def _rows(
-    root: Path, name: str, required: tuple[str, ...], issues: list[DataIssue]
+    root: Root, name: str, required: tuple[str, ...], issues: list[DataIssue]
 ) -> Iterator[_Row]:
     """Yield the data rows of ``root/name``: blank and ``#`` lines skipped, line numbers kept."""
-    path = root / name
-    if not path.is_file():
-        issues.append(DataIssue(name, 0, "(file)", str(path), "file is missing"))
+    text = _read_text(root, name)
+    if text is None:
+        where = name if isinstance(root, DatasetFiles) else str(root / name)
+        issues.append(DataIssue(name, 0, "(file)", where, "file is missing"))
         return
     numbers: list[int] = []  # physical line number of each line handed to the CSV reader
 
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with io.StringIO(text, newline="") as handle:
 
         def data_lines() -> Iterator[str]:
             for line_no, line in enumerate(handle, start=1):
@@ -239,13 +252,14 @@ def _rows(
             yield _Row(name, line_no, values, issues)
 
 
-def _load_info(root: Path, issues: list[DataIssue]) -> DatasetInfo | None:
-    path = root / "dataset.toml"
-    if not path.is_file():
-        issues.append(DataIssue("dataset.toml", 0, "(file)", str(path), "file is missing"))
+def _load_info(root: Root, issues: list[DataIssue]) -> DatasetInfo | None:
+    text = _read_text(root, "dataset.toml")
+    if text is None:
+        where = "dataset.toml" if isinstance(root, DatasetFiles) else str(root / "dataset.toml")
+        issues.append(DataIssue("dataset.toml", 0, "(file)", where, "file is missing"))
         return None
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         issues.append(DataIssue("dataset.toml", 0, "(file)", "", f"is not valid TOML: {exc}"))
         return None
@@ -269,7 +283,7 @@ def _load_info(root: Path, issues: list[DataIssue]) -> DatasetInfo | None:
     )
 
 
-def _load_sources(root: Path, issues: list[DataIssue]) -> dict[str, Source]:
+def _load_sources(root: Root, issues: list[DataIssue]) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     for row in _rows(root, "sources.csv", SOURCE_COLUMNS, issues):
         sid = row.ident("id")
@@ -291,7 +305,7 @@ def _load_sources(root: Path, issues: list[DataIssue]) -> dict[str, Source]:
 
 
 def _load_countries(
-    root: Path, sources: dict[str, Source], issues: list[DataIssue]
+    root: Root, sources: dict[str, Source], issues: list[DataIssue]
 ) -> dict[str, CountryRisk]:
     countries: dict[str, CountryRisk] = {}
     for row in _rows(root, "country_risk.csv", COUNTRY_COLUMNS, issues):
@@ -331,7 +345,7 @@ def _check_country(row: _Row, field: str, code: str, countries: dict[str, Countr
 
 
 def _load_nodes(
-    root: Path,
+    root: Root,
     sources: dict[str, Source],
     countries: dict[str, CountryRisk],
     issues: list[DataIssue],
@@ -373,7 +387,7 @@ def _load_nodes(
 
 
 def _load_edges(
-    root: Path, sources: dict[str, Source], nodes: dict[str, Node], issues: list[DataIssue]
+    root: Root, sources: dict[str, Source], nodes: dict[str, Node], issues: list[DataIssue]
 ) -> list[tuple[int, SupplyEdge]]:
     edges: list[tuple[int, SupplyEdge]] = []
     seen: set[tuple[str, str, str]] = set()
@@ -420,7 +434,7 @@ def _load_edges(
 
 
 def _load_sites(
-    root: Path,
+    root: Root,
     sources: dict[str, Source],
     nodes: dict[str, Node],
     countries: dict[str, CountryRisk],
@@ -459,7 +473,7 @@ def _load_sites(
 
 
 def _load_regimes(
-    root: Path,
+    root: Root,
     sources: dict[str, Source],
     nodes: dict[str, Node],
     countries: dict[str, CountryRisk],
@@ -642,16 +656,16 @@ def _check_structure(
             )
 
 
-def load_dataset(path: str | Path, *, normalise_shares: bool = False) -> SupplyGraph:
-    """Read, validate and assemble the dataset in ``path``.
+def load_dataset(path: str | Path | DatasetFiles, *, normalise_shares: bool = False) -> SupplyGraph:
+    """Read, validate and assemble the dataset in ``path`` (a folder, or its files in memory).
 
     Raises :class:`DataValidationError` listing every problem (file, line, field, value) when
     anything is wrong. With ``normalise_shares`` the supply shares of each (consumer,
     category) are rescaled to sum to 1 instead of being rejected.
     """
-    root = Path(path)
+    root = path if isinstance(path, DatasetFiles) else Path(path)
     issues: list[DataIssue] = []
-    if not root.is_dir():
+    if isinstance(root, Path) and not root.is_dir():
         raise DataValidationError([DataIssue(str(root), 0, "(dir)", str(root), "not a directory")])
     info = _load_info(root, issues)
     sources = _load_sources(root, issues)

@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from models.compiled import FloatArray
+from models.dataset import DatasetFiles
 from models.errors import (
     DataIssue,
     DataValidationError,
@@ -50,7 +51,7 @@ from models.errors import (
     InvalidParameterError,
     NotFoundError,
 )
-from models.loader import _Row, _rows
+from models.loader import Root, _Row, _rows
 from models.schema import AGGREGATE_MARKET_TAG, NodeKind, Provenance
 
 if TYPE_CHECKING:
@@ -138,14 +139,16 @@ class ProviderDemand:
         return {pid: r.demand_weight for pid, r in self.records.items()}
 
 
-def _csv_target(path: str | Path, default_name: str) -> tuple[Path, str]:
+def _csv_target(path: str | Path | DatasetFiles, default_name: str) -> tuple[Root, str]:
+    if isinstance(path, DatasetFiles):
+        return path, default_name
     target = Path(path)
     if target.is_dir():
         return target, default_name
     return target.parent, target.name
 
 
-def load_resilience(path: str | Path, graph: SupplyGraph) -> ResilienceData:
+def load_resilience(path: str | Path | DatasetFiles, graph: SupplyGraph) -> ResilienceData:
     """Read and validate resilience.csv (a file, or a dataset folder holding one).
 
     Raises :class:`DataValidationError` listing every problem with its file, line and field:
@@ -189,7 +192,7 @@ def load_resilience(path: str | Path, graph: SupplyGraph) -> ResilienceData:
     return ResilienceData(dict(sorted(records.items())))
 
 
-def load_provider_demand(path: str | Path, graph: SupplyGraph) -> ProviderDemand:
+def load_provider_demand(path: str | Path | DatasetFiles, graph: SupplyGraph) -> ProviderDemand:
     """Read and validate provider_demand.csv (a file, or a dataset folder holding one).
 
     Every provider of the graph needs exactly one row with a positive ``demand_weight``

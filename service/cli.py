@@ -18,11 +18,13 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from models.bundle import load_bundle
 from models.engine import RiskEngine
 from models.errors import DataValidationError, InvalidParameterError, NotFoundError
-from service.registry import DEFAULT_DATA_DIR
+from service.auth import TOKENS_FILE_NAME
+from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR
 from service.text_report import assessment_detail, ranking_table
 
 
@@ -46,7 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the gRPC server")
-    serve.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    serve.add_argument(
+        "--data", default=str(DEFAULT_DATA_DIR), help="dataset that seeds an empty store"
+    )
+    serve.add_argument(
+        "--store",
+        default=os.environ.get("SOVRISK_STORE", str(DEFAULT_STATE_DIR)),
+        help="graph store: a directory or .db file (SQLite) or postgresql://... "
+        "(env SOVRISK_STORE; default var/)",
+    )
+    serve.add_argument(
+        "--tokens",
+        default=os.environ.get("SOVRISK_TOKENS_FILE", str(DEFAULT_STATE_DIR / TOKENS_FILE_NAME)),
+        help="bearer-token file (env SOVRISK_TOKENS_FILE; default var/tokens.toml)",
+    )
+    serve.add_argument(
+        "--poll-interval",
+        type=float,
+        default=2.0,
+        help="seconds between checks for versions committed by other replicas (0 = never)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port)")
     serve.add_argument(
@@ -191,13 +212,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from service.server import serve
+    from service.server import ServeConfig, serve
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(
-        serve(data_dir=args.data, host=args.host, port=args.port, print_ranking=args.print_ranking)
+        serve(
+            ServeConfig(
+                data_dir=args.data,
+                store=args.store,
+                tokens=Path(args.tokens) if args.tokens else None,
+                host=args.host,
+                port=args.port,
+                poll_interval=args.poll_interval,
+                print_ranking=args.print_ranking,
+            )
+        )
     )
     return 0
 

@@ -248,6 +248,7 @@ def result_provenance_to_proto(p: am.ResultProvenance) -> common_pb2.ResultProve
         as_of=date_to_proto(p.as_of),
         parameters=dict(p.parameters),
         seed=p.seed,
+        graph_version=p.graph_version,
     )
 
 

@@ -65,6 +65,48 @@ def not_found(resource_type: str, resource_name: str) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+def aborted_stale(base: str, latest: str) -> grpc.Status:
+    """A write prepared against an old version (AIP-154 style optimistic concurrency)."""
+    info = error_details_pb2.ErrorInfo(
+        reason="STALE_BASE_VERSION",
+        domain=ERROR_DOMAIN,
+        metadata={"base_version": base, "latest_version": latest},
+    )
+    resource = error_details_pb2.ResourceInfo(
+        resource_type=f"{ERROR_DOMAIN}/GraphVersion",
+        resource_name=latest,
+        description="the latest version: re-read it, re-apply your changes, and retry",
+    )
+    status = status_pb2.Status(
+        code=code_pb2.ABORTED,
+        message=f"base version {base!r} is not the latest ({latest!r})",
+        details=[_pack(info), _pack(resource)],
+    )
+    return rpc_status.to_status(status)
+
+
+def unauthenticated(message: str) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(reason="UNAUTHENTICATED", domain=ERROR_DOMAIN)
+    status = status_pb2.Status(
+        code=code_pb2.UNAUTHENTICATED, message=message, details=[_pack(info)]
+    )
+    return rpc_status.to_status(status)
+
+
+def permission_denied(principal: str, role: str, needed: str) -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(
+        reason="ROLE_TOO_LOW",
+        domain=ERROR_DOMAIN,
+        metadata={"principal": principal, "role": role, "needed_role": needed},
+    )
+    status = status_pb2.Status(
+        code=code_pb2.PERMISSION_DENIED,
+        message=f"{principal} has role {role}; this method needs {needed}",
+        details=[_pack(info)],
+    )
+    return rpc_status.to_status(status)
+
+
 def unavailable(message: str) -> grpc.Status:
     info = error_details_pb2.ErrorInfo(reason="GRAPH_NOT_LOADED", domain=ERROR_DOMAIN)
     status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[_pack(info)])

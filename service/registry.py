@@ -1,25 +1,40 @@
-"""Holds the loaded graph version and its engine, and runs scoring off the event loop.
+"""Serves graph versions from the store: the latest one warm, older ones on demand.
 
 One :class:`RiskEngine` per graph version: the engine compiles the graph once and caches
 assessments per (provider, parameters), so the cache key is (graph version, parameters).
+Writes (edits, imports) go through here so that a committed version is installed, its
+scores recorded in the history, and watchers woken, in that order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import tempfile
 import threading
 from asyncio import FIRST_COMPLETED
-from collections.abc import AsyncIterator, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from models.bundle import Supplements, load_bundle
+from models.bundle import Supplements
+from models.dataset import Change, DatasetFiles, RecordChange, diff_datasets
+from models.editing import ValidatedDataset, edit_dataset, validate_files
 from models.engine import RiskEngine
 from models.events import Event
 from models.graph import SupplyGraph
+from service.store import (
+    ScoreRecord,
+    SqlGraphStore,
+    StaleBaseError,
+    VersionRecord,
+    open_store,
+)
 
 log = logging.getLogger("sovrisk.registry")
 
@@ -34,33 +49,153 @@ class Final(Generic[T]):
     value: T
 
 
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """The outcome of a write: the new version (None for a validate-only dry run) and what
+    changed against the base."""
+
+    version: VersionRecord | None
+    changes: tuple[RecordChange, ...]
+    dataset: ValidatedDataset
+
+
 #: The bundled default dataset, next to the packages in a checkout.
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
+#: Where `sovrisk serve` keeps its SQLite store and tokens by default (gitignored).
+DEFAULT_STATE_DIR = Path(os.environ.get("SOVRISK_STATE_DIR", "var"))
+
+#: Older versions kept compiled in memory besides the latest.
+ENGINE_CACHE_SIZE = 4
+
+SEED_AUTHOR = "system"
+
+
+def score_records(version: VersionRecord, engine: RiskEngine) -> list[ScoreRecord]:
+    """Every provider's composite and sub-scores on ``version`` at the dataset's as-of date."""
+    params = engine.default_params()
+    return [
+        ScoreRecord(
+            version_id=version.id,
+            provider=a.provider,
+            as_of=params.as_of,
+            model_version=a.provenance.model_version,
+            composite=a.composite,
+            band=str(a.band),
+            sub_scores={str(s.key): s.score for s in a.sub_scores},
+        )
+        for a in engine.assess_all(params)
+    ]
+
 
 class GraphRegistry:
-    """The graph the server answers from. Swapping versions is one atomic reference update."""
+    """The versions the server answers from. Installing a version is one atomic reference
+    update: a request pins the engine it started with and never sees half a version."""
 
-    def __init__(self, *, workers: int = 2) -> None:
-        # One reference, swapped atomically: the engine carries its graph and supplements.
+    def __init__(
+        self, store: SqlGraphStore | None = None, *, workers: int = 2, private_dir: str = ""
+    ) -> None:
+        self.store = store
         self._current: RiskEngine | None = None
+        self._version: VersionRecord | None = None
+        self._engines: OrderedDict[int, RiskEngine] = OrderedDict()
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._running = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sovrisk-score")
+        self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._private_dir = private_dir  # a temporary store owned (and removed) by us
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, store_url: str, *, seed: str | Path = DEFAULT_DATA_DIR, workers: int = 2
+    ) -> GraphRegistry:
+        """Open (and migrate) the store, seed it from ``seed`` if it holds no version yet,
+        and install the latest version."""
+        registry = cls(open_store(store_url), workers=workers)
+        registry.load_latest(seed=seed)
+        return registry
 
     @classmethod
     def from_directory(cls, path: str | Path, *, workers: int = 2) -> GraphRegistry:
-        registry = cls(workers=workers)
-        graph, supplements = load_bundle(path)
-        registry.install(graph, supplements)
+        """Serve a dataset folder from a private temporary SQLite store, removed on close."""
+        private = tempfile.mkdtemp(prefix="sovrisk-store-")
+        registry = cls(open_store(private), workers=workers, private_dir=private)
+        registry.load_latest(seed=path)
         return registry
 
+    def load_latest(self, *, seed: str | Path | None = None) -> VersionRecord:
+        """Install the store's latest version, seeding an empty store from ``seed`` first."""
+        store = self._require_store()
+        latest = store.latest()
+        if latest is None:
+            if seed is None:
+                raise RuntimeError("the store holds no version and no seed folder was given")
+            files = DatasetFiles.from_directory(seed)
+            dataset = validate_files(files)
+            try:
+                latest = store.commit(
+                    base=None,
+                    files=files,
+                    content_hash=dataset.graph.content_hash,
+                    dataset_version=dataset.graph.info.version,
+                    author=SEED_AUTHOR,
+                    message=f"seeded from {Path(seed).name}/",
+                    change_count=0,
+                )
+                engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=latest.name)
+            except StaleBaseError as exc:  # another replica seeded it first: serve theirs
+                assert exc.current is not None
+                latest = exc.current
+                engine = self._build(latest)
+        else:
+            engine = self._build(latest)
+        self._install(latest, engine)
+        self._record_scores(latest)
+        return latest
+
+    def _require_store(self) -> SqlGraphStore:
+        if self.store is None:
+            raise RuntimeError("this registry has no store")
+        return self.store
+
+    def _build(self, version: VersionRecord) -> RiskEngine:
+        dataset = validate_files(self._require_store().files(version.id))
+        return RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
+
+    def _install(self, version: VersionRecord, engine: RiskEngine) -> None:
+        with self._lock:
+            if self._version is not None and version.id < self._version.id:
+                return  # a newer version is already current (refresh raced a write)
+            self._engines[version.id] = engine
+            self._engines.move_to_end(version.id)
+            while len(self._engines) > ENGINE_CACHE_SIZE + 1:
+                self._engines.popitem(last=False)
+            self._current, self._version = engine, version
+        log.info("graph %s installed as %s", engine.graph.version_id, version.name)
+        self._notify()
+
     def install(self, graph: SupplyGraph, supplements: Supplements | None = None) -> RiskEngine:
-        """Compile ``graph`` and make it current. Readers see the old or the new, never half."""
+        """Serve ``graph`` without storing it (tests and tools that need no history)."""
         engine = RiskEngine(graph, supplements)
-        self._current = engine
-        log.info("graph %s installed (%d nodes)", graph.version_id, len(graph.nodes))
+        with self._lock:
+            self._current = engine
+        log.info("graph %s installed (not stored)", graph.version_id)
         return engine
+
+    def refresh(self) -> bool:
+        """Install the store's latest version if another process committed one. True if so."""
+        store = self._require_store()
+        latest = store.latest()
+        if latest is None or (self._version is not None and latest.id <= self._version.id):
+            return False
+        self._install(latest, self._build(latest))
+        self._record_scores(latest)
+        return True
+
+    # -- reading ---------------------------------------------------------------------------
 
     @property
     def ready(self) -> bool:
@@ -71,6 +206,17 @@ class GraphRegistry:
         if self._current is None:
             raise RuntimeError("no graph loaded")
         return self._current
+
+    @property
+    def version(self) -> VersionRecord | None:
+        """The latest installed stored version."""
+        return self._version
+
+    @property
+    def latest_version_id(self) -> int:
+        if self._version is None:
+            raise RuntimeError("no stored version installed")
+        return self._version.id
 
     @property
     def running_jobs(self) -> int:
@@ -87,15 +233,173 @@ class GraphRegistry:
     def graph(self) -> SupplyGraph:
         return self.engine.graph
 
-    async def run(self, fn: Callable[[RiskEngine], T]) -> T:
+    def engine_at(self, version_id: int) -> RiskEngine:
+        """The engine of a stored version, built (off the event loop) if not cached.
+
+        Raises :class:`VersionNotFoundError` for an unknown id.
+        """
+        with self._lock:
+            engine = self._engines.get(version_id)
+            if engine is not None:
+                self._engines.move_to_end(version_id)
+                return engine
+        version = self._require_store().get(version_id)
+        engine = self._build(version)
+        with self._lock:
+            self._engines[version_id] = engine
+            if self._version is not None:
+                self._engines.move_to_end(self._version.id)  # never evict the latest
+            while len(self._engines) > ENGINE_CACHE_SIZE + 1:
+                self._engines.popitem(last=False)
+        return engine
+
+    async def engine_for(self, version_id: int | None) -> RiskEngine:
+        """The latest engine (``None``) or a stored version's, built in the worker pool."""
+        if version_id is None or (self._version is not None and version_id == self._version.id):
+            return self.engine
+        return await self.call(self.engine_at, version_id)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call in the worker pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def commit_changes(
+        self,
+        base: int,
+        changes: Sequence[Change],
+        *,
+        author: str,
+        message: str,
+        validate_only: bool = False,
+    ) -> Committed:
+        """Apply record changes on top of ``base`` and commit them as one new version.
+
+        Raises :class:`StaleBaseError` if ``base`` is not the latest version and
+        :class:`EditRejected` (nothing stored) if the result does not validate.
+        """
+        store = self._require_store()
+        with self._write_lock:
+            current = store.latest()
+            if current is None or current.id != base:
+                raise StaleBaseError(base, current)
+            before = store.files(base)
+            dataset = edit_dataset(before, changes)
+            return self._commit(base, before, dataset, author, message, validate_only)
+
+    def commit_files(
+        self,
+        base: int,
+        files: DatasetFiles,
+        *,
+        author: str,
+        message: str,
+        validate_only: bool = False,
+    ) -> Committed:
+        """Commit a whole dataset (an import) on top of ``base``.
+
+        Raises :class:`StaleBaseError` or :class:`DataValidationError` (nothing stored).
+        """
+        store = self._require_store()
+        with self._write_lock:
+            current = store.latest()
+            if current is None or current.id != base:
+                raise StaleBaseError(base, current)
+            before = store.files(base)
+            return self._commit(base, before, validate_files(files), author, message, validate_only)
+
+    def _commit(
+        self,
+        base: int,
+        before: DatasetFiles,
+        dataset: ValidatedDataset,
+        author: str,
+        message: str,
+        validate_only: bool,
+    ) -> Committed:
+        changes = tuple(diff_datasets(before, dataset.files))
+        if validate_only:
+            return Committed(None, changes, dataset)
+        version = self._require_store().commit(
+            base=base,
+            files=dataset.files,
+            content_hash=dataset.graph.content_hash,
+            dataset_version=dataset.graph.info.version,
+            author=author,
+            message=message,
+            change_count=len(changes),
+        )
+        engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
+        self._install(version, engine)
+        self._record_scores(version)
+        return Committed(version, changes, dataset)
+
+    # -- score history and change notification ---------------------------------------------
+
+    def _record_scores(self, version: VersionRecord) -> None:
+        """Store the version's scores in the history (in the background: the resilience
+        analysis takes a couple of seconds and the write must not wait for it)."""
+        store = self._require_store()
+
+        def record() -> None:
+            try:
+                store.record_scores(score_records(version, self.engine_at(version.id)))
+            except Exception:  # the history can be rebuilt; never fail the write for it
+                log.exception("could not record the scores of %s", version.name)
+
+        self._executor.submit(record)
+
+    def scores(self, version_id: int) -> list[ScoreRecord]:
+        """Stored scores of a version, computed and stored now if missing (blocking)."""
+        store = self._require_store()
+        rows = store.score_history(after=version_id - 1, limit=10_000)
+        found = [r for r in rows if r.version_id == version_id]
+        if found:
+            return found
+        version = store.get(version_id)
+        computed = score_records(version, self.engine_at(version_id))
+        store.record_scores(computed)
+        return computed
+
+    def subscribe(self) -> asyncio.Event:
+        """An event set whenever a new version is installed (clear it after waking)."""
+        event = asyncio.Event()
+        with self._lock:
+            self._listeners.append((asyncio.get_running_loop(), event))
+        return event
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        with self._lock:
+            self._listeners = [(lp, e) for lp, e in self._listeners if e is not event]
+
+    def _notify(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for loop, event in listeners:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+
+    async def poll_store(self, interval: float) -> None:
+        """Pick up versions committed by other replicas, every ``interval`` seconds."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.call(self.refresh)
+            except Exception:
+                log.exception("store refresh failed")
+
+    async def run(self, fn: Callable[[RiskEngine], T], engine: RiskEngine | None = None) -> T:
         """Run ``fn(engine)`` in the worker pool so scoring never blocks the event loop."""
-        engine = self.engine  # pin the version for the whole call
+        engine = engine or self.engine  # pin the version for the whole call
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, engine)
 
     async def stream(
         self,
         work: Callable[[RiskEngine, Callable[[P], None], Callable[[], bool]], T],
+        engine: RiskEngine | None = None,
     ) -> AsyncIterator[P | Final[T]]:
         """Run ``work(engine, report, should_stop)`` in the worker pool and yield each
         progress report as it comes, then the result wrapped in :class:`Final`.
@@ -103,7 +407,7 @@ class GraphRegistry:
         If the consumer stops iterating (the client cancelled, or its deadline passed),
         ``should_stop()`` turns true so the work ends at its next check.
         """
-        engine = self.engine
+        pinned = engine or self.engine
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[P] = asyncio.Queue()
         stop = threading.Event()
@@ -115,7 +419,7 @@ class GraphRegistry:
             with self._lock:
                 self._running += 1
             try:
-                return work(engine, report, stop.is_set)
+                return work(pinned, report, stop.is_set)
             finally:
                 with self._lock:
                     self._running -= 1
@@ -141,3 +445,7 @@ class GraphRegistry:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self.store is not None:
+            self.store.close()
+        if self._private_dir:
+            shutil.rmtree(self._private_dir, ignore_errors=True)

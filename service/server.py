@@ -13,9 +13,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from models.dataset import DatasetFiles
+from service.auth import TOKENS_FILE_NAME, TokenAuthenticator
 from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
 from service.interceptors import RequestLoggingInterceptor
-from service.registry import GraphRegistry
+from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR, GraphRegistry
 from service.servicers import GraphServicer, RiskServicer
 from service.text_report import ranking_table
 
@@ -64,11 +66,18 @@ class RunningServer:
 
 
 async def start_server(
-    registry: GraphRegistry, *, host: str = "127.0.0.1", port: int = 0
+    registry: GraphRegistry,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    auth: TokenAuthenticator | None = None,
 ) -> RunningServer:
-    """Build and start a server on ``host:port`` (0 = any free port); SERVING once started."""
+    """Build and start a server on ``host:port`` (0 = any free port); SERVING once started.
+
+    Without ``auth`` no token is valid, so the editing methods are UNAUTHENTICATED.
+    """
     server = grpc.aio.server(interceptors=[RequestLoggingInterceptor()], options=SERVER_OPTIONS)
-    graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(registry), server)
+    graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(registry, auth), server)
     risk_pb2_grpc.add_RiskServiceServicer_to_server(RiskServicer(registry), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -89,23 +98,65 @@ async def start_server(
     return running
 
 
-async def serve(*, data_dir: str | Path, host: str, port: int, print_ranking: bool = False) -> None:
-    """Load the dataset, serve until SIGINT/SIGTERM, then drain and stop."""
-    registry = GraphRegistry.from_directory(data_dir)
+@dataclass(frozen=True)
+class ServeConfig:
+    """Where the server keeps its state and how it is reached."""
+
+    data_dir: str | Path = DEFAULT_DATA_DIR  # seeds an empty store
+    store: str = str(DEFAULT_STATE_DIR)  # a directory / sqlite path, or postgresql://...
+    tokens: Path | None = DEFAULT_STATE_DIR / TOKENS_FILE_NAME
+    host: str = "127.0.0.1"
+    port: int = 50051
+    poll_interval: float = 2.0  # seconds between checks for other replicas' versions
+    print_ranking: bool = False
+
+
+def _warn_if_seed_differs(registry: GraphRegistry, data_dir: str | Path) -> None:
+    store, version = registry.store, registry.version
+    if store is None or version is None:
+        return
+    if DatasetFiles.from_directory(data_dir).digest != store.files(version.id).digest:
+        log.warning(
+            "%s differs from the latest stored version (%s): the store wins. To serve the "
+            "folder, commit it: sovrisk import %s",
+            data_dir,
+            version.name,
+            data_dir,
+        )
+
+
+async def serve(config: ServeConfig) -> None:
+    """Open the store (seeding it from the dataset folder on first start), serve until
+    SIGINT/SIGTERM, then drain and stop."""
+    registry = GraphRegistry.open(config.store, seed=config.data_dir)
+    _warn_if_seed_differs(registry, config.data_dir)
+    auth = TokenAuthenticator(config.tokens)
+    if not auth.configured:
+        log.warning(
+            "no bearer tokens configured: editing methods will be UNAUTHENTICATED. "
+            "Create one with: sovrisk token create --principal NAME --role editor"
+        )
+    host, port = config.host, config.port
     graph = registry.graph
     # Warm the per-version analytics (resilience LPs, tail Monte Carlo, cut sets) before the
     # health check says SERVING, so the first request does not pay for them.
     ranking = registry.engine.assess_all(registry.engine.default_params())
-    running = await start_server(registry, host=host, port=port)
+    running = await start_server(registry, host=host, port=port, auth=auth)
+    poller = (
+        asyncio.create_task(registry.poll_store(config.poll_interval))
+        if config.poll_interval > 0
+        else None
+    )
     log.info(
-        "sovrisk serving %s on %s:%d (%d nodes, dataset as of %s)",
+        "sovrisk serving %s (%s) on %s:%d (%d nodes, dataset as of %s)",
+        registry.version.name if registry.version else "-",
         graph.version_id,
         host,
         running.port,
         len(graph.nodes),
         graph.info.as_of.isoformat(),
     )
-    if print_ranking:
+    if config.print_ranking:
         print(ranking_table(ranking), flush=True)
         print(
             f"\nsovrisk gRPC API on {host}:{running.port} "
@@ -121,6 +172,8 @@ async def serve(*, data_dir: str | Path, host: str, port: int, print_ranking: bo
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down: NOT_SERVING, draining for up to %.0f s", GRACE_SECONDS)
+    if poller is not None:
+        poller.cancel()
     await running.stop()
     waiter.cancel()
     stopper.cancel()

@@ -13,6 +13,8 @@ import grpc
 
 from models import simulation as sim
 from models.assessment import SCORE_INTERPRETATION
+from models.dataset import DATASET_FILES, REQUIRED_FILES, DatasetFiles, RecordChange, diff_datasets
+from models.editing import EditRejected
 from models.engine import RiskEngine
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.loader import ISO3_RE
@@ -23,14 +25,18 @@ from service import converters as conv
 from service import errors
 from service import scenario_converters as scenario_conv
 from service import simulation_converters as sim_conv
+from service import version_converters as vconv
+from service.auth import AuthError, PermissionDenied, Role, TokenAuthenticator
 from service.grpc_gen.sovrisk.v1 import (
     graph_pb2,
     graph_pb2_grpc,
     risk_pb2,
     risk_pb2_grpc,
+    version_pb2,
 )
 from service.pagination import paginate, query_digest
 from service.registry import Final, GraphRegistry
+from service.store import StaleBaseError, StoreError, VersionNotFoundError
 
 log = logging.getLogger("sovrisk.servicers")
 
@@ -40,9 +46,37 @@ SIMULATION_INTERPRETATION = (
     "VaR95 and CVaR95 are the 95th percentile and the mean of the worst 5 % of samples."
 )
 
+T = TypeVar("T")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+#: Domain and store errors that become a rich status instead of INTERNAL.
+MAPPED_ERRORS = (InvalidParameterError, NotFoundError, StoreError, AuthError)
+
+
+def _status(exc: Exception) -> grpc.Status:
+    if isinstance(exc, StaleBaseError):
+        base = vconv.version_name(exc.base) if exc.base else ""
+        return errors.aborted_stale(base, exc.current.name if exc.current else "")
+    if isinstance(exc, VersionNotFoundError):
+        return errors.not_found("graph version", vconv.version_name(exc.version_id))
+    if isinstance(exc, PermissionDenied):
+        return errors.permission_denied(
+            exc.principal.name, exc.principal.role.name.lower(), exc.needed.name.lower()
+        )
+    if isinstance(exc, AuthError):
+        return errors.unauthenticated(str(exc))
+    status = errors.from_domain(exc)
+    if status is None:
+        raise exc
+    return status
+
+
+async def engine_for(registry: GraphRegistry, graph_version: str) -> RiskEngine:
+    """The engine of the requested version (``graph/versions/{n}``; empty = the latest)."""
+    return await registry.engine_for(vconv.parse_version(graph_version, "graph_version"))
 
 
 def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -55,10 +89,8 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
             await context.abort_with_status(errors.unavailable("the graph is not loaded yet"))
         try:
             return await method(self, request, context)
-        except (InvalidParameterError, NotFoundError) as exc:
-            status = errors.from_domain(exc)
-            assert status is not None
-            await context.abort_with_status(status)
+        except MAPPED_ERRORS as exc:
+            await context.abort_with_status(_status(exc))
             raise  # unreachable: abort raises
 
     return wrapper
@@ -79,10 +111,8 @@ def rpc_stream(
         try:
             async for item in method(self, request, context):
                 yield item
-        except (InvalidParameterError, NotFoundError) as exc:
-            status = errors.from_domain(exc)
-            assert status is not None
-            await context.abort_with_status(status)
+        except MAPPED_ERRORS as exc:
+            await context.abort_with_status(_status(exc))
 
     return wrapper
 
@@ -118,8 +148,13 @@ def _params(
 
 
 class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
-    def __init__(self, registry: GraphRegistry) -> None:
+    def __init__(self, registry: GraphRegistry, auth: TokenAuthenticator | None = None) -> None:
         self.registry = registry
+        self.auth = auth or TokenAuthenticator(env={})
+
+    def _authorize(self, context: grpc.aio.ServicerContext, needed: Role) -> str:
+        """The principal of the request's bearer token (raises AuthError)."""
+        return self.auth.authorize(context.invocation_metadata(), needed).name
 
     @rpc
     async def GetGraph(
@@ -129,7 +164,8 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
             raise InvalidParameterError(
                 [FieldViolation("name", request.name, "must be 'graph' (a singleton)")]
             )
-        return await self.registry.run(lambda e: conv.graph_to_proto(e.graph))
+        engine = await engine_for(self.registry, request.graph_version)
+        return conv.graph_to_proto(engine.graph)
 
     @rpc
     async def ListNodes(
@@ -137,7 +173,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
     ) -> graph_pb2.ListNodesResponse:
         kind = conv.kind_from_proto(request.kind)
         country = request.country
-        graph = self.registry.graph
+        graph = (await engine_for(self.registry, request.graph_version)).graph
         if country and not ISO3_RE.fullmatch(country):
             raise InvalidParameterError(
                 [FieldViolation("country", country, "must be an ISO 3166-1 alpha-3 code")]
@@ -166,10 +202,237 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         self, request: graph_pb2.GetNodeRequest, context: grpc.aio.ServicerContext
     ) -> graph_pb2.Node:
         node_id = conv.parse_name(request.name, "nodes")
-        graph = self.registry.graph
+        graph = (await engine_for(self.registry, request.graph_version)).graph
         if node_id not in graph.nodes:
             raise NotFoundError("node", request.name)
         return conv.node_to_proto(graph, node_id)
+
+    @rpc
+    async def BatchUpdateGraph(
+        self, request: graph_pb2.BatchUpdateGraphRequest, context: grpc.aio.ServicerContext
+    ) -> graph_pb2.BatchUpdateGraphResponse:
+        author = self._authorize(context, Role.EDITOR)
+        violations: list[FieldViolation] = []
+        if request.parent != "graph":
+            violations.append(FieldViolation("parent", request.parent, "must be 'graph'"))
+        try:
+            base = vconv.parse_version(request.base_version, "base_version", required=True)
+        except InvalidParameterError as exc:
+            violations += exc.violations
+        if not request.message.strip():
+            violations.append(FieldViolation("message", request.message, "is required"))
+        if not request.changes:
+            violations.append(FieldViolation("changes", "", "at least one change is required"))
+        try:
+            changes, arms = vconv.changes_from_proto(request.changes)
+        except InvalidParameterError as exc:
+            violations += exc.violations
+        if violations:
+            raise InvalidParameterError(violations)
+        assert base is not None
+        try:
+            committed = await self.registry.call(
+                lambda: self.registry.commit_changes(
+                    base,
+                    changes,
+                    author=author,
+                    message=request.message.strip(),
+                    validate_only=request.validate_only,
+                )
+            )
+        except EditRejected as exc:
+            raise InvalidParameterError(vconv.problems_to_violations(exc.problems, arms)) from exc
+        return graph_pb2.BatchUpdateGraphResponse(
+            graph_version=vconv.version_to_proto(committed.version) if committed.version else None,
+            changes=[vconv.record_change_to_proto(c) for c in committed.changes],
+        )
+
+    @rpc
+    async def ImportGraph(
+        self,
+        request_iterator: AsyncIterator[graph_pb2.ImportGraphRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> graph_pb2.ImportGraphResponse:
+        author = self._authorize(context, Role.ADMIN)
+        header, files = await _read_import(request_iterator)
+        base = vconv.parse_version(header.base_version, "header.base_version", required=True)
+        if not header.message.strip():
+            raise InvalidParameterError(
+                [FieldViolation("header.message", header.message, "is required")]
+            )
+        assert base is not None
+        committed = await self.registry.call(
+            lambda: self.registry.commit_files(
+                base,
+                files,
+                author=author,
+                message=header.message.strip(),
+                validate_only=header.validate_only,
+            )
+        )
+        return graph_pb2.ImportGraphResponse(
+            graph_version=vconv.version_to_proto(committed.version) if committed.version else None,
+            changes=[vconv.record_change_to_proto(c) for c in committed.changes],
+        )
+
+    @rpc_stream
+    async def ExportGraph(
+        self, request: graph_pb2.ExportGraphRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[graph_pb2.ExportGraphResponse]:
+        store = self.registry.store
+        assert store is not None
+        wanted = vconv.parse_version(request.graph_version, "graph_version")
+        version = await self.registry.call(
+            store.get, wanted if wanted is not None else self.registry.latest_version_id
+        )
+        files = await self.registry.call(store.files, version.id)
+        yield graph_pb2.ExportGraphResponse(graph_version=vconv.version_to_proto(version))
+        for name, data in files.items():
+            for start in range(0, max(len(data), 1), EXPORT_CHUNK_BYTES):
+                chunk = version_pb2.FileChunk(
+                    file_name=name, data=data[start : start + EXPORT_CHUNK_BYTES]
+                )
+                yield graph_pb2.ExportGraphResponse(chunk=chunk)
+
+    @rpc
+    async def ListGraphVersions(
+        self, request: graph_pb2.ListGraphVersionsRequest, context: grpc.aio.ServicerContext
+    ) -> graph_pb2.ListGraphVersionsResponse:
+        store = self.registry.store
+        assert store is not None
+        versions = await self.registry.call(lambda: store.list_versions(limit=MAX_VERSIONS_LISTED))
+        # Tokens are bound to the newest version at the first page: later pages list the same
+        # (immutable) versions even if new ones land meanwhile.
+        head = versions[0].id if versions else 0
+        inner = ""
+        if request.page_token:
+            head = _token_head(request.page_token)
+            inner = request.page_token.partition(".")[2]
+            versions = [v for v in versions if v.id <= head]
+        page = paginate(
+            versions,
+            page_size=request.page_size,
+            page_token=inner,
+            version=f"head:{head}",
+            digest=query_digest("ListGraphVersions", head),
+        )
+        token = f"{head}.{page.next_page_token}" if page.next_page_token else ""
+        return graph_pb2.ListGraphVersionsResponse(
+            graph_versions=[vconv.version_to_proto(v) for v in page.items],
+            next_page_token=token,
+            total_size=page.total_size,
+        )
+
+    @rpc
+    async def GetGraphVersion(
+        self, request: graph_pb2.GetGraphVersionRequest, context: grpc.aio.ServicerContext
+    ) -> version_pb2.GraphVersion:
+        store = self.registry.store
+        assert store is not None
+        version_id = vconv.parse_version(request.name, "name", required=True)
+        return vconv.version_to_proto(await self.registry.call(store.get, version_id))
+
+    @rpc
+    async def DiffGraphVersions(
+        self, request: graph_pb2.DiffGraphVersionsRequest, context: grpc.aio.ServicerContext
+    ) -> graph_pb2.DiffGraphVersionsResponse:
+        store = self.registry.store
+        assert store is not None
+        new_id = vconv.parse_version(request.name, "name", required=True)
+        assert new_id is not None
+        other_id = vconv.parse_version(request.other_version, "other_version")
+
+        def diff() -> list[RecordChange]:
+            new = store.get(new_id)
+            old_id = other_id if other_id is not None else new.parent_id
+            if old_id is None:  # the first version: everything is new
+                return diff_datasets(DatasetFiles({}), store.files(new_id))
+            return diff_datasets(store.files(old_id), store.files(new_id))
+
+        return vconv.diff_to_proto(await self.registry.call(diff))
+
+
+#: Largest dataset an import may stream (all files together).
+MAX_IMPORT_BYTES = 256 * 1024 * 1024
+EXPORT_CHUNK_BYTES = 1024 * 1024
+MAX_VERSIONS_LISTED = 100_000
+
+
+def _token_head(token: str) -> int:
+    head, _, _ = token.partition(".")
+    if not head.isdigit():
+        raise InvalidParameterError(
+            [FieldViolation("page_token", token, "is not a page token issued by this service")]
+        )
+    return int(head)
+
+
+async def _read_import(
+    requests: AsyncIterator[graph_pb2.ImportGraphRequest],
+) -> tuple[graph_pb2.ImportGraphHeader, DatasetFiles]:
+    """Collect an import stream: one header first, then each file's chunks contiguously.
+    Anything else rejects the whole stream before anything is stored."""
+    header: graph_pb2.ImportGraphHeader | None = None
+    parts: dict[str, list[bytes]] = {}
+    last = ""
+    total = 0
+    k = 0
+    async for k, message in _enumerate(requests):
+        arm = message.WhichOneof("payload")
+        if k == 0:
+            if arm != "header":
+                raise InvalidParameterError(
+                    [FieldViolation("header", "", "the first message must be the header")]
+                )
+            header = message.header
+            continue
+        if arm != "chunk":
+            raise InvalidParameterError(
+                [FieldViolation(f"requests[{k}]", str(arm), "only the first message is a header")]
+            )
+        name = message.chunk.file_name
+        if name not in DATASET_FILES:
+            raise InvalidParameterError(
+                [
+                    FieldViolation(
+                        f"requests[{k}].chunk.file_name",
+                        name,
+                        "not a dataset file; one of " + ", ".join(DATASET_FILES),
+                    )
+                ]
+            )
+        if name != last and name in parts:
+            raise InvalidParameterError(
+                [
+                    FieldViolation(
+                        f"requests[{k}].chunk.file_name",
+                        name,
+                        "the chunks of a file must be contiguous (this file already ended)",
+                    )
+                ]
+            )
+        total += len(message.chunk.data)
+        if total > MAX_IMPORT_BYTES:
+            raise InvalidParameterError(
+                [FieldViolation("chunk", str(total), f"import exceeds {MAX_IMPORT_BYTES} bytes")]
+            )
+        parts.setdefault(name, []).append(message.chunk.data)
+        last = name
+    if header is None:
+        raise InvalidParameterError([FieldViolation("header", "", "the stream was empty")])
+    missing = [n for n in REQUIRED_FILES if n not in parts]
+    if missing:
+        raise InvalidParameterError(
+            [FieldViolation("chunk.file_name", n, "required file is missing") for n in missing]
+        )
+    return header, DatasetFiles({n: b"".join(p) for n, p in parts.items()})
+
+
+async def _enumerate(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
+    k = 0
+    async for item in items:
+        yield k, item
+        k += 1
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
@@ -181,23 +444,23 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self, request: risk_pb2.ScoreProviderRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.RiskAssessment:
         provider = conv.parse_name(request.name, "providers")
-        engine = self.registry.engine
+        engine = await engine_for(self.registry, request.graph_version)
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights)
         if provider not in engine.provider_ids:
             raise NotFoundError("provider", request.name)
         return await self.registry.run(
-            lambda e: conv.assessment_to_proto(e.graph, e.assess(provider, params))
+            lambda e: conv.assessment_to_proto(e.graph, e.assess(provider, params)), engine
         )
 
     @rpc
     async def ListProviderScores(
         self, request: risk_pb2.ListProviderScoresRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.ListProviderScoresResponse:
-        engine = self.registry.engine
+        engine = await engine_for(self.registry, request.graph_version)
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights)
-        ranked = await self.registry.run(lambda e: e.assess_all(params))
+        ranked = await self.registry.run(lambda e: e.assess_all(params), engine)
         page = paginate(
             list(enumerate(ranked, start=1)),
             page_size=request.page_size,
@@ -218,7 +481,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def ListChokepoints(
         self, request: risk_pb2.ListChokepointsRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.ListChokepointsResponse:
-        engine = self.registry.engine
+        engine = await engine_for(self.registry, request.graph_version)
         params = _params(engine, request.as_of, None)
         min_impact = request.min_impact or DEFAULT_MIN_IMPACT
         if not (math.isfinite(min_impact) and 0.0 < min_impact <= 1.0):
@@ -257,7 +520,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
 
             return sorted(rows, key=order)
 
-        rows = await self.registry.run(rank)
+        rows = await self.registry.run(rank, engine)
         page = paginate(
             list(enumerate(rows, start=1)),
             page_size=request.page_size,
@@ -286,14 +549,14 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def RunScenario(
         self, request: risk_pb2.RunScenarioRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.RunScenarioResponse:
-        engine = self.registry.engine
+        engine = await engine_for(self.registry, request.graph_version)
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights)
         scenario = scenario_conv.scenario_from_proto(request)
         scenario_conv.validate(engine.graph, request, scenario)
         providers = _providers(engine, request.providers)
         result = await self.registry.run(
-            lambda e: run_scenario(e, scenario, params, providers or None)
+            lambda e: run_scenario(e, scenario, params, providers or None), engine
         )
         response = scenario_conv.result_to_proto(result)
         response.provenance.CopyFrom(conv.result_provenance_to_proto(engine.provenance(params)))
@@ -304,7 +567,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def SimulateDisruptions(
         self, request: risk_pb2.SimulateDisruptionsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[risk_pb2.SimulateDisruptionsResponse]:
-        engine = self.registry.engine
+        engine = await engine_for(self.registry, request.graph_version)
         providers = _providers(engine, request.providers)
         samples = request.samples or DEFAULT_SAMPLES
         if not 1 <= samples <= sim.MAX_SAMPLES:
@@ -322,7 +585,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         events = (
             sim_conv.events_from_proto(list(request.events))
             if request.events
-            else self.registry.events
+            else engine.supplements.events
         )
         failures = sim.DEFAULT_NODE_FAILURES
         if request.HasField("independent_failure_probability"):
@@ -348,7 +611,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             return result, sensitivity(result) if want_sensitivity else None
 
         params = engine.default_params()
-        async for item in self.registry.stream(work):
+        async for item in self.registry.stream(work, engine):
             if isinstance(item, Final):
                 result, sens = item.value
                 provenance = conv.result_provenance_to_proto(

@@ -26,6 +26,21 @@ EXPECTED_RPCS: dict[str, dict[str, tuple[str, str]]] = {
         "GetGraph": ("sovrisk.v1.GetGraphRequest", "sovrisk.v1.Graph"),
         "ListNodes": ("sovrisk.v1.ListNodesRequest", "sovrisk.v1.ListNodesResponse"),
         "GetNode": ("sovrisk.v1.GetNodeRequest", "sovrisk.v1.Node"),
+        "BatchUpdateGraph": (
+            "sovrisk.v1.BatchUpdateGraphRequest",
+            "sovrisk.v1.BatchUpdateGraphResponse",
+        ),
+        "ImportGraph": ("sovrisk.v1.ImportGraphRequest", "sovrisk.v1.ImportGraphResponse"),
+        "ExportGraph": ("sovrisk.v1.ExportGraphRequest", "sovrisk.v1.ExportGraphResponse"),
+        "ListGraphVersions": (
+            "sovrisk.v1.ListGraphVersionsRequest",
+            "sovrisk.v1.ListGraphVersionsResponse",
+        ),
+        "GetGraphVersion": ("sovrisk.v1.GetGraphVersionRequest", "sovrisk.v1.GraphVersion"),
+        "DiffGraphVersions": (
+            "sovrisk.v1.DiffGraphVersionsRequest",
+            "sovrisk.v1.DiffGraphVersionsResponse",
+        ),
     },
     "sovrisk.v1.RiskService": {
         "ScoreProvider": ("sovrisk.v1.ScoreProviderRequest", "sovrisk.v1.RiskAssessment"),
@@ -51,10 +66,11 @@ def test_services_and_methods_are_in_the_descriptor_pool(service_name: str) -> N
     service = descriptor_pool.Default().FindServiceByName(service_name)
     methods = {m.name: (m.input_type.full_name, m.output_type.full_name) for m in service.methods}
     assert methods == EXPECTED_RPCS[service_name]
-    streaming = {"SimulateDisruptions"}  # progress then the result
+    server_streaming = {"SimulateDisruptions", "ExportGraph"}
+    client_streaming = {"ImportGraph"}
     for method in service.methods:
-        assert not method.client_streaming, method.name
-        assert method.server_streaming == (method.name in streaming), method.name
+        assert method.client_streaming == (method.name in client_streaming), method.name
+        assert method.server_streaming == (method.name in server_streaming), method.name
 
 
 def test_stubs_and_servicers_are_generated() -> None:

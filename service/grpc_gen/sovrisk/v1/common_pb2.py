@@ -26,7 +26,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sovrisk/v1/common.proto\x12\nsovrisk.v1\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\"h\n\nProvenance\x12\x12\n\nsource_ids\x18\x01 \x03(\t\x12$\n\x07quality\x18\x02 \x01(\x0e\x32\x13.sovrisk.v1.Quality\x12 \n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x11.google.type.Date\"\xa1\x01\n\x06Source\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x11\n\tpublisher\x18\x03 \x01(\t\x12\'\n\x0cpublish_date\x18\x04 \x01(\x0b\x32\x11.google.type.Date\x12\x0b\n\x03url\x18\x05 \x01(\t\x12$\n\x07quality\x18\x06 \x01(\x0e\x32\x13.sovrisk.v1.Quality\x12\r\n\x05notes\x18\x07 \x01(\t\"\'\n\nShareRange\x12\x0b\n\x03low\x18\x01 \x01(\x01\x12\x0c\n\x04high\x18\x02 \x01(\x01\"\x93\x02\n\x10ResultProvenance\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x02 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x61taset_hash\x18\x04 \x01(\t\x12 \n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x11.google.type.Date\x12@\n\nparameters\x18\x06 \x03(\x0b\x32,.sovrisk.v1.ResultProvenance.ParametersEntry\x12\x0c\n\x04seed\x18\x07 \x01(\x03\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\xd1\x02\n\x08NodeKind\x12\x19\n\x15NODE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_KIND_PROVIDER\x10\x01\x12\x19\n\x15NODE_KIND_ACCELERATOR\x10\x02\x12\x16\n\x12NODE_KIND_DESIGNER\x10\x03\x12\x1d\n\x19NODE_KIND_FOUNDRY_PROCESS\x10\x04\x12\x17\n\x13NODE_KIND_PACKAGING\x10\x05\x12\x14\n\x10NODE_KIND_MEMORY\x10\x06\x12\x17\n\x13NODE_KIND_SUBSTRATE\x10\x07\x12\x17\n\x13NODE_KIND_EQUIPMENT\x10\x08\x12\x16\n\x12NODE_KIND_MATERIAL\x10\t\x12\x1a\n\x16NODE_KIND_EDA_SOFTWARE\x10\n\x12\x15\n\x11NODE_KIND_COUNTRY\x10\x0b\x12\x14\n\x10NODE_KIND_REGIME\x10\x0c*O\n\x07Quality\x12\x17\n\x13QUALITY_UNSPECIFIED\x10\x00\x12\r\n\tQUALITY_A\x10\x01\x12\r\n\tQUALITY_B\x10\x02\x12\r\n\tQUALITY_C\x10\x03\x42\xbf\x01\xea\x41\x41\n\x14sovrisk.dev/Provider\x12\x14providers/{provider}*\tproviders2\x08provider\xea\x41>\n\x13sovrisk.dev/Country\x12\x13\x63ountries/{country}*\tcountries2\x07\x63ountry\xea\x41\x37\n\x12sovrisk.dev/Regime\x12\x10regimes/{regime}*\x07regimes2\x06regimeb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sovrisk/v1/common.proto\x12\nsovrisk.v1\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\"h\n\nProvenance\x12\x12\n\nsource_ids\x18\x01 \x03(\t\x12$\n\x07quality\x18\x02 \x01(\x0e\x32\x13.sovrisk.v1.Quality\x12 \n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x11.google.type.Date\"\xa1\x01\n\x06Source\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x11\n\tpublisher\x18\x03 \x01(\t\x12\'\n\x0cpublish_date\x18\x04 \x01(\x0b\x32\x11.google.type.Date\x12\x0b\n\x03url\x18\x05 \x01(\t\x12$\n\x07quality\x18\x06 \x01(\x0e\x32\x13.sovrisk.v1.Quality\x12\r\n\x05notes\x18\x07 \x01(\t\"\'\n\nShareRange\x12\x0b\n\x03low\x18\x01 \x01(\x01\x12\x0c\n\x04high\x18\x02 \x01(\x01\"\xaa\x02\n\x10ResultProvenance\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61taset_name\x18\x02 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x61taset_hash\x18\x04 \x01(\t\x12 \n\x05\x61s_of\x18\x05 \x01(\x0b\x32\x11.google.type.Date\x12@\n\nparameters\x18\x06 \x03(\x0b\x32,.sovrisk.v1.ResultProvenance.ParametersEntry\x12\x0c\n\x04seed\x18\x07 \x01(\x03\x12\x15\n\rgraph_version\x18\x08 \x01(\t\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*\xd1\x02\n\x08NodeKind\x12\x19\n\x15NODE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12NODE_KIND_PROVIDER\x10\x01\x12\x19\n\x15NODE_KIND_ACCELERATOR\x10\x02\x12\x16\n\x12NODE_KIND_DESIGNER\x10\x03\x12\x1d\n\x19NODE_KIND_FOUNDRY_PROCESS\x10\x04\x12\x17\n\x13NODE_KIND_PACKAGING\x10\x05\x12\x14\n\x10NODE_KIND_MEMORY\x10\x06\x12\x17\n\x13NODE_KIND_SUBSTRATE\x10\x07\x12\x17\n\x13NODE_KIND_EQUIPMENT\x10\x08\x12\x16\n\x12NODE_KIND_MATERIAL\x10\t\x12\x1a\n\x16NODE_KIND_EDA_SOFTWARE\x10\n\x12\x15\n\x11NODE_KIND_COUNTRY\x10\x0b\x12\x14\n\x10NODE_KIND_REGIME\x10\x0c*O\n\x07Quality\x12\x17\n\x13QUALITY_UNSPECIFIED\x10\x00\x12\r\n\tQUALITY_A\x10\x01\x12\r\n\tQUALITY_B\x10\x02\x12\r\n\tQUALITY_C\x10\x03\x42\xbf\x01\xea\x41\x41\n\x14sovrisk.dev/Provider\x12\x14providers/{provider}*\tproviders2\x08provider\xea\x41>\n\x13sovrisk.dev/Country\x12\x13\x63ountries/{country}*\tcountries2\x07\x63ountry\xea\x41\x37\n\x12sovrisk.dev/Regime\x12\x10regimes/{regime}*\x07regimes2\x06regimeb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,10 +36,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\352AA\n\024sovrisk.dev/Provider\022\024providers/{provider}*\tproviders2\010provider\352A>\n\023sovrisk.dev/Country\022\023countries/{country}*\tcountries2\007country\352A7\n\022sovrisk.dev/Regime\022\020regimes/{regime}*\007regimes2\006regime'
   _globals['_RESULTPROVENANCE_PARAMETERSENTRY']._loaded_options = None
   _globals['_RESULTPROVENANCE_PARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_NODEKIND']._serialized_start=680
-  _globals['_NODEKIND']._serialized_end=1017
-  _globals['_QUALITY']._serialized_start=1019
-  _globals['_QUALITY']._serialized_end=1098
+  _globals['_NODEKIND']._serialized_start=703
+  _globals['_NODEKIND']._serialized_end=1040
+  _globals['_QUALITY']._serialized_start=1042
+  _globals['_QUALITY']._serialized_end=1121
   _globals['_PROVENANCE']._serialized_start=90
   _globals['_PROVENANCE']._serialized_end=194
   _globals['_SOURCE']._serialized_start=197
@@ -47,7 +47,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SHARERANGE']._serialized_start=360
   _globals['_SHARERANGE']._serialized_end=399
   _globals['_RESULTPROVENANCE']._serialized_start=402
-  _globals['_RESULTPROVENANCE']._serialized_end=677
-  _globals['_RESULTPROVENANCE_PARAMETERSENTRY']._serialized_start=628
-  _globals['_RESULTPROVENANCE_PARAMETERSENTRY']._serialized_end=677
+  _globals['_RESULTPROVENANCE']._serialized_end=700
+  _globals['_RESULTPROVENANCE_PARAMETERSENTRY']._serialized_start=651
+  _globals['_RESULTPROVENANCE_PARAMETERSENTRY']._serialized_end=700
 # @@protoc_insertion_point(module_scope)

@@ -271,6 +271,7 @@ class ResultProvenance(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     PARAMETERS_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     model_version: _builtins.str
     """Version of the scoring model (e.g. "0.1.0")."""
     dataset_name: _builtins.str
@@ -281,6 +282,8 @@ class ResultProvenance(_message.Message):
     """sha256 (hex) of the dataset's canonical content: two different contents never share it."""
     seed: _builtins.int
     """Seed of the random number generator for simulations; 0 when the result uses none."""
+    graph_version: _builtins.str
+    """The stored graph version the result was computed on (e.g. "graph/versions/3")."""
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date the result speaks for: regimes not in force on this date are ignored."""
@@ -301,10 +304,11 @@ class ResultProvenance(_message.Message):
         as_of: _date_pb2.Date | None = ...,
         parameters: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         seed: _builtins.int = ...,
+        graph_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "dataset_hash", b"dataset_hash", "dataset_name", b"dataset_name", "dataset_version", b"dataset_version", "model_version", b"model_version", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "dataset_hash", b"dataset_hash", "dataset_name", b"dataset_name", "dataset_version", b"dataset_version", "graph_version", b"graph_version", "model_version", b"model_version", "parameters", b"parameters", "seed", b"seed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -11,6 +11,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.type import date_pb2 as _date_pb2
 from service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
+from service.grpc_gen.sovrisk.v1 import version_pb2 as _version_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -361,16 +362,20 @@ class GetGraphRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The name of the graph singleton: must be "graph"."""
+    graph_version: _builtins.str
+    """The version to read (`graph/versions/{version}`); empty means the latest."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        graph_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph_version", b"graph_version", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -386,6 +391,7 @@ class ListNodesRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     COUNTRY_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of nodes to return: 0 means the default (50); values above 1000 are
     coerced to 1000; negative values are INVALID_ARGUMENT.
@@ -404,6 +410,8 @@ class ListNodesRequest(_message.Message):
     "TWN"). Empty means any country. A value that is not three upper-case letters is
     INVALID_ARGUMENT; a well-formed code with no sites matches no node.
     """
+    graph_version: _builtins.str
+    """The version to read (`graph/versions/{version}`); empty means the latest."""
     def __init__(
         self,
         *,
@@ -411,10 +419,11 @@ class ListNodesRequest(_message.Message):
         page_token: _builtins.str = ...,
         kind: _common_pb2.NodeKind.ValueType = ...,
         country: _builtins.str = ...,
+        graph_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "graph_version", b"graph_version", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -459,8 +468,314 @@ class GetNodeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The name of the node: `nodes/{node}` (e.g. "nodes/tsmc-cowos-l")."""
+    graph_version: _builtins.str
+    """The version to read (`graph/versions/{version}`); empty means the latest."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        graph_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph_version", b"graph_version", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetNodeRequest: _TypeAlias = GetNodeRequest  # noqa: Y015
+
+@_typing.final
+class BatchUpdateGraphRequest(_message.Message):
+    """Request message for `GraphService.BatchUpdateGraph`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    BASE_VERSION_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The graph singleton: must be "graph"."""
+    base_version: _builtins.str
+    """The version the changes were prepared against (`graph/versions/{version}`). It must be
+    the latest version, otherwise the request is ABORTED (optimistic concurrency).
+    """
+    message: _builtins.str
+    """Why: recorded on the version (e.g. "Samsung HBM3E qualified for Trainium3")."""
+    validate_only: _builtins.bool
+    """Validate and report what would change, without committing anything."""
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_version_pb2.GraphChange]:
+        """The changes, applied in order. At least one."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        base_version: _builtins.str = ...,
+        changes: _abc.Iterable[_version_pb2.GraphChange] | None = ...,
+        message: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "changes", b"changes", "message", b"message", "parent", b"parent", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchUpdateGraphRequest: _TypeAlias = BatchUpdateGraphRequest  # noqa: Y015
+
+@_typing.final
+class BatchUpdateGraphResponse(_message.Message):
+    """Response message for `GraphService.BatchUpdateGraph`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def graph_version(self) -> _version_pb2.GraphVersion:
+        """The new version; unset for a `validate_only` request."""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_version_pb2.RecordChange]:
+        """What changed against the base version."""
+
+    def __init__(
+        self,
+        *,
+        graph_version: _version_pb2.GraphVersion | None = ...,
+        changes: _abc.Iterable[_version_pb2.RecordChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["graph_version", b"graph_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "graph_version", b"graph_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchUpdateGraphResponse: _TypeAlias = BatchUpdateGraphResponse  # noqa: Y015
+
+@_typing.final
+class ImportGraphHeader(_message.Message):
+    """The first message of an `ImportGraph` stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_VERSION_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    base_version: _builtins.str
+    """The version the import replaces (`graph/versions/{version}`); it must be the latest,
+    otherwise the import is ABORTED.
+    """
+    message: _builtins.str
+    """Why: recorded on the version."""
+    validate_only: _builtins.bool
+    """Validate and report what would change, without committing anything."""
+    def __init__(
+        self,
+        *,
+        base_version: _builtins.str = ...,
+        message: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "message", b"message", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportGraphHeader: _TypeAlias = ImportGraphHeader  # noqa: Y015
+
+@_typing.final
+class ImportGraphRequest(_message.Message):
+    """Request message for `GraphService.ImportGraph`: a header, then file chunks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEADER_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def header(self) -> Global___ImportGraphHeader:
+        """First message only."""
+
+    @_builtins.property
+    def chunk(self) -> _version_pb2.FileChunk:
+        """Every following message."""
+
+    def __init__(
+        self,
+        *,
+        header: Global___ImportGraphHeader | None = ...,
+        chunk: _version_pb2.FileChunk | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "payload", b"payload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "header", b"header", "payload", b"payload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["header", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
+
+Global___ImportGraphRequest: _TypeAlias = ImportGraphRequest  # noqa: Y015
+
+@_typing.final
+class ImportGraphResponse(_message.Message):
+    """Response message for `GraphService.ImportGraph`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def graph_version(self) -> _version_pb2.GraphVersion:
+        """The new version; unset for a `validate_only` request."""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_version_pb2.RecordChange]:
+        """What changed against the base version."""
+
+    def __init__(
+        self,
+        *,
+        graph_version: _version_pb2.GraphVersion | None = ...,
+        changes: _abc.Iterable[_version_pb2.RecordChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["graph_version", b"graph_version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "graph_version", b"graph_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportGraphResponse: _TypeAlias = ImportGraphResponse  # noqa: Y015
+
+@_typing.final
+class ExportGraphRequest(_message.Message):
+    """Request message for `GraphService.ExportGraph`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    graph_version: _builtins.str
+    """The version to export (`graph/versions/{version}`); empty means the latest."""
+    def __init__(
+        self,
+        *,
+        graph_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph_version", b"graph_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportGraphRequest: _TypeAlias = ExportGraphRequest  # noqa: Y015
+
+@_typing.final
+class ExportGraphResponse(_message.Message):
+    """Response message for `GraphService.ExportGraph`: the version first, then the chunks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def graph_version(self) -> _version_pb2.GraphVersion:
+        """The exported version (first message)."""
+
+    @_builtins.property
+    def chunk(self) -> _version_pb2.FileChunk:
+        """A piece of one file."""
+
+    def __init__(
+        self,
+        *,
+        graph_version: _version_pb2.GraphVersion | None = ...,
+        chunk: _version_pb2.FileChunk | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "graph_version", b"graph_version", "payload", b"payload"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "graph_version", b"graph_version", "payload", b"payload"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["graph_version", "chunk"]  # noqa: Y015
+    _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
+
+Global___ExportGraphResponse: _TypeAlias = ExportGraphResponse  # noqa: Y015
+
+@_typing.final
+class ListGraphVersionsRequest(_message.Message):
+    """Request message for `GraphService.ListGraphVersions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """Maximum number of versions to return: 0 means the default (50); values above 1000 are
+    coerced to 1000; negative values are INVALID_ARGUMENT.
+    """
+    page_token: _builtins.str
+    """A page token from a previous call."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGraphVersionsRequest: _TypeAlias = ListGraphVersionsRequest  # noqa: Y015
+
+@_typing.final
+class ListGraphVersionsResponse(_message.Message):
+    """Response message for `GraphService.ListGraphVersions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GRAPH_VERSIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token for the next page; empty when this is the last page."""
+    total_size: _builtins.int
+    """Number of versions."""
+    @_builtins.property
+    def graph_versions(self) -> _containers.RepeatedCompositeFieldContainer[_version_pb2.GraphVersion]:
+        """The versions of this page, newest first."""
+
+    def __init__(
+        self,
+        *,
+        graph_versions: _abc.Iterable[_version_pb2.GraphVersion] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["graph_versions", b"graph_versions", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGraphVersionsResponse: _TypeAlias = ListGraphVersionsResponse  # noqa: Y015
+
+@_typing.final
+class GetGraphVersionRequest(_message.Message):
+    """Request message for `GraphService.GetGraphVersion`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`graph/versions/{version}`."""
     def __init__(
         self,
         *,
@@ -472,4 +787,60 @@ class GetNodeRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___GetNodeRequest: _TypeAlias = GetNodeRequest  # noqa: Y015
+Global___GetGraphVersionRequest: _TypeAlias = GetGraphVersionRequest  # noqa: Y015
+
+@_typing.final
+class DiffGraphVersionsRequest(_message.Message):
+    """Request message for `GraphService.DiffGraphVersions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    OTHER_VERSION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The newer version (`graph/versions/{version}`)."""
+    other_version: _builtins.str
+    """The version to compare against; empty means `name`'s base version."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        other_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "other_version", b"other_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffGraphVersionsRequest: _TypeAlias = DiffGraphVersionsRequest  # noqa: Y015
+
+@_typing.final
+class DiffGraphVersionsResponse(_message.Message):
+    """Response message for `GraphService.DiffGraphVersions`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGES_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[_version_pb2.RecordChange]:
+        """The records added, removed or changed from `other_version` to `name`, in table order."""
+
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[_version_pb2.NodeChangeSummary]:
+        """The same changes grouped by the supply nodes they touch, ordered by node id."""
+
+    def __init__(
+        self,
+        *,
+        changes: _abc.Iterable[_version_pb2.RecordChange] | None = ...,
+        nodes: _abc.Iterable[_version_pb2.NodeChangeSummary] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "nodes", b"nodes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiffGraphVersionsResponse: _TypeAlias = DiffGraphVersionsResponse  # noqa: Y015

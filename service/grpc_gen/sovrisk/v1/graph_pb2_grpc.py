@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from service.grpc_gen.sovrisk.v1 import graph_pb2 as sovrisk_dot_v1_dot_graph__pb2
+from service.grpc_gen.sovrisk.v1 import version_pb2 as sovrisk_dot_v1_dot_version__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -26,7 +27,9 @@ if _version_not_supported:
 
 
 class GraphServiceStub:
-    """Read access to the AND/OR supply graph the risk scores are computed on.
+    """The AND/OR supply graph the risk scores are computed on: reading it, editing it (every
+    edit is a new immutable version) and its version history. Editing methods need a bearer
+    token with the editor or admin role (`authorization: Bearer <token>` metadata).
     """
 
     def __init__(self, channel):
@@ -50,10 +53,42 @@ class GraphServiceStub:
                 request_serializer=sovrisk_dot_v1_dot_graph__pb2.GetNodeRequest.SerializeToString,
                 response_deserializer=sovrisk_dot_v1_dot_graph__pb2.Node.FromString,
                 _registered_method=True)
+        self.BatchUpdateGraph = channel.unary_unary(
+                '/sovrisk.v1.GraphService/BatchUpdateGraph',
+                request_serializer=sovrisk_dot_v1_dot_graph__pb2.BatchUpdateGraphRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_graph__pb2.BatchUpdateGraphResponse.FromString,
+                _registered_method=True)
+        self.ImportGraph = channel.stream_unary(
+                '/sovrisk.v1.GraphService/ImportGraph',
+                request_serializer=sovrisk_dot_v1_dot_graph__pb2.ImportGraphRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_graph__pb2.ImportGraphResponse.FromString,
+                _registered_method=True)
+        self.ExportGraph = channel.unary_stream(
+                '/sovrisk.v1.GraphService/ExportGraph',
+                request_serializer=sovrisk_dot_v1_dot_graph__pb2.ExportGraphRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_graph__pb2.ExportGraphResponse.FromString,
+                _registered_method=True)
+        self.ListGraphVersions = channel.unary_unary(
+                '/sovrisk.v1.GraphService/ListGraphVersions',
+                request_serializer=sovrisk_dot_v1_dot_graph__pb2.ListGraphVersionsRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_graph__pb2.ListGraphVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetGraphVersion = channel.unary_unary(
+                '/sovrisk.v1.GraphService/GetGraphVersion',
+                request_serializer=sovrisk_dot_v1_dot_graph__pb2.GetGraphVersionRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_version__pb2.GraphVersion.FromString,
+                _registered_method=True)
+        self.DiffGraphVersions = channel.unary_unary(
+                '/sovrisk.v1.GraphService/DiffGraphVersions',
+                request_serializer=sovrisk_dot_v1_dot_graph__pb2.DiffGraphVersionsRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_graph__pb2.DiffGraphVersionsResponse.FromString,
+                _registered_method=True)
 
 
 class GraphServiceServicer:
-    """Read access to the AND/OR supply graph the risk scores are computed on.
+    """The AND/OR supply graph the risk scores are computed on: reading it, editing it (every
+    edit is a new immutable version) and its version history. Editing methods need a bearer
+    token with the editor or admin role (`authorization: Bearer <token>` metadata).
     """
 
     def GetGraph(self, request, context):
@@ -79,6 +114,53 @@ class GraphServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchUpdateGraph(self, request, context):
+        """Applies upserts and deletes of nodes, edges, sites and regimes as one new version:
+        all or nothing. The batch is validated exactly like a dataset folder; any violation
+        rejects it whole (INVALID_ARGUMENT listing every field violation). A `base_version`
+        that is not the latest is ABORTED with the latest version in the error details.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportGraph(self, request_iterator, context):
+        """Imports a whole dataset (its files, streamed in chunks after a header) as one new
+        version. A malformed stream or dataset is rejected whole.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportGraph(self, request, context):
+        """Streams a version's dataset files: the version first, then the files in chunks. The
+        output imports back through `ImportGraph` byte for byte.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGraphVersions(self, request, context):
+        """Lists the graph's versions, newest first. Paginated (AIP-158).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGraphVersion(self, request, context):
+        """Returns one version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffGraphVersions(self, request, context):
+        """What changed between two versions, record by record and node by node.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GraphServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +179,36 @@ def add_GraphServiceServicer_to_server(servicer, server):
                     request_deserializer=sovrisk_dot_v1_dot_graph__pb2.GetNodeRequest.FromString,
                     response_serializer=sovrisk_dot_v1_dot_graph__pb2.Node.SerializeToString,
             ),
+            'BatchUpdateGraph': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchUpdateGraph,
+                    request_deserializer=sovrisk_dot_v1_dot_graph__pb2.BatchUpdateGraphRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_graph__pb2.BatchUpdateGraphResponse.SerializeToString,
+            ),
+            'ImportGraph': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportGraph,
+                    request_deserializer=sovrisk_dot_v1_dot_graph__pb2.ImportGraphRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_graph__pb2.ImportGraphResponse.SerializeToString,
+            ),
+            'ExportGraph': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportGraph,
+                    request_deserializer=sovrisk_dot_v1_dot_graph__pb2.ExportGraphRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_graph__pb2.ExportGraphResponse.SerializeToString,
+            ),
+            'ListGraphVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGraphVersions,
+                    request_deserializer=sovrisk_dot_v1_dot_graph__pb2.ListGraphVersionsRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_graph__pb2.ListGraphVersionsResponse.SerializeToString,
+            ),
+            'GetGraphVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGraphVersion,
+                    request_deserializer=sovrisk_dot_v1_dot_graph__pb2.GetGraphVersionRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_version__pb2.GraphVersion.SerializeToString,
+            ),
+            'DiffGraphVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffGraphVersions,
+                    request_deserializer=sovrisk_dot_v1_dot_graph__pb2.DiffGraphVersionsRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_graph__pb2.DiffGraphVersionsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'sovrisk.v1.GraphService', rpc_method_handlers)
@@ -106,7 +218,9 @@ def add_GraphServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GraphService:
-    """Read access to the AND/OR supply graph the risk scores are computed on.
+    """The AND/OR supply graph the risk scores are computed on: reading it, editing it (every
+    edit is a new immutable version) and its version history. Editing methods need a bearer
+    token with the editor or admin role (`authorization: Bearer <token>` metadata).
     """
 
     @staticmethod
@@ -180,6 +294,168 @@ class GraphService:
             '/sovrisk.v1.GraphService/GetNode',
             sovrisk_dot_v1_dot_graph__pb2.GetNodeRequest.SerializeToString,
             sovrisk_dot_v1_dot_graph__pb2.Node.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchUpdateGraph(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sovrisk.v1.GraphService/BatchUpdateGraph',
+            sovrisk_dot_v1_dot_graph__pb2.BatchUpdateGraphRequest.SerializeToString,
+            sovrisk_dot_v1_dot_graph__pb2.BatchUpdateGraphResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportGraph(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/sovrisk.v1.GraphService/ImportGraph',
+            sovrisk_dot_v1_dot_graph__pb2.ImportGraphRequest.SerializeToString,
+            sovrisk_dot_v1_dot_graph__pb2.ImportGraphResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportGraph(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sovrisk.v1.GraphService/ExportGraph',
+            sovrisk_dot_v1_dot_graph__pb2.ExportGraphRequest.SerializeToString,
+            sovrisk_dot_v1_dot_graph__pb2.ExportGraphResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGraphVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sovrisk.v1.GraphService/ListGraphVersions',
+            sovrisk_dot_v1_dot_graph__pb2.ListGraphVersionsRequest.SerializeToString,
+            sovrisk_dot_v1_dot_graph__pb2.ListGraphVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGraphVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sovrisk.v1.GraphService/GetGraphVersion',
+            sovrisk_dot_v1_dot_graph__pb2.GetGraphVersionRequest.SerializeToString,
+            sovrisk_dot_v1_dot_version__pb2.GraphVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffGraphVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sovrisk.v1.GraphService/DiffGraphVersions',
+            sovrisk_dot_v1_dot_graph__pb2.DiffGraphVersionsRequest.SerializeToString,
+            sovrisk_dot_v1_dot_graph__pb2.DiffGraphVersionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,6 +8,7 @@ tools, materials, countries and export-control regimes, with the sources behind 
 from collections import abc as _abc
 from grpc import aio as _aio
 from service.grpc_gen.sovrisk.v1 import graph_pb2 as _graph_pb2
+from service.grpc_gen.sovrisk.v1 import version_pb2 as _version_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -29,7 +30,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class GraphServiceStub:
-    """Read access to the AND/OR supply graph the risk scores are computed on."""
+    """The AND/OR supply graph the risk scores are computed on: reading it, editing it (every
+    edit is a new immutable version) and its version history. Editing methods need a bearer
+    token with the editor or admin role (`authorization: Bearer <token>` metadata).
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -45,10 +49,33 @@ class GraphServiceStub:
     """
     GetNode: _grpc.UnaryUnaryMultiCallable[_graph_pb2.GetNodeRequest, _graph_pb2.Node]
     """Returns one node with its suppliers, consumers, sites and resolved sources."""
+    BatchUpdateGraph: _grpc.UnaryUnaryMultiCallable[_graph_pb2.BatchUpdateGraphRequest, _graph_pb2.BatchUpdateGraphResponse]
+    """Applies upserts and deletes of nodes, edges, sites and regimes as one new version:
+    all or nothing. The batch is validated exactly like a dataset folder; any violation
+    rejects it whole (INVALID_ARGUMENT listing every field violation). A `base_version`
+    that is not the latest is ABORTED with the latest version in the error details.
+    """
+    ImportGraph: _grpc.StreamUnaryMultiCallable[_graph_pb2.ImportGraphRequest, _graph_pb2.ImportGraphResponse]
+    """Imports a whole dataset (its files, streamed in chunks after a header) as one new
+    version. A malformed stream or dataset is rejected whole.
+    """
+    ExportGraph: _grpc.UnaryStreamMultiCallable[_graph_pb2.ExportGraphRequest, _graph_pb2.ExportGraphResponse]
+    """Streams a version's dataset files: the version first, then the files in chunks. The
+    output imports back through `ImportGraph` byte for byte.
+    """
+    ListGraphVersions: _grpc.UnaryUnaryMultiCallable[_graph_pb2.ListGraphVersionsRequest, _graph_pb2.ListGraphVersionsResponse]
+    """Lists the graph's versions, newest first. Paginated (AIP-158)."""
+    GetGraphVersion: _grpc.UnaryUnaryMultiCallable[_graph_pb2.GetGraphVersionRequest, _version_pb2.GraphVersion]
+    """Returns one version."""
+    DiffGraphVersions: _grpc.UnaryUnaryMultiCallable[_graph_pb2.DiffGraphVersionsRequest, _graph_pb2.DiffGraphVersionsResponse]
+    """What changed between two versions, record by record and node by node."""
 
 @_typing.type_check_only
 class GraphServiceAsyncStub(GraphServiceStub):
-    """Read access to the AND/OR supply graph the risk scores are computed on."""
+    """The AND/OR supply graph the risk scores are computed on: reading it, editing it (every
+    edit is a new immutable version) and its version history. Editing methods need a bearer
+    token with the editor or admin role (`authorization: Bearer <token>` metadata).
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetGraph: _aio.UnaryUnaryMultiCallable[_graph_pb2.GetGraphRequest, _graph_pb2.Graph]  # type: ignore[assignment]
@@ -61,9 +88,32 @@ class GraphServiceAsyncStub(GraphServiceStub):
     """
     GetNode: _aio.UnaryUnaryMultiCallable[_graph_pb2.GetNodeRequest, _graph_pb2.Node]  # type: ignore[assignment]
     """Returns one node with its suppliers, consumers, sites and resolved sources."""
+    BatchUpdateGraph: _aio.UnaryUnaryMultiCallable[_graph_pb2.BatchUpdateGraphRequest, _graph_pb2.BatchUpdateGraphResponse]  # type: ignore[assignment]
+    """Applies upserts and deletes of nodes, edges, sites and regimes as one new version:
+    all or nothing. The batch is validated exactly like a dataset folder; any violation
+    rejects it whole (INVALID_ARGUMENT listing every field violation). A `base_version`
+    that is not the latest is ABORTED with the latest version in the error details.
+    """
+    ImportGraph: _aio.StreamUnaryMultiCallable[_graph_pb2.ImportGraphRequest, _graph_pb2.ImportGraphResponse]  # type: ignore[assignment]
+    """Imports a whole dataset (its files, streamed in chunks after a header) as one new
+    version. A malformed stream or dataset is rejected whole.
+    """
+    ExportGraph: _aio.UnaryStreamMultiCallable[_graph_pb2.ExportGraphRequest, _graph_pb2.ExportGraphResponse]  # type: ignore[assignment]
+    """Streams a version's dataset files: the version first, then the files in chunks. The
+    output imports back through `ImportGraph` byte for byte.
+    """
+    ListGraphVersions: _aio.UnaryUnaryMultiCallable[_graph_pb2.ListGraphVersionsRequest, _graph_pb2.ListGraphVersionsResponse]  # type: ignore[assignment]
+    """Lists the graph's versions, newest first. Paginated (AIP-158)."""
+    GetGraphVersion: _aio.UnaryUnaryMultiCallable[_graph_pb2.GetGraphVersionRequest, _version_pb2.GraphVersion]  # type: ignore[assignment]
+    """Returns one version."""
+    DiffGraphVersions: _aio.UnaryUnaryMultiCallable[_graph_pb2.DiffGraphVersionsRequest, _graph_pb2.DiffGraphVersionsResponse]  # type: ignore[assignment]
+    """What changed between two versions, record by record and node by node."""
 
 class GraphServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Read access to the AND/OR supply graph the risk scores are computed on."""
+    """The AND/OR supply graph the risk scores are computed on: reading it, editing it (every
+    edit is a new immutable version) and its version history. Editing methods need a bearer
+    token with the editor or admin role (`authorization: Bearer <token>` metadata).
+    """
 
     @_abc_1.abstractmethod
     def GetGraph(
@@ -92,5 +142,61 @@ class GraphServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_graph_pb2.Node, _abc.Awaitable[_graph_pb2.Node]]:
         """Returns one node with its suppliers, consumers, sites and resolved sources."""
+
+    @_abc_1.abstractmethod
+    def BatchUpdateGraph(
+        self,
+        request: _graph_pb2.BatchUpdateGraphRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_graph_pb2.BatchUpdateGraphResponse, _abc.Awaitable[_graph_pb2.BatchUpdateGraphResponse]]:
+        """Applies upserts and deletes of nodes, edges, sites and regimes as one new version:
+        all or nothing. The batch is validated exactly like a dataset folder; any violation
+        rejects it whole (INVALID_ARGUMENT listing every field violation). A `base_version`
+        that is not the latest is ABORTED with the latest version in the error details.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportGraph(
+        self,
+        request_iterator: _MaybeAsyncIterator[_graph_pb2.ImportGraphRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_graph_pb2.ImportGraphResponse, _abc.Awaitable[_graph_pb2.ImportGraphResponse]]:
+        """Imports a whole dataset (its files, streamed in chunks after a header) as one new
+        version. A malformed stream or dataset is rejected whole.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportGraph(
+        self,
+        request: _graph_pb2.ExportGraphRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_graph_pb2.ExportGraphResponse], _abc.AsyncIterator[_graph_pb2.ExportGraphResponse]]:
+        """Streams a version's dataset files: the version first, then the files in chunks. The
+        output imports back through `ImportGraph` byte for byte.
+        """
+
+    @_abc_1.abstractmethod
+    def ListGraphVersions(
+        self,
+        request: _graph_pb2.ListGraphVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_graph_pb2.ListGraphVersionsResponse, _abc.Awaitable[_graph_pb2.ListGraphVersionsResponse]]:
+        """Lists the graph's versions, newest first. Paginated (AIP-158)."""
+
+    @_abc_1.abstractmethod
+    def GetGraphVersion(
+        self,
+        request: _graph_pb2.GetGraphVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_version_pb2.GraphVersion, _abc.Awaitable[_version_pb2.GraphVersion]]:
+        """Returns one version."""
+
+    @_abc_1.abstractmethod
+    def DiffGraphVersions(
+        self,
+        request: _graph_pb2.DiffGraphVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_graph_pb2.DiffGraphVersionsResponse, _abc.Awaitable[_graph_pb2.DiffGraphVersionsResponse]]:
+        """What changed between two versions, record by record and node by node."""
 
 def add_GraphServiceServicer_to_server(servicer: GraphServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

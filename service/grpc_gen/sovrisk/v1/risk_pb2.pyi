@@ -258,8 +258,11 @@ class ScoreProviderRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     WEIGHTS_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The provider to score: `providers/{provider}` (e.g. "providers/aws")."""
+    graph_version: _builtins.str
+    """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to score as of: only regimes in force on that date count. Unset means the
@@ -276,10 +279,11 @@ class ScoreProviderRequest(_message.Message):
         name: _builtins.str = ...,
         as_of: _date_pb2.Date | None = ...,
         weights: Global___ScoringWeights | None = ...,
+        graph_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "name", b"name", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "name", b"name", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1076,6 +1080,7 @@ class ListProviderScoresRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     WEIGHTS_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of providers to return: 0 means the default (50); values above 1000 are
     coerced to 1000; negative values are INVALID_ARGUMENT.
@@ -1084,6 +1089,8 @@ class ListProviderScoresRequest(_message.Message):
     """A page token from a previous call, bound to the other request fields and to the graph
     version (INVALID_ARGUMENT when reused with different ones).
     """
+    graph_version: _builtins.str
+    """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to score as of; unset means the dataset's as-of date."""
@@ -1099,10 +1106,11 @@ class ListProviderScoresRequest(_message.Message):
         page_token: _builtins.str = ...,
         as_of: _date_pb2.Date | None = ...,
         weights: Global___ScoringWeights | None = ...,
+        graph_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "page_size", b"page_size", "page_token", b"page_token", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "page_size", b"page_size", "page_token", b"page_token", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1217,6 +1225,7 @@ class ListChokepointsRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     MIN_IMPACT_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of chokepoints to return: 0 means the default (50); values above 1000
     are coerced to 1000; negative values are INVALID_ARGUMENT.
@@ -1233,6 +1242,8 @@ class ListChokepointsRequest(_message.Message):
     """Only chokepoints of this kind; `CHOKEPOINT_KIND_UNSPECIFIED` means nodes, firms and
     countries.
     """
+    graph_version: _builtins.str
+    """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to report as of; unset means the dataset's as-of date."""
@@ -1245,10 +1256,11 @@ class ListChokepointsRequest(_message.Message):
         as_of: _date_pb2.Date | None = ...,
         min_impact: _builtins.float = ...,
         kind: Global___ChokepointKind.ValueType = ...,
+        graph_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "kind", b"kind", "min_impact", b"min_impact", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "kind", b"kind", "min_impact", b"min_impact", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1399,8 +1411,11 @@ class RunScenarioRequest(_message.Message):
     PROVIDERS_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     WEIGHTS_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     display_name: _builtins.str
     """A name for the scenario, echoed in the response (e.g. "Taiwan blockade, 12 weeks")."""
+    graph_version: _builtins.str
+    """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
     @_builtins.property
     def perturbations(self) -> _containers.RepeatedCompositeFieldContainer[_scenario_pb2.Perturbation]:
         """The changes to apply, in order. At least one."""
@@ -1425,10 +1440,11 @@ class RunScenarioRequest(_message.Message):
         providers: _abc.Iterable[_builtins.str] | None = ...,
         as_of: _date_pb2.Date | None = ...,
         weights: Global___ScoringWeights | None = ...,
+        graph_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "display_name", b"display_name", "perturbations", b"perturbations", "providers", b"providers", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "display_name", b"display_name", "graph_version", b"graph_version", "perturbations", b"perturbations", "providers", b"providers", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1504,6 +1520,7 @@ class SimulateDisruptionsRequest(_message.Message):
     EVENTS_FIELD_NUMBER: _builtins.int
     INDEPENDENT_FAILURE_PROBABILITY_FIELD_NUMBER: _builtins.int
     SENSITIVITY_FIELD_NUMBER: _builtins.int
+    GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     samples: _builtins.int
     """Number of samples, 1 to 1,000,000; 0 means 10,000."""
     seed: _builtins.int
@@ -1514,6 +1531,8 @@ class SimulateDisruptionsRequest(_message.Message):
     """
     sensitivity: _builtins.bool
     """Also fit the driver-importance model (scikit-learn) for each provider."""
+    graph_version: _builtins.str
+    """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
     @_builtins.property
     def providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Providers to report (`providers/{provider}`); empty means all."""
@@ -1531,10 +1550,11 @@ class SimulateDisruptionsRequest(_message.Message):
         events: _abc.Iterable[_simulation_pb2.DisruptionEvent] | None = ...,
         independent_failure_probability: _builtins.float | None = ...,
         sensitivity: _builtins.bool = ...,
+        graph_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_independent_failure_probability", b"_independent_failure_probability", "independent_failure_probability", b"independent_failure_probability"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_independent_failure_probability", b"_independent_failure_probability", "events", b"events", "independent_failure_probability", b"independent_failure_probability", "providers", b"providers", "samples", b"samples", "seed", b"seed", "sensitivity", b"sensitivity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_independent_failure_probability", b"_independent_failure_probability", "events", b"events", "graph_version", b"graph_version", "independent_failure_probability", b"independent_failure_probability", "providers", b"providers", "samples", b"samples", "seed", b"seed", "sensitivity", b"sensitivity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__independent_failure_probability: _TypeAlias = _typing.Literal["independent_failure_probability"]  # noqa: Y015
     _WhichOneofArgType__independent_failure_probability: _TypeAlias = _typing.Literal["_independent_failure_probability", b"_independent_failure_probability"]  # noqa: Y015

@@ -1,0 +1,59 @@
+"""Versioned schema migrations, applied in order on start (``SqlGraphStore.migrate``).
+
+Never edit a migration that has shipped: add a new one. The SQL is the common subset of
+SQLite and PostgreSQL; only the binary column type differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: Callable[[str], list[str]]  # blob type -> SQL statements
+
+
+def _initial(blob: str) -> list[str]:
+    return [
+        f"""CREATE TABLE blobs (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data {blob} NOT NULL
+        )""",
+        """CREATE TABLE versions (
+            id INTEGER PRIMARY KEY,
+            parent_id INTEGER UNIQUE REFERENCES versions (id),
+            content_hash TEXT NOT NULL,
+            files_digest TEXT NOT NULL,
+            dataset_version TEXT NOT NULL,
+            author TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            message TEXT NOT NULL,
+            change_count INTEGER NOT NULL,
+            CHECK (id = COALESCE(parent_id, 0) + 1)
+        )""",
+        """CREATE TABLE version_files (
+            version_id INTEGER NOT NULL REFERENCES versions (id),
+            name TEXT NOT NULL,
+            blob_sha256 TEXT NOT NULL REFERENCES blobs (sha256),
+            PRIMARY KEY (version_id, name)
+        )""",
+        """CREATE TABLE score_history (
+            version_id INTEGER NOT NULL REFERENCES versions (id),
+            provider TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            model_version TEXT NOT NULL,
+            composite DOUBLE PRECISION,
+            band TEXT NOT NULL,
+            sub_scores TEXT NOT NULL,
+            PRIMARY KEY (version_id, provider)
+        )""",
+        "CREATE INDEX score_history_provider ON score_history (provider, version_id)",
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "versions, blobs, score history", _initial),)

@@ -1,0 +1,249 @@
+"""proto <-> domain for graph versions, edits and diffs.
+
+Records travel as CSV rows (``dict[column, text]``): the loader validates an edit exactly as
+it validates a spreadsheet, and its problems come back on the request's field paths, e.g.
+``changes[2].upsert_edge.share``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.type import date_pb2
+
+from models.dataset import TABLES, Change, Delete, RecordChange, Upsert, touched_nodes
+from models.editing import EditProblem
+from models.errors import FieldViolation, InvalidParameterError
+from service.grpc_gen.sovrisk.v1 import graph_pb2, version_pb2
+from service.store import VersionRecord
+
+VERSION_RE = re.compile(r"^graph/versions/([1-9][0-9]{0,17})$")
+
+#: The GraphChange oneof arm -> (record kind, is an upsert).
+_ARMS: dict[str, tuple[str, bool]] = {
+    "upsert_node": ("node", True),
+    "delete_node": ("node", False),
+    "upsert_edge": ("edge", True),
+    "delete_edge": ("edge", False),
+    "upsert_site": ("site", True),
+    "delete_site": ("site", False),
+    "upsert_regime": ("regime", True),
+    "delete_regime": ("regime", False),
+}
+#: CSV column -> record field, where they differ.
+_FIELD_OF_COLUMN = {"source": "sources"}
+
+_OPS = {
+    "added": version_pb2.CHANGE_OPERATION_ADDED,
+    "removed": version_pb2.CHANGE_OPERATION_REMOVED,
+    "changed": version_pb2.CHANGE_OPERATION_CHANGED,
+}
+
+
+def parse_version(name: str, field: str, *, required: bool = False) -> int | None:
+    """``graph/versions/{n}`` -> n; empty -> None (the latest) unless ``required``."""
+    if not name and not required:
+        return None
+    match = VERSION_RE.fullmatch(name)
+    if match is None:
+        raise InvalidParameterError(
+            [FieldViolation(field, name, "must be a version name 'graph/versions/{number}'")]
+        )
+    return int(match.group(1))
+
+
+def version_name(version_id: int) -> str:
+    return f"graph/versions/{version_id}"
+
+
+def version_to_proto(v: VersionRecord) -> version_pb2.GraphVersion:
+    created = Timestamp()
+    created.FromDatetime(v.created_at)
+    return version_pb2.GraphVersion(
+        name=v.name,
+        base_version=version_name(v.parent_id) if v.parent_id else "",
+        content_hash=v.content_hash,
+        files_digest=v.files_digest,
+        dataset_version=v.dataset_version,
+        author=v.author,
+        create_time=created,
+        message=v.message,
+        change_count=v.change_count,
+    )
+
+
+def _date(value: date_pb2.Date) -> str:
+    if not (value.year or value.month or value.day):
+        return ""
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+def _items(values: Sequence[str]) -> str:
+    return ";".join(values)
+
+
+def _node(r: version_pb2.NodeRecord) -> dict[str, str]:
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "name": r.name,
+        "owner": r.owner,
+        "hq_country": r.hq_country,
+        "layer": r.layer,
+        "tags": _items(r.tags),
+        "quality": r.quality,
+        "source": _items(r.sources),
+        "as_of": _date(r.as_of),
+        "notes": r.notes,
+    }
+
+
+def _edge(r: version_pb2.EdgeRecord) -> dict[str, str]:
+    return {
+        "consumer": r.consumer,
+        "category": r.category,
+        "supplier": r.supplier,
+        "share": _number(r.share),
+        "share_low": _number(r.share_low) if r.HasField("share_low") else "",
+        "share_high": _number(r.share_high) if r.HasField("share_high") else "",
+        "quality": r.quality,
+        "source": _items(r.sources),
+        "as_of": _date(r.as_of),
+        "notes": r.notes,
+    }
+
+
+def _site(r: version_pb2.SiteRecord) -> dict[str, str]:
+    return {
+        "node": r.node,
+        "country": r.country,
+        "share": _number(r.share),
+        "site_name": r.site_name,
+        "quality": r.quality,
+        "source": _items(r.sources),
+        "as_of": _date(r.as_of),
+        "notes": r.notes,
+    }
+
+
+def _regime(r: version_pb2.RegimeRecord) -> dict[str, str]:
+    return {
+        "id": r.id,
+        "issuer": r.issuer,
+        "name": r.name,
+        "instrument": r.instrument,
+        "citation": r.citation,
+        "published": _date(r.published),
+        "effective_from": _date(r.effective_from),
+        "effective_to": _date(r.effective_to),
+        "severity": _number(r.severity),
+        "reach_kinds": _items(r.reach_kinds),
+        "reach_tags": _items(r.reach_tags),
+        "reach_nodes": _items(r.reach_nodes),
+        "origin_countries": _items(r.origin_countries),
+        "destination_countries": _items(r.destination_countries),
+        "quality": r.quality,
+        "source": _items(r.sources),
+        "notes": r.notes,
+    }
+
+
+def changes_from_proto(
+    changes: Sequence[version_pb2.GraphChange],
+) -> tuple[list[Change], list[str]]:
+    """The domain changes, and each change's oneof arm (for error paths)."""
+    out: list[Change] = []
+    arms: list[str] = []
+    violations: list[FieldViolation] = []
+    for k, change in enumerate(changes):
+        arm = change.WhichOneof("change")
+        if arm is None:
+            violations.append(FieldViolation(f"changes[{k}]", "", "no change set"))
+            continue
+        arms.append(arm)
+        kind, upsert = _ARMS[arm]
+        if arm == "upsert_node":
+            out.append(Upsert(kind, _node(change.upsert_node)))
+        elif arm == "upsert_edge":
+            out.append(Upsert(kind, _edge(change.upsert_edge)))
+        elif arm == "upsert_site":
+            out.append(Upsert(kind, _site(change.upsert_site)))
+        elif arm == "upsert_regime":
+            out.append(Upsert(kind, _regime(change.upsert_regime)))
+        elif arm == "delete_node":
+            out.append(Delete(kind, (change.delete_node,)))
+        elif arm == "delete_regime":
+            out.append(Delete(kind, (change.delete_regime,)))
+        elif arm == "delete_edge":
+            e = change.delete_edge
+            out.append(Delete(kind, (e.consumer, e.category, e.supplier)))
+        else:
+            s = change.delete_site
+            out.append(Delete(kind, (s.node, s.country)))
+        assert upsert == isinstance(out[-1], Upsert)
+    if violations:
+        raise InvalidParameterError(violations)
+    return out, arms
+
+
+def problems_to_violations(
+    problems: Sequence[EditProblem], arms: Sequence[str]
+) -> list[FieldViolation]:
+    """Each problem on the request field that caused it, or on ``changes`` with the file and
+    line of the record an edit broke (e.g. a category whose shares no longer sum to 1)."""
+    violations: list[FieldViolation] = []
+    for p in problems:
+        if p.change is not None and p.change < len(arms):
+            arm = arms[p.change]
+            if arm.startswith("upsert_"):
+                column = _FIELD_OF_COLUMN.get(p.column, p.column)
+                path = f"changes[{p.change}].{arm}.{column}"
+            else:
+                path = f"changes[{p.change}].{arm}"
+            violations.append(FieldViolation(path, p.value, p.message))
+        elif p.change is None and p.file:
+            spec = next((t for t in TABLES.values() if t.file == p.file), None)
+            what = f"{spec.kind} record" if spec else "record"
+            violations.append(
+                FieldViolation(
+                    "changes",
+                    p.value,
+                    f"after the changes, the {what} at {p.file} line {p.line} is invalid: "
+                    f"{p.column}: {p.message}",
+                )
+            )
+        else:
+            violations.append(FieldViolation("changes", p.value, f"{p.column}: {p.message}"))
+    return violations
+
+
+def record_change_to_proto(c: RecordChange) -> version_pb2.RecordChange:
+    return version_pb2.RecordChange(
+        kind=c.kind,
+        key=list(c.key),
+        operation=_OPS[c.op],
+        fields=[
+            version_pb2.FieldChange(column=f.column, old_value=f.old, new_value=f.new)
+            for f in c.fields
+        ],
+        nodes=[f"nodes/{n}" for n in c.nodes],
+    )
+
+
+def diff_to_proto(changes: Sequence[RecordChange]) -> graph_pb2.DiffGraphVersionsResponse:
+    index = {id(c): k for k, c in enumerate(changes)}
+    return graph_pb2.DiffGraphVersionsResponse(
+        changes=[record_change_to_proto(c) for c in changes],
+        nodes=[
+            version_pb2.NodeChangeSummary(
+                node=f"nodes/{node}", change_indexes=[index[id(c)] for c in group]
+            )
+            for node, group in touched_nodes(changes).items()
+        ],
+    )
