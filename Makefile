@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/sovrisk serve --data $(DATA) --port $(PORT) --print-ranking
+	$(BIN)/sovrisk serve --data $(DATA) --store var/ --port $(PORT) --print-ranking
 
 lint: install
 	$(BIN)/ruff check models service tests scripts benchmarks
@@ -35,8 +35,10 @@ protos-check: install
 buf-lint: install
 	$(BIN)/python scripts/buf_lint.py
 
+# The store tests run on SQLite and on a throwaway PostgreSQL (installed from Debian packages
+# when missing and we are root, as in CI).
 test: install lint typecheck protos-check buf-lint
-	$(BIN)/python -m pytest
+	scripts/with_postgres.sh $(BIN)/python -m pytest
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

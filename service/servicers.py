@@ -16,7 +16,12 @@ from models.assessment import SCORE_INTERPRETATION
 from models.dataset import DATASET_FILES, REQUIRED_FILES, DatasetFiles, RecordChange, diff_datasets
 from models.editing import EditRejected
 from models.engine import RiskEngine
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from models.errors import (
+    DataValidationError,
+    FieldViolation,
+    InvalidParameterError,
+    NotFoundError,
+)
 from models.loader import ISO3_RE
 from models.params import DEFAULT_MIN_IMPACT, ScoringParams
 from models.scenario import run_scenario
@@ -53,7 +58,7 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
 #: Domain and store errors that become a rich status instead of INTERNAL.
-MAPPED_ERRORS = (InvalidParameterError, NotFoundError, StoreError, AuthError)
+MAPPED_ERRORS = (InvalidParameterError, NotFoundError, DataValidationError, StoreError, AuthError)
 
 
 def _status(exc: Exception) -> grpc.Status:

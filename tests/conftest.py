@@ -9,8 +9,10 @@ and corrupt one file.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,31 @@ def default_params() -> ScoringParams:
     # The fixture's hand computations divide the structural sum by K = 10 (the fixture has
     # only 7 supplier nodes); the default K is asserted separately in test_engine.py.
     return ScoringParams.build(as_of=SMALL_AS_OF, top_k=10)
+
+
+# -- graph stores: every store test runs on SQLite and on PostgreSQL --------------------------
+
+#: Set by scripts/with_postgres.sh (which `make test` uses).
+POSTGRES_URL = os.environ.get("SOVRISK_TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store: a SQLite file, or a private schema of the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store" / "sovrisk.db")
+        return
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the store tests on PostgreSQL: use scripts/with_postgres.sh")
+        pytest.skip("no PostgreSQL: run the tests through scripts/with_postgres.sh")
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")

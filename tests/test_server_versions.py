@@ -1,0 +1,295 @@
+"""Editing the graph over gRPC, on an in-process server backed by SQLite and by PostgreSQL:
+bearer-token roles, all-or-nothing batches validated like the loader, optimistic
+concurrency, versions, diffs, and a lossless export -> import round trip."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+import grpc
+import pytest_asyncio
+from google.rpc import error_details_pb2
+from google.type import date_pb2
+
+from service.auth import TokenAuthenticator
+from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
+from service.grpc_gen.sovrisk.v1 import version_pb2 as v
+from service.registry import GraphRegistry
+from service.server import RunningServer, start_server
+from tests.conftest import SMALL
+from tests.test_server import bad_fields, rpc_error, unpack
+
+TOKENS = "ann:editor:tok-editor,rita:reader:tok-reader,adam:admin:tok-admin"
+EDITOR = (("authorization", "Bearer tok-editor"),)
+READER = (("authorization", "Bearer tok-reader"),)
+ADMIN = (("authorization", "Bearer tok-admin"),)
+
+Stubs = tuple[graph_pb2_grpc.GraphServiceStub, risk_pb2_grpc.RiskServiceStub]
+
+
+@pytest_asyncio.fixture
+async def server(store_url: str) -> AsyncIterator[RunningServer]:
+    registry = GraphRegistry.open(store_url, seed=SMALL)
+    auth = TokenAuthenticator(env={"SOVRISK_TOKENS": TOKENS})
+    running = await start_server(registry, host="127.0.0.1", port=0, auth=auth)
+    try:
+        yield running
+    finally:
+        await running.stop(grace=0)
+
+
+@pytest_asyncio.fixture
+async def stubs(
+    server: RunningServer,
+) -> AsyncIterator[Stubs]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield graph_pb2_grpc.GraphServiceStub(channel), risk_pb2_grpc.RiskServiceStub(channel)
+
+
+def _edge(supplier: str, share: float) -> v.GraphChange:
+    return v.GraphChange(
+        upsert_edge=v.EdgeRecord(
+            consumer="a",
+            category="memory",
+            supplier=supplier,
+            share=share,
+            quality="B",
+            sources=["fixture"],
+            as_of=date_pb2.Date(year=2024, month=3, day=1),
+            notes="second source qualified",
+        )
+    )
+
+
+def _resplit(base: str = "graph/versions/1", m1: float = 0.7) -> graph_pb2.BatchUpdateGraphRequest:
+    return graph_pb2.BatchUpdateGraphRequest(
+        parent="graph",
+        base_version=base,
+        changes=[_edge("m1", m1), _edge("m2", round(1 - m1, 10))],
+        message="m1 takes 70 %",
+    )
+
+
+async def test_writes_need_a_token_with_a_role_that_may_write(stubs: Stubs) -> None:
+    graph, _ = stubs
+    missing = await rpc_error(graph.BatchUpdateGraph(_resplit()))
+    assert missing.code() is grpc.StatusCode.UNAUTHENTICATED
+    unknown = await rpc_error(
+        graph.BatchUpdateGraph(_resplit(), metadata=(("authorization", "Bearer nope"),))
+    )
+    assert unknown.code() is grpc.StatusCode.UNAUTHENTICATED
+    reader = await rpc_error(graph.BatchUpdateGraph(_resplit(), metadata=READER))
+    assert reader.code() is grpc.StatusCode.PERMISSION_DENIED
+    info = unpack(reader)["ErrorInfo"]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert dict(info.metadata) == {"principal": "rita", "role": "reader", "needed_role": "editor"}
+
+    # Importing a whole dataset is for admins only.
+    async def one_header() -> AsyncIterator[graph_pb2.ImportGraphRequest]:
+        yield graph_pb2.ImportGraphRequest(header=graph_pb2.ImportGraphHeader())
+
+    editor_import = await rpc_error(graph.ImportGraph(one_header(), metadata=EDITOR))
+    assert editor_import.code() is grpc.StatusCode.PERMISSION_DENIED
+    versions = await graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest())
+    assert [x.name for x in versions.graph_versions] == ["graph/versions/1"]
+
+
+async def test_a_batch_is_a_new_version_and_changes_the_scores(stubs: Stubs) -> None:
+    graph, risk = stubs
+    before = await risk.ScoreProvider(risk_pb2.ScoreProviderRequest(name="providers/p"))
+    response = await graph.BatchUpdateGraph(_resplit(), metadata=EDITOR)
+    version = response.graph_version
+    assert (version.name, version.base_version, version.author) == (
+        "graph/versions/2",
+        "graph/versions/1",
+        "ann",  # the token's principal, never a client-supplied string
+    )
+    assert version.message == "m1 takes 70 %" and version.change_count == 2
+    assert [(c.kind, list(c.key)) for c in response.changes] == [
+        ("edge", ["a", "memory", "m1"]),
+        ("edge", ["a", "memory", "m2"]),
+    ]
+    share = {f.column: (f.old_value, f.new_value) for f in response.changes[0].fields}["share"]
+    assert share == ("0.5", "0.7")
+    after = await risk.ScoreProvider(risk_pb2.ScoreProviderRequest(name="providers/p"))
+    assert after.provenance.graph_version == "graph/versions/2"
+    assert after.provenance.dataset_hash == version.content_hash
+    assert after.provenance.dataset_hash != before.provenance.dataset_hash
+    old = await risk.ScoreProvider(
+        risk_pb2.ScoreProviderRequest(name="providers/p", graph_version="graph/versions/1")
+    )
+    assert old.composite == before.composite
+    assert old.provenance.graph_version == "graph/versions/1"
+    memory = [
+        link
+        for link in (await graph.GetNode(graph_pb2.GetNodeRequest(name="nodes/a"))).suppliers
+        if link.category == "memory"
+    ]
+    assert sorted((link.node, link.share) for link in memory) == [
+        ("nodes/m1", 0.7),
+        ("nodes/m2", 0.3),
+    ]
+    got = await graph.GetGraphVersion(graph_pb2.GetGraphVersionRequest(name="graph/versions/2"))
+    assert got == version
+    diff = await graph.DiffGraphVersions(
+        graph_pb2.DiffGraphVersionsRequest(name="graph/versions/2")
+    )
+    assert [s.node for s in diff.nodes] == ["nodes/a", "nodes/m1", "nodes/m2"]
+    assert list(diff.nodes[0].change_indexes) == [0, 1]
+
+
+async def test_an_invalid_batch_lists_every_violation_and_stores_nothing(stubs: Stubs) -> None:
+    graph, _ = stubs
+    bad = graph_pb2.BatchUpdateGraphRequest(
+        parent="graph",
+        base_version="graph/versions/1",
+        changes=[_edge("m1", 0.7), _edge("nowhere", 1.5), v.GraphChange(delete_node="zz")],
+        message="bad",
+    )
+    error = await rpc_error(graph.BatchUpdateGraph(bad, metadata=EDITOR))
+    assert bad_fields(error) == ["changes[2].delete_node"]  # cannot even be applied
+    bad.changes.pop()
+    error = await rpc_error(graph.BatchUpdateGraph(bad, metadata=EDITOR))
+    fields = bad_fields(error)
+    assert "changes[1].upsert_edge.supplier" in fields  # unknown node
+    assert "changes[1].upsert_edge.share" in fields  # 1.5 is not a share
+    # a's memory shares (0.7 + 0.5) no longer sum to 1: reported on the first row of the
+    # category, which change 0 wrote.
+    assert "changes[0].upsert_edge.share" in fields
+    missing = await rpc_error(
+        graph.BatchUpdateGraph(graph_pb2.BatchUpdateGraphRequest(), metadata=EDITOR)
+    )
+    assert bad_fields(missing) == ["parent", "base_version", "message", "changes"]
+    versions = await graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest())
+    assert versions.total_size == 1
+
+
+async def test_validate_only_reports_changes_without_committing(stubs: Stubs) -> None:
+    graph, _ = stubs
+    request = _resplit()
+    request.validate_only = True
+    response = await graph.BatchUpdateGraph(request, metadata=EDITOR)
+    assert not response.HasField("graph_version") and len(response.changes) == 2
+    versions = await graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest())
+    assert versions.total_size == 1
+
+
+async def test_a_stale_base_is_aborted_with_the_latest_version(stubs: Stubs) -> None:
+    graph, _ = stubs
+    await graph.BatchUpdateGraph(_resplit(m1=0.7), metadata=EDITOR)
+    error = await rpc_error(graph.BatchUpdateGraph(_resplit(m1=0.6), metadata=EDITOR))
+    assert error.code() is grpc.StatusCode.ABORTED
+    details = unpack(error)
+    info, resource = details["ErrorInfo"], details["ResourceInfo"]
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert isinstance(resource, error_details_pb2.ResourceInfo)
+    assert info.reason == "STALE_BASE_VERSION"
+    assert dict(info.metadata) == {
+        "base_version": "graph/versions/1",
+        "latest_version": "graph/versions/2",
+    }
+    assert resource.resource_name == "graph/versions/2"
+    unknown = await rpc_error(
+        graph.GetGraphVersion(graph_pb2.GetGraphVersionRequest(name="graph/versions/9"))
+    )
+    assert unknown.code() is grpc.StatusCode.NOT_FOUND
+    malformed = await rpc_error(
+        graph.GetGraphVersion(graph_pb2.GetGraphVersionRequest(name="versions/1"))
+    )
+    assert bad_fields(malformed) == ["name"]
+
+
+async def _export(
+    graph: graph_pb2_grpc.GraphServiceStub, version: str = ""
+) -> tuple[v.GraphVersion, dict[str, bytes]]:
+    files: dict[str, bytes] = {}
+    first: v.GraphVersion | None = None
+    async for message in graph.ExportGraph(graph_pb2.ExportGraphRequest(graph_version=version)):
+        if message.HasField("graph_version"):
+            first = message.graph_version
+        else:
+            files[message.chunk.file_name] = (
+                files.get(message.chunk.file_name, b"") + message.chunk.data
+            )
+    assert first is not None
+    return first, files
+
+
+def _import_stream(
+    header: graph_pb2.ImportGraphHeader | None, files: Iterable[tuple[str, bytes]]
+) -> AsyncIterator[graph_pb2.ImportGraphRequest]:
+    async def gen() -> AsyncIterator[graph_pb2.ImportGraphRequest]:
+        if header is not None:
+            yield graph_pb2.ImportGraphRequest(header=header)
+        for name, data in files:
+            for start in range(0, len(data), 100):  # many small chunks
+                chunk = v.FileChunk(file_name=name, data=data[start : start + 100])
+                yield graph_pb2.ImportGraphRequest(chunk=chunk)
+
+    return gen()
+
+
+async def test_export_then_import_round_trips_byte_for_byte(stubs: Stubs) -> None:
+    graph, _ = stubs
+    await graph.BatchUpdateGraph(_resplit(), metadata=EDITOR)
+    exported_version, files = await _export(graph)
+    assert exported_version.name == "graph/versions/2"
+    header = graph_pb2.ImportGraphHeader(base_version="graph/versions/2", message="round trip")
+    response = await graph.ImportGraph(_import_stream(header, files.items()), metadata=ADMIN)
+    assert response.graph_version.name == "graph/versions/3"
+    assert response.graph_version.author == "adam"
+    assert response.graph_version.files_digest == exported_version.files_digest
+    assert response.graph_version.content_hash == exported_version.content_hash
+    assert len(response.changes) == 0
+    _, again = await _export(graph, "graph/versions/3")
+    assert again == files
+    # Importing version 1's files brings the old split back, as a new version.
+    _, first = await _export(graph, "graph/versions/1")
+    header = graph_pb2.ImportGraphHeader(base_version="graph/versions/3", message="revert")
+    reverted = await graph.ImportGraph(_import_stream(header, first.items()), metadata=ADMIN)
+    assert reverted.graph_version.content_hash != exported_version.content_hash
+    assert [list(c.key) for c in reverted.changes] == [["a", "memory", "m1"], ["a", "memory", "m2"]]
+
+
+async def test_a_malformed_import_is_rejected_whole(stubs: Stubs) -> None:
+    graph, _ = stubs
+    _, files = await _export(graph)
+    header = graph_pb2.ImportGraphHeader(base_version="graph/versions/1", message="x")
+    no_header = await rpc_error(
+        graph.ImportGraph(_import_stream(None, files.items()), metadata=ADMIN)
+    )
+    assert bad_fields(no_header) == ["header"]
+    odd = await rpc_error(
+        graph.ImportGraph(_import_stream(header, [("evil.sh", b"rm -rf /")]), metadata=ADMIN)
+    )
+    assert bad_fields(odd) == ["requests[1].chunk.file_name"]
+    partial = {k: b for k, b in files.items() if k != "edges.csv"}
+    missing = await rpc_error(
+        graph.ImportGraph(_import_stream(header, partial.items()), metadata=ADMIN)
+    )
+    assert bad_fields(missing) == ["chunk.file_name"]
+    broken = dict(files)
+    broken["edges.csv"] = broken["edges.csv"].replace(b"a,memory,m2,0.5", b"a,memory,m2,0.9")
+    invalid = await rpc_error(
+        graph.ImportGraph(_import_stream(header, broken.items()), metadata=ADMIN)
+    )
+    assert invalid.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert any("edges.csv" in f for f in bad_fields(invalid))
+    versions = await graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest())
+    assert versions.total_size == 1
+
+
+async def test_versions_are_listed_newest_first_page_by_page(stubs: Stubs) -> None:
+    graph, _ = stubs
+    for k, base in enumerate(["graph/versions/1", "graph/versions/2", "graph/versions/3"]):
+        await graph.BatchUpdateGraph(_resplit(base, m1=0.6 + k / 10), metadata=EDITOR)
+    first = await graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest(page_size=3))
+    assert [x.name for x in first.graph_versions] == [f"graph/versions/{n}" for n in (4, 3, 2)]
+    assert first.total_size == 4 and first.next_page_token
+    await graph.BatchUpdateGraph(_resplit("graph/versions/4", m1=0.5), metadata=EDITOR)
+    second = await graph.ListGraphVersions(
+        graph_pb2.ListGraphVersionsRequest(page_size=3, page_token=first.next_page_token)
+    )
+    # Version 5 landed meanwhile; the listing continues where it was.
+    assert [x.name for x in second.graph_versions] == ["graph/versions/1"]
+    assert second.next_page_token == ""
