@@ -338,7 +338,7 @@ class RecordChange:
         return f"{self.kind} {'/'.join(self.key)}"
 
 
-def _records(files: DatasetFiles, spec: TableSpec) -> dict[tuple[str, ...], dict[str, str]]:
+def records_of(files: DatasetFiles, spec: TableSpec) -> dict[tuple[str, ...], dict[str, str]]:
     text = files.text(spec.file)
     if text is None:
         return {}
@@ -387,7 +387,7 @@ def diff_datasets(old: DatasetFiles, new: DatasetFiles) -> list[RecordChange]:
     for spec in TABLES.values():
         if old.get(spec.file) == new.get(spec.file):
             continue
-        before, after = _records(old, spec), _records(new, spec)
+        before, after = records_of(old, spec), records_of(new, spec)
         for key in sorted(before.keys() | after.keys()):
             a, b = before.get(key), after.get(key)
             if a == b:

@@ -82,7 +82,7 @@ def score_records(version: VersionRecord, engine: RiskEngine) -> list[ScoreRecor
             model_version=a.provenance.model_version,
             composite=a.composite,
             band=str(a.band),
-            sub_scores={str(s.key): s.score for s in a.sub_scores},
+            sub_scores={str(s.key): (s.score if s.available else None) for s in a.sub_scores},
         )
         for a in engine.assess_all(params)
     ]

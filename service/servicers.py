@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import math
@@ -11,10 +12,12 @@ from typing import Any, TypeVar
 
 import grpc
 
+from models import compare
 from models import simulation as sim
+from models.alerts import fired, validate_thresholds
 from models.assessment import SCORE_INTERPRETATION
 from models.dataset import DATASET_FILES, REQUIRED_FILES, DatasetFiles, RecordChange, diff_datasets
-from models.editing import EditRejected
+from models.editing import EditRejected, validate_files
 from models.engine import RiskEngine
 from models.errors import (
     DataValidationError,
@@ -28,6 +31,7 @@ from models.scenario import run_scenario
 from models.sensitivity import SensitivityResult, sensitivity
 from service import converters as conv
 from service import errors
+from service import history_converters as hconv
 from service import scenario_converters as scenario_conv
 from service import simulation_converters as sim_conv
 from service import version_converters as vconv
@@ -35,6 +39,7 @@ from service.auth import AuthError, PermissionDenied, Role, TokenAuthenticator
 from service.grpc_gen.sovrisk.v1 import (
     graph_pb2,
     graph_pb2_grpc,
+    history_pb2,
     risk_pb2,
     risk_pb2_grpc,
     version_pb2,
@@ -635,3 +640,110 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             else:
                 progress = sim_conv.progress_to_proto(item)
                 yield risk_pb2.SimulateDisruptionsResponse(progress=progress)
+
+    @rpc
+    async def CompareAssessments(
+        self, request: risk_pb2.CompareAssessmentsRequest, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.CompareAssessmentsResponse:
+        registry, store = self.registry, self.registry.store
+        assert store is not None
+        provider = conv.parse_name(request.name, "providers")
+        violations: list[FieldViolation] = []
+        ids: dict[str, int | None] = {}
+        dates: dict[str, dt.date | None] = {}
+        for field in ("base_version", "target_version"):
+            try:
+                ids[field] = vconv.parse_version(getattr(request, field), field)
+            except InvalidParameterError as exc:
+                violations += exc.violations
+        for field in ("base_as_of", "target_as_of"):
+            try:
+                dates[field] = conv.date_from_proto(getattr(request, field), field)
+            except InvalidParameterError as exc:
+                violations += exc.violations
+        if violations:
+            raise InvalidParameterError(violations)
+
+        def work() -> tuple[compare.Comparison, str, str]:
+            target_id = ids["target_version"] or registry.latest_version_id
+            target_record = store.get(target_id)
+            base_id = ids["base_version"] or target_record.parent_id or target_id
+            base_engine, target_engine = registry.engine_at(base_id), registry.engine_at(target_id)
+            for engine in (base_engine, target_engine):
+                if provider not in engine.provider_ids:
+                    raise NotFoundError("provider", request.name)
+            base_params = ScoringParams.build(
+                as_of=dates["base_as_of"] or base_engine.graph.info.as_of
+            )
+            target_params = ScoringParams.build(
+                as_of=dates["target_as_of"] or target_engine.graph.info.as_of
+            )
+
+            def build(files: DatasetFiles) -> RiskEngine:
+                dataset = validate_files(files)
+                return RiskEngine(dataset.graph, dataset.supplements)
+
+            result = compare.compare(
+                provider,
+                base_engine=base_engine,
+                base_files=store.files(base_id),
+                base_params=base_params,
+                target_engine=target_engine,
+                target_files=store.files(target_id),
+                target_params=target_params,
+                build=build,
+            )
+            return result, vconv.version_name(base_id), vconv.version_name(target_id)
+
+        result, base_name, target_name = await registry.call(work)
+        return hconv.comparison_to_proto(result, base_name, target_name)
+
+    @rpc_stream
+    async def WatchProviderScores(
+        self, request: history_pb2.WatchProviderScoresRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[history_pb2.WatchProviderScoresResponse]:
+        registry = self.registry
+        engine = registry.engine
+        providers = _providers(engine, request.providers) or list(engine.provider_ids)
+        thresholds = hconv.thresholds_from_proto(request.thresholds)
+        validate_thresholds(thresholds)
+        start = vconv.parse_version(request.start_after_version, "start_after_version")
+        seen = registry.latest_version_id if start is None else start
+        if seen > registry.latest_version_id:
+            raise NotFoundError("graph version", request.start_after_version)
+        names = {p: engine.graph.nodes[p].name for p in engine.provider_ids}
+        woken = registry.subscribe()
+        try:
+            while True:
+                while seen < registry.latest_version_id:
+                    version = seen + 1
+                    before = await registry.call(_score_table, registry, version - 1)
+                    after = await registry.call(_score_table, registry, version)
+                    alerts = fired(before, after, thresholds, providers)
+                    yield history_pb2.WatchProviderScoresResponse(
+                        graph_version=vconv.version_name(version),
+                        base_version=vconv.version_name(version - 1) if version > 1 else "",
+                        alerts=[
+                            hconv.alert_to_proto(
+                                a,
+                                before.get(a.provider, {}),
+                                after.get(a.provider, {}),
+                                names.get(a.provider, a.provider),
+                            )
+                            for a in alerts
+                        ],
+                    )
+                    seen = version
+                await woken.wait()
+                woken.clear()
+        finally:
+            registry.unsubscribe(woken)
+
+
+def _score_table(registry: GraphRegistry, version_id: int) -> dict[str, dict[str, float | None]]:
+    """provider -> metric -> value of a stored version (empty before the first version)."""
+    if version_id < 1:
+        return {}
+    return {
+        r.provider: {"composite": r.composite, **r.sub_scores} for r in registry.scores(version_id)
+    }

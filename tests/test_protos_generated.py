@@ -57,6 +57,14 @@ EXPECTED_RPCS: dict[str, dict[str, tuple[str, str]]] = {
             "sovrisk.v1.ListChokepointsRequest",
             "sovrisk.v1.ListChokepointsResponse",
         ),
+        "CompareAssessments": (
+            "sovrisk.v1.CompareAssessmentsRequest",
+            "sovrisk.v1.CompareAssessmentsResponse",
+        ),
+        "WatchProviderScores": (
+            "sovrisk.v1.WatchProviderScoresRequest",
+            "sovrisk.v1.WatchProviderScoresResponse",
+        ),
     },
 }
 
@@ -66,7 +74,7 @@ def test_services_and_methods_are_in_the_descriptor_pool(service_name: str) -> N
     service = descriptor_pool.Default().FindServiceByName(service_name)
     methods = {m.name: (m.input_type.full_name, m.output_type.full_name) for m in service.methods}
     assert methods == EXPECTED_RPCS[service_name]
-    server_streaming = {"SimulateDisruptions", "ExportGraph"}
+    server_streaming = {"SimulateDisruptions", "ExportGraph", "WatchProviderScores"}
     client_streaming = {"ImportGraph"}
     for method in service.methods:
         assert method.client_streaming == (method.name in client_streaming), method.name

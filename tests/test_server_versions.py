@@ -4,15 +4,23 @@ concurrency, versions, diffs, and a lossless export -> import round trip."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 
 import grpc
+import pytest
 import pytest_asyncio
 from google.rpc import error_details_pb2
 from google.type import date_pb2
 
 from service.auth import TokenAuthenticator
-from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
+from service.grpc_gen.sovrisk.v1 import (
+    graph_pb2,
+    graph_pb2_grpc,
+    history_pb2,
+    risk_pb2,
+    risk_pb2_grpc,
+)
 from service.grpc_gen.sovrisk.v1 import version_pb2 as v
 from service.registry import GraphRegistry
 from service.server import RunningServer, start_server
@@ -293,3 +301,135 @@ async def test_versions_are_listed_newest_first_page_by_page(stubs: Stubs) -> No
     # Version 5 landed meanwhile; the listing continues where it was.
     assert [x.name for x in second.graph_versions] == ["graph/versions/1"]
     assert second.next_page_token == ""
+
+
+# -- explaining changes and alerting on them --------------------------------------------------
+
+
+async def _score(risk: risk_pb2_grpc.RiskServiceStub, **kwargs: object) -> float:
+    request = risk_pb2.ScoreProviderRequest(name="providers/p", **kwargs)  # type: ignore[arg-type]
+    return (await risk.ScoreProvider(request)).composite
+
+
+async def test_compare_attributes_a_version_change_to_its_edits(stubs: Stubs) -> None:
+    graph, risk = stubs
+    before = await _score(risk)
+    await graph.BatchUpdateGraph(_resplit(), metadata=EDITOR)
+    after = await _score(risk)
+    response = await risk.CompareAssessments(risk_pb2.CompareAssessmentsRequest(name="providers/p"))
+    assert (response.base.graph_version, response.target.graph_version) == (
+        "graph/versions/1",
+        "graph/versions/2",
+    )
+    assert response.base.composite == pytest.approx(before, abs=1e-9)
+    assert response.delta.composite == pytest.approx(after - before, abs=1e-6)
+    edits, dates = response.steps
+    assert (edits.name, dates.name) == ("graph_edits", "date_effects")
+    [cause] = edits.causes
+    assert cause.label == "edge a/memory" and cause.measured
+    assert [list(r.key) for r in cause.records] == [["a", "memory", "m1"], ["a", "memory", "m2"]]
+    # One cause alone explains the whole change: no interaction, no date effect.
+    assert cause.effect.composite == pytest.approx(after - before, abs=1e-6)
+    assert edits.interaction.composite == pytest.approx(0.0, abs=1e-9)
+    assert list(dates.causes) == [] and dates.total.composite == 0.0
+    assert f"({after - before:+.1f})" in response.summary
+
+
+async def test_compare_between_dates_names_the_regimes_that_entered_force(stubs: Stubs) -> None:
+    _, risk = stubs
+    early = date_pb2.Date(year=2020, month=1, day=1)
+    response = await risk.CompareAssessments(
+        risk_pb2.CompareAssessmentsRequest(name="providers/p", base_as_of=early)
+    )
+    assert response.base.graph_version == response.target.graph_version == "graph/versions/1"
+    edits, dates = response.steps
+    assert list(edits.causes) == []
+    assert [c.regime for c in dates.causes] == ["regimes/nl-euv", "regimes/us-chip"]
+    assert all(c.kind == history_pb2.CAUSE_KIND_DATE_EFFECT and c.measured for c in dates.causes)
+    assert dates.total.composite == pytest.approx(
+        await _score(risk) - await _score(risk, as_of=early), abs=1e-6
+    )
+    export = {d.metric: d.delta for d in response.delta.sub_scores}
+    assert export[history_pb2.SCORE_METRIC_EXPORT_CONTROL] > 0
+    changed = {c.check_id: (c.base_status, c.target_status) for c in response.check_changes}
+    assert changed["export_control.in_force"] == (
+        risk_pb2.CHECK_STATUS_PASS,
+        risk_pb2.CHECK_STATUS_FAIL,
+    )
+
+
+def _watch_request(start_after: str = "") -> history_pb2.WatchProviderScoresRequest:
+    return history_pb2.WatchProviderScoresRequest(
+        providers=["providers/p"],
+        thresholds=[
+            history_pb2.ScoreThreshold(kind=history_pb2.THRESHOLD_KIND_CHANGE, value=1.0),
+            history_pb2.ScoreThreshold(kind=history_pb2.THRESHOLD_KIND_ABOVE, value=60.0),
+            history_pb2.ScoreThreshold(
+                metric=history_pb2.SCORE_METRIC_STRUCTURAL,
+                kind=history_pb2.THRESHOLD_KIND_CHANGE,
+                value=0.5,
+            ),
+        ],
+        start_after_version=start_after,
+    )
+
+
+async def test_a_watcher_started_before_an_edit_receives_its_alerts(stubs: Stubs) -> None:
+    graph, risk = stubs
+    before = await _score(risk)
+    stream = risk.WatchProviderScores(_watch_request())
+    await asyncio.sleep(0.3)  # let the stream subscribe before the edit lands
+    await graph.BatchUpdateGraph(_resplit(), metadata=EDITOR)
+    after = await _score(risk)
+    assert before <= 60.0 < after  # the fixture's edit crosses 60 (57.7 -> 60.5)
+    message = await asyncio.wait_for(stream.read(), timeout=30)
+    assert (message.graph_version, message.base_version) == ("graph/versions/2", "graph/versions/1")
+    fired = [(a.threshold.kind, a.threshold.metric) for a in message.alerts]
+    # The structural sub-score does not move with the memory split: that threshold stays quiet.
+    assert fired == [
+        (history_pb2.THRESHOLD_KIND_CHANGE, history_pb2.SCORE_METRIC_COMPOSITE),
+        (history_pb2.THRESHOLD_KIND_ABOVE, history_pb2.SCORE_METRIC_COMPOSITE),
+    ]
+    alert = message.alerts[1]
+    assert alert.provider == "providers/p"
+    assert alert.score.base_value == pytest.approx(before)
+    assert alert.score.target_value == pytest.approx(after)
+    assert alert.assessment_delta.composite == pytest.approx(after - before, abs=1e-6)
+    assert alert.message == f"Provider P composite rose above 60: {before:.1f} -> {after:.1f}"
+    stream.cancel()
+
+
+async def test_a_reconnecting_watcher_misses_nothing(stubs: Stubs) -> None:
+    graph, risk = stubs
+    await graph.BatchUpdateGraph(_resplit("graph/versions/1", m1=0.7), metadata=EDITOR)
+    await graph.BatchUpdateGraph(_resplit("graph/versions/2", m1=0.5), metadata=EDITOR)
+    stream = risk.WatchProviderScores(_watch_request("graph/versions/1"))
+    first = await asyncio.wait_for(stream.read(), timeout=30)
+    second = await asyncio.wait_for(stream.read(), timeout=30)
+    assert [first.graph_version, second.graph_version] == ["graph/versions/2", "graph/versions/3"]
+    assert len(first.alerts) == 2  # up above 60 and by > 1 point
+    assert [a.threshold.kind for a in second.alerts] == [history_pb2.THRESHOLD_KIND_CHANGE]
+    assert second.alerts[0].score.delta == pytest.approx(-first.alerts[0].score.delta, abs=1e-6)
+    # Live versions follow the replayed ones on the same stream.
+    await graph.BatchUpdateGraph(_resplit("graph/versions/3", m1=0.7), metadata=EDITOR)
+    third = await asyncio.wait_for(stream.read(), timeout=30)
+    assert third.graph_version == "graph/versions/4"
+    stream.cancel()
+
+
+async def test_watch_rejects_bad_thresholds(stubs: Stubs) -> None:
+    _, risk = stubs
+    request = history_pb2.WatchProviderScoresRequest(
+        thresholds=[
+            history_pb2.ScoreThreshold(kind=history_pb2.THRESHOLD_KIND_ABOVE, value=120),
+            history_pb2.ScoreThreshold(value=1),
+        ]
+    )
+    stream = risk.WatchProviderScores(request)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stream.read()
+    assert bad_fields(caught.value) == ["thresholds[1].kind"]
+    stream = risk.WatchProviderScores(request.__class__(thresholds=[request.thresholds[0]]))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stream.read()
+    assert bad_fields(caught.value) == ["thresholds[0].value"]

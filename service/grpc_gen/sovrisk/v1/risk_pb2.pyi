@@ -16,6 +16,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import date_pb2 as _date_pb2
 from service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
+from service.grpc_gen.sovrisk.v1 import history_pb2 as _history_pb2
 from service.grpc_gen.sovrisk.v1 import scenario_pb2 as _scenario_pb2
 from service.grpc_gen.sovrisk.v1 import simulation_pb2 as _simulation_pb2
 import builtins as _builtins
@@ -1693,3 +1694,143 @@ class ShortfallOutcome(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ShortfallOutcome: _TypeAlias = ShortfallOutcome  # noqa: Y015
+
+@_typing.final
+class CheckChange(_message.Message):
+    """A check whose status differs between the two sides."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECK_ID_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    BASE_STATUS_FIELD_NUMBER: _builtins.int
+    TARGET_STATUS_FIELD_NUMBER: _builtins.int
+    check_id: _builtins.str
+    """The check id (e.g. "spof.single_foundry")."""
+    title: _builtins.str
+    """The check's title."""
+    base_status: Global___CheckStatus.ValueType
+    """Status before (UNSPECIFIED if the check did not exist)."""
+    target_status: Global___CheckStatus.ValueType
+    """Status after."""
+    def __init__(
+        self,
+        *,
+        check_id: _builtins.str = ...,
+        title: _builtins.str = ...,
+        base_status: Global___CheckStatus.ValueType = ...,
+        target_status: Global___CheckStatus.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_status", b"base_status", "check_id", b"check_id", "target_status", b"target_status", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckChange: _TypeAlias = CheckChange  # noqa: Y015
+
+@_typing.final
+class CompareAssessmentsRequest(_message.Message):
+    """Request message for `RiskService.CompareAssessments`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    BASE_VERSION_FIELD_NUMBER: _builtins.int
+    BASE_AS_OF_FIELD_NUMBER: _builtins.int
+    TARGET_VERSION_FIELD_NUMBER: _builtins.int
+    TARGET_AS_OF_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The provider: `providers/{provider}`."""
+    base_version: _builtins.str
+    """The version to compare from; empty means the target version's base version (or the
+    target itself when it is the first version).
+    """
+    target_version: _builtins.str
+    """The version to compare to; empty means the latest."""
+    @_builtins.property
+    def base_as_of(self) -> _date_pb2.Date:
+        """The date to score the base as of; unset means the base version's dataset as-of date."""
+
+    @_builtins.property
+    def target_as_of(self) -> _date_pb2.Date:
+        """The date to score the target as of; unset means the target version's dataset as-of date."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        base_version: _builtins.str = ...,
+        base_as_of: _date_pb2.Date | None = ...,
+        target_version: _builtins.str = ...,
+        target_as_of: _date_pb2.Date | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["base_as_of", b"base_as_of", "target_as_of", b"target_as_of"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_as_of", b"base_as_of", "base_version", b"base_version", "name", b"name", "target_as_of", b"target_as_of", "target_version", b"target_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompareAssessmentsRequest: _TypeAlias = CompareAssessmentsRequest  # noqa: Y015
+
+@_typing.final
+class CompareAssessmentsResponse(_message.Message):
+    """Response message for `RiskService.CompareAssessments`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    CHECK_CHANGES_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    PROVENANCE_FIELD_NUMBER: _builtins.int
+    provider: _builtins.str
+    """The provider: `providers/{provider}`."""
+    summary: _builtins.str
+    """The explanation in a few sentences, largest causes first."""
+    @_builtins.property
+    def base(self) -> _history_pb2.AssessmentPoint:
+        """Where the provider stood."""
+
+    @_builtins.property
+    def target(self) -> _history_pb2.AssessmentPoint:
+        """Where it stands."""
+
+    @_builtins.property
+    def delta(self) -> _history_pb2.ScoreDelta:
+        """The whole change."""
+
+    @_builtins.property
+    def steps(self) -> _containers.RepeatedCompositeFieldContainer[_history_pb2.ComparisonStep]:
+        """The change split into graph edits then date effects, each with its causes."""
+
+    @_builtins.property
+    def check_changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckChange]:
+        """Checks whose status changed."""
+
+    @_builtins.property
+    def provenance(self) -> _common_pb2.ResultProvenance:
+        """Model version, the target's dataset and parameters."""
+
+    def __init__(
+        self,
+        *,
+        provider: _builtins.str = ...,
+        base: _history_pb2.AssessmentPoint | None = ...,
+        target: _history_pb2.AssessmentPoint | None = ...,
+        delta: _history_pb2.ScoreDelta | None = ...,
+        steps: _abc.Iterable[_history_pb2.ComparisonStep] | None = ...,
+        check_changes: _abc.Iterable[Global___CheckChange] | None = ...,
+        summary: _builtins.str = ...,
+        provenance: _common_pb2.ResultProvenance | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "delta", b"delta", "provenance", b"provenance", "target", b"target"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "check_changes", b"check_changes", "delta", b"delta", "provenance", b"provenance", "provider", b"provider", "steps", b"steps", "summary", b"summary", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompareAssessmentsResponse: _TypeAlias = CompareAssessmentsResponse  # noqa: Y015

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from service.grpc_gen.sovrisk.v1 import history_pb2 as sovrisk_dot_v1_dot_history__pb2
 from service.grpc_gen.sovrisk.v1 import risk_pb2 as sovrisk_dot_v1_dot_risk__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -61,6 +62,16 @@ class RiskServiceStub:
                 request_serializer=sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsRequest.SerializeToString,
                 response_deserializer=sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsResponse.FromString,
                 _registered_method=True)
+        self.CompareAssessments = channel.unary_unary(
+                '/sovrisk.v1.RiskService/CompareAssessments',
+                request_serializer=sovrisk_dot_v1_dot_risk__pb2.CompareAssessmentsRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_risk__pb2.CompareAssessmentsResponse.FromString,
+                _registered_method=True)
+        self.WatchProviderScores = channel.unary_stream(
+                '/sovrisk.v1.RiskService/WatchProviderScores',
+                request_serializer=sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresResponse.FromString,
+                _registered_method=True)
 
 
 class RiskServiceServicer:
@@ -113,6 +124,23 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CompareAssessments(self, request, context):
+        """Compares a provider's assessment between two graph versions and/or dates: every
+        sub-score's and check's change, attributed to the graph edits and to the regimes
+        entering or leaving force that caused it, each measured alone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchProviderScores(self, request, context):
+        """Streams, for every new graph version, the alerts that fire for the watched providers'
+        thresholds. `start_after_version` replays the versions a reconnecting client missed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +168,16 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.SimulateDisruptions,
                     request_deserializer=sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsRequest.FromString,
                     response_serializer=sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsResponse.SerializeToString,
+            ),
+            'CompareAssessments': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareAssessments,
+                    request_deserializer=sovrisk_dot_v1_dot_risk__pb2.CompareAssessmentsRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_risk__pb2.CompareAssessmentsResponse.SerializeToString,
+            ),
+            'WatchProviderScores': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchProviderScores,
+                    request_deserializer=sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -279,6 +317,60 @@ class RiskService:
             '/sovrisk.v1.RiskService/SimulateDisruptions',
             sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsRequest.SerializeToString,
             sovrisk_dot_v1_dot_risk__pb2.SimulateDisruptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareAssessments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sovrisk.v1.RiskService/CompareAssessments',
+            sovrisk_dot_v1_dot_risk__pb2.CompareAssessmentsRequest.SerializeToString,
+            sovrisk_dot_v1_dot_risk__pb2.CompareAssessmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchProviderScores(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sovrisk.v1.RiskService/WatchProviderScores',
+            sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresRequest.SerializeToString,
+            sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,7 @@ entity matching are evidence, not a compliance determination.
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from service.grpc_gen.sovrisk.v1 import history_pb2 as _history_pb2
 from service.grpc_gen.sovrisk.v1 import risk_pb2 as _risk_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -65,6 +66,15 @@ class RiskServiceStub:
     Seeded: the same seed and inputs give the same result. The client's deadline or
     cancellation stops the work.
     """
+    CompareAssessments: _grpc.UnaryUnaryMultiCallable[_risk_pb2.CompareAssessmentsRequest, _risk_pb2.CompareAssessmentsResponse]
+    """Compares a provider's assessment between two graph versions and/or dates: every
+    sub-score's and check's change, attributed to the graph edits and to the regimes
+    entering or leaving force that caused it, each measured alone.
+    """
+    WatchProviderScores: _grpc.UnaryStreamMultiCallable[_history_pb2.WatchProviderScoresRequest, _history_pb2.WatchProviderScoresResponse]
+    """Streams, for every new graph version, the alerts that fire for the watched providers'
+    thresholds. `start_after_version` replays the versions a reconnecting client missed.
+    """
 
 @_typing.type_check_only
 class RiskServiceAsyncStub(RiskServiceStub):
@@ -96,6 +106,15 @@ class RiskServiceAsyncStub(RiskServiceStub):
     Pr(a < 0.5), per-event attribution, standard errors, optional driver importance).
     Seeded: the same seed and inputs give the same result. The client's deadline or
     cancellation stops the work.
+    """
+    CompareAssessments: _aio.UnaryUnaryMultiCallable[_risk_pb2.CompareAssessmentsRequest, _risk_pb2.CompareAssessmentsResponse]  # type: ignore[assignment]
+    """Compares a provider's assessment between two graph versions and/or dates: every
+    sub-score's and check's change, attributed to the graph edits and to the regimes
+    entering or leaving force that caused it, each measured alone.
+    """
+    WatchProviderScores: _aio.UnaryStreamMultiCallable[_history_pb2.WatchProviderScoresRequest, _history_pb2.WatchProviderScoresResponse]  # type: ignore[assignment]
+    """Streams, for every new graph version, the alerts that fire for the watched providers'
+    thresholds. `start_after_version` replays the versions a reconnecting client missed.
     """
 
 class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -155,6 +174,27 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         Pr(a < 0.5), per-event attribution, standard errors, optional driver importance).
         Seeded: the same seed and inputs give the same result. The client's deadline or
         cancellation stops the work.
+        """
+
+    @_abc_1.abstractmethod
+    def CompareAssessments(
+        self,
+        request: _risk_pb2.CompareAssessmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_risk_pb2.CompareAssessmentsResponse, _abc.Awaitable[_risk_pb2.CompareAssessmentsResponse]]:
+        """Compares a provider's assessment between two graph versions and/or dates: every
+        sub-score's and check's change, attributed to the graph edits and to the regimes
+        entering or leaving force that caused it, each measured alone.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchProviderScores(
+        self,
+        request: _history_pb2.WatchProviderScoresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_history_pb2.WatchProviderScoresResponse], _abc.AsyncIterator[_history_pb2.WatchProviderScoresResponse]]:
+        """Streams, for every new graph version, the alerts that fire for the watched providers'
+        thresholds. `start_after_version` replays the versions a reconnecting client missed.
         """
 
 def add_RiskServiceServicer_to_server(servicer: RiskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
