@@ -1,11 +1,15 @@
 """``sovrisk``: serve the API, score providers, run what-if scenarios, validate a dataset.
 
-sovrisk serve [--data DIR] [--host H] [--port N] [--print-ranking]
+sovrisk serve [--data DIR] [--store var/|postgresql://...] [--tokens FILE] [--host H] [--port N]
 sovrisk score [PROVIDER] [--as-of YYYY-MM-DD] [--json] [--data DIR]
 sovrisk scenario [--country ISO3[:F]] [--node ID[:F]] [--weeks W] [--activate-regime ID]
                  [--share C:CATEGORY:S:X] [--param NAME=V] [--file REQUEST.json] [--json]
 sovrisk simulate [--samples N] [--seed S] [--providers a,b] [--sensitivity] [--json]
 sovrisk validate DIR
+sovrisk import DIR -m MESSAGE [--format bundle|eto] [--dry-run] [--store S | --server H:P]
+sovrisk export DIR [--version N] [--store S | --server H:P]
+sovrisk history [PROVIDER] [--store S]
+sovrisk token create --principal NAME --role reader|editor|admin
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from models.bundle import load_bundle
+from models.editing import EditRejected
 from models.engine import RiskEngine
 from models.errors import DataValidationError, InvalidParameterError, NotFoundError
+from service import store_cli
 from service.auth import TOKENS_FILE_NAME
 from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR
+from service.store import StoreError
 from service.text_report import assessment_detail, ranking_table
 
 
@@ -153,6 +160,7 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="validate a dataset directory")
     validate.add_argument("dir", help="dataset directory")
+    store_cli.add_parsers(sub)
     return parser
 
 
@@ -241,15 +249,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scenario": cmd_scenario,
         "simulate": cmd_simulate,
         "serve": cmd_serve,
+        "import": store_cli.cmd_import,
+        "export": store_cli.cmd_export,
+        "history": store_cli.cmd_history,
+        "token": store_cli.cmd_token,
     }
     try:
         return handlers[args.command](args)
     except DataValidationError as exc:
         print(f"INVALID: {exc}", file=sys.stderr)
         return 1
-    except (InvalidParameterError, NotFoundError) as exc:
+    except (InvalidParameterError, NotFoundError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except EditRejected as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,28 +8,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.smoke
+from tests.serverproc import BIN, STOP_TIMEOUT, Server, spawn_server
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
+pytestmark = pytest.mark.smoke
 
 
 def _grpcurl() -> str | None:
@@ -37,43 +29,6 @@ def _grpcurl() -> str | None:
     if local.exists():
         return str(local)
     return shutil.which("grpcurl")
-
-
-def _sovrisk() -> list[str]:
-    script = BIN / "sovrisk"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-def _healthy(target: str) -> bool:
-    result = subprocess.run(
-        [sys.executable, "-m", "service.healthcheck", target],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=10,
-        check=False,
-    )
-    return result.returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -86,31 +41,14 @@ def grpcurl() -> str:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "server.log"
-        with log.open("wb") as sink:
-            proc = subprocess.Popen(
-                [*_sovrisk(), "serve", "--data", "data", "--port", str(port)],
-                cwd=ROOT,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        running = Server(proc, port, log)
+        running = spawn_server(
+            data="data", store=str(Path(tmp) / "store"), log=Path(tmp) / "server.log"
+        )
         try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while not _healthy(running.target):
-                if proc.poll() is not None:
-                    pytest.fail(f"server exited with {proc.returncode}:\n{running.output()}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"not SERVING after {START_TIMEOUT:.0f} s:\n{running.output()}")
-                time.sleep(0.2)
             yield running
         finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
+            running.stop()
 
 
 def run_grpcurl(grpcurl: str, server: Server, verb: str, data: Any = None) -> str:
