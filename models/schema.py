@@ -54,6 +54,9 @@ LAYERS: tuple[str, ...] = (
     "assembly_test_equipment",
     "materials",
     "eda",
+    # Nodes that stand for a whole market or process step above its producers (the ETO
+    # importer's inputs): like "provider", never weighted, so they never count as firms.
+    "aggregate",
 )
 
 

@@ -1,0 +1,98 @@
+"""``sovrisk import / export / history / token`` on a local store (in process)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from models.concentration import hhi
+from models.dataset import DatasetFiles
+from service.auth import TokenAuthenticator
+from service.cli import main
+from service.registry import GraphRegistry
+from service.store import open_store
+from tests.conftest import SMALL
+from tests.test_eto_import import ETO, EXPECTED_HHI, _graph_country_shares
+
+
+def test_import_export_and_history_round_trip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "store")
+    assert main(["import", str(SMALL), "-m", "seed", "--store", store]) == 0
+    edited = tmp_path / "edited"
+    shutil.copytree(SMALL, edited)
+    edges = (edited / "edges.csv").read_text()
+    (edited / "edges.csv").write_text(
+        edges.replace("a,memory,m1,0.5", "a,memory,m1,0.8").replace(
+            "a,memory,m2,0.5", "a,memory,m2,0.2"
+        )
+    )
+    assert main(["import", str(edited), "-m", "m1 to 80 %", "--store", store, "--dry-run"]) == 0
+    assert open_store(store).count_versions() == 1
+    assert main(["import", str(edited), "-m", "m1 to 80 %", "--store", store]) == 0
+    out = capsys.readouterr().out
+    assert "changed  edge a/memory/m1 (share)" in out
+    assert "committed graph/versions/2" in out and "local:" in out
+    assert main(["export", str(tmp_path / "out"), "--store", store, "--version", "2"]) == 0
+    assert (
+        DatasetFiles.from_directory(tmp_path / "out").digest
+        == DatasetFiles.from_directory(edited).digest
+    )
+    capsys.readouterr()
+    assert main(["history", "p", "--store", store]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:]] == ["graph/versions/1", "graph/versions/2"]
+    registry = GraphRegistry.open(store)
+    try:
+        scores = {v: registry.scores(v)[0].composite for v in (1, 2)}
+    finally:
+        registry.close()
+    assert f"{scores[1]:9.1f}" in lines[1] and f"{scores[2]:9.1f}" in lines[2]
+
+
+def test_an_invalid_import_is_refused_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = str(tmp_path / "store")
+    main(["import", str(SMALL), "-m", "seed", "--store", store])
+    broken = tmp_path / "broken"
+    shutil.copytree(SMALL, broken)
+    (broken / "nodes.csv").write_text((broken / "nodes.csv").read_text().replace(",KOR,", ",XXX,"))
+    assert main(["import", str(broken), "-m", "bad", "--store", store]) == 1
+    assert "nodes.csv" in capsys.readouterr().err
+    assert open_store(store).count_versions() == 1
+
+
+def test_token_create_keeps_only_the_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "tokens.toml"
+    assert (
+        main(["token", "create", "--principal", "ann", "--role", "admin", "--file", str(file)]) == 0
+    )
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("srk_") and token not in file.read_text()
+    auth = TokenAuthenticator(file, env={})
+    principal = auth.authenticate([("authorization", f"Bearer {token}")])
+    assert (principal.name, principal.role.name) == ("ann", "ADMIN")
+    assert oct(file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_eto_data_imports_with_its_lithography_hhi(tmp_path: Path) -> None:
+    if not (ETO / "provision.csv").is_file():
+        pytest.skip(f"ETO reference data not present at {ETO} (CC BY-NC, not in the repo)")
+    store = str(tmp_path / "store")
+    main(["import", str(SMALL), "-m", "seed", "--store", store])
+    assert main(["import", str(ETO), "--format", "eto", "-m", "ETO 2025", "--store", store]) == 0
+    registry = GraphRegistry.open(store)
+    try:
+        assert registry.latest_version_id == 2
+        graph = registry.graph
+        for input_id, expected in EXPECTED_HHI.items():
+            shares = _graph_country_shares(graph, f"eto-{input_id.lower()}")
+            assert hhi(shares) == pytest.approx(expected, abs=1)
+    finally:
+        registry.close()
