@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +51,23 @@ def server() -> Iterator[Server]:
             running.stop()
 
 
-def run_grpcurl(grpcurl: str, server: Server, verb: str, data: Any = None) -> str:
-    """``grpcurl -plaintext [-d JSON] HOST:PORT VERB``; returns stdout, asserts success."""
+def run_grpcurl(
+    grpcurl: str,
+    server: Server,
+    verb: str,
+    data: Any = None,
+    *,
+    headers: Sequence[str] = (),
+    max_time: float = 20,
+) -> str:
+    """``grpcurl -plaintext [-H H] [-d JSON] HOST:PORT VERB``; returns stdout, asserts success."""
     body = ["-d", json.dumps(data)] if data is not None else []
+    extra = [arg for h in headers for arg in ("-H", h)]
     result = subprocess.run(
-        [grpcurl, "-plaintext", "-max-time", "20", *body, server.target, verb],
+        [grpcurl, "-plaintext", "-max-time", str(max_time), *extra, *body, server.target, verb],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=max_time + 10,
         check=False,
     )
     assert result.returncode == 0, f"grpcurl {verb}: {result.stderr}\n{server.output()}"
