@@ -364,6 +364,20 @@ def _nodes_of(kind: str, key: tuple[str, ...], values: Mapping[str, str]) -> tup
     return ()
 
 
+def _same_cell(a: str, b: str) -> bool:
+    """Equal text, or the same number written differently ("1" and "1.0")."""
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
+def _same_record(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    return all(_same_cell(a.get(c, ""), b.get(c, "")) for c in {*a, *b})
+
+
 def diff_datasets(old: DatasetFiles, new: DatasetFiles) -> list[RecordChange]:
     """Every record added, removed or changed from ``old`` to ``new``, in table order then
     key order. ``dataset.toml`` is compared as one record of kind ``dataset``."""
@@ -390,13 +404,13 @@ def diff_datasets(old: DatasetFiles, new: DatasetFiles) -> list[RecordChange]:
         before, after = records_of(old, spec), records_of(new, spec)
         for key in sorted(before.keys() | after.keys()):
             a, b = before.get(key), after.get(key)
-            if a == b:
+            if a == b or (a is not None and b is not None and _same_record(a, b)):
                 continue
             columns = list(dict.fromkeys([*(a or {}), *(b or {})]))
             fields = tuple(
                 FieldChange(c, (a or {}).get(c, ""), (b or {}).get(c, ""))
                 for c in columns
-                if (a or {}).get(c, "") != (b or {}).get(c, "")
+                if not _same_cell((a or {}).get(c, ""), (b or {}).get(c, ""))
             )
             op = "added" if a is None else "removed" if b is None else "changed"
             nodes = tuple(

@@ -19,11 +19,12 @@ from pathlib import Path
 import grpc
 
 from models.dataset import DatasetFiles, RecordChange
+from service import dataset_json
 from service.auth import TOKENS_FILE_NAME, Role, create_token
 from service.registry import DEFAULT_STATE_DIR, GraphRegistry
 from service.store import VersionRecord, open_store
 
-FORMATS = ("bundle", "eto")
+FORMATS = ("bundle", "eto", "json")
 CHUNK = 1024 * 1024
 
 
@@ -42,14 +43,23 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         )
 
     imp = sub.add_parser("import", help="commit a dataset folder as a new graph version")
-    imp.add_argument("dir", help="dataset folder (docs/data-format.md) or an ETO data folder")
-    imp.add_argument("--format", choices=FORMATS, default="bundle", help="folder format")
+    imp.add_argument(
+        "dir", help="dataset folder (docs/data-format.md), ETO data folder, or JSON file"
+    )
+    imp.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="bundle",
+        help="bundle: a CSV dataset folder; eto: the CSET/ETO Chip Explorer CSVs; "
+        "json: DatasetRecords in the proto JSON mapping",
+    )
     imp.add_argument("--message", "-m", required=True, help="why: recorded on the version")
     imp.add_argument("--dry-run", action="store_true", help="validate and list changes only")
     store_or_server(imp)
 
     exp = sub.add_parser("export", help="write a graph version's dataset files to a folder")
-    exp.add_argument("dir", help="output folder (created; existing dataset files replaced)")
+    exp.add_argument("dir", help="output folder (bundle; dataset files replaced) or file (json)")
+    exp.add_argument("--format", choices=("bundle", "json"), default="bundle")
     exp.add_argument("--version", type=int, default=None, help="version number (default latest)")
     store_or_server(exp)
 
@@ -79,7 +89,16 @@ def _read_folder(path: str, fmt: str) -> DatasetFiles:
         from models.eto import convert_eto
 
         return DatasetFiles(convert_eto(path))
+    if fmt == "json":
+        return dataset_json.loads(Path(path).read_text(encoding="utf-8"))
     return DatasetFiles.from_directory(path)
+
+
+def _write(files: DatasetFiles, path: str, fmt: str) -> None:
+    if fmt == "json":
+        Path(path).write_text(dataset_json.dumps(files), encoding="utf-8")
+    else:
+        files.write(path)
 
 
 def _print_changes(changes: Sequence[RecordChange], limit: int = 30) -> None:
@@ -163,7 +182,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     version = store.get(args.version) if args.version else store.latest()
     if version is None:
         raise SystemExit("the store holds no version")
-    store.files(version.id).write(args.dir)
+    _write(store.files(version.id), args.dir, args.format)
     print(f"exported {version.name} ({version.files_digest[:12]}) to {args.dir}")
     return 0
 
@@ -181,7 +200,7 @@ async def _export_remote(args: argparse.Namespace) -> int:
                 version = m.graph_version.name
             else:
                 parts[m.chunk.file_name] = parts.get(m.chunk.file_name, b"") + m.chunk.data
-    DatasetFiles(parts).write(args.dir)
+    _write(DatasetFiles(parts), args.dir, args.format)
     print(f"exported {version} to {args.dir}")
     return 0
 

@@ -81,14 +81,15 @@ def _date(value: date_pb2.Date) -> str:
 
 
 def _number(value: float) -> str:
-    return repr(float(value))
+    text = repr(float(value))  # shortest round-trip form; "1.0" written as "1", as in the CSVs
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _items(values: Sequence[str]) -> str:
     return ";".join(values)
 
 
-def _node(r: version_pb2.NodeRecord) -> dict[str, str]:
+def node_row(r: version_pb2.NodeRecord) -> dict[str, str]:
     return {
         "id": r.id,
         "kind": r.kind,
@@ -104,7 +105,7 @@ def _node(r: version_pb2.NodeRecord) -> dict[str, str]:
     }
 
 
-def _edge(r: version_pb2.EdgeRecord) -> dict[str, str]:
+def edge_row(r: version_pb2.EdgeRecord) -> dict[str, str]:
     return {
         "consumer": r.consumer,
         "category": r.category,
@@ -119,7 +120,7 @@ def _edge(r: version_pb2.EdgeRecord) -> dict[str, str]:
     }
 
 
-def _site(r: version_pb2.SiteRecord) -> dict[str, str]:
+def site_row(r: version_pb2.SiteRecord) -> dict[str, str]:
     return {
         "node": r.node,
         "country": r.country,
@@ -132,7 +133,7 @@ def _site(r: version_pb2.SiteRecord) -> dict[str, str]:
     }
 
 
-def _regime(r: version_pb2.RegimeRecord) -> dict[str, str]:
+def regime_row(r: version_pb2.RegimeRecord) -> dict[str, str]:
     return {
         "id": r.id,
         "issuer": r.issuer,
@@ -169,13 +170,13 @@ def changes_from_proto(
         arms.append(arm)
         kind, upsert = _ARMS[arm]
         if arm == "upsert_node":
-            out.append(Upsert(kind, _node(change.upsert_node)))
+            out.append(Upsert(kind, node_row(change.upsert_node)))
         elif arm == "upsert_edge":
-            out.append(Upsert(kind, _edge(change.upsert_edge)))
+            out.append(Upsert(kind, edge_row(change.upsert_edge)))
         elif arm == "upsert_site":
-            out.append(Upsert(kind, _site(change.upsert_site)))
+            out.append(Upsert(kind, site_row(change.upsert_site)))
         elif arm == "upsert_regime":
-            out.append(Upsert(kind, _regime(change.upsert_regime)))
+            out.append(Upsert(kind, regime_row(change.upsert_regime)))
         elif arm == "delete_node":
             out.append(Delete(kind, (change.delete_node,)))
         elif arm == "delete_regime":

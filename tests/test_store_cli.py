@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -96,3 +97,26 @@ def test_the_eto_data_imports_with_its_lithography_hhi(tmp_path: Path) -> None:
             assert hhi(shares) == pytest.approx(expected, abs=1)
     finally:
         registry.close()
+
+
+def test_json_export_imports_back_with_the_same_records(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    main(["import", str(SMALL), "-m", "seed", "--store", store])
+    out = tmp_path / "dataset.json"
+    assert main(["export", str(out), "--format", "json", "--store", store]) == 0
+    doc = json.loads(out.read_text())
+    assert [n["id"] for n in doc["nodes"]] == ["p", "a", "b", "f1", "f2", "m1", "m2", "t"]
+    edge = doc["edges"][0]
+    assert (edge["consumer"], edge["supplier"], edge["share"], edge["shareLow"]) == (
+        "p",
+        "a",
+        0.6,
+        0.5,
+    )
+    assert "sources.csv" in doc["otherFiles"]
+    assert main(["import", str(out), "--format", "json", "-m", "json", "--store", store]) == 0
+    versions = open_store(store)
+    latest = versions.latest()
+    assert latest is not None and latest.id == 2
+    assert latest.content_hash == versions.get(1).content_hash  # same records
+    assert latest.change_count == 0

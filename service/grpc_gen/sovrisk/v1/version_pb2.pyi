@@ -659,3 +659,75 @@ class FileChunk(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FileChunk: _TypeAlias = FileChunk  # noqa: Y015
+
+@_typing.final
+class DatasetRecords(_message.Message):
+    """A whole dataset as records, for `sovrisk export --format json` / `import --format json`
+    (the proto JSON mapping). Nodes, edges, sites and regimes are typed records; the other
+    tables (sources, country risk, events, resilience, provider demand) and dataset.toml
+    travel as their file text.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class OtherFilesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NODES_FIELD_NUMBER: _builtins.int
+    EDGES_FIELD_NUMBER: _builtins.int
+    SITES_FIELD_NUMBER: _builtins.int
+    REGIMES_FIELD_NUMBER: _builtins.int
+    OTHER_FILES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeRecord]:
+        """The supply nodes (nodes.csv)."""
+
+    @_builtins.property
+    def edges(self) -> _containers.RepeatedCompositeFieldContainer[Global___EdgeRecord]:
+        """The supply edges (edges.csv)."""
+
+    @_builtins.property
+    def sites(self) -> _containers.RepeatedCompositeFieldContainer[Global___SiteRecord]:
+        """The production sites (sites.csv)."""
+
+    @_builtins.property
+    def regimes(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegimeRecord]:
+        """The export-control regimes (regimes.csv)."""
+
+    @_builtins.property
+    def other_files(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The other dataset files, by file name (e.g. "sources.csv", "dataset.toml")."""
+
+    def __init__(
+        self,
+        *,
+        nodes: _abc.Iterable[Global___NodeRecord] | None = ...,
+        edges: _abc.Iterable[Global___EdgeRecord] | None = ...,
+        sites: _abc.Iterable[Global___SiteRecord] | None = ...,
+        regimes: _abc.Iterable[Global___RegimeRecord] | None = ...,
+        other_files: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["edges", b"edges", "nodes", b"nodes", "other_files", b"other_files", "regimes", b"regimes", "sites", b"sites"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DatasetRecords: _TypeAlias = DatasetRecords  # noqa: Y015
