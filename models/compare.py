@@ -8,8 +8,9 @@ steps that add up exactly:
    leaving force).
 
 Within each step every cause is measured *alone* ("leave-one-in"): an edit group is applied
-to the base version by itself, a regime's change of status is applied to the target version
-at the base date by itself. Causes interact (the floor, min over categories), so the
+to the base version by itself (a new engine per group), a regime's change of status is
+applied to the target version at the base date by itself (``ScoringParams.regime_overrides``,
+no rebuild). Causes interact (the floor, min over categories), so the
 individual effects need not add up to the step's total; the remainder is reported as the
 interaction, never silently spread over the causes.
 
@@ -21,7 +22,6 @@ individual effect.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -150,25 +150,6 @@ def _as_changes(records: Sequence[RecordChange], target: DatasetFiles) -> list[C
     return out
 
 
-def _flip_regime(
-    files: DatasetFiles, regime_id: str, in_force_at: dt.date, on: bool
-) -> DatasetFiles:
-    """The files with one regime's dates set so that it is (``on``) or is not in force on
-    ``in_force_at``: the date effect of that regime alone."""
-    spec = TABLES["regime"]
-    row = dict(records_of(files, spec)[(regime_id,)])
-    if on:
-        row["effective_from"] = min(row["effective_from"], in_force_at.isoformat())
-        if row.get("effective_to") and row["effective_to"] < in_force_at.isoformat():
-            row["effective_to"] = ""
-    else:
-        row["effective_from"] = (in_force_at + dt.timedelta(days=1)).isoformat()
-        if row.get("effective_to") and row["effective_to"] < row["effective_from"]:
-            row["effective_to"] = ""
-    applied = apply_changes(files, [Upsert("regime", row)], headers=NEW_TABLE_HEADERS)
-    return applied.files
-
-
 def compare(
     provider: str,
     *,
@@ -221,12 +202,9 @@ def compare(
         verb = "enters" if entering else "leaves"
         label = f"regime {regime.id} {verb} force"
         measured = None
-        if k < MAX_MEASURED_CAUSES and base_params.as_of != target_params.as_of:
-            try:
-                engine = build(_flip_regime(target_files, regime.id, base_params.as_of, entering))
-                measured = effect(middle, engine.assess(provider, at_base_date))
-            except DataValidationError:
-                measured = None
+        if k < MAX_MEASURED_CAUSES:
+            alone = replace(at_base_date, regime_overrides=((regime.id, entering),))
+            measured = effect(middle, target_engine.assess(provider, alone))
         date_causes.append(Cause("date_effect", label, (), regime.id, measured))
 
     steps = (

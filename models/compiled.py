@@ -23,10 +23,19 @@ per batch and results scattered back, so callers only ever see the public order.
 
 :meth:`CompiledGraph.evaluate_rows` is the Monte Carlo entry point: batches of scenarios in,
 only the requested rows out, evaluating only those rows' supply trees.
+
+Large batches (at least ``KERNEL_MIN_WORK`` multiply-adds) go to the fused numba kernel of
+:mod:`models.kernels` when numba is installed: the same plan and the same arithmetic (the
+same bits), one pass over the rows without per-level temporaries, levels split over threads.
+Everything else, and every batch when numba is missing or ``SOVRISK_NUMBA=0``, takes the
+numpy path above; small graphs never import numba.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -46,6 +55,7 @@ except ImportError:  # pragma: no cover - a scipy without the private module: us
 
 if TYPE_CHECKING:
     from models.graph import SupplyGraph
+    from models.kernels import KernelPlan
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -63,6 +73,29 @@ _CACHE_BYTES = 1 << 20  # small graphs take batches as wide as fit in this (up t
 _GATHER_ROWS = 1 << 13  # rows per chunk when gathering ``up`` into the working buffer
 #: Nodes per evaluation chunk of a level (see ``_level_ops``).
 CHUNK_NODES = 16384
+#: Batches of at least this many multiply-adds (plan entries × columns) use the numba kernel.
+KERNEL_MIN_WORK = 1 << 26
+#: Default batch width when the numba kernel runs (see ``_default_batch``), by dtype.
+KERNEL_BATCH = {np.dtype(np.float32): 128, np.dtype(np.float64): 64}
+
+
+def _use_kernel(work: int) -> bool:
+    """Whether a batch of ``work`` multiply-adds goes to the numba kernel: big enough, numba
+    importable, not disabled by ``SOVRISK_NUMBA=0``. Small batches never import numba."""
+    if work < KERNEL_MIN_WORK or os.environ.get("SOVRISK_NUMBA", "1") == "0":
+        return False
+    return _kernel_importable()
+
+
+@functools.cache
+def _kernel_importable() -> bool:
+    if importlib.util.find_spec("numba") is None:
+        return False
+    try:
+        import models.kernels  # noqa: F401
+    except ImportError:  # pragma: no cover - a numba that does not match this numpy
+        return False
+    return True
 
 
 @dataclass(frozen=True, eq=False)
@@ -492,10 +525,24 @@ class _Plan:
     perm: IntArray
     rows: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _data: dict[str, list[npt.NDArray[Any]]] = field(default_factory=dict, repr=False)
+    _kernel: list[KernelPlan] = field(default_factory=list, repr=False)
 
     @property
     def n_rows(self) -> int:
         return len(self.perm)
+
+    @property
+    def n_entries(self) -> int:
+        """Supply entries (multiply-adds per scenario)."""
+        return sum(len(op.indices) for op in self.ops)
+
+    def kernel_plan(self) -> KernelPlan:
+        """The node-major layout for :mod:`models.kernels` (built once)."""
+        from models import kernels
+
+        if not self._kernel:
+            self._kernel.append(kernels.build_plan(self.n_rows, self.ops))
+        return self._kernel[0]
 
     def data(self, dtype: np.dtype[Any], edge_scale: FloatArray | None) -> list[npt.NDArray[Any]]:
         """Each level's shares in ``dtype`` (times ``edge_scale`` when given)."""
@@ -563,8 +610,12 @@ def _segment_mask(op: _LevelOp, nodes: npt.NDArray[np.bool_]) -> npt.NDArray[np.
 def _default_batch(
     plan: _Plan, dtype: type[np.float32] | type[np.float64], budget: int = DEFAULT_MEMORY_BUDGET
 ) -> int:
+    itemsize = np.dtype(dtype).itemsize
+    kernel_batch = KERNEL_BATCH[np.dtype(dtype)]
+    if _use_kernel(plan.n_entries * kernel_batch):  # the kernel needs no level buffer
+        return int(max(1, min(kernel_batch, budget // max(1, plan.n_rows * itemsize))))
     widest = max((op.n_segments for op in plan.ops), default=0)
-    per_column = max(1, (plan.n_rows + widest) * np.dtype(dtype).itemsize)
+    per_column = max(1, (plan.n_rows + widest) * itemsize)
     wanted = max(DEFAULT_BATCH, min(4096, _CACHE_BYTES // per_column))
     return int(max(1, min(wanted, budget // per_column)))
 
@@ -584,9 +635,12 @@ class _Runner:
         self.batch = max(1, int(batch))
         self.data = plan.data(self.dtype, edge_scale)
         self._widest = max((op.n_segments for op in plan.ops), default=0)
+        self._entries = plan.n_entries
         self._width = 0  # buffers grow to the widest batch actually seen (at most ``batch``)
         self._work = np.empty(0, dtype=self.dtype)
         self._supplied = np.empty(0, dtype=self.dtype)
+        self._scaled = edge_scale is not None
+        self._kernel_work = np.empty(0, dtype=self.dtype)  # the kernel path's own buffer
 
     @staticmethod
     def check(
@@ -604,6 +658,8 @@ class _Runner:
         ``(plan rows, c1 - c0)`` (a view of a buffer reused by the next call)."""
         width = c1 - c0
         n = self.plan.n_rows
+        if _use_kernel(self._entries * width):
+            return self._run_kernel(up, c0, c1)
         if width > self._width:
             self._width = width
             self._work = np.empty(n * width, dtype=self.dtype)
@@ -621,6 +677,22 @@ class _Runner:
                 work[r0:r1] = up[perm[r0:r1]] if whole else up[perm[r0:r1], c0:c1]
         for op, data in zip(self.plan.ops, self.data, strict=True):
             _apply_level(op, data, work, self._supplied)
+        return work
+
+    def _run_kernel(self, up: npt.NDArray[np.floating[Any]], c0: int, c1: int) -> npt.NDArray[Any]:
+        """:meth:`run` through the numba kernel (same plan, same arithmetic)."""
+        from models import kernels
+
+        width = c1 - c0
+        n = self.plan.n_rows
+        kplan = self.plan.kernel_plan()
+        data = kplan.data(self.data, None if self._scaled else self.dtype.str)
+        if up.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            up, c0 = np.asarray(up[:, c0:c1], dtype=self.dtype), 0
+        if n * width > self._kernel_work.size:  # no level buffer on this path
+            self._kernel_work = np.empty(n * width, dtype=self.dtype)
+        work = self._kernel_work[: n * width].reshape(n, width)
+        kernels.evaluate(kplan, work, up, self.plan.perm, c0, data)
         return work
 
 

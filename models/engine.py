@@ -585,7 +585,7 @@ class RiskEngine:
         k = self._prow[pid]
         in_tree = np.zeros(cg.n_nodes, dtype=bool)
         in_tree[list(tree)] = True
-        in_force = frozenset(r.id for r in g.regimes.values() if r.in_force(params.as_of))
+        in_force = frozenset(r.id for r in g.regimes.values() if params.regime_in_force(r))
         bound_now, veto = self._in_force_effects(in_force)
         regimes = []
         for r in g.regimes.values():

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from models.errors import FieldViolation, InvalidParameterError
-from models.schema import LAYERS
+from models.schema import LAYERS, Regime
 
 #: Version of the scoring model; part of every result's provenance.
 MODEL_VERSION = "0.2.0"
@@ -76,6 +76,15 @@ class ScoringParams:
     alpha: float = DEFAULT_ALPHA
     top_k: int = DEFAULT_TOP_K
     export_now_weight: float = DEFAULT_EXPORT_NOW_WEIGHT
+    #: Regimes held in (True) or out (False) of force whatever ``as_of`` says: the effect of
+    #: one regime's entry or exit alone (CompareAssessments' date effects).
+    regime_overrides: tuple[tuple[str, bool], ...] = ()
+
+    def regime_in_force(self, regime: Regime) -> bool:
+        for rid, on in self.regime_overrides:
+            if rid == regime.id:
+                return on
+        return regime.in_force(self.as_of)
 
     @classmethod
     def build(
@@ -133,6 +142,7 @@ class ScoringParams:
         }
         out.update({f"weights.{k}": repr(v) for k, v in self.weights})
         out.update({f"layer_weights.{k}": repr(v) for k, v in self.layer_weights})
+        out.update({f"regime_overrides.{k}": str(v).lower() for k, v in self.regime_overrides})
         return dict(sorted(out.items()))
 
 

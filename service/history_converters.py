@@ -77,7 +77,7 @@ def summary(c: cmp.Comparison) -> str:
     name = c.target.display_name
     parts = [
         f"{name}: composite {c.base.composite:.1f} -> {c.target.composite:.1f} "
-        f"({c.total.composite:+.1f})."
+        f"({c.total.composite:+.2f})."
     ]
     for step in c.steps:
         if not step.causes and abs(step.total.composite) < 0.05:
@@ -88,15 +88,15 @@ def summary(c: cmp.Comparison) -> str:
             key=lambda x: -abs(x.effect.composite) if x.effect else 0.0,
         )
         shown = ", ".join(
-            f"{x.label} ({x.effect.composite:+.1f})" if x.effect else f"{x.label} (not separable)"
+            f"{x.label} ({x.effect.composite:+.2f})" if x.effect else f"{x.label} (not separable)"
             for x in ranked[:3]
         )
         more = f" and {len(ranked) - 3} more" if len(ranked) > 3 else ""
         parts.append(
-            f"{title} {step.total.composite:+.1f}"
+            f"{title} {step.total.composite:+.2f}"
             + (f": {shown}{more}" if shown else "")
             + (
-                f"; interaction {step.interaction.composite:+.1f}"
+                f"; interaction {step.interaction.composite:+.2f}"
                 if abs(step.interaction.composite) >= 0.05
                 else ""
             )

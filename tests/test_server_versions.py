@@ -332,7 +332,7 @@ async def test_compare_attributes_a_version_change_to_its_edits(stubs: Stubs) ->
     assert cause.effect.composite == pytest.approx(after - before, abs=1e-6)
     assert edits.interaction.composite == pytest.approx(0.0, abs=1e-9)
     assert list(dates.causes) == [] and dates.total.composite == 0.0
-    assert f"({after - before:+.1f})" in response.summary
+    assert f"({after - before:+.2f})" in response.summary
 
 
 async def test_compare_between_dates_names_the_regimes_that_entered_force(stubs: Stubs) -> None:

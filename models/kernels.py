@@ -1,0 +1,273 @@
+"""The fused numba kernel behind :class:`models.compiled.CompiledGraph` on large batches.
+
+The numpy path (``models.compiled._apply_level``) evaluates a level with one sparse product
+into a ``(segments, batch)`` temporary and a few ``np.minimum`` calls; on graphs far bigger
+than the caches it is bound by memory traffic. This kernel walks the same plan row by row
+instead: for each consumer row and each of its input categories it accumulates
+``share × supplier row`` into a batch-wide accumulator, takes the running minimum over the
+categories, multiplies by the row's own ``up`` and writes the row once. A leaf row is ``up``
+itself. Nothing the size of a level is ever allocated, and ``up`` is read straight from the
+caller's array (no gather pass).
+
+The arithmetic is the numpy path's, operation for operation, in the batch dtype: each segment
+sum starts at 0 and adds ``share × a(supplier)`` in the plan's entry order, the minimum runs
+over the categories in rank order (NaN propagates as in ``np.minimum``), and the row is
+``dtype(up) × minimum``. The two paths therefore return the same bits (the tests check it).
+
+Rows of one level depend only on rows below it, so each level is split into as many
+contiguous row ranges as there are worker threads (balanced by supply entries) and the
+ranges run in parallel: the kernel releases the GIL. Python threads, not numba's parallel
+backends, so nothing here depends on OpenMP/TBB or misbehaves after ``fork`` or under
+concurrent callers.
+
+Importing this module imports numba (~0.3 s); :mod:`models.compiled` imports it only when a
+batch is big enough to use it. Compiled machine code is cached on disk (``cache=True``), so
+only the first process on a machine pays the compilation (a few seconds per dtype pair).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: Worker threads (the calling thread included): the CPUs this process may run on, at most
+#: 8, or the ``SOVRISK_THREADS`` environment variable.
+MAX_THREADS = 8
+#: A level's share of a batch below this many multiply-adds runs on the calling thread only.
+PARALLEL_MIN_WORK = 1 << 18
+
+
+def _jit(fn: _F) -> _F:
+    """``numba.njit`` with a disk cache, releasing the GIL, strict IEEE arithmetic."""
+    return cast(_F, numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(fn))
+
+
+@_jit
+def _evaluate_rows(
+    work: npt.NDArray[Any],
+    up: npt.NDArray[Any],
+    perm: npt.NDArray[np.int64],
+    c0: int,
+    lo: int,
+    hi: int,
+    node_seg_ptr: npt.NDArray[np.int64],
+    seg_ptr: npt.NDArray[np.int64],
+    indices: npt.NDArray[np.int32],
+    data: npt.NDArray[Any],
+) -> None:
+    """Rows ``lo:hi`` of ``work`` (every supplier row already final):
+
+    ``work[r] = up[perm[r], c0:] × min over r's segments of Σ data[e] × work[indices[e]]``,
+    or ``up[perm[r], c0:]`` for a row without segments (a leaf).
+    """
+    width = work.shape[1]
+    acc = np.empty(width, dtype=work.dtype)
+    low = np.empty(width, dtype=work.dtype)
+    for row in range(lo, hi):
+        src = up[perm[row]]
+        s0 = node_seg_ptr[row]
+        s1 = node_seg_ptr[row + 1]
+        if s0 == s1:
+            for c in range(width):
+                work[row, c] = src[c0 + c]
+            continue
+        for seg in range(s0, s1):
+            for c in range(width):
+                acc[c] = 0.0
+            for e in range(seg_ptr[seg], seg_ptr[seg + 1]):
+                supplier = indices[e]
+                share = data[e]
+                for c in range(width):
+                    acc[c] += share * work[supplier, c]
+            if seg == s0:
+                for c in range(width):
+                    low[c] = acc[c]
+            else:
+                for c in range(width):
+                    x = acc[c]
+                    if x < low[c] or x != x:  # np.minimum: NaN wins
+                        low[c] = x
+        for c in range(width):
+            acc[c] = src[c0 + c]  # rounds up to the batch dtype first, as the numpy path does
+        for c in range(width):
+            work[row, c] = acc[c] * low[c]
+
+
+@dataclass(frozen=True, eq=False)
+class KernelPlan:
+    """A level plan (``models.compiled._Plan``) laid out node-major for the kernel.
+
+    Row ``r``'s segments are ``node_seg_ptr[r]:node_seg_ptr[r + 1]`` in category-rank order;
+    segment ``k``'s entries are ``seg_ptr[k]:seg_ptr[k + 1]``, supplier rows ``indices`` and
+    shares ``data(...)``. ``entry_pos`` maps each entry to its place in the plan's level
+    operations' data concatenated (so ``edge_scale`` applies as on the numpy path).
+    ``levels`` are the row ranges of the levels, bottom up (leaves first).
+    """
+
+    n_rows: int
+    node_seg_ptr: npt.NDArray[np.int64]
+    seg_ptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int32]
+    entry_pos: npt.NDArray[np.int64]
+    levels: tuple[tuple[int, int], ...]
+    _data: dict[str, npt.NDArray[Any]] = field(default_factory=dict, repr=False)
+    _splits: dict[tuple[int, int], list[int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_entries(self) -> int:
+        return len(self.indices)
+
+    def data(self, op_data: Sequence[npt.NDArray[Any]], key: str | None) -> npt.NDArray[Any]:
+        """The shares in kernel order from the level operations' ``op_data`` (one array per
+        operation, already in the batch dtype); cached under ``key`` unless it is None."""
+        if key is not None and key in self._data:
+            return self._data[key]
+        joined = np.concatenate(list(op_data)) if op_data else np.zeros(0)
+        out = np.ascontiguousarray(joined[self.entry_pos])
+        if key is not None:
+            self._data[key] = out
+        return out
+
+
+def build_plan(
+    n_rows: int,
+    ops: Sequence[Any],
+) -> KernelPlan:
+    """Node-major arrays from the block-major level operations of ``models.compiled``.
+
+    Each operation covers rows ``lo:hi``; its segment ``offsets[r] + k`` is the ``r``-th
+    category of row ``lo + k`` (``k < counts[r]``); its entries ``indptr[s]:indptr[s + 1]``.
+    """
+    seg_count = np.zeros(n_rows, dtype=np.int64)
+    seg_parts: list[npt.NDArray[np.int64]] = []  # per op: entry ranges in node-major order
+    len_parts: list[npt.NDArray[np.int64]] = []
+    level_rows: dict[int, list[int]] = {}
+    base = 0
+    for op in ops:
+        k = np.concatenate([np.arange(c, dtype=np.int64) for c in op.counts])
+        order = np.argsort(k, kind="stable")  # node-major; ranks stay ascending per node
+        indptr = np.asarray(op.indptr, dtype=np.int64)
+        starts = indptr[:-1][order]
+        lengths = np.diff(indptr)[order]
+        seg_count[op.lo : op.hi] = np.bincount(k, minlength=op.hi - op.lo)
+        seg_parts.append(_ranges(starts, lengths) + base)
+        len_parts.append(lengths)
+        base += int(indptr[-1])
+        bounds = level_rows.setdefault(int(op.level), [op.lo, op.hi])
+        bounds[0], bounds[1] = min(bounds[0], op.lo), max(bounds[1], op.hi)
+    node_seg_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(seg_count, out=node_seg_ptr[1:])
+    lengths_all = np.concatenate(len_parts) if len_parts else np.zeros(0, dtype=np.int64)
+    seg_ptr = np.zeros(len(lengths_all) + 1, dtype=np.int64)
+    np.cumsum(lengths_all, out=seg_ptr[1:])
+    entry_pos = np.concatenate(seg_parts) if seg_parts else np.zeros(0, dtype=np.int64)
+    all_indices = (
+        np.concatenate([np.asarray(op.indices) for op in ops]) if ops else np.zeros(0, np.int32)
+    )
+    indices = np.ascontiguousarray(all_indices[entry_pos], dtype=np.int32)
+    first = min((lo for lo, _ in level_rows.values()), default=n_rows)
+    levels = [(0, first)] if first else []
+    levels += [(lo, hi) for _, (lo, hi) in sorted(level_rows.items())]
+    return KernelPlan(n_rows, node_seg_ptr, seg_ptr, indices, entry_pos, tuple(levels))
+
+
+def _ranges(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``concatenate([arange(a, a + n) for a, n in zip(starts, lengths)])``."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    offsets = np.repeat(starts - (ends - lengths), lengths)
+    out: npt.NDArray[np.int64] = np.arange(total, dtype=np.int64) + offsets
+    return out
+
+
+# -- running ----------------------------------------------------------------------------------
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def n_threads() -> int:
+    """Threads a batch is spread over (the caller's included)."""
+    env = os.environ.get("SOVRISK_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cpus))
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """The shared worker threads (grown on demand; idle threads cost nothing)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < workers:
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sovrisk-kernel")
+            _pool_size = workers
+        return _pool
+
+
+def evaluate(
+    plan: KernelPlan,
+    work: npt.NDArray[Any],
+    up: npt.NDArray[Any],
+    perm: npt.NDArray[np.int64],
+    c0: int,
+    data: npt.NDArray[Any],
+    threads: int | None = None,
+) -> None:
+    """Fill ``work`` (``(plan.n_rows, width)``, C-contiguous, the batch dtype) with the plan
+    evaluated on columns ``c0:c0 + width`` of ``up`` (rows in public order, indexed through
+    ``perm``; float32 or float64, any strides)."""
+    width = work.shape[1]
+    threads = n_threads() if threads is None else max(1, threads)
+
+    def rows(lo: int, hi: int) -> None:
+        _evaluate_rows(
+            work, up, perm, c0, lo, hi, plan.node_seg_ptr, plan.seg_ptr, plan.indices, data
+        )
+
+    for lo, hi in plan.levels:
+        entries = int(plan.seg_ptr[plan.node_seg_ptr[hi]] - plan.seg_ptr[plan.node_seg_ptr[lo]])
+        parts = min(threads, max(1, (entries + hi - lo) * width // PARALLEL_MIN_WORK), hi - lo)
+        if parts <= 1:
+            rows(lo, hi)
+            continue
+        bounds = _split(plan, lo, hi, parts)
+        pool = _executor(parts - 1)
+        futures = [pool.submit(rows, a, b) for a, b in itertools.pairwise(bounds[1:])]
+        try:
+            rows(bounds[0], bounds[1])
+        finally:
+            for future in futures:
+                future.result()
+
+
+def _split(plan: KernelPlan, lo: int, hi: int, parts: int) -> list[int]:
+    """``parts + 1`` row bounds cutting ``lo:hi`` into ranges of about equal work (supply
+    entries plus one per row); cached per level and number of parts."""
+    cached = plan._splits.get((lo, parts))
+    if cached is not None:
+        return cached
+    rows = np.arange(lo, hi + 1)
+    cost = plan.seg_ptr[plan.node_seg_ptr[rows]] + rows
+    targets = cost[0] + (cost[-1] - cost[0]) * np.arange(1, parts) / parts
+    cuts = np.searchsorted(cost, targets).tolist()
+    bounds = [lo, *(lo + int(c) for c in cuts), hi]
+    plan._splits[(lo, parts)] = bounds
+    return bounds
