@@ -54,33 +54,52 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the gRPC server")
-    serve.add_argument(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--data", default=str(DEFAULT_DATA_DIR), help="dataset that seeds an empty store"
     )
-    serve.add_argument(
+    common.add_argument(
         "--store",
         default=os.environ.get("SOVRISK_STORE", str(DEFAULT_STATE_DIR)),
         help="graph store: a directory or .db file (SQLite) or postgresql://... "
         "(env SOVRISK_STORE; default var/)",
     )
-    serve.add_argument(
+    common.add_argument(
         "--tokens",
         default=os.environ.get("SOVRISK_TOKENS_FILE", str(DEFAULT_STATE_DIR / TOKENS_FILE_NAME)),
         help="bearer-token file (env SOVRISK_TOKENS_FILE; default var/tokens.toml)",
     )
-    serve.add_argument(
+    common.add_argument(
         "--poll-interval",
         type=float,
         default=2.0,
         help="seconds between checks for versions committed by other replicas (0 = never)",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=50051, help="port (0 = any free port)")
-    serve.add_argument(
+    common.add_argument(
+        "--host",
+        default=os.environ.get("SOVRISK_HOST", "127.0.0.1"),
+        help="address to bind (env SOVRISK_HOST; default 127.0.0.1)",
+    )
+    common.add_argument(
         "--print-ranking", action="store_true", help="print the provider ranking on start"
     )
-    serve.add_argument("--log-level", default=os.environ.get("SOVRISK_LOG_LEVEL", "INFO"))
+    common.add_argument("--log-level", default=os.environ.get("SOVRISK_LOG_LEVEL", "INFO"))
+
+    serve = sub.add_parser("serve", parents=[common], help="run the gRPC server")
+    serve.add_argument("--port", type=int, default=50051, help="gRPC port (0 = any free port)")
+    serve.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="also serve the HTTP/JSON gateway on this port (0 = any free port)",
+    )
+    gateway = sub.add_parser(
+        "gateway", parents=[common], help="run only the HTTP/JSON gateway (same servicers)"
+    )
+    gateway.add_argument(
+        "--port", dest="http_port", type=int, default=8080, help="HTTP port (default 8080)"
+    )
+    gateway.set_defaults(port=0, no_grpc=True)
 
     score = sub.add_parser("score", help="score one provider (detail) or all (ranking)")
     score.add_argument("provider", nargs="?", help="provider id, e.g. aws (default: all)")
@@ -235,6 +254,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 port=args.port,
                 poll_interval=args.poll_interval,
                 print_ranking=args.print_ranking,
+                grpc=not getattr(args, "no_grpc", False),
+                http_port=args.http_port,
             )
         )
     )
@@ -249,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scenario": cmd_scenario,
         "simulate": cmd_simulate,
         "serve": cmd_serve,
+        "gateway": cmd_serve,
         "import": store_cli.cmd_import,
         "export": store_cli.cmd_export,
         "history": store_cli.cmd_history,

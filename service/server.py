@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from models.dataset import DatasetFiles
 from service.auth import TOKENS_FILE_NAME, TokenAuthenticator
+from service.gateway.server import start_gateway
 from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
 from service.interceptors import RequestLoggingInterceptor
 from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR, GraphRegistry
@@ -109,6 +110,8 @@ class ServeConfig:
     port: int = 50051
     poll_interval: float = 2.0  # seconds between checks for other replicas' versions
     print_ranking: bool = False
+    grpc: bool = True  # serve the gRPC API
+    http_port: int | None = None  # also (or only) serve the HTTP/JSON gateway on this port
 
 
 def _warn_if_seed_differs(registry: GraphRegistry, data_dir: str | Path) -> None:
@@ -141,39 +144,61 @@ async def serve(config: ServeConfig) -> None:
     # Warm the per-version analytics (resilience LPs, tail Monte Carlo, cut sets) before the
     # health check says SERVING, so the first request does not pay for them.
     ranking = registry.engine.assess_all(registry.engine.default_params())
-    running = await start_server(registry, host=host, port=port, auth=auth)
+    running = await start_server(registry, host=host, port=port, auth=auth) if config.grpc else None
+    gateway = (
+        await start_gateway(registry, host=host, port=config.http_port, auth=auth)
+        if config.http_port is not None
+        else None
+    )
+    if gateway is not None:
+        log.info("HTTP/JSON gateway on http://%s:%d (OpenAPI at /openapi.json)", host, gateway.port)
     poller = (
         asyncio.create_task(registry.poll_store(config.poll_interval))
         if config.poll_interval > 0
         else None
     )
+    where = [f"gRPC {host}:{running.port}"] if running else []
+    where += [f"HTTP http://{host}:{gateway.port}"] if gateway else []
     log.info(
-        "sovrisk serving %s (%s) on %s:%d (%d nodes, dataset as of %s)",
+        "sovrisk serving %s (%s) on %s (%d nodes, dataset as of %s)",
         registry.version.name if registry.version else "-",
         graph.version_id,
-        host,
-        running.port,
+        ", ".join(where),
         len(graph.nodes),
         graph.info.as_of.isoformat(),
     )
     if config.print_ranking:
         print(ranking_table(ranking), flush=True)
-        print(
-            f"\nsovrisk gRPC API on {host}:{running.port} "
-            "(health, reflection; try: grpcurl -plaintext "
-            f"{host}:{running.port} list). Ctrl-C stops.",
-            flush=True,
-        )
+        if running:
+            print(
+                f"\nsovrisk gRPC API on {host}:{running.port} "
+                "(health, reflection; try: grpcurl -plaintext "
+                f"{host}:{running.port} list). Ctrl-C stops.",
+                flush=True,
+            )
+        if gateway:
+            print(
+                f"sovrisk HTTP/JSON gateway on http://{host}:{gateway.port} "
+                f"(try: curl http://{host}:{gateway.port}/v1/providers/aws:score; "
+                "OpenAPI at /openapi.json)",
+                flush=True,
+            )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    waiter = asyncio.create_task(running.server.wait_for_termination())
-    stopper = asyncio.create_task(stop.wait())
-    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    waiters = {asyncio.create_task(stop.wait())}
+    if running:
+        waiters.add(asyncio.create_task(running.server.wait_for_termination()))
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down: NOT_SERVING, draining for up to %.0f s", GRACE_SECONDS)
     if poller is not None:
         poller.cancel()
-    await running.stop()
-    waiter.cancel()
-    stopper.cancel()
+    if gateway:
+        await gateway.stop()
+    if running:
+        await running.stop()
+    else:
+        registry.close()
+    for waiter in waiters:
+        waiter.cancel()

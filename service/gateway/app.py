@@ -1,0 +1,317 @@
+"""The HTTP/JSON gateway (aiohttp): routes from the contract, the same servicers as gRPC.
+
+A request is bound to the RPC's request message from the path (``{name=providers/*}``), the
+query string (``?as_of.year=2025&page_size=10``, dotted field paths, repeated fields by
+repeating the key) and, for ``body: "*"``, the JSON body, all in the proto JSON mapping. The
+servicer runs with a context whose ``abort_with_status`` raises, so its ``google.rpc.Status``
+becomes the AIP-193 JSON error body with the matching HTTP status. Server-streaming RPCs
+answer newline-delimited JSON, one ``{"result": ...}`` (or a final ``{"error": ...}``) per
+line; the client-streaming ``ImportGraph`` takes a JSON array of its request messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any, cast
+
+import grpc
+from aiohttp import web
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from models.errors import FieldViolation
+from service import errors
+from service.gateway.openapi import message_of, openapi_document
+from service.gateway.routes import Route, routes_of
+
+log = logging.getLogger("sovrisk.gateway")
+
+#: google.rpc.Code -> HTTP status (the mapping of google/rpc/code.proto).
+HTTP_STATUS: dict[int, int] = {
+    code_pb2.OK: 200,
+    code_pb2.CANCELLED: 499,
+    code_pb2.UNKNOWN: 500,
+    code_pb2.INVALID_ARGUMENT: 400,
+    code_pb2.DEADLINE_EXCEEDED: 504,
+    code_pb2.NOT_FOUND: 404,
+    code_pb2.ALREADY_EXISTS: 409,
+    code_pb2.PERMISSION_DENIED: 403,
+    code_pb2.UNAUTHENTICATED: 401,
+    code_pb2.RESOURCE_EXHAUSTED: 429,
+    code_pb2.FAILED_PRECONDITION: 400,
+    code_pb2.ABORTED: 409,
+    code_pb2.OUT_OF_RANGE: 400,
+    code_pb2.UNIMPLEMENTED: 501,
+    code_pb2.INTERNAL: 500,
+    code_pb2.UNAVAILABLE: 503,
+    code_pb2.DATA_LOSS: 500,
+}
+NDJSON = "application/x-ndjson"
+_KEEP_DETAILS = (
+    error_details_pb2.BadRequest,
+    error_details_pb2.ErrorInfo,
+    error_details_pb2.ResourceInfo,
+)
+# The detail types must be in the default pool for MessageToDict(Any); importing them does it.
+assert _KEEP_DETAILS
+
+
+class GatewayAbort(Exception):
+    """A servicer aborted: carries the ``google.rpc.Status`` it aborted with."""
+
+    def __init__(self, status: status_pb2.Status) -> None:
+        self.status = status
+        super().__init__(status.message)
+
+
+def _rich(status: grpc.Status) -> status_pb2.Status:
+    for key, value in status.trailing_metadata or ():
+        if key == rpc_status.GRPC_DETAILS_METADATA_KEY:
+            return status_pb2.Status.FromString(value)
+    return status_pb2.Status(code=status.code.value[0], message=status.details or "")
+
+
+class GatewayContext:
+    """What the servicers use of ``grpc.aio.ServicerContext``: metadata and abort."""
+
+    def __init__(self, metadata: Sequence[tuple[str, str]]) -> None:
+        self._metadata = tuple(metadata)
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    async def abort_with_status(self, status: grpc.Status) -> None:
+        raise GatewayAbort(_rich(status))
+
+    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
+        raise GatewayAbort(status_pb2.Status(code=code.value[0], message=details))
+
+
+def error_body(status: status_pb2.Status) -> dict[str, Any]:
+    """The AIP-193 JSON error: ``{"error": {code, message, status, details}}``."""
+    return {
+        "error": {
+            "code": HTTP_STATUS.get(status.code, 500),
+            "message": status.message,
+            "status": code_pb2.Code.Name(status.code),
+            "details": [json_format.MessageToDict(d) for d in status.details],
+        }
+    }
+
+
+def _error_response(status: status_pb2.Status) -> web.Response:
+    return web.json_response(error_body(status), status=HTTP_STATUS.get(status.code, 500))
+
+
+def _bad_request(field: str, value: str, why: str) -> GatewayAbort:
+    return GatewayAbort(_rich(errors.invalid_argument([FieldViolation(field, value, why)])))
+
+
+def _field(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
+    by_name = descriptor.fields_by_name.get(name)
+    if by_name is not None:
+        return by_name
+    return next((f for f in descriptor.fields if f.json_name == name), None)
+
+
+def _query_tree(descriptor: Descriptor, query: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """``{"as_of.year": ["2025"]}`` -> ``{"as_of": {"year": "2025"}}`` checked against the
+    request message (unknown fields, a non-repeated field given twice, bad booleans)."""
+    tree: dict[str, Any] = {}
+    for key, values in query.items():
+        node: dict[str, Any] = tree
+        target: Descriptor = descriptor
+        parts = key.split(".")
+        for depth, part in enumerate(parts):
+            field = _field(target, part)
+            if field is None:
+                raise _bad_request(key, values[0], "unknown query parameter")
+            last = depth == len(parts) - 1
+            if not last:
+                if field.type != FieldDescriptor.TYPE_MESSAGE or _is_repeated(field):
+                    raise _bad_request(key, values[0], f"'{part}' has no sub-fields")
+                node = node.setdefault(field.name, {})
+                target = message_of(field)
+                continue
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                raise _bad_request(key, values[0], "give the message's fields (dotted paths)")
+            converted = [_scalar(field, key, v) for v in values]
+            if _is_repeated(field):
+                node[field.name] = converted
+            elif len(converted) > 1:
+                raise _bad_request(key, ",".join(values), "is not repeated: give it once")
+            else:
+                node[field.name] = converted[0]
+    return tree
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+def _scalar(field: FieldDescriptor, key: str, value: str) -> Any:
+    if field.type == FieldDescriptor.TYPE_BOOL:
+        if value not in ("true", "false"):
+            raise _bad_request(key, value, "must be true or false")
+        return value == "true"
+    return value  # proto JSON accepts numbers and enum names as strings
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: str) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[last] = value
+
+
+class Gateway:
+    """Routes HTTP requests to servicer methods (``{service full name: servicer}``)."""
+
+    def __init__(self, servicers: Mapping[str, object], routes: Sequence[Route]) -> None:
+        self.servicers = servicers
+        self.routes = routes
+
+    def match(self, verb: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            if route.verb != verb:
+                continue
+            m = route.pattern.match(path)
+            if m is not None:
+                values = {route.path_fields[int(k[1:])]: v for k, v in m.groupdict().items()}
+                return route, values
+        return None
+
+    async def _request(
+        self, route: Route, path_values: Mapping[str, str], request: web.Request
+    ) -> Message | list[Message]:
+        cls = cast(type[Message], _message_class(route.method.input_type))
+        body = await request.read() if route.body else b""
+        if route.client_streaming:
+            try:
+                items = json.loads(body or b"[]")
+            except ValueError as exc:
+                raise _bad_request("body", "", f"is not JSON: {exc}") from exc
+            if not isinstance(items, list):
+                raise _bad_request("body", "", "must be a JSON array of request messages")
+            out: list[Message] = []
+            for k, item in enumerate(items):
+                try:
+                    out.append(json_format.ParseDict(item, cls()))
+                except json_format.ParseError as exc:
+                    raise _bad_request(f"body[{k}]", "", str(exc)) from exc
+            return out
+        message = cls()
+        if body:
+            try:
+                json_format.Parse(body, message)
+            except (json_format.ParseError, UnicodeDecodeError) as exc:
+                raise _bad_request("body", "", str(exc)) from exc
+        query = {k: request.query.getall(k) for k in request.query}
+        tree = _query_tree(route.method.input_type, query) if query else {}
+        for dotted, value in path_values.items():
+            _set_dotted(tree, dotted, value)
+        if tree:
+            try:
+                json_format.ParseDict(tree, message)
+            except json_format.ParseError as exc:
+                raise _bad_request("query", request.query_string, str(exc)) from exc
+        return message
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        found = self.match(request.method, request.path)
+        if found is None:
+            status = status_pb2.Status(
+                code=code_pb2.NOT_FOUND, message=f"no route for {request.method} {request.path}"
+            )
+            return _error_response(status)
+        route, path_values = found
+        metadata = [("authorization", v) for v in request.headers.getall("Authorization", [])]
+        context = cast(Any, GatewayContext(metadata))
+        method = getattr(self.servicers[route.service], route.method.name)
+        code = "OK"
+        try:
+            message = await self._request(route, path_values, request)
+            if route.server_streaming:
+                return await self._stream(request, method(message, context))
+            if route.client_streaming:
+                assert isinstance(message, list)
+                response = await method(_aiter(message), context)
+            else:
+                response = await method(message, context)
+            return web.json_response(json_format.MessageToDict(response))
+        except GatewayAbort as exc:
+            code = code_pb2.Code.Name(exc.status.code)
+            return _error_response(exc.status)
+        except Exception:
+            code = "INTERNAL"
+            log.exception("gateway %s %s failed", request.method, request.path)
+            return _error_response(
+                status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+            )
+        finally:
+            log.info(
+                "http %s %s rpc=%s code=%s ms=%.1f",
+                request.method,
+                request.path,
+                route.method.name,
+                code,
+                1000 * (time.perf_counter() - started),
+            )
+
+    async def _stream(
+        self, request: web.Request, items: AsyncIterator[Message]
+    ) -> web.StreamResponse:
+        response: web.StreamResponse | None = None
+        try:
+            async for item in items:
+                if response is None:
+                    response = web.StreamResponse(headers={"Content-Type": NDJSON})
+                    await response.prepare(request)
+                line = json.dumps({"result": json_format.MessageToDict(item)})
+                await response.write(line.encode() + b"\n")
+        except GatewayAbort as exc:
+            if response is None:  # nothing sent yet: a plain error response
+                raise
+            await response.write(json.dumps(error_body(exc.status)).encode() + b"\n")
+        if response is None:
+            response = web.StreamResponse(headers={"Content-Type": NDJSON})
+            await response.prepare(request)
+        await response.write_eof()
+        return response
+
+
+async def _aiter(items: Sequence[Message]) -> AsyncIterator[Message]:
+    for item in items:
+        yield item
+
+
+def _message_class(descriptor: Descriptor) -> type:
+    from google.protobuf import message_factory
+
+    return message_factory.GetMessageClass(descriptor)
+
+
+def build_app(servicers: Mapping[str, object], services: Sequence[Any]) -> web.Application:
+    """The aiohttp application: the API routes, ``/openapi.json`` and ``/healthz``."""
+    routes = routes_of(services)
+    gateway = Gateway(servicers, routes)
+    document = openapi_document(routes)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "SERVING"})
+
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_route("*", "/v1/{tail:.*}", gateway.handle)
+    return app

@@ -1,0 +1,54 @@
+"""Run the gateway: an aiohttp server over the same servicers as the gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import cast
+
+from aiohttp import web
+
+from service.auth import TokenAuthenticator
+from service.gateway.app import build_app
+from service.grpc_gen.sovrisk.v1 import graph_pb2, risk_pb2
+from service.registry import GraphRegistry
+from service.servicers import GraphServicer, RiskServicer
+
+SERVICES = (
+    graph_pb2.DESCRIPTOR.services_by_name["GraphService"],
+    risk_pb2.DESCRIPTOR.services_by_name["RiskService"],
+)
+
+
+@dataclass
+class RunningGateway:
+    runner: web.AppRunner
+    port: int
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+def gateway_app(registry: GraphRegistry, auth: TokenAuthenticator | None = None) -> web.Application:
+    servicers = {
+        SERVICES[0].full_name: GraphServicer(registry, auth),
+        SERVICES[1].full_name: RiskServicer(registry),
+    }
+    return build_app(servicers, SERVICES)
+
+
+async def start_gateway(
+    registry: GraphRegistry,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    auth: TokenAuthenticator | None = None,
+) -> RunningGateway:
+    """Start serving on ``host:port`` (0 = any free port)."""
+    runner = web.AppRunner(gateway_app(registry, auth), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = cast(asyncio.Server, site._server)  # its socket tells the port when port=0
+    bound = int(server.sockets[0].getsockname()[1])
+    return RunningGateway(runner, bound)
