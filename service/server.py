@@ -72,12 +72,15 @@ async def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     auth: TokenAuthenticator | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> RunningServer:
     """Build and start a server on ``host:port`` (0 = any free port); SERVING once started.
 
     Without ``auth`` no token is valid, so the editing methods are UNAUTHENTICATED.
     """
-    server = grpc.aio.server(interceptors=[RequestLoggingInterceptor()], options=SERVER_OPTIONS)
+    server = grpc.aio.server(
+        interceptors=[RequestLoggingInterceptor(), *interceptors], options=SERVER_OPTIONS
+    )
     graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(registry, auth), server)
     risk_pb2_grpc.add_RiskServiceServicer_to_server(RiskServicer(registry), server)
     health_servicer = health.aio.HealthServicer()

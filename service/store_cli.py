@@ -9,18 +9,16 @@ store's files or credentials can be).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import grpc
 
 from models.dataset import DatasetFiles, RecordChange
 from service import dataset_json
 from service.auth import TOKENS_FILE_NAME, Role, create_token
+from service.client import SovriskClient
 from service.registry import DEFAULT_STATE_DIR, GraphRegistry
 from service.store import VersionRecord, open_store
 
@@ -119,7 +117,7 @@ def _version_line(v: VersionRecord) -> str:
 def cmd_import(args: argparse.Namespace) -> int:
     files = _read_folder(args.dir, args.format)
     if args.server:
-        return asyncio.run(_import_remote(args, files))
+        return _import_remote(args, files)
     registry = GraphRegistry(open_store(args.store))
     try:
         latest = registry.store.latest() if registry.store else None
@@ -144,40 +142,22 @@ def cmd_import(args: argparse.Namespace) -> int:
         registry.close()
 
 
-async def _import_remote(args: argparse.Namespace, files: DatasetFiles) -> int:
-    from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, version_pb2
-
-    metadata = (("authorization", f"Bearer {args.token}"),)
-    async with grpc.aio.insecure_channel(args.server) as channel:
-        stub = graph_pb2_grpc.GraphServiceStub(channel)
-        latest = await stub.ListGraphVersions(graph_pb2.ListGraphVersionsRequest(page_size=1))
-        header = graph_pb2.ImportGraphHeader(
-            base_version=latest.graph_versions[0].name,
-            message=args.message,
-            validate_only=args.dry_run,
-        )
-
-        async def requests() -> AsyncIterator[graph_pb2.ImportGraphRequest]:
-            yield graph_pb2.ImportGraphRequest(header=header)
-            for name, data in files.items():
-                for start in range(0, max(len(data), 1), CHUNK):
-                    chunk = version_pb2.FileChunk(file_name=name, data=data[start : start + CHUNK])
-                    yield graph_pb2.ImportGraphRequest(chunk=chunk)
-
-        response = await stub.ImportGraph(requests(), metadata=metadata, timeout=600)
-        for c in response.changes[:30]:
-            print(f"  {c.kind} {'/'.join(c.key)}")
-        if response.HasField("graph_version"):
-            v = response.graph_version
-            print(f"committed {v.name} by {v.author}: {len(response.changes)} record changes")
-        else:
-            print(f"dry run: {len(response.changes)} record changes")
+def _import_remote(args: argparse.Namespace, files: DatasetFiles) -> int:
+    with SovriskClient(args.server, token=args.token) as client:
+        response = client.import_files(files, message=args.message, validate_only=args.dry_run)
+    for c in response.changes[:30]:
+        print(f"  {c.kind} {'/'.join(c.key)}")
+    if response.HasField("graph_version"):
+        v = response.graph_version
+        print(f"committed {v.name} by {v.author}: {len(response.changes)} record changes")
+    else:
+        print(f"dry run: {len(response.changes)} record changes")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.server:
-        return asyncio.run(_export_remote(args))
+        return _export_remote(args)
     store = open_store(args.store)
     version = store.get(args.version) if args.version else store.latest()
     if version is None:
@@ -187,21 +167,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _export_remote(args: argparse.Namespace) -> int:
-    from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc
-
+def _export_remote(args: argparse.Namespace) -> int:
     name = f"graph/versions/{args.version}" if args.version else ""
-    parts: dict[str, bytes] = {}
-    version = ""
-    async with grpc.aio.insecure_channel(args.server) as channel:
-        stub = graph_pb2_grpc.GraphServiceStub(channel)
-        async for m in stub.ExportGraph(graph_pb2.ExportGraphRequest(graph_version=name)):
-            if m.HasField("graph_version"):
-                version = m.graph_version.name
-            else:
-                parts[m.chunk.file_name] = parts.get(m.chunk.file_name, b"") + m.chunk.data
-    _write(DatasetFiles(parts), args.dir, args.format)
-    print(f"exported {version} to {args.dir}")
+    with SovriskClient(args.server, token=args.token) as client:
+        version, files = client.export_files(name)
+    _write(files, args.dir, args.format)
+    print(f"exported {version.name} to {args.dir}")
     return 0
 
 
