@@ -1,15 +1,22 @@
-# The sovrisk gRPC service image: the package, the bundled dataset, nothing else.
+# The sovrisk service image: the package and the bundled dataset. The same image runs the gRPC
+# server (`serve`) and the HTTP/JSON gateway (`gateway`); configuration comes from the
+# environment (SOVRISK_STORE, SOVRISK_TOKENS, SOVRISK_HOST, SOVRISK_LOG_LEVEL; see
+# docker-compose.yml).
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    SOVRISK_HOST=0.0.0.0 SOVRISK_STATE_DIR=/var/lib/sovrisk NUMBA_CACHE_DIR=/tmp/numba
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY models ./models
 COPY service ./service
 COPY data ./data
-RUN pip install --no-cache-dir . && useradd --system --uid 10001 sovrisk
+RUN pip install --no-cache-dir . \
+ && useradd --system --uid 10001 sovrisk \
+ && mkdir -p /var/lib/sovrisk && chown sovrisk /var/lib/sovrisk
 USER sovrisk
-EXPOSE 50051
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s \
+VOLUME ["/var/lib/sovrisk"]
+EXPOSE 50051 8080
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s \
   CMD ["python", "-m", "service.healthcheck", "127.0.0.1:50051"]
 ENTRYPOINT ["sovrisk"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "50051", "--data", "/app/data"]
+CMD ["serve", "--port", "50051", "--data", "/app/data", "--store", "/var/lib/sovrisk"]

@@ -38,6 +38,7 @@ buf-lint: install
 # The store tests run on SQLite and on a throwaway PostgreSQL (installed from Debian packages
 # when missing and we are root, as in CI).
 test: install lint typecheck protos-check buf-lint
+	scripts/ensure_system_packages.sh
 	scripts/with_postgres.sh $(BIN)/python -m pytest
 
 clean:

@@ -1,0 +1,74 @@
+"""The deployable stack: docker-compose.yml validates with `docker-compose config -q`, wires
+PostgreSQL (with a volume), the gRPC service and the gateway with health checks, and every
+container command is a valid `sovrisk` invocation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from service.cli import _parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose missing: scripts/ensure_system_packages.sh installs it")
+        pytest.skip("docker-compose is not installed (apt-get install -y docker-compose)")
+    subprocess.run([tool, "config", "-q"], cwd=ROOT, check=True, timeout=60)
+    out = subprocess.run(
+        [tool, "config"], cwd=ROOT, check=True, timeout=60, capture_output=True, text=True
+    ).stdout
+    config: dict[str, Any] = yaml.safe_load(out)
+    return config
+
+
+def test_the_stack_has_its_three_services_and_a_volume(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"postgres", "sovrisk", "gateway"}
+    assert "pgdata" in compose["volumes"]
+    volume = services["postgres"]["volumes"][0]  # short or long syntax, by compose version
+    source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
+    assert source == "pgdata"
+    assert services["sovrisk"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["gateway"]["depends_on"]["sovrisk"]["condition"] == "service_healthy"
+
+
+def test_health_checks_use_the_grpc_health_protocol(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert services["sovrisk"]["healthcheck"]["test"][:4] == [
+        "CMD",
+        "python",
+        "-m",
+        "service.healthcheck",
+    ]
+    assert "/healthz" in " ".join(services["gateway"]["healthcheck"]["test"])
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+
+
+def test_configuration_comes_from_the_environment(compose: dict[str, Any]) -> None:
+    for name in ("sovrisk", "gateway"):
+        env = compose["services"][name]["environment"]
+        assert env["SOVRISK_STORE"].startswith("postgresql://sovrisk:")
+        assert env["SOVRISK_STORE"].endswith("@postgres:5432/sovrisk")
+        assert {"SOVRISK_TOKENS", "SOVRISK_HOST", "SOVRISK_LOG_LEVEL"} <= set(env)
+
+
+def test_container_commands_are_valid_cli_invocations(compose: dict[str, Any]) -> None:
+    serve = _parser().parse_args(compose["services"]["sovrisk"]["command"])
+    assert (serve.command, serve.port, serve.http_port) == ("serve", 50051, None)
+    gateway = _parser().parse_args(compose["services"]["gateway"]["command"])
+    assert (gateway.command, gateway.http_port, gateway.no_grpc) == ("gateway", 8080, True)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["sovrisk"]' in dockerfile
+    assert '"service.healthcheck", "127.0.0.1:50051"' in dockerfile
