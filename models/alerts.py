@@ -10,17 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from models.errors import FieldViolation, InvalidParameterError
+from models.params import SUB_SCORES
 
 #: The watched scores: the composite and the sub-scores (models.params.SUB_SCORES).
-METRICS: tuple[str, ...] = (
-    "composite",
-    "concentration",
-    "structural",
-    "geopolitical",
-    "export_control",
-    "resilience",
-    "tail",
-)
+METRICS: tuple[str, ...] = ("composite", *SUB_SCORES)
 
 
 class ThresholdKind(enum.StrEnum):

@@ -18,23 +18,23 @@ from models.events import EVENT_COLUMNS
 from models.graph import SupplyGraph
 from models.loader import (
     COUNTRY_COLUMNS,
-    EDGE_COLUMNS,
-    NODE_COLUMNS,
-    REGIME_COLUMNS,
-    SITE_COLUMNS,
-    SOURCE_COLUMNS,
+    EDGE_HEADER,
+    NODE_HEADER,
+    REGIME_HEADER,
+    SITE_HEADER,
+    SOURCE_HEADER,
     load_dataset,
 )
 from models.resilience import DEMAND_COLUMNS, RESILIENCE_COLUMNS
 
 #: Column order for a table an edit creates (only optional files can be absent).
 NEW_TABLE_HEADERS: dict[str, tuple[str, ...]] = {
-    "sources.csv": (*SOURCE_COLUMNS, "notes"),
+    "sources.csv": SOURCE_HEADER,
     "country_risk.csv": COUNTRY_COLUMNS,
-    "nodes.csv": (*NODE_COLUMNS, "notes"),
-    "edges.csv": (*EDGE_COLUMNS, "notes"),
-    "sites.csv": (*SITE_COLUMNS, "notes"),
-    "regimes.csv": (*REGIME_COLUMNS, "notes"),
+    "nodes.csv": NODE_HEADER,
+    "edges.csv": EDGE_HEADER,
+    "sites.csv": SITE_HEADER,
+    "regimes.csv": REGIME_HEADER,
     "events.csv": (*EVENT_COLUMNS, "notes"),
     "resilience.csv": (*RESILIENCE_COLUMNS, "notes"),
     "provider_demand.csv": (*DEMAND_COLUMNS, "notes"),

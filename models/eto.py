@@ -35,7 +35,14 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from models.loader import COUNTRY_COLUMNS, SOURCE_COLUMNS
+from models.loader import (
+    COUNTRY_COLUMNS,
+    EDGE_HEADER,
+    NODE_HEADER,
+    REGIME_HEADER,
+    SITE_HEADER,
+    SOURCE_HEADER,
+)
 from models.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 #: Source id carried by every record derived from the ETO files.
@@ -84,52 +91,6 @@ OUTPUT_FILES: tuple[str, ...] = (
     "regimes.csv",
 )
 
-NODE_HEADER = (
-    "id",
-    "kind",
-    "name",
-    "owner",
-    "hq_country",
-    "layer",
-    "tags",
-    "quality",
-    "source",
-    "as_of",
-    "notes",
-)
-EDGE_HEADER = (
-    "consumer",
-    "category",
-    "supplier",
-    "share",
-    "share_low",
-    "share_high",
-    "quality",
-    "source",
-    "as_of",
-    "notes",
-)
-SITE_HEADER = ("node", "country", "share", "site_name", "quality", "source", "as_of", "notes")
-SOURCE_HEADER = (*SOURCE_COLUMNS, "notes")
-REGIME_HEADER = (
-    "id",
-    "issuer",
-    "name",
-    "instrument",
-    "citation",
-    "published",
-    "effective_from",
-    "effective_to",
-    "severity",
-    "reach_kinds",
-    "reach_tags",
-    "reach_nodes",
-    "origin_countries",
-    "destination_countries",
-    "quality",
-    "source",
-    "notes",
-)
 
 ETO_URL = "https://eto.tech/dataset-docs/chipexplorer"
 ETO_TITLE = "Advanced Semiconductor Supply Chain Dataset (ETO Chip Explorer)"

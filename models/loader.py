@@ -97,6 +97,14 @@ COUNTRY_COLUMNS = (
     "as_of",
 )
 
+#: The full header of each file as written (required columns plus the optional ones, in the
+#: order of the bundled data): for tools that write datasets (edits, the ETO importer).
+NODE_HEADER = (*NODE_COLUMNS, "notes")
+EDGE_HEADER = (*EDGE_COLUMNS[:4], "share_low", "share_high", *EDGE_COLUMNS[4:], "notes")
+SITE_HEADER = (*SITE_COLUMNS[:3], "site_name", *SITE_COLUMNS[3:], "notes")
+SOURCE_HEADER = (*SOURCE_COLUMNS, "notes")
+REGIME_HEADER = (*REGIME_COLUMNS, "notes")
+
 
 class _Row:
     """One CSV row with typed accessors that record an issue and return None on bad input."""
