@@ -12,7 +12,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.type import date_pb2
 
 from models.dataset import DatasetFiles
 from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
@@ -23,33 +22,12 @@ from service.store.base import PAUSE_BEFORE_COMMIT_ENV
 from service.store.sqlite import SqliteGraphStore
 from tests.conftest import SMALL
 from tests.serverproc import Server, spawn_server
+from tests.test_server_versions import _resplit
 
 pytestmark = pytest.mark.smoke
 
 TOKENS = {"SOVRISK_TOKENS": "adam:admin:tok"}
 AUTH = (("authorization", "Bearer tok"),)
-
-
-def _resplit(base: str) -> graph_pb2.BatchUpdateGraphRequest:
-    def edge(supplier: str, share: float) -> v.GraphChange:
-        return v.GraphChange(
-            upsert_edge=v.EdgeRecord(
-                consumer="a",
-                category="memory",
-                supplier=supplier,
-                share=share,
-                quality="B",
-                sources=["fixture"],
-                as_of=date_pb2.Date(year=2024, month=3, day=1),
-            )
-        )
-
-    return graph_pb2.BatchUpdateGraphRequest(
-        parent="graph",
-        base_version=base,
-        changes=[edge("m1", 0.7), edge("m2", 0.3)],
-        message="resplit",
-    )
 
 
 def _import_requests() -> Iterator[graph_pb2.ImportGraphRequest]:
