@@ -105,6 +105,7 @@ class GraphRegistry:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sovrisk-score")
         self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._private_dir = private_dir  # a temporary store owned (and removed) by us
+        self._closed = False
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -345,9 +346,12 @@ class GraphRegistry:
 
         def record() -> None:
             try:
-                store.record_scores(score_records(version, self.engine_at(version.id)))
+                scores = score_records(version, self.engine_at(version.id))
+                if not self._closed:
+                    store.record_scores(scores)
             except Exception:  # the history can be rebuilt; never fail the write for it
-                log.exception("could not record the scores of %s", version.name)
+                if not self._closed:
+                    log.exception("could not record the scores of %s", version.name)
 
         self._executor.submit(record)
 
@@ -444,6 +448,7 @@ class GraphRegistry:
             stop.set()
 
     def close(self) -> None:
+        self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             self.store.close()

@@ -33,6 +33,7 @@ from service import converters as conv
 from service import errors
 from service import history_converters as hconv
 from service import scenario_converters as scenario_conv
+from service import screening_service as screening
 from service import simulation_converters as sim_conv
 from service import version_converters as vconv
 from service.auth import AuthError, PermissionDenied, Role, TokenAuthenticator
@@ -42,10 +43,12 @@ from service.grpc_gen.sovrisk.v1 import (
     history_pb2,
     risk_pb2,
     risk_pb2_grpc,
+    screening_pb2,
     version_pb2,
 )
 from service.pagination import paginate, query_digest
 from service.registry import Final, GraphRegistry
+from service.screening_service import ScreeningService
 from service.store import StaleBaseError, StoreError, VersionNotFoundError
 
 log = logging.getLogger("sovrisk.servicers")
@@ -446,8 +449,27 @@ async def _enumerate(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
-    def __init__(self, registry: GraphRegistry) -> None:
+    def __init__(self, registry: GraphRegistry, screening: ScreeningService | None = None) -> None:
         self.registry = registry
+        self._screening = screening
+
+    @property
+    def screening(self) -> ScreeningService:
+        """The entity list and screeners, loaded on first use (the bundled list by default)."""
+        if self._screening is None:
+            self._screening = ScreeningService()
+        return self._screening
+
+    @rpc
+    async def ScreenSuppliers(
+        self, request: screening_pb2.ScreenSuppliersRequest, context: grpc.aio.ServicerContext
+    ) -> screening_pb2.ScreenSuppliersResponse:
+        rows, match, review = screening.request_from_proto(request)
+        engine = await engine_for(self.registry, request.graph_version)
+        result = await self.registry.call(self.screening.screen, engine, rows, match, review)
+        return screening.result_to_proto(
+            result, request, engine.graph_version or engine.graph.version_id
+        )
 
     @rpc
     async def ScoreProvider(

@@ -65,6 +65,10 @@ EXPECTED_RPCS: dict[str, dict[str, tuple[str, str]]] = {
             "sovrisk.v1.WatchProviderScoresRequest",
             "sovrisk.v1.WatchProviderScoresResponse",
         ),
+        "ScreenSuppliers": (
+            "sovrisk.v1.ScreenSuppliersRequest",
+            "sovrisk.v1.ScreenSuppliersResponse",
+        ),
     },
 }
 

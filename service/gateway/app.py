@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import grpc
@@ -298,12 +298,32 @@ def _message_class(descriptor: Descriptor) -> type:
     return message_factory.GetMessageClass(descriptor)
 
 
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """aiohttp's own refusals (no route, wrong method, body too large) as AIP-193 JSON."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {
+            404: code_pb2.NOT_FOUND,
+            405: code_pb2.UNIMPLEMENTED,
+            413: code_pb2.RESOURCE_EXHAUSTED,
+        }.get(exc.status, code_pb2.INVALID_ARGUMENT if exc.status < 500 else code_pb2.INTERNAL)
+        response = _error_response(status_pb2.Status(code=code, message=exc.reason))
+        response.set_status(exc.status)
+        return response
+
+
 def build_app(servicers: Mapping[str, object], services: Sequence[Any]) -> web.Application:
     """The aiohttp application: the API routes, ``/openapi.json`` and ``/healthz``."""
     routes = routes_of(services)
     gateway = Gateway(servicers, routes)
     document = openapi_document(routes)
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_json_errors])
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(document)
@@ -313,5 +333,5 @@ def build_app(servicers: Mapping[str, object], services: Sequence[Any]) -> web.A
 
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
-    app.router.add_route("*", "/v1/{tail:.*}", gateway.handle)
+    app.router.add_route("*", r"/v1/{tail:[\s\S]*}", gateway.handle)
     return app

@@ -5,6 +5,7 @@ import warnings
 
 from service.grpc_gen.sovrisk.v1 import history_pb2 as sovrisk_dot_v1_dot_history__pb2
 from service.grpc_gen.sovrisk.v1 import risk_pb2 as sovrisk_dot_v1_dot_risk__pb2
+from service.grpc_gen.sovrisk.v1 import screening_pb2 as sovrisk_dot_v1_dot_screening__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -71,6 +72,11 @@ class RiskServiceStub:
                 '/sovrisk.v1.RiskService/WatchProviderScores',
                 request_serializer=sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresRequest.SerializeToString,
                 response_deserializer=sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresResponse.FromString,
+                _registered_method=True)
+        self.ScreenSuppliers = channel.unary_unary(
+                '/sovrisk.v1.RiskService/ScreenSuppliers',
+                request_serializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.FromString,
                 _registered_method=True)
 
 
@@ -141,6 +147,15 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScreenSuppliers(self, request, context):
+        """Screens a supplier master list against the graph's firms and the export-control entity
+        list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
+        compliance determination.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -178,6 +193,11 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.WatchProviderScores,
                     request_deserializer=sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresRequest.FromString,
                     response_serializer=sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresResponse.SerializeToString,
+            ),
+            'ScreenSuppliers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScreenSuppliers,
+                    request_deserializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -371,6 +391,33 @@ class RiskService:
             '/sovrisk.v1.RiskService/WatchProviderScores',
             sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresRequest.SerializeToString,
             sovrisk_dot_v1_dot_history__pb2.WatchProviderScoresResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScreenSuppliers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sovrisk.v1.RiskService/ScreenSuppliers',
+            sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.SerializeToString,
+            sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,6 +13,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from service.grpc_gen.sovrisk.v1 import history_pb2 as _history_pb2
 from service.grpc_gen.sovrisk.v1 import risk_pb2 as _risk_pb2
+from service.grpc_gen.sovrisk.v1 import screening_pb2 as _screening_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -75,6 +76,11 @@ class RiskServiceStub:
     """Streams, for every new graph version, the alerts that fire for the watched providers'
     thresholds. `start_after_version` replays the versions a reconnecting client missed.
     """
+    ScreenSuppliers: _grpc.UnaryUnaryMultiCallable[_screening_pb2.ScreenSuppliersRequest, _screening_pb2.ScreenSuppliersResponse]
+    """Screens a supplier master list against the graph's firms and the export-control entity
+    list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
+    compliance determination.
+    """
 
 @_typing.type_check_only
 class RiskServiceAsyncStub(RiskServiceStub):
@@ -115,6 +121,11 @@ class RiskServiceAsyncStub(RiskServiceStub):
     WatchProviderScores: _aio.UnaryStreamMultiCallable[_history_pb2.WatchProviderScoresRequest, _history_pb2.WatchProviderScoresResponse]  # type: ignore[assignment]
     """Streams, for every new graph version, the alerts that fire for the watched providers'
     thresholds. `start_after_version` replays the versions a reconnecting client missed.
+    """
+    ScreenSuppliers: _aio.UnaryUnaryMultiCallable[_screening_pb2.ScreenSuppliersRequest, _screening_pb2.ScreenSuppliersResponse]  # type: ignore[assignment]
+    """Screens a supplier master list against the graph's firms and the export-control entity
+    list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
+    compliance determination.
     """
 
 class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -195,6 +206,17 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_history_pb2.WatchProviderScoresResponse], _abc.AsyncIterator[_history_pb2.WatchProviderScoresResponse]]:
         """Streams, for every new graph version, the alerts that fire for the watched providers'
         thresholds. `start_after_version` replays the versions a reconnecting client missed.
+        """
+
+    @_abc_1.abstractmethod
+    def ScreenSuppliers(
+        self,
+        request: _screening_pb2.ScreenSuppliersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_screening_pb2.ScreenSuppliersResponse, _abc.Awaitable[_screening_pb2.ScreenSuppliersResponse]]:
+        """Screens a supplier master list against the graph's firms and the export-control entity
+        list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
+        compliance determination.
         """
 
 def add_RiskServiceServicer_to_server(servicer: RiskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
