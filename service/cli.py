@@ -28,7 +28,7 @@ from models.bundle import load_bundle
 from models.editing import EditRejected
 from models.engine import RiskEngine
 from models.errors import DataValidationError, InvalidParameterError, NotFoundError
-from service import store_cli
+from service import report_cli, screening_cli, store_cli
 from service.auth import TOKENS_FILE_NAME
 from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR
 from service.store import StoreError
@@ -180,6 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="validate a dataset directory")
     validate.add_argument("dir", help="dataset directory")
     store_cli.add_parsers(sub)
+    report_cli.add_parser(sub)
+    screening_cli.add_parser(sub)
     return parser
 
 
@@ -275,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "export": store_cli.cmd_export,
         "history": store_cli.cmd_history,
         "token": store_cli.cmd_token,
+        "screen": screening_cli.cmd_screen,
+        "report": report_cli.cmd_report,
     }
     try:
         return handlers[args.command](args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -41,6 +42,7 @@ from service.grpc_gen.sovrisk.v1 import (
     graph_pb2,
     graph_pb2_grpc,
     history_pb2,
+    report_pb2,
     risk_pb2,
     risk_pb2_grpc,
     screening_pb2,
@@ -48,6 +50,7 @@ from service.grpc_gen.sovrisk.v1 import (
 )
 from service.pagination import paginate, query_digest
 from service.registry import Final, GraphRegistry
+from service.reports import build_report, default_filename
 from service.screening_service import ScreeningService
 from service.store import StaleBaseError, StoreError, VersionNotFoundError
 
@@ -460,6 +463,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             self._screening = ScreeningService()
         return self._screening
 
+    @rpc_stream
+    async def GenerateReport(
+        self, request: report_pb2.GenerateReportRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[report_pb2.GenerateReportResponse]:
+        async for item in generate_report(self.registry, request):
+            yield item
+
     @rpc
     async def ScreenSuppliers(
         self, request: screening_pb2.ScreenSuppliersRequest, context: grpc.aio.ServicerContext
@@ -769,3 +779,66 @@ def _score_table(registry: GraphRegistry, version_id: int) -> dict[str, dict[str
     return {
         r.provider: {"composite": r.composite, **r.sub_scores} for r in registry.scores(version_id)
     }
+
+
+#: ReportFormat -> (build_report format, media type).
+_REPORT_FORMATS = {
+    report_pb2.REPORT_FORMAT_UNSPECIFIED: ("html", "text/html; charset=utf-8"),
+    report_pb2.REPORT_FORMAT_HTML: ("html", "text/html; charset=utf-8"),
+    report_pb2.REPORT_FORMAT_MARKDOWN: ("md", "text/markdown; charset=utf-8"),
+    report_pb2.REPORT_FORMAT_CSV: ("csv", "text/csv; charset=utf-8"),
+    report_pb2.REPORT_FORMAT_JSON: ("json", "application/json"),
+}
+
+
+class ReportCancelled(Exception):
+    """The client went away: stop building the report at the next progress point."""
+
+
+async def generate_report(
+    registry: GraphRegistry, request: report_pb2.GenerateReportRequest
+) -> AsyncIterator[report_pb2.GenerateReportResponse]:
+    """``RiskService.GenerateReport``: progress, then the document."""
+    if request.format not in _REPORT_FORMATS:
+        raise InvalidParameterError(
+            [FieldViolation("format", str(request.format), "unknown report format")]
+        )
+    fmt, media_type = _REPORT_FORMATS[request.format]
+    engine = await engine_for(registry, request.graph_version)
+    providers = _providers(engine, request.providers)
+    as_of = conv.date_from_proto(request.as_of, "as_of")
+
+    def work(
+        e: RiskEngine,
+        report: Callable[[report_pb2.ReportProgress], None],
+        should_stop: Callable[[], bool],
+    ) -> bytes:
+        def progress(stage: str, fraction: float) -> None:
+            if should_stop():
+                raise ReportCancelled
+            report(report_pb2.ReportProgress(stage=stage, fraction=fraction))
+
+        return build_report(
+            e,
+            fmt=fmt,
+            providers=providers or None,
+            as_of=as_of,
+            simulate_samples=request.simulate_samples,
+            seed=request.seed or 7,
+            progress=progress,
+        )
+
+    async for item in registry.stream(work, engine):
+        if isinstance(item, Final):
+            content: bytes = item.value
+            yield report_pb2.GenerateReportResponse(
+                report=report_pb2.Report(
+                    file_name=default_filename(fmt),
+                    content_type=media_type,
+                    content=content,
+                    sha256=hashlib.sha256(content).hexdigest(),
+                    graph_version=engine.graph_version,
+                )
+            )
+        else:
+            yield report_pb2.GenerateReportResponse(progress=item)

@@ -31,6 +31,7 @@ STREAMING = [
     "GraphService_ExportGraph",
     "RiskService_SimulateDisruptions",
     "RiskService_WatchProviderScores",
+    "RiskService_GenerateReport",
 ]
 
 schema = schemathesis.openapi.from_dict(openapi_document(routes_of(SERVICES))).exclude(

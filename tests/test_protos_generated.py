@@ -69,6 +69,10 @@ EXPECTED_RPCS: dict[str, dict[str, tuple[str, str]]] = {
             "sovrisk.v1.ScreenSuppliersRequest",
             "sovrisk.v1.ScreenSuppliersResponse",
         ),
+        "GenerateReport": (
+            "sovrisk.v1.GenerateReportRequest",
+            "sovrisk.v1.GenerateReportResponse",
+        ),
     },
 }
 
@@ -78,7 +82,12 @@ def test_services_and_methods_are_in_the_descriptor_pool(service_name: str) -> N
     service = descriptor_pool.Default().FindServiceByName(service_name)
     methods = {m.name: (m.input_type.full_name, m.output_type.full_name) for m in service.methods}
     assert methods == EXPECTED_RPCS[service_name]
-    server_streaming = {"SimulateDisruptions", "ExportGraph", "WatchProviderScores"}
+    server_streaming = {
+        "SimulateDisruptions",
+        "ExportGraph",
+        "WatchProviderScores",
+        "GenerateReport",
+    }
     client_streaming = {"ImportGraph"}
     for method in service.methods:
         assert method.client_streaming == (method.name in client_streaming), method.name

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from service.grpc_gen.sovrisk.v1 import history_pb2 as sovrisk_dot_v1_dot_history__pb2
+from service.grpc_gen.sovrisk.v1 import report_pb2 as sovrisk_dot_v1_dot_report__pb2
 from service.grpc_gen.sovrisk.v1 import risk_pb2 as sovrisk_dot_v1_dot_risk__pb2
 from service.grpc_gen.sovrisk.v1 import screening_pb2 as sovrisk_dot_v1_dot_screening__pb2
 
@@ -77,6 +78,11 @@ class RiskServiceStub:
                 '/sovrisk.v1.RiskService/ScreenSuppliers',
                 request_serializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.SerializeToString,
                 response_deserializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.FromString,
+                _registered_method=True)
+        self.GenerateReport = channel.unary_stream(
+                '/sovrisk.v1.RiskService/GenerateReport',
+                request_serializer=sovrisk_dot_v1_dot_report__pb2.GenerateReportRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_report__pb2.GenerateReportResponse.FromString,
                 _registered_method=True)
 
 
@@ -156,6 +162,14 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateReport(self, request, context):
+        """Generates a batch risk report (HTML with charts, Markdown, CSV for procurement tools, or
+        JSON): progress messages, then the document. The client's cancel or deadline stops it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RiskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +212,11 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.ScreenSuppliers,
                     request_deserializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.FromString,
                     response_serializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.SerializeToString,
+            ),
+            'GenerateReport': grpc.unary_stream_rpc_method_handler(
+                    servicer.GenerateReport,
+                    request_deserializer=sovrisk_dot_v1_dot_report__pb2.GenerateReportRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_report__pb2.GenerateReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -418,6 +437,33 @@ class RiskService:
             '/sovrisk.v1.RiskService/ScreenSuppliers',
             sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.SerializeToString,
             sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sovrisk.v1.RiskService/GenerateReport',
+            sovrisk_dot_v1_dot_report__pb2.GenerateReportRequest.SerializeToString,
+            sovrisk_dot_v1_dot_report__pb2.GenerateReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,6 +12,7 @@ entity matching are evidence, not a compliance determination.
 from collections import abc as _abc
 from grpc import aio as _aio
 from service.grpc_gen.sovrisk.v1 import history_pb2 as _history_pb2
+from service.grpc_gen.sovrisk.v1 import report_pb2 as _report_pb2
 from service.grpc_gen.sovrisk.v1 import risk_pb2 as _risk_pb2
 from service.grpc_gen.sovrisk.v1 import screening_pb2 as _screening_pb2
 import abc as _abc_1
@@ -81,6 +82,10 @@ class RiskServiceStub:
     list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
     compliance determination.
     """
+    GenerateReport: _grpc.UnaryStreamMultiCallable[_report_pb2.GenerateReportRequest, _report_pb2.GenerateReportResponse]
+    """Generates a batch risk report (HTML with charts, Markdown, CSV for procurement tools, or
+    JSON): progress messages, then the document. The client's cancel or deadline stops it.
+    """
 
 @_typing.type_check_only
 class RiskServiceAsyncStub(RiskServiceStub):
@@ -126,6 +131,10 @@ class RiskServiceAsyncStub(RiskServiceStub):
     """Screens a supplier master list against the graph's firms and the export-control entity
     list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
     compliance determination.
+    """
+    GenerateReport: _aio.UnaryStreamMultiCallable[_report_pb2.GenerateReportRequest, _report_pb2.GenerateReportResponse]  # type: ignore[assignment]
+    """Generates a batch risk report (HTML with charts, Markdown, CSV for procurement tools, or
+    JSON): progress messages, then the document. The client's cancel or deadline stops it.
     """
 
 class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -217,6 +226,16 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         """Screens a supplier master list against the graph's firms and the export-control entity
         list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
         compliance determination.
+        """
+
+    @_abc_1.abstractmethod
+    def GenerateReport(
+        self,
+        request: _report_pb2.GenerateReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_report_pb2.GenerateReportResponse], _abc.AsyncIterator[_report_pb2.GenerateReportResponse]]:
+        """Generates a batch risk report (HTML with charts, Markdown, CSV for procurement tools, or
+        JSON): progress messages, then the document. The client's cancel or deadline stops it.
         """
 
 def add_RiskServiceServicer_to_server(servicer: RiskServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
