@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 50051
+HTTP_PORT ?= 8080
 DATA   ?= data
 
 .PHONY: install run test lint typecheck protos protos-check buf-lint clean
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/sovrisk serve --data $(DATA) --store var/ --port $(PORT) --print-ranking
+	$(BIN)/sovrisk serve --data $(DATA) --store var/ --port $(PORT) --http-port $(HTTP_PORT) --print-ranking
 
 lint: install
 	$(BIN)/ruff check models service tests scripts benchmarks
