@@ -40,8 +40,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.neighbors import NearestNeighbors
 
 if TYPE_CHECKING:
     from models.graph import SupplyGraph
@@ -709,6 +707,11 @@ class SupplierScreener:
                     names,
                 )
         every = [n.norm for n in entity_index.names] + [n.norm for n in graph_index.names]
+        # scikit-learn is imported here, not at module level: the CLI and the server import
+        # this module at start-up and most runs never screen.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.neighbors import NearestNeighbors
+
         self._vectorizer = TfidfVectorizer(
             analyzer="char_wb", ngram_range=self.ngram_range, sublinear_tf=True
         )

@@ -15,7 +15,10 @@ from typing import Any, TextIO
 from models.bundle import load_bundle
 from models.engine import RiskEngine
 from service.registry import DEFAULT_DATA_DIR
-from service.reports import FORMATS, build_report, default_filename
+
+#: service.reports.FORMATS, repeated so that `sovrisk` starts without importing the renderers
+#: (tests/test_reports.py checks they agree).
+FORMATS: tuple[str, ...] = ("html", "md", "csv", "json")
 
 
 def _date(text: str) -> dt.date:
@@ -91,6 +94,8 @@ class ProgressPrinter:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from service.reports import build_report, default_filename
+
     graph, supplements = load_bundle(args.data)
     engine = RiskEngine(graph, supplements)
     providers = [p.strip() for p in args.providers.split(",") if p.strip()] or None

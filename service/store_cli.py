@@ -18,7 +18,6 @@ from pathlib import Path
 from models.dataset import DatasetFiles, RecordChange
 from service import dataset_json
 from service.auth import TOKENS_FILE_NAME, Role, create_token
-from service.client import SovriskClient
 from service.registry import DEFAULT_STATE_DIR, GraphRegistry
 from service.store import VersionRecord, open_store
 
@@ -143,6 +142,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _import_remote(args: argparse.Namespace, files: DatasetFiles) -> int:
+    from service.client import SovriskClient
+
     with SovriskClient(args.server, token=args.token) as client:
         response = client.import_files(files, message=args.message, validate_only=args.dry_run)
     for c in response.changes[:30]:
@@ -169,6 +170,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export_remote(args: argparse.Namespace) -> int:
     name = f"graph/versions/{args.version}" if args.version else ""
+    from service.client import SovriskClient
+
     with SovriskClient(args.server, token=args.token) as client:
         version, files = client.export_files(name)
     _write(files, args.dir, args.format)

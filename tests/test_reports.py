@@ -553,3 +553,10 @@ def test_cli_stdout_and_errors(capsysbinary: pytest.CaptureFixture[bytes]) -> No
         main(["report", "--data", str(SMALL), "--format", "pdf"])
     with pytest.raises(SystemExit):
         main(["report", "--data", str(SMALL), "--simulate", "-5"])
+
+
+def test_the_cli_knows_every_report_format() -> None:
+    from service import report_cli
+    from service.reports import FORMATS
+
+    assert tuple(FORMATS) == report_cli.FORMATS
