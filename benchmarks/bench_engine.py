@@ -8,7 +8,10 @@ For each size: a seeded synthetic graph (benchmarks/synthetic.py) is written as 
 edge table (and a ``.csv`` up to ``--csv-max`` nodes); then a fresh process (so its peak RSS
 is the engine's alone) loads it, times one full single-scenario evaluation, and runs
 ``--scenarios`` Monte Carlo scenarios (a few % of nodes degraded) reduced to the 10 top-level
-("provider") rows, in float32 and float64; medians of ``--runs``. This process then builds the
+("provider") rows, in float32 and float64; medians of ``--runs``. Generating the same
+scenarios alone is timed too, so the engine's own share is reported (``eng``). The engine
+takes the numba kernel (models/kernels.py) when numba is installed; ``--numpy`` forces the
+numpy path (``SOVRISK_NUMBA=0``) for comparison. This process then builds the
 networkx reference (models/reference.py) and evaluates ``--ref-scenarios`` scenarios with it,
 compares every node with the engine's float64 and float32 results, and reports per-scenario
 speed ratios (reference one scenario at a time vs the engine batched).
@@ -17,6 +20,7 @@ speed ratios (reference one scenario at a time vs the engine batched).
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
@@ -85,7 +89,34 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
         evals.append(time.perf_counter() - t0)
     out["eval1_ms"] = 1000 * median(evals)
 
+    from models import compiled
+
+    out["path"] = "numpy"
+    if compiled._use_kernel(compiled.KERNEL_MIN_WORK):  # numba importable and enabled
+        from models import kernels
+
+        out["path"] = f"numba {kernels.numba.__version__} kernel, {kernels.n_threads()} threads"
+    plan = cg._plan_for(rows)[0]
     for name, dtype in (("f32", np.float32), ("f64", np.float64)):
+        batch = cg.default_batch(dtype)
+        out[f"kernel_{name}"] = compiled._use_kernel(plan.n_entries * batch)
+        # first batch: loads (or on a fresh machine compiles) the kernel, builds the plan
+        t0 = time.perf_counter()
+        warm = degraded_batches(cg.n_nodes, batch, batch_size=batch, seed=7, dtype=dtype)
+        cg.evaluate_rows(warm, rows, dtype=dtype)
+        out[f"warm_{name}_s"] = time.perf_counter() - t0
+        gens = []
+        for run in range(args.runs):
+            t0 = time.perf_counter()
+            collections.deque(  # consume, keeping no reference to the buffer
+                degraded_batches(
+                    cg.n_nodes, args.scenarios, batch_size=batch, fraction=FRACTION, seed=run,
+                    dtype=dtype,
+                ),
+                maxlen=0,
+            )  # fmt: skip
+            gens.append(time.perf_counter() - t0)
+        out[f"gen_{name}_s"] = median(gens)
         times, kept = [], None
         for run in range(args.runs):
             batches = degraded_batches(
@@ -102,8 +133,11 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
         assert kept is not None and kept.shape == (len(rows), args.scenarios)
         out[f"mc_{name}_s"] = median(times)
         out[f"mc_{name}_runs"] = times
-        out[f"mc_{name}_batch"] = cg.default_batch(dtype)
+        out[f"mc_{name}_batch"] = batch
 
+    out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    if not args.ref_scenarios:
+        return out
     # the reference scenarios, every node, for the agreement check in the parent
     ref_up = next(
         degraded_batches(
@@ -144,8 +178,9 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
     ]  # fmt: skip
     if n <= args.csv_max:
         cmd += ["--csv", str(csv)]
+    env = {**os.environ, **({"SOVRISK_NUMBA": "0"} if args.numpy else {})}
     print(f"[{n:,} nodes] generated in {gen_s:.1f} s; engine process ...", flush=True)
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result.update(nodes=n, edges=table.n_edges, gen_s=gen_s)
 
@@ -185,17 +220,25 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
     return result
 
 
+def _paths(r: dict[str, Any]) -> str:
+    """Which path ran the Monte Carlo batches (f32/f64) and at what batch width."""
+    path = {True: "nb", False: "np"}
+    return f"{path[r['kernel_f32']]}{r['mc_f32_batch']}/{path[r['kernel_f64']]}{r['mc_f64_batch']}"
+
+
 def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     head = (
         f"{'nodes':>9} {'edges':>9} {'depth':>5} {'tree':>5} {'load npz':>9} {'load csv':>9} "
-        f"{'eval 1':>8} {'MC f32':>8} {'MC f64':>8} {'ref/scen':>9} {'x f32':>7} {'x f64':>7} "
-        f"{'|d| f64':>8} {'|d| f32':>8} {'f32 bnd':>8} {'peak':>7}"
+        f"{'eval 1':>8} {'MC f32':>8} {'eng f32':>8} {'MC f64':>8} {'eng f64':>8} "
+        f"{'ref/scen':>9} {'x f32':>7} {'x f64':>7} "
+        f"{'|d| f64':>8} {'|d| f32':>8} {'f32 bnd':>8} {'peak':>7} {'MC path':>11}"
     )
     print()
     print(
         f"{args.scenarios} MC scenarios ({100 * FRACTION:.0f} % of nodes degraded) reduced to "
         f"the top-level rows; medians of {args.runs} runs; shape={args.shape}, seed={args.seed}"
     )
+    print(f"engine: {results[-1]['path']}")
     print(head)
     print("-" * len(head))
     for r in results:
@@ -204,21 +247,24 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
         print(
             f"{r['nodes']:>9,} {r['edges']:>9,} {r['depth']:>5} {100 * r['tree_fraction']:>4.0f}% "
             f"{r['load_npz_s']:8.2f}s {csv} {r['eval1_ms']:6.1f}ms "
-            f"{r['mc_f32_s']:7.2f}s {r['mc_f64_s']:7.2f}s "
+            f"{r['mc_f32_s']:7.2f}s {r['mc_f32_s'] - r['gen_f32_s']:7.2f}s "
+            f"{r['mc_f64_s']:7.2f}s {r['mc_f64_s'] - r['gen_f64_s']:7.2f}s "
             + (
                 f"{ref:8.3f}s {r['speedup_f32']:6.0f}x {r['speedup_f64']:6.0f}x "
                 f"{r['diff64']:8.1e} {r['diff32']:8.1e} "
                 if ref is not None
                 else f"{'-':>9} {'-':>7} {'-':>7} {'-':>8} {'-':>8} "
             )
-            + f"{r['f32_bound']:8.1e} {r['peak_rss_gb']:5.2f}GB"
+            + f"{r['f32_bound']:8.1e} {r['peak_rss_gb']:5.2f}GB {_paths(r):>11}"
         )
     print(
         "\ntree = share of nodes in the top rows' supply trees (what evaluate_rows evaluates); "
-        "MC = evaluate_rows over the scenarios, generation included; ref/scen = networkx "
+        "MC = evaluate_rows over the scenarios, generation included; eng = MC minus generating "
+        "the same scenarios alone (timed separately); ref/scen = networkx "
         "reference per scenario (graph build and topological sort excluded); x = ref/scen over "
         "the engine's batched per-scenario time; |d| = max |engine - reference| over every "
-        "node; peak = max RSS of the engine process (load + every run)."
+        "node; peak = max RSS of the engine process (load + every run); MC path = numba "
+        "kernel (nb) or numpy (np) and batch width, f32/f64."
     )
     big = max(results, key=lambda r: r["nodes"])
     hundred_k = [r for r in results if r["nodes"] == 100_000 and "speedup_f64" in r]
@@ -258,6 +304,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--csv-max", type=int, default=100_000, help="also time CSV up to this")
     parser.add_argument("--json", help="write the raw results here")
+    parser.add_argument(
+        "--numpy", action="store_true", help="force the numpy path (SOVRISK_NUMBA=0)"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)

@@ -159,20 +159,32 @@ def degraded_batches(
     The same buffer is reused between batches (only the degraded entries are reset), so a
     consumer must finish with a batch before asking for the next (as
     :meth:`CompiledGraph.evaluate_rows` does); copy it to keep it.
+
+    Writes go through flat indices and one uniform draw per degraded entry decides both
+    knockout and level (``u < knockout`` -> 0, else ``(u - knockout) / (1 - knockout)``,
+    uniform in [0, 1)): a million nodes × 1,000 scenarios take about a second, most of it
+    the scattered writes themselves.
     """
     rng = np.random.default_rng(seed)
     per_scenario = max(1, round(fraction * n_nodes))
     batch_size = max(1, min(batch_size, n_scenarios))
     buffer = np.ones((n_nodes, batch_size), dtype=dtype)
-    last: tuple[IntArray, IntArray] | None = None
+    flat = buffer.reshape(-1)
+    draw_type = np.float32 if np.dtype(dtype) == np.float32 else np.float64
+    last: IntArray | None = None
     for c0 in range(0, n_scenarios, batch_size):
         width = min(batch_size, n_scenarios - c0)
         if last is not None:
-            buffer[last] = 1.0
-        rows = rng.integers(0, n_nodes, size=(width, per_scenario))
-        cols = np.broadcast_to(np.arange(width)[:, None], rows.shape)
-        values = rng.random(rows.shape)
-        values[rng.random(rows.shape) < knockout] = 0.0
-        buffer[rows, cols] = values
-        last = (rows.ravel(), cols.ravel())
+            flat[last] = 1.0
+        where = rng.integers(0, n_nodes, size=(width, per_scenario))
+        where *= batch_size
+        where += np.arange(width)[:, None]
+        where = where.reshape(-1)
+        values = rng.random(where.size, dtype=draw_type)
+        knocked = values < knockout
+        values -= knockout
+        values *= 1.0 / (1.0 - knockout) if knockout < 1.0 else 0.0
+        values[knocked] = 0.0
+        flat[where] = values
+        last = where
         yield buffer if width == batch_size else buffer[:, :width]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -74,7 +75,7 @@ _GATHER_ROWS = 1 << 13  # rows per chunk when gathering ``up`` into the working 
 #: Nodes per evaluation chunk of a level (see ``_level_ops``).
 CHUNK_NODES = 16384
 #: Batches of at least this many multiply-adds (plan entries × columns) use the numba kernel.
-KERNEL_MIN_WORK = 1 << 26
+KERNEL_MIN_WORK = 1 << 24
 #: Default batch width when the numba kernel runs (see ``_default_batch``), by dtype.
 KERNEL_BATCH = {np.dtype(np.float32): 128, np.dtype(np.float64): 64}
 
@@ -93,7 +94,9 @@ def _kernel_importable() -> bool:
         return False
     try:
         import models.kernels  # noqa: F401
-    except ImportError:  # pragma: no cover - a numba that does not match this numpy
+    except Exception as exc:  # pragma: no cover - e.g. a numba built for another numpy, or
+        # no writable cache directory (set NUMBA_CACHE_DIR): the numpy path still works
+        warnings.warn(f"numba kernel unavailable, using numpy: {exc!r}", stacklevel=2)
         return False
     return True
 
@@ -641,6 +644,7 @@ class _Runner:
         self._supplied = np.empty(0, dtype=self.dtype)
         self._scaled = edge_scale is not None
         self._kernel_work = np.empty(0, dtype=self.dtype)  # the kernel path's own buffer
+        self._kernel_data: npt.NDArray[Any] | None = None
 
     @staticmethod
     def check(
@@ -686,13 +690,14 @@ class _Runner:
         width = c1 - c0
         n = self.plan.n_rows
         kplan = self.plan.kernel_plan()
-        data = kplan.data(self.data, None if self._scaled else self.dtype.str)
-        if up.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            up, c0 = np.asarray(up[:, c0:c1], dtype=self.dtype), 0
+        if self._kernel_data is None:  # cached on the plan too unless scaled for this runner
+            self._kernel_data = kplan.data(self.data, self.dtype, cache=not self._scaled)
+        if up.dtype != self.dtype or up.strides[1] != up.itemsize:  # the kernel reads rows
+            up, c0 = np.ascontiguousarray(up[:, c0:c1], dtype=self.dtype), 0  # of its dtype
         if n * width > self._kernel_work.size:  # no level buffer on this path
             self._kernel_work = np.empty(n * width, dtype=self.dtype)
         work = self._kernel_work[: n * width].reshape(n, width)
-        kernels.evaluate(kplan, work, up, self.plan.perm, c0, data)
+        kernels.evaluate(kplan, work, up, self.plan.perm, c0, self._kernel_data)
         return work
 
 

@@ -38,6 +38,9 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 import numpy.typing as npt
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba.core import types
+from numba.extending import intrinsic
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -46,11 +49,52 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 MAX_THREADS = 8
 #: A level's share of a batch below this many multiply-adds runs on the calling thread only.
 PARALLEL_MIN_WORK = 1 << 18
+#: How far ahead the kernel prefetches supplier rows (entries) and ``up`` rows (rows).
+PREFETCH_ENTRIES = 4
+PREFETCH_ROWS = 4
 
 
 def _jit(fn: _F) -> _F:
     """``numba.njit`` with a disk cache, releasing the GIL, strict IEEE arithmetic."""
     return cast(_F, numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(fn))
+
+
+def _prefetch_intrinsic(typingctx: Any, array: Any, row: Any, col: Any) -> Any:
+    """Hint the CPU to fetch the cache line of ``array[row, col]`` (a 2-D array, any strides).
+
+    ``llvm.prefetch`` (read, keep in all levels). A prefetch never faults, so the element
+    need not exist. The kernel's loads are data-dependent (``work[indices[e]]``), which the
+    hardware prefetchers cannot guess; hinting a few entries ahead keeps several rows in
+    flight instead of one.
+    """
+    if not (
+        isinstance(array, types.Array)
+        and array.ndim == 2
+        and isinstance(row, types.Integer)
+        and isinstance(col, types.Integer)
+    ):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        stride_row = builder.extract_value(ary.strides, 0)
+        stride_col = builder.extract_value(ary.strides, 1)
+        r = context.cast(builder, args[1], signature.args[1], types.intp)
+        c = context.cast(builder, args[2], signature.args[2], types.intp)
+        offset = builder.add(builder.mul(r, stride_row), builder.mul(c, stride_col))
+        byte_ptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        address = builder.gep(builder.bitcast(ary.data, byte_ptr), [offset])
+        fnty = ir.FunctionType(ir.VoidType(), [byte_ptr, i32, i32, i32])
+        name = "llvm.prefetch.p0i8"
+        fn = builder.module.globals.get(name) or ir.Function(builder.module, fnty, name)
+        builder.call(fn, [address, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, row, col), codegen
+
+
+_prefetch = cast(Callable[[npt.NDArray[Any], int, int], None], intrinsic(_prefetch_intrinsic))
 
 
 @_jit
@@ -69,12 +113,27 @@ def _evaluate_rows(
     """Rows ``lo:hi`` of ``work`` (every supplier row already final):
 
     ``work[r] = up[perm[r], c0:] × min over r's segments of Σ data[e] × work[indices[e]]``,
-    or ``up[perm[r], c0:]`` for a row without segments (a leaf).
+    or ``up[perm[r], c0:]`` for a row without segments (a leaf). ``work`` is C-contiguous,
+    ``up`` of the same dtype with contiguous rows (a column slice of a wider batch is fine).
+
+    A segment of up to three suppliers is one pass over the batch columns (sum and minimum
+    fused, the sum still ``((0 + s0 a0) + s1 a1) + s2 a2`` in entry order); longer ones
+    accumulate four suppliers per pass. ``np.minimum`` against a running minimum that
+    starts at +inf equals numpy's ``minimum`` chain over the categories bit for bit (and a
+    select-and-store would compile to masked stores, slow on AMD).
     """
     width = work.shape[1]
+    step = max(1, 64 // work.itemsize)  # elements per cache line
     acc = np.empty(width, dtype=work.dtype)
     low = np.empty(width, dtype=work.dtype)
+    zero = np.zeros(1, dtype=work.dtype)[0]
+    inf = np.full(1, np.inf, dtype=work.dtype)[0]
+    last = len(indices) - 1
     for row in range(lo, hi):
+        if row + PREFETCH_ROWS < hi:
+            ahead = perm[row + PREFETCH_ROWS]
+            for offset in range(0, width, step):
+                _prefetch(up, ahead, c0 + offset)
         src = up[perm[row]]
         s0 = node_seg_ptr[row]
         s1 = node_seg_ptr[row + 1]
@@ -82,26 +141,52 @@ def _evaluate_rows(
             for c in range(width):
                 work[row, c] = src[c0 + c]
             continue
+        for c in range(width):
+            low[c] = inf
         for seg in range(s0, s1):
-            for c in range(width):
-                acc[c] = 0.0
-            for e in range(seg_ptr[seg], seg_ptr[seg + 1]):
-                supplier = indices[e]
-                share = data[e]
+            e0 = seg_ptr[seg]
+            e1 = seg_ptr[seg + 1]
+            for e in range(e0 + PREFETCH_ENTRIES, e1 + PREFETCH_ENTRIES):
+                ahead = indices[min(e, last)]
+                for offset in range(0, width, step):
+                    _prefetch(work, ahead, offset)
+            n = e1 - e0
+            if n == 1:
+                r0, d0 = work[indices[e0]], data[e0]
                 for c in range(width):
-                    acc[c] += share * work[supplier, c]
-            if seg == s0:
+                    low[c] = np.minimum(low[c], zero + d0 * r0[c])
+            elif n == 2:
+                r0, d0 = work[indices[e0]], data[e0]
+                r1, d1 = work[indices[e0 + 1]], data[e0 + 1]
                 for c in range(width):
-                    low[c] = acc[c]
+                    low[c] = np.minimum(low[c], (zero + d0 * r0[c]) + d1 * r1[c])
+            elif n == 3:
+                r0, d0 = work[indices[e0]], data[e0]
+                r1, d1 = work[indices[e0 + 1]], data[e0 + 1]
+                r2, d2 = work[indices[e0 + 2]], data[e0 + 2]
+                for c in range(width):
+                    low[c] = np.minimum(low[c], ((zero + d0 * r0[c]) + d1 * r1[c]) + d2 * r2[c])
             else:
                 for c in range(width):
-                    x = acc[c]
-                    if x < low[c] or x != x:  # np.minimum: NaN wins
-                        low[c] = x
+                    acc[c] = zero
+                e = e0
+                while e + 4 <= e1:
+                    r0, d0 = work[indices[e]], data[e]
+                    r1, d1 = work[indices[e + 1]], data[e + 1]
+                    r2, d2 = work[indices[e + 2]], data[e + 2]
+                    r3, d3 = work[indices[e + 3]], data[e + 3]
+                    for c in range(width):
+                        acc[c] = (((acc[c] + d0 * r0[c]) + d1 * r1[c]) + d2 * r2[c]) + d3 * r3[c]
+                    e += 4
+                while e < e1:
+                    r0, d0 = work[indices[e]], data[e]
+                    for c in range(width):
+                        acc[c] += d0 * r0[c]
+                    e += 1
+                for c in range(width):
+                    low[c] = np.minimum(low[c], acc[c])
         for c in range(width):
-            acc[c] = src[c0 + c]  # rounds up to the batch dtype first, as the numpy path does
-        for c in range(width):
-            work[row, c] = acc[c] * low[c]
+            work[row, c] = src[c0 + c] * low[c]
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,15 +213,17 @@ class KernelPlan:
     def n_entries(self) -> int:
         return len(self.indices)
 
-    def data(self, op_data: Sequence[npt.NDArray[Any]], key: str | None) -> npt.NDArray[Any]:
-        """The shares in kernel order from the level operations' ``op_data`` (one array per
-        operation, already in the batch dtype); cached under ``key`` unless it is None."""
-        if key is not None and key in self._data:
-            return self._data[key]
+    def data(
+        self, op_data: Sequence[npt.NDArray[Any]], dtype: np.dtype[Any], cache: bool
+    ) -> npt.NDArray[Any]:
+        """The shares in kernel order, in ``dtype``, from the level operations' ``op_data``
+        (one array per operation); kept for the next batch when ``cache``."""
+        if cache and dtype.str in self._data:
+            return self._data[dtype.str]
         joined = np.concatenate(list(op_data)) if op_data else np.zeros(0)
-        out = np.ascontiguousarray(joined[self.entry_pos])
-        if key is not None:
-            self._data[key] = out
+        out = np.ascontiguousarray(joined[self.entry_pos], dtype=dtype)
+        if cache:
+            self._data[dtype.str] = out
         return out
 
 
@@ -200,6 +287,16 @@ _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 
 
+def _forget_pool() -> None:
+    """In a forked child: the parent's worker threads (and maybe its lock) do not exist."""
+    global _pool, _pool_lock, _pool_size
+    _pool, _pool_lock, _pool_size = None, threading.Lock(), 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def n_threads() -> int:
     """Threads a batch is spread over (the caller's included)."""
     env = os.environ.get("SOVRISK_THREADS", "")
@@ -231,9 +328,9 @@ def evaluate(
     data: npt.NDArray[Any],
     threads: int | None = None,
 ) -> None:
-    """Fill ``work`` (``(plan.n_rows, width)``, C-contiguous, the batch dtype) with the plan
-    evaluated on columns ``c0:c0 + width`` of ``up`` (rows in public order, indexed through
-    ``perm``; float32 or float64, any strides)."""
+    """Fill ``work`` (``(plan.n_rows, width)``, C-contiguous) with the plan evaluated on
+    columns ``c0:c0 + width`` of ``up`` (``work``'s dtype, contiguous rows, rows in public
+    order, indexed through ``perm``)."""
     width = work.shape[1]
     threads = n_threads() if threads is None else max(1, threads)
 

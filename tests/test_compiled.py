@@ -73,6 +73,19 @@ SMALL_SITES = [
 ]
 
 
+@pytest.fixture(params=["numpy", "kernel"])
+def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test on the numpy path and again on the numba kernel (forced for any size)."""
+    from models import compiled
+
+    if request.param == "kernel":
+        pytest.importorskip("models.kernels", reason="numba is not installed")
+        monkeypatch.setattr(compiled, "KERNEL_MIN_WORK", 0)
+    else:
+        monkeypatch.setenv("SOVRISK_NUMBA", "0")
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
 def and_or() -> CompiledGraph:
     return build(AND_OR_IDS, AND_OR_EDGES)
@@ -108,12 +121,12 @@ def test_baseline_everything_retained(and_or: CompiledGraph) -> None:
     ],
 )
 def test_and_over_categories_or_over_suppliers(
-    and_or: CompiledGraph, down: dict[str, float], expected: float
+    and_or: CompiledGraph, down: dict[str, float], expected: float, engine_path: str
 ) -> None:
     assert a_of(and_or, "j", **down) == pytest.approx(expected, abs=1e-12)
 
 
-def test_leaves_keep_their_own_availability(and_or: CompiledGraph) -> None:
+def test_leaves_keep_their_own_availability(and_or: CompiledGraph, engine_path: str) -> None:
     # a leaf: a = up
     a = and_or.evaluate(up_with(and_or, x=0.3, y=0.0, z=0.9))
     assert a[and_or.index["x"]] == pytest.approx(0.3)
@@ -141,11 +154,13 @@ def test_leaves_keep_their_own_availability(and_or: CompiledGraph) -> None:
         ("p", 0.0),
     ],
 )
-def test_small_graph_single_knockouts(small: CompiledGraph, node: str, expected_p: float) -> None:
+def test_small_graph_single_knockouts(
+    small: CompiledGraph, node: str, expected_p: float, engine_path: str
+) -> None:
     assert a_of(small, "p", **{node: 0.0}) == pytest.approx(expected_p, abs=1e-12)
 
 
-def test_batched_knockouts_equal_one_at_a_time(small: CompiledGraph) -> None:
+def test_batched_knockouts_equal_one_at_a_time(small: CompiledGraph, engine_path: str) -> None:
     n = small.n_nodes
     batch = small.evaluate(small.knockouts(range(n)))
     assert batch.shape == (n, n)
@@ -170,7 +185,7 @@ def test_knockouts_helper_builds_one_column_per_node(small: CompiledGraph) -> No
     assert up[small.index["m1"], 1] == 0.0 and up[:, 1].sum() == small.n_nodes - 1
 
 
-def test_country_losses_remove_each_country_share(small: CompiledGraph) -> None:
+def test_country_losses_remove_each_country_share(small: CompiledGraph, engine_path: str) -> None:
     assert small.countries == ("KOR", "NLD", "TWN", "USA")
     a = small.evaluate(small.country_losses())
     p = a[small.index["p"]]

@@ -351,3 +351,39 @@ def test_degraded_batches_reuse_one_buffer() -> None:
     last = next(gen)
     assert last.shape == (1000, 1)
     assert float(np.mean(last == 1.0)) > 0.85
+
+
+@pytest.mark.parametrize("shape", ["pyramid", "uniform"])
+def test_numba_kernel_on_a_synthetic_graph(shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Monte Carlo entry point on both paths: the numba kernel (forced, with every level
+    # split over three threads) and numpy give the same bits, and match the reference.
+    kernels = pytest.importorskip("models.kernels", reason="numba is not installed")
+    from models import compiled
+
+    table = layered_graph(10_000, seed=5, shape=shape)
+    cg = table.compile()
+    rows = top_rows(cg)
+
+    def run(dtype: type[np.float32] | type[np.float64]) -> np.ndarray:
+        batches = degraded_batches(cg.n_nodes, 150, batch_size=64, seed=4, dtype=dtype)
+        return cg.evaluate_rows(batches, rows, dtype=dtype)
+
+    monkeypatch.setattr(compiled, "KERNEL_MIN_WORK", 1 << 62)
+    plain = {dtype: run(dtype) for dtype in (np.float32, np.float64)}
+    monkeypatch.setattr(compiled, "KERNEL_MIN_WORK", 0)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_WORK", 1)
+    monkeypatch.setattr(kernels, "n_threads", lambda: 3)
+    calls: list[int] = []
+    real = kernels.evaluate
+    monkeypatch.setattr(kernels, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for dtype in (np.float32, np.float64):
+        np.testing.assert_array_equal(run(dtype), plain[dtype])
+    assert len(calls) == 2 * 3  # 150 scenarios in batches of 64, per dtype
+
+    ref = ReferenceGraph.from_arrays(cg.ids, *_edges_in_compiled_order(table, cg))
+    up = next(degraded_batches(cg.n_nodes, 2, batch_size=2, seed=4)).copy()
+    a = cg.evaluate(up)
+    for k in range(2):
+        expected = ref.evaluate(dict(zip(cg.ids, up[:, k].tolist(), strict=True)))
+        want = np.array([expected[nid] for nid in cg.ids])
+        np.testing.assert_allclose(a[:, k], want, rtol=0, atol=1e-12)
