@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
+from models.dataset import REQUIRED_FILES
 from models.loader import (
     COUNTRY_COLUMNS,
     EDGE_HEADER,
@@ -81,15 +82,7 @@ ETO_FILES: tuple[str, ...] = (
     "stages.csv",
 )
 #: The files produced: exactly the ones models.loader requires.
-OUTPUT_FILES: tuple[str, ...] = (
-    "dataset.toml",
-    "sources.csv",
-    "country_risk.csv",
-    "nodes.csv",
-    "edges.csv",
-    "sites.csv",
-    "regimes.csv",
-)
+OUTPUT_FILES: tuple[str, ...] = REQUIRED_FILES
 
 
 ETO_URL = "https://eto.tech/dataset-docs/chipexplorer"

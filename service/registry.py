@@ -281,12 +281,8 @@ class GraphRegistry:
         Raises :class:`StaleBaseError` if ``base`` is not the latest version and
         :class:`EditRejected` (nothing stored) if the result does not validate.
         """
-        store = self._require_store()
         with self._write_lock:
-            current = store.latest()
-            if current is None or current.id != base:
-                raise StaleBaseError(base, current)
-            before = store.files(base)
+            before = self._latest_files(base)
             dataset = edit_dataset(before, changes)
             return self._commit(base, before, dataset, author, message, validate_only)
 
@@ -303,13 +299,18 @@ class GraphRegistry:
 
         Raises :class:`StaleBaseError` or :class:`DataValidationError` (nothing stored).
         """
-        store = self._require_store()
         with self._write_lock:
-            current = store.latest()
-            if current is None or current.id != base:
-                raise StaleBaseError(base, current)
-            before = store.files(base)
+            before = self._latest_files(base)
             return self._commit(base, before, validate_files(files), author, message, validate_only)
+
+    def _latest_files(self, base: int) -> DatasetFiles:
+        """The files of ``base``, which must be the latest version (fail early, before any
+        validation; the store checks again inside the commit's transaction)."""
+        store = self._require_store()
+        current = store.latest()
+        if current is None or current.id != base:
+            raise StaleBaseError(base, current)
+        return store.files(base)
 
     def _commit(
         self,
