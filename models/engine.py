@@ -70,6 +70,13 @@ TAIL_SEED = 0
 _MICRO = 1_000_000
 
 
+def chokepoint_rank(impacts: Sequence[float], min_impact: float) -> tuple[int, float]:
+    """(providers cut to ``min_impact`` or more, mean impact): the order of chokepoints in
+    ListChokepoints and the reports, most providers cut first, then the deepest."""
+    cut = sum(1 for v in impacts if v >= min_impact - 1e-12)
+    return cut, (math.fsum(impacts) / len(impacts) if impacts else 0.0)
+
+
 def _micro(value: float) -> int:
     return round(value * _MICRO)
 

@@ -19,7 +19,7 @@ from models.alerts import fired, validate_thresholds
 from models.assessment import SCORE_INTERPRETATION
 from models.dataset import DATASET_FILES, REQUIRED_FILES, DatasetFiles, RecordChange, diff_datasets
 from models.editing import EditRejected, validate_files
-from models.engine import RiskEngine
+from models.engine import RiskEngine, chokepoint_rank
 from models.errors import (
     DataValidationError,
     FieldViolation,
@@ -258,10 +258,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
             )
         except EditRejected as exc:
             raise InvalidParameterError(vconv.problems_to_violations(exc.problems, arms)) from exc
-        return graph_pb2.BatchUpdateGraphResponse(
-            graph_version=vconv.version_to_proto(committed.version) if committed.version else None,
-            changes=[vconv.record_change_to_proto(c) for c in committed.changes],
-        )
+        return vconv.committed_to_proto(graph_pb2.BatchUpdateGraphResponse(), committed)
 
     @rpc
     async def ImportGraph(
@@ -286,10 +283,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
                 validate_only=header.validate_only,
             )
         )
-        return graph_pb2.ImportGraphResponse(
-            graph_version=vconv.version_to_proto(committed.version) if committed.version else None,
-            changes=[vconv.record_change_to_proto(c) for c in committed.changes],
-        )
+        return vconv.committed_to_proto(graph_pb2.ImportGraphResponse(), committed)
 
     @rpc_stream
     async def ExportGraph(
@@ -555,10 +549,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             ]
 
             def order(row: tuple[str, list[tuple[str, float]], int]) -> tuple[int, float, str]:
-                values = [v for _, v in row[1]]
-                cut = sum(1 for v in values if v >= min_impact - 1e-12)
-                mean = round(sum(values) / max(1, len(values)), 12)
-                return (-cut, -mean, conv.chokepoint_name(row[0], row[2]))
+                cut, mean = chokepoint_rank([v for _, v in row[1]], min_impact)
+                return (-cut, -round(mean, 12), conv.chokepoint_name(row[0], row[2]))
 
             return sorted(rows, key=order)
 

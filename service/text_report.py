@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from models.assessment import SCORE_INTERPRETATION, RiskAssessment
 
-_SHORT = {
+#: Column heads of the sub-scores in tables (the reports use them too).
+SUB_SCORE_SHORT: dict[str, str] = {
     "concentration": "CONC",
     "structural": "STRUCT",
     "geopolitical": "GEO",
@@ -20,7 +21,7 @@ def ranking_table(assessments: Sequence[RiskAssessment]) -> str:
     """One row per provider, riskiest first."""
     header = (
         f"{'#':>2}  {'provider':<24} {'score':>6} {'band':<9}"
-        + "".join(f" {v:>6}" for v in _SHORT.values())
+        + "".join(f" {v:>6}" for v in SUB_SCORE_SHORT.values())
         + f" {'SPOFs':>5}  {'top country':<14} {'foreign veto':<14}"
     )
     lines = [header, "-" * len(header)]
@@ -31,7 +32,7 @@ def ranking_table(assessments: Sequence[RiskAssessment]) -> str:
             f"{rank:>2}  {a.display_name[:24]:<24} {a.composite:>6.1f} {a.band.value:<9}"
             + "".join(
                 f" {a.sub_score(k).score:>6.1f}" if a.sub_score(k).available else f" {'n/a':>6}"
-                for k in _SHORT
+                for k in SUB_SCORE_SHORT
             )
             + f" {a.spof_count:>5}  "
             + (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
@@ -17,6 +18,7 @@ from models.dataset import TABLES, Change, Delete, RecordChange, Upsert, touched
 from models.editing import EditProblem
 from models.errors import FieldViolation, InvalidParameterError
 from service.grpc_gen.sovrisk.v1 import graph_pb2, version_pb2
+from service.registry import Committed
 from service.store import VersionRecord
 
 VERSION_RE = re.compile(r"^graph/versions/([1-9][0-9]{0,17})$")
@@ -248,3 +250,16 @@ def diff_to_proto(changes: Sequence[RecordChange]) -> graph_pb2.DiffGraphVersion
             for node, group in touched_nodes(changes).items()
         ],
     )
+
+
+WriteResponse = TypeVar(
+    "WriteResponse", graph_pb2.BatchUpdateGraphResponse, graph_pb2.ImportGraphResponse
+)
+
+
+def committed_to_proto(response: WriteResponse, committed: Committed) -> WriteResponse:
+    """Fill a write's response: the new version (none for validate-only) and the changes."""
+    if committed.version is not None:
+        response.graph_version.CopyFrom(version_to_proto(committed.version))
+    response.changes.extend(record_change_to_proto(c) for c in committed.changes)
+    return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.assessment import SCORE_INTERPRETATION, RiskAssessment
 from models.params import DEFAULT_LAYER_WEIGHTS, SUB_SCORES
 from service.reports.data import ReportData
+from service.text_report import SUB_SCORE_SHORT as SUB_SCORE_SHORT  # one table of column heads
 
 TITLE = "sovrisk: AI-accelerator supply-chain risk report"
 
@@ -15,14 +16,6 @@ SUB_SCORE_LABELS: dict[str, str] = {
     "export_control": "Export control",
     "resilience": "Resilience",
     "tail": "Tail",
-}
-SUB_SCORE_SHORT: dict[str, str] = {
-    "concentration": "CONC",
-    "structural": "STRUCT",
-    "geopolitical": "GEO",
-    "export_control": "EXPORT",
-    "resilience": "RESIL",
-    "tail": "TAIL",
 }
 assert tuple(SUB_SCORE_LABELS) == SUB_SCORES
 

@@ -7,7 +7,6 @@ every format therefore comes from the same assessments, chokepoint rankings and 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ import numpy as np
 
 from models import simulation as sim
 from models.assessment import RiskAssessment
-from models.engine import RiskEngine
+from models.engine import RiskEngine, chokepoint_rank
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.params import DEFAULT_MIN_IMPACT, ScoringParams
 from models.schema import Provenance, Source
@@ -257,14 +256,15 @@ def _chokepoints(
                 name = country.name if country else key
             else:
                 name = key
+            cut, mean = chokepoint_rank(values, min_impact)
             rows.append(
                 Chokepoint(
                     kind=kind,
                     key=key,
                     display_name=name,
                     impacts=mine,
-                    providers_cut=sum(1 for v in values if v >= min_impact - 1e-12),
-                    mean_impact=math.fsum(values) / len(values),
+                    providers_cut=cut,
+                    mean_impact=mean,
                 )
             )
         rows.sort(key=lambda c: (-c.providers_cut, -round(c.mean_impact, 12), c.key))
