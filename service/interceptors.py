@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -14,14 +15,30 @@ from grpc.aio import ServerInterceptor
 log = logging.getLogger("sovrisk.requests")
 
 
-def _log(method: str, context: grpc.aio.ServicerContext, start: float, failed: bool) -> None:
-    code = context.code() if hasattr(context, "code") else None
-    name = code.name if code is not None and code != grpc.StatusCode.OK else None
+def _log(
+    method: str,
+    peer: str,
+    context: grpc.aio.ServicerContext,
+    start: float,
+    outcome: BaseException | None,
+) -> None:
+    # A call that was cancelled (the client went away, the server is stopping) may already be
+    # freed by gRPC: touching its context then crashes the process (seen as a segfault in
+    # context.peer()/code() when a cancelled stream's generator is closed). So the peer is read
+    # when the call starts, and a cancelled call's context is not read at all.
+    if isinstance(outcome, (GeneratorExit, asyncio.CancelledError)):
+        name = "CANCELLED"
+    else:
+        code = context.code() if hasattr(context, "code") else None
+        if code is not None and code != grpc.StatusCode.OK:
+            name = code.name
+        else:
+            name = "ERROR" if outcome is not None else "OK"
     log.info(
         "rpc method=%s peer=%s code=%s ms=%.1f",
         method,
-        context.peer(),
-        name or ("ERROR" if failed else "OK"),
+        peer,
+        name,
         1000 * (time.perf_counter() - start),
     )
 
@@ -42,14 +59,15 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
             unary = handler.unary_unary
 
             async def logged(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                start, failed = time.perf_counter(), False
+                start, peer = time.perf_counter(), context.peer()
+                outcome: BaseException | None = None
                 try:
                     return await unary(request, context)
-                except BaseException:
-                    failed = True
+                except BaseException as exc:
+                    outcome = exc
                     raise
                 finally:
-                    _log(method, context, start, failed)
+                    _log(method, peer, context, start, outcome)
 
             return grpc.unary_unary_rpc_method_handler(
                 logged,
@@ -62,7 +80,8 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
             async def logged_stream(
                 request: Any, context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
-                start, failed = time.perf_counter(), False
+                start, peer = time.perf_counter(), context.peer()
+                outcome: BaseException | None = None
                 try:
                     # Handlers either yield (async generators) or write to the context and
                     # return a coroutine (e.g. grpc.health.v1 Watch).
@@ -72,11 +91,11 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
                             yield item
                     else:
                         await produced
-                except BaseException:
-                    failed = True
+                except BaseException as exc:
+                    outcome = exc
                     raise
                 finally:
-                    _log(method, context, start, failed)
+                    _log(method, peer, context, start, outcome)
 
             return grpc.unary_stream_rpc_method_handler(
                 logged_stream,
