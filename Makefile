@@ -7,7 +7,7 @@ PORT   ?= 50051
 HTTP_PORT ?= 8080
 DATA   ?= data
 
-.PHONY: install run test lint typecheck protos protos-check buf-lint clean
+.PHONY: install run test lint typecheck layers protos protos-check buf-lint clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy models service
 
+# The layering of models/ (graph -> engine -> analysis -> scoring; no transport in the domain).
+layers: install
+	$(BIN)/lint-imports
+
 protos: install
 	$(BIN)/python scripts/gen_protos.py
 
@@ -38,7 +42,7 @@ buf-lint: install
 
 # The store tests run on SQLite and on a throwaway PostgreSQL (installed from Debian packages
 # when missing and we are root, as in CI).
-test: install lint typecheck protos-check buf-lint
+test: install lint typecheck layers protos-check buf-lint
 	scripts/ensure_system_packages.sh
 	scripts/with_postgres.sh $(BIN)/python -m pytest
 

@@ -6,8 +6,9 @@ Scores ``tests/fixtures/screening/labelled_names.csv`` with the bundled entity l
 dataset's firms and ``data/screening/owner_aliases.csv``, then prints, for each target (entity
 list, graph firms) and for both together, the confusion counts and precision/recall/F1 of "the
 best candidate scoring at least the threshold is the labelled target". The thresholds of
-``models.screening`` (DEFAULT_MATCH_THRESHOLD, DEFAULT_REVIEW_THRESHOLD) were chosen from this
-table; docs/screening.md records it. ``--errors`` lists the rows wrong at the chosen thresholds.
+``models.screening.matching`` (DEFAULT_MATCH_THRESHOLD, DEFAULT_REVIEW_THRESHOLD) were chosen
+from this table; docs/screening.md records it. ``--errors`` lists the rows wrong at the chosen
+thresholds.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.loader import load_dataset  # noqa: E402
-from models.screening import (  # noqa: E402
+from models.graph.loader import load_dataset  # noqa: E402
+from models.screening.matching import (  # noqa: E402
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
     LabelledName,

@@ -24,10 +24,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from models.bundle import load_bundle
-from models.editing import EditRejected
-from models.engine import RiskEngine
 from models.errors import DataValidationError, InvalidParameterError, NotFoundError
+from models.graph.bundle import load_bundle
+from models.graph.editing import EditRejected
+from models.scoring.risk_engine import RiskEngine
 from service import report_cli, screening_cli, store_cli
 from service.auth import TOKENS_FILE_NAME
 from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR

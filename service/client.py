@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import grpc
 from google.type import date_pb2
 
-from models.dataset import DatasetFiles
+from models.graph.dataset import DatasetFiles
 from service.grpc_gen.sovrisk.v1 import (
     common_pb2,
     graph_pb2,

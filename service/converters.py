@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from google.protobuf import json_format
 from google.type import date_pb2
 
-from models import assessment as am
-from models.concentration import Band, BandReference
+from models.analysis.concentration import Band, BandReference
 from models.errors import FieldViolation, InvalidParameterError
-from models.graph import SupplyGraph
-from models.schema import NodeKind, Provenance, Quality, Site, Source, SupplyEdge
+from models.graph.schema import NodeKind, Provenance, Quality, Site, Source, SupplyEdge
+from models.graph.supply_graph import SupplyGraph
+from models.scoring import assessment as am
 from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, risk_pb2
 
 # -- names ----------------------------------------------------------------------------------

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from models import compare as cmp
-from models.alerts import Alert, Threshold, ThresholdKind
-from models.assessment import RiskAssessment
 from models.errors import FieldViolation, InvalidParameterError
+from models.scoring import compare as cmp
+from models.scoring.alerts import Alert, Threshold, ThresholdKind
+from models.scoring.assessment import RiskAssessment
 from service import converters as conv
 from service.grpc_gen.sovrisk.v1 import history_pb2, risk_pb2
 from service.version_converters import record_change_to_proto

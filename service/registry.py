@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from models.bundle import Supplements
-from models.dataset import Change, DatasetFiles, RecordChange, diff_datasets
-from models.editing import ValidatedDataset, edit_dataset, validate_files
-from models.engine import RiskEngine
-from models.events import Event
-from models.graph import SupplyGraph
+from models.graph.bundle import Supplements
+from models.graph.dataset import Change, DatasetFiles, RecordChange, diff_datasets
+from models.graph.editing import ValidatedDataset, edit_dataset, validate_files
+from models.graph.events import Event
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.risk_engine import RiskEngine
 from service.store import (
     ScoreRecord,
     SqlGraphStore,

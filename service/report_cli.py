@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from models.bundle import load_bundle
-from models.engine import RiskEngine
+from models.graph.bundle import load_bundle
+from models.scoring.risk_engine import RiskEngine
 from service.registry import DEFAULT_DATA_DIR
 
 #: service.reports.FORMATS, repeated so that `sovrisk` starts without importing the renderers

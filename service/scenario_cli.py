@@ -8,10 +8,10 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from models.bundle import load_bundle
-from models.engine import RiskEngine
 from models.errors import FieldViolation, InvalidParameterError
-from models.scenario import ScenarioResult, run_scenario
+from models.graph.bundle import load_bundle
+from models.scoring.risk_engine import RiskEngine
+from models.scoring.scenarios import ScenarioResult, run_scenario
 from service import converters as conv
 from service import scenario_converters as scenario_conv
 from service.grpc_gen.sovrisk.v1 import risk_pb2, scenario_pb2

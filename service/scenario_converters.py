@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models import scenario as sc
 from models.errors import FieldViolation, InvalidParameterError
-from models.graph import SupplyGraph
-from models.schema import Provenance, Quality, Regime
+from models.graph.schema import Provenance, Quality, Regime
+from models.graph.supply_graph import SupplyGraph
+from models.scoring import scenarios as sc
 from service import converters as conv
 from service.grpc_gen.sovrisk.v1 import risk_pb2, scenario_pb2
 

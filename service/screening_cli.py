@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from models.loader import load_dataset
-from models.screening import (
+from models.graph.loader import load_dataset
+from models.screening.matching import (
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
     Candidate,

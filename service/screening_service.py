@@ -7,9 +7,9 @@ import math
 import threading
 from pathlib import Path
 
-from models.engine import RiskEngine
 from models.errors import FieldViolation, InvalidParameterError
-from models.screening import (
+from models.scoring.risk_engine import RiskEngine
+from models.screening.matching import (
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
     Candidate,

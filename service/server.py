@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from models.dataset import DatasetFiles
+from models.graph.dataset import DatasetFiles
 from service.auth import TOKENS_FILE_NAME, TokenAuthenticator
 from service.gateway.server import start_gateway
 from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc

@@ -13,23 +13,30 @@ from typing import Any, TypeVar
 
 import grpc
 
-from models import compare
-from models import simulation as sim
-from models.alerts import fired, validate_thresholds
-from models.assessment import SCORE_INTERPRETATION
-from models.dataset import DATASET_FILES, REQUIRED_FILES, DatasetFiles, RecordChange, diff_datasets
-from models.editing import EditRejected, validate_files
-from models.engine import RiskEngine, chokepoint_rank
+from models.analysis import simulation as sim
+from models.analysis.sensitivity import SensitivityResult, sensitivity
+from models.engine.impacts import chokepoint_rank
 from models.errors import (
     DataValidationError,
     FieldViolation,
     InvalidParameterError,
     NotFoundError,
 )
-from models.loader import ISO3_RE
-from models.params import DEFAULT_MIN_IMPACT, ScoringParams
-from models.scenario import run_scenario
-from models.sensitivity import SensitivityResult, sensitivity
+from models.graph.dataset import (
+    DATASET_FILES,
+    REQUIRED_FILES,
+    DatasetFiles,
+    RecordChange,
+    diff_datasets,
+)
+from models.graph.editing import EditRejected, validate_files
+from models.graph.loader import ISO3_RE
+from models.scoring import compare
+from models.scoring.alerts import fired, validate_thresholds
+from models.scoring.assessment import SCORE_INTERPRETATION
+from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
+from models.scoring.risk_engine import RiskEngine
+from models.scoring.scenarios import run_scenario
 from service import converters as conv
 from service import errors
 from service import history_converters as hconv

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from models import simulation as sim
-from models.bundle import load_bundle
-from models.engine import RiskEngine
-from models.events import load_events
-from models.sensitivity import SensitivityResult, sensitivity
+from models.analysis import simulation as sim
+from models.analysis.sensitivity import SensitivityResult, sensitivity
+from models.graph.bundle import load_bundle
+from models.graph.events import load_events
+from models.scoring.risk_engine import RiskEngine
 from service import converters as conv
 from service import simulation_converters as sim_conv
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from models.dataset import DatasetFiles, RecordChange
+from models.graph.dataset import DatasetFiles, RecordChange
 from service import dataset_json
 from service.auth import TOKENS_FILE_NAME, Role, create_token
 from service.registry import DEFAULT_STATE_DIR, GraphRegistry
@@ -83,7 +83,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 def _read_folder(path: str, fmt: str) -> DatasetFiles:
     if fmt == "eto":
-        from models.eto import convert_eto
+        from models.graph.eto import convert_eto
 
         return DatasetFiles(convert_eto(path))
     if fmt == "json":

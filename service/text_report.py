@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models.assessment import SCORE_INTERPRETATION, RiskAssessment
+from models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
 
 #: Column heads of the sub-scores in tables (the reports use them too).
 SUB_SCORE_SHORT: dict[str, str] = {

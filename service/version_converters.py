@@ -14,9 +14,9 @@ from typing import TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
-from models.dataset import TABLES, Change, Delete, RecordChange, Upsert, touched_nodes
-from models.editing import EditProblem
 from models.errors import FieldViolation, InvalidParameterError
+from models.graph.dataset import TABLES, Change, Delete, RecordChange, Upsert, touched_nodes
+from models.graph.editing import EditProblem
 from service.grpc_gen.sovrisk.v1 import graph_pb2, version_pb2
 from service.registry import Committed
 from service.store import VersionRecord

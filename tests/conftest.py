@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from models.engine import RiskEngine
 from models.errors import DataIssue, DataValidationError
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.params import ScoringParams
+from models.graph.loader import load_dataset
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.params import ScoringParams
+from models.scoring.risk_engine import RiskEngine
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SMALL = FIXTURES / "small"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from models.assessment import RiskVector
-from models.loader import load_dataset
+from models.graph.loader import load_dataset
+from models.scoring.assessment import RiskVector
 from service.cli import main
 from tests.conftest import SMALL, DatasetCopy
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from models.compiled import CompiledGraph
-from models.graph import SupplyGraph
+from models.engine.compiled import CompiledGraph, compile_graph
+from models.graph.supply_graph import SupplyGraph
 
 Edge = tuple[str, str, str, float]  # (consumer, category, supplier, share)
 
@@ -76,10 +76,10 @@ SMALL_SITES = [
 @pytest.fixture(params=["numpy", "kernel"])
 def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test on the numpy path and again on the numba kernel (forced for any size)."""
-    from models import compiled
+    from models.engine import compiled
 
     if request.param == "kernel":
-        pytest.importorskip("models.kernels", reason="numba is not installed")
+        pytest.importorskip("models.engine.kernels", reason="numba is not installed")
         monkeypatch.setattr(compiled, "KERNEL_MIN_WORK", 0)
     else:
         monkeypatch.setenv("SOVRISK_NUMBA", "0")
@@ -247,7 +247,7 @@ def test_segments_are_one_per_consumer_and_category(small: CompiledGraph) -> Non
 
 
 def test_from_graph_matches_from_arrays(small: CompiledGraph, small_graph: SupplyGraph) -> None:
-    cg = small_graph.compiled
+    cg = compile_graph(small_graph)
     assert cg.ids == small.ids
     assert cg.countries == small.countries
     np.testing.assert_allclose(cg.flow.toarray(), small.flow.toarray())

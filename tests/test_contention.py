@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from models.contention import (
+from models.analysis.contention import (
     DEFAULT_SHORTFALLS,
     ContentionResult,
     contention_analysis,
 )
-from models.engine import RiskEngine
 from models.errors import InvalidParameterError, NotFoundError
-from models.loader import load_dataset
-from models.resilience import load_provider_demand
+from models.graph.loader import load_dataset
+from models.graph.resilience_data import load_provider_demand
+from models.scoring.risk_engine import RiskEngine
 from tests.conftest import FIXTURES
 
 RES_SMALL = FIXTURES / "resilience_small"

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from models.dataset import DatasetFiles
+from models.graph.dataset import DatasetFiles
 from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
 from service.grpc_gen.sovrisk.v1 import version_pb2 as v
 from service.registry import GraphRegistry

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.cutsets import CUT_TOLERANCE, CutSetResult, minimal_cut_sets
-from models.engine import RiskEngine
+from models.analysis.cutsets import CUT_TOLERANCE, CutSetResult, minimal_cut_sets
 from models.errors import InvalidParameterError, NotFoundError
-from models.loader import load_dataset
-from models.schema import NodeKind
+from models.graph.loader import load_dataset
+from models.graph.schema import NodeKind
+from models.scoring.risk_engine import RiskEngine
 from tests.conftest import DatasetCopy
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from models.bundle import load_bundle, load_supplements
-from models.concentration import hhi
-from models.engine import RiskEngine
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.schema import NodeKind
+from models.analysis.concentration import hhi
+from models.graph.bundle import load_bundle, load_supplements
+from models.graph.loader import load_dataset
+from models.graph.schema import NodeKind
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.risk_engine import RiskEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

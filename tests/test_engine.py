@@ -17,12 +17,12 @@ import random
 
 import pytest
 
-from models.assessment import Check, CheckStatus, RiskAssessment, RiskBand, RiskVector
-from models.engine import RiskEngine
 from models.errors import InvalidParameterError, NotFoundError
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.params import DEFAULT_TOP_K, DEFAULT_WEIGHTS, ScoringParams
+from models.graph.loader import load_dataset
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.assessment import Check, CheckStatus, RiskAssessment, RiskBand, RiskVector
+from models.scoring.params import DEFAULT_TOP_K, DEFAULT_WEIGHTS, ScoringParams
+from models.scoring.risk_engine import RiskEngine
 from tests.conftest import SMALL, SMALL_AS_OF, DatasetCopy
 
 ABS = 1e-6

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from models.concentration import hhi
-from models.eto import (
+from models.analysis.concentration import hhi
+from models.engine.compiled import compile_graph
+from models.graph.eto import (
     CAPACITY_CATEGORY,
     FIRM_TAG,
     FLEET_CATEGORY,
@@ -33,10 +34,10 @@ from models.eto import (
     SUBTYPES_CATEGORY,
     convert_eto,
 )
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.params import DEFAULT_LAYER_WEIGHTS
-from models.schema import AGGREGATE_MARKET_TAG, NodeKind
+from models.graph.loader import load_dataset
+from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.params import DEFAULT_LAYER_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 ETO = Path(__file__).resolve().parents[2] / "shared" / "reference" / "eto"
@@ -261,7 +262,7 @@ def test_weighted_layers_hold_producers_and_concentrate_on_firms(graph: SupplyGr
     for node in graph.nodes.values():
         aggregate = INPUT_TAG in node.tags or node.kind is NodeKind.PROVIDER
         assert (node.layer in DEFAULT_LAYER_WEIGHTS) != aggregate, node.id
-    cg = graph.compiled
+    cg = compile_graph(graph)
     flow = cg.flows([cg.index[PROVIDER_ID]])[:, 0]
     firms: dict[str, float] = defaultdict(float)
     countries: dict[str, float] = defaultdict(float)

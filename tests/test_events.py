@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from models.engine.compiled import compile_graph
 from models.errors import DataIssue, DataValidationError
-from models.events import (
+from models.graph.events import (
     Event,
     EventContext,
     EventKind,
@@ -23,9 +24,9 @@ from models.events import (
     event_violations,
     load_events,
 )
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.schema import Quality
+from models.graph.loader import load_dataset
+from models.graph.schema import Quality
+from models.graph.supply_graph import SupplyGraph
 from tests.conftest import FIXTURES
 
 EVENTS_SMALL = FIXTURES / "events_small.csv"
@@ -190,7 +191,9 @@ def test_event_built_in_code_is_checked_like_a_row(small_graph: SupplyGraph) -> 
 
 
 def test_compiled_context_rejects_tags_and_regimes(small_graph: SupplyGraph) -> None:
-    context = EventContext.of_compiled(small_graph.compiled)
+    context = EventContext.of_ids(
+        compile_graph(small_graph).ids, compile_graph(small_graph).countries
+    )
     event = Event(
         id="x",
         probability=0.1,

@@ -26,10 +26,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import models.compiled as compiled
-from models.compiled import CompiledGraph
+import models.engine.compiled as compiled
+from models.engine.compiled import CompiledGraph
 
-kernels = pytest.importorskip("models.kernels", reason="numba is not installed")
+kernels = pytest.importorskip("models.engine.kernels", reason="numba is not installed")
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -310,12 +310,13 @@ def test_small_graphs_never_import_numba() -> None:
     # no compilation) however many scenarios its Monte Carlo draws.
     code = (
         "import sys\n"
-        "from models.bundle import load_bundle\n"
-        "from models.engine import RiskEngine\n"
+        "from models.graph.bundle import load_bundle\n"
+        "from models.engine.compiled import compile_graph\n"
+        "from models.scoring.risk_engine import RiskEngine\n"
         "graph, extra = load_bundle('data')\n"
         "engine = RiskEngine(graph, extra)\n"
         "engine.assess_all(engine.default_params())\n"
-        "cg = graph.compiled\n"
+        "cg = compile_graph(graph)\n"
         "import numpy as np\n"
         "cg.evaluate_rows(np.ones((cg.n_nodes, 20000)), [0])\n"
         "assert 'numba' not in sys.modules, 'numba was imported'\n"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from models.errors import DataIssue, DataValidationError
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.schema import NodeKind
+from models.graph.loader import load_dataset
+from models.graph.schema import NodeKind
+from models.graph.supply_graph import SupplyGraph
 from tests.conftest import FIXTURES, SMALL, DatasetCopy
 
 COMMENTED = FIXTURES / "commented"

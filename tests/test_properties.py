@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.compiled import CompiledGraph
-from models.concentration import hhi
-from models.engine import RiskEngine
-from models.params import DEFAULT_LAYER_WEIGHTS, DEFAULT_WEIGHTS, ScoringParams
+from models.analysis.concentration import hhi
+from models.engine.compiled import CompiledGraph
+from models.scoring.params import DEFAULT_LAYER_WEIGHTS, DEFAULT_WEIGHTS, ScoringParams
+from models.scoring.risk_engine import RiskEngine
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

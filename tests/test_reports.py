@@ -25,11 +25,11 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
-from models.assessment import RiskAssessment, RiskBand
-from models.bundle import load_bundle
-from models.engine import RiskEngine
 from models.errors import InvalidParameterError, NotFoundError
-from models.params import MODEL_VERSION, SUB_SCORES
+from models.graph.bundle import load_bundle
+from models.scoring.assessment import RiskAssessment, RiskBand
+from models.scoring.params import MODEL_VERSION, SUB_SCORES
+from models.scoring.risk_engine import RiskEngine
 from service.cli import main
 from service.grpc_gen.sovrisk.v1 import risk_pb2, simulation_pb2
 from service.reports import STAGES, build_report

@@ -26,20 +26,18 @@ from pathlib import Path
 
 import pytest
 
-from models.engine import RiskEngine
-from models.errors import DataIssue, DataValidationError, InvalidParameterError, NotFoundError
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.resilience import (
+from models.analysis.resilience import (
     DEFAULT_HORIZON_WEEKS,
-    ProviderDemand,
     ResilienceResult,
     demand_shares,
-    load_provider_demand,
-    load_resilience,
     resilience_analysis,
 )
-from models.schema import NodeKind, Quality
+from models.errors import DataIssue, DataValidationError, InvalidParameterError, NotFoundError
+from models.graph.loader import load_dataset
+from models.graph.resilience_data import ProviderDemand, load_provider_demand, load_resilience
+from models.graph.schema import NodeKind, Quality
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.risk_engine import RiskEngine
 from tests.conftest import FIXTURES, SMALL
 
 RES_SMALL = FIXTURES / "resilience_small"

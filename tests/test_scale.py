@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic import degraded_batches, layered_graph, level_sizes, top_rows
-from models.compiled import CompiledGraph, _levels
-from models.edgetable import (
+from models.engine.compiled import CompiledGraph, _levels, compile_graph
+from models.engine.edgetable import (
     EdgeTable,
     EdgeTableError,
     load_edge_table,
     read_edge_table,
     save_edge_table,
 )
-from models.graph import SupplyGraph
-from models.reference import ReferenceGraph
+from models.engine.reference import ReferenceGraph
+from models.graph.supply_graph import SupplyGraph
 
 # -- levels ----------------------------------------------------------------------------------
 
@@ -177,7 +177,7 @@ def test_npz_keeps_sites(tmp_path: Path) -> None:
 
 
 def test_from_compiled_round_trips_the_sovrisk_fixture(small_graph: SupplyGraph) -> None:
-    cg = small_graph.compiled
+    cg = compile_graph(small_graph)
     assert_same_graph(EdgeTable.from_compiled(cg).compile(), cg)
 
 
@@ -357,8 +357,8 @@ def test_degraded_batches_reuse_one_buffer() -> None:
 def test_numba_kernel_on_a_synthetic_graph(shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The Monte Carlo entry point on both paths: the numba kernel (forced, with every level
     # split over three threads) and numpy give the same bits, and match the reference.
-    kernels = pytest.importorskip("models.kernels", reason="numba is not installed")
-    from models import compiled
+    kernels = pytest.importorskip("models.engine.kernels", reason="numba is not installed")
+    from models.engine import compiled
 
     table = layered_graph(10_000, seed=5, shape=shape)
     cg = table.compile()

@@ -10,9 +10,10 @@ import datetime as dt
 
 import pytest
 
-from models.engine import RiskEngine
 from models.errors import InvalidParameterError
-from models.scenario import (
+from models.graph.schema import Provenance, Quality, Regime
+from models.scoring.risk_engine import RiskEngine
+from models.scoring.scenarios import (
     ActivateRegime,
     AddRegime,
     DegradeCountry,
@@ -23,7 +24,6 @@ from models.scenario import (
     SetShare,
     run_scenario,
 )
-from models.schema import Provenance, Quality, Regime
 from tests.conftest import SMALL_AS_OF
 
 ABS = 1e-9

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.screening import (
+from models.graph.loader import load_dataset
+from models.graph.supply_graph import SupplyGraph
+from models.screening.matching import (
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
     DISCLAIMER,

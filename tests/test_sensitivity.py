@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.compiled import CompiledGraph
+from models.analysis.sensitivity import sensitivity
+from models.analysis.simulation import NODE_FAILURES_ID, NodeFailures, SimulationResult, simulate
+from models.engine.compiled import CompiledGraph
 from models.errors import InvalidParameterError, NotFoundError
-from models.events import Event, Pert
-from models.sensitivity import sensitivity
-from models.simulation import NODE_FAILURES_ID, NodeFailures, SimulationResult, simulate
+from models.graph.events import Event, Pert
 
 
 def two_providers() -> CompiledGraph:

@@ -26,9 +26,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from models.assessment import RiskVector
-from models.loader import load_dataset
-from models.params import MODEL_VERSION
+from models.graph.loader import load_dataset
+from models.scoring.assessment import RiskVector
+from models.scoring.params import MODEL_VERSION
 from service.grpc_gen.sovrisk.v1 import (
     common_pb2,
     graph_pb2,

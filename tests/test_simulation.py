@@ -21,13 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.compiled import CompiledGraph
-from models.engine import RiskEngine
-from models.errors import InvalidParameterError, NotFoundError
-from models.events import Event, Pert, load_events
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.simulation import (
+from models.analysis.simulation import (
     DRAW_BLOCK,
     NODE_FAILURES_ID,
     Cancelled,
@@ -40,6 +34,12 @@ from models.simulation import (
     sample_pert,
     simulate,
 )
+from models.engine.compiled import CompiledGraph, compile_graph
+from models.errors import InvalidParameterError, NotFoundError
+from models.graph.events import Event, Pert, load_events
+from models.graph.loader import load_dataset
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.risk_engine import RiskEngine
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 N = 20_000
@@ -234,12 +234,12 @@ def test_default_failures_skip_providers_and_aggregate_markets() -> None:
     assert result.node_failures is not None and result.node_failures.probability == 0.005
     drivers = [a.driver for a in result.providers[0].attributions]
     assert drivers == [NODE_FAILURES_ID]
-    from models.simulation import _failure_nodes
+    from models.analysis.simulation import _failure_nodes
 
     nodes, _ = _failure_nodes(
-        graph.compiled, graph, {p.id for p in graph.providers()}, result.node_failures, 52.0
+        compile_graph(graph), graph, {p.id for p in graph.providers()}, result.node_failures, 52.0
     )
-    eligible = {graph.compiled.ids[i] for i in nodes}
+    eligible = {compile_graph(graph).ids[i] for i in nodes}
     assert not eligible & {p.id for p in graph.providers()}
     assert not {n for n in eligible if "aggregate_market" in graph.nodes[n].tags}
     assert "tsmc-n3" in eligible and "asml-euv" in eligible
@@ -296,7 +296,7 @@ def test_engine_graph_and_compiled_inputs_agree(
     # A bare compiled graph knows no kinds or tags: every non-provider node may fail, so pass
     # the same failures explicitly off to compare.
     a = simulate(graph, plain, 500, 4, providers=providers, node_failures=None)
-    b = simulate(graph.compiled, plain, 500, 4, providers=providers, node_failures=None)
+    b = simulate(compile_graph(graph), plain, 500, 4, providers=providers, node_failures=None)
     assert a == b
 
 
@@ -362,7 +362,7 @@ def test_should_stop_cancels_between_batches() -> None:
 
 
 def test_member_exposure_on_the_small_fixture(small_graph: SupplyGraph) -> None:
-    cg = small_graph.compiled
+    cg = compile_graph(small_graph)
 
     def exposure(**members: object) -> dict[str, float]:
         event = Event(id="x", probability=0.1, severity=Pert.fixed(1.0), **members)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from models.dataset import DatasetFiles
+from models.graph.dataset import DatasetFiles
 from service.store import (
     ScoreRecord,
     SqlGraphStore,

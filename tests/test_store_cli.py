@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from models.concentration import hhi
-from models.dataset import DatasetFiles
+from models.analysis.concentration import hhi
+from models.graph.dataset import DatasetFiles
 from service.auth import TokenAuthenticator
 from service.cli import main
 from service.registry import GraphRegistry

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from models.engine import RiskEngine
+from models.scoring.risk_engine import RiskEngine
 from service.reports import csv_report, html_report, json_report, markdown_report
 from service.reports.data import Progress, ProgressFn, ReportData, collect, validate
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from models.assessment import SCORE_INTERPRETATION, RiskAssessment
-from models.params import DEFAULT_LAYER_WEIGHTS, SUB_SCORES
+from models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
+from models.scoring.params import DEFAULT_LAYER_WEIGHTS, SUB_SCORES
 from service.reports.data import ReportData
 from service.text_report import SUB_SCORE_SHORT as SUB_SCORE_SHORT  # one table of column heads
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from models.assessment import RiskAssessment
-from models.params import SUB_SCORES
+from models.scoring.assessment import RiskAssessment
+from models.scoring.params import SUB_SCORES
 from service.reports.data import ReportData
 from service.reports.mapping import ARIBA_CATEGORIES, ariba_1_100, coupa_level
 

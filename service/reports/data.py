@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import simulation as sim
-from models.assessment import RiskAssessment
-from models.engine import RiskEngine, chokepoint_rank
+from models.analysis import simulation as sim
+from models.engine.impacts import chokepoint_rank
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.params import DEFAULT_MIN_IMPACT, ScoringParams
-from models.schema import Provenance, Source
+from models.graph.schema import Provenance, Source
+from models.scoring.assessment import RiskAssessment
+from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
+from models.scoring.risk_engine import RiskEngine
 
 #: ``progress(stage, fraction)``: the stage name and the fraction (0-1) of the whole report done.
 ProgressFn = Callable[[str, float], None]

@@ -6,8 +6,8 @@ The only external URLs in the document are the sources' own links, as plain
 
 from __future__ import annotations
 
-from models.assessment import CheckStatus, RiskAssessment
-from models.params import SUB_SCORES
+from models.scoring.assessment import CheckStatus, RiskAssessment
+from models.scoring.params import SUB_SCORES
 from service.reports import common as c
 from service.reports import svg
 from service.reports.data import ReportData

@@ -14,8 +14,8 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from models.assessment import SCORE_INTERPRETATION
-from models.engine import RiskEngine
+from models.scoring.assessment import SCORE_INTERPRETATION
+from models.scoring.risk_engine import RiskEngine
 from service import converters as conv
 from service import simulation_converters as sim_conv
 from service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, simulation_pb2

@@ -12,8 +12,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.assessment import NodeImpact, RiskAssessment, RiskBand
-from models.params import SUB_SCORES
+from models.scoring.assessment import NodeImpact, RiskAssessment, RiskBand
+from models.scoring.params import SUB_SCORES
 from service.reports import common as c
 from service.reports.data import LOSS_BINS, Chokepoint, LossDistribution, ReportData
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from models.dataset import DatasetFiles
+from models.graph.dataset import DatasetFiles
 
 log = logging.getLogger("sovrisk.store")
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from models.assessment import RiskAssessment
-from models.dataset import (
+from models.errors import DataValidationError
+from models.graph.dataset import (
     TABLES,
     Change,
     DatasetFiles,
@@ -37,10 +37,10 @@ from models.dataset import (
     diff_datasets,
     records_of,
 )
-from models.editing import NEW_TABLE_HEADERS, EditRejected
-from models.engine import RiskEngine
-from models.errors import DataValidationError
-from models.params import ScoringParams
+from models.graph.editing import NEW_TABLE_HEADERS, EditRejected
+from models.scoring.assessment import RiskAssessment
+from models.scoring.params import ScoringParams
+from models.scoring.risk_engine import RiskEngine
 
 #: At most this many causes per step are measured one by one (each needs an engine build);
 #: the rest are reported together.

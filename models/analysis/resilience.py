@@ -35,47 +35,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from models.compiled import FloatArray
-from models.dataset import DatasetFiles
-from models.errors import (
-    DataIssue,
-    DataValidationError,
-    FieldViolation,
-    InvalidParameterError,
-    NotFoundError,
-)
-from models.loader import Root, _Row, _rows
-from models.schema import AGGREGATE_MARKET_TAG, NodeKind, Provenance
+from models.engine.compiled import FloatArray
+from models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from models.graph.resilience_data import ProviderDemand, ResilienceData
+from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 if TYPE_CHECKING:
-    from models.engine import RiskEngine
-    from models.graph import SupplyGraph
-
-RESILIENCE_FILE = "resilience.csv"
-DEMAND_FILE = "provider_demand.csv"
-
-RESILIENCE_COLUMNS = (
-    "node",
-    "ttr_weeks",
-    "inventory_weeks",
-    "quality",
-    "source",
-    "as_of",
-)
-DEMAND_COLUMNS = ("provider", "demand_weight", "quality", "source", "as_of")
+    from models.engine.impacts import ImpactModel
 
 #: TTS LPs stop at this horizon; a TTS that reaches it is reported as infinite.
 DEFAULT_HORIZON_WEEKS = 520.0
-#: Upper bounds the loader accepts (ten years; surge capacity of ten times baseline).
-MAX_WEEKS = 520.0
-MAX_SPARE = 10.0
 #: Lost demand below this (weeks of combined demand) is solver noise, reported as 0.
 PI_TOLERANCE = 1e-7
 #: TTS < TTR is flagged only when it is shorter by more than this (weeks).
@@ -84,175 +59,8 @@ FLAG_TOLERANCE = 1e-6
 DEFAULT_TOP_DRIVERS = 5
 
 
-# -- data ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ResilienceRecord:
-    """One row of resilience.csv: how fast a node recovers and what buffers its output."""
-
-    node: str
-    ttr_weeks: float  # central time to recover full output after a severe site-level stop
-    ttr_low: float
-    ttr_high: float
-    inventory_weeks: float  # weeks of baseline output usable without new production
-    spare_capacity: float  # fraction of baseline output the node can add (surge)
-    provenance: Provenance
-    notes: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ResilienceData:
-    """Validated resilience rows, keyed by node id (sorted)."""
-
-    records: Mapping[str, ResilienceRecord]
-
-    def __contains__(self, node_id: object) -> bool:
-        return node_id in self.records
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def get(self, node_id: str) -> ResilienceRecord | None:
-        return self.records.get(node_id)
-
-
-@dataclass(frozen=True, slots=True)
-class DemandRecord:
-    """One row of provider_demand.csv: how much accelerator supply a provider buys."""
-
-    provider: str
-    demand_weight: float  # e.g. 2026 capex, US$ bn; only ratios matter
-    demand_low: float
-    demand_high: float
-    provenance: Provenance
-    notes: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderDemand:
-    """Validated demand weights, keyed by provider id (sorted)."""
-
-    records: Mapping[str, DemandRecord]
-
-    def weights(self) -> dict[str, float]:
-        return {pid: r.demand_weight for pid, r in self.records.items()}
-
-
-def _csv_target(path: str | Path | DatasetFiles, default_name: str) -> tuple[Root, str]:
-    if isinstance(path, DatasetFiles):
-        return path, default_name
-    target = Path(path)
-    if target.is_dir():
-        return target, default_name
-    return target.parent, target.name
-
-
-def load_resilience(path: str | Path | DatasetFiles, graph: SupplyGraph) -> ResilienceData:
-    """Read and validate resilience.csv (a file, or a dataset folder holding one).
-
-    Raises :class:`DataValidationError` listing every problem with its file, line and field:
-    unknown or non-producing nodes, duplicate rows, TTR not positive or outside
-    ``ttr_low <= ttr_weeks <= ttr_high``, negative inventory or spare capacity, unknown sources.
-    """
-    root, name = _csv_target(path, RESILIENCE_FILE)
-    issues: list[DataIssue] = []
-    records: dict[str, ResilienceRecord] = {}
-    for row in _rows(root, name, RESILIENCE_COLUMNS, issues):
-        nid = row.ident("node")
-        ttr = _positive(row, "ttr_weeks", required=True)
-        low = _positive(row, "ttr_low", required=False)
-        high = _positive(row, "ttr_high", required=False)
-        inventory = row.number("inventory_weeks", low=0.0, high=MAX_WEEKS)
-        spare = row.number("spare_capacity", required=False, low=0.0, high=MAX_SPARE)
-        provenance = row.provenance(graph.sources)
-        if nid and nid not in graph.nodes:
-            row.fail("node", "unknown node id (not in nodes.csv)")
-        elif nid and graph.nodes[nid].kind is NodeKind.PROVIDER:
-            row.fail("node", "a provider is a consumer: it has no recovery time or inventory")
-        if ttr is not None and low is not None and low > ttr:
-            row.fail("ttr_low", f"must be <= ttr_weeks ({ttr:g})")
-        if ttr is not None and high is not None and high < ttr:
-            row.fail("ttr_high", f"must be >= ttr_weeks ({ttr:g})")
-        if nid in records:
-            row.fail("node", "duplicate row for this node")
-        if row.ok and ttr is not None and inventory is not None:
-            records[nid] = ResilienceRecord(
-                node=nid,
-                ttr_weeks=ttr,
-                ttr_low=ttr if low is None else low,
-                ttr_high=ttr if high is None else high,
-                inventory_weeks=inventory,
-                spare_capacity=0.0 if spare is None else spare,
-                provenance=provenance,
-                notes=row.text("notes", required=False),
-            )
-    if issues:
-        raise DataValidationError(issues)
-    return ResilienceData(dict(sorted(records.items())))
-
-
-def load_provider_demand(path: str | Path | DatasetFiles, graph: SupplyGraph) -> ProviderDemand:
-    """Read and validate provider_demand.csv (a file, or a dataset folder holding one).
-
-    Every provider of the graph needs exactly one row with a positive ``demand_weight``
-    (optional ``demand_low <= demand_weight <= demand_high``); rows naming anything but a
-    provider are rejected. Raises :class:`DataValidationError` with file, line and field.
-    """
-    root, name = _csv_target(path, DEMAND_FILE)
-    issues: list[DataIssue] = []
-    records: dict[str, DemandRecord] = {}
-    mentioned: set[str] = set()
-    for row in _rows(root, name, DEMAND_COLUMNS, issues):
-        pid = row.ident("provider")
-        mentioned.add(pid)
-        weight = _positive(row, "demand_weight", required=True, limit=math.inf)
-        low = row.number("demand_low", required=False, low=0.0)
-        high = row.number("demand_high", required=False, low=0.0)
-        provenance = row.provenance(graph.sources)
-        if pid and pid not in graph.nodes:
-            row.fail("provider", "unknown node id (not in nodes.csv)")
-        elif pid and graph.nodes[pid].kind is not NodeKind.PROVIDER:
-            row.fail("provider", f"'{pid}' is a {graph.nodes[pid].kind}, not a provider")
-        if weight is not None and low is not None and low > weight:
-            row.fail("demand_low", f"must be <= demand_weight ({weight:g})")
-        if weight is not None and high is not None and high < weight:
-            row.fail("demand_high", f"must be >= demand_weight ({weight:g})")
-        if pid in records:
-            row.fail("provider", "duplicate row for this provider")
-        if row.ok and weight is not None:
-            records[pid] = DemandRecord(
-                provider=pid,
-                demand_weight=weight,
-                demand_low=weight if low is None else low,
-                demand_high=weight if high is None else high,
-                provenance=provenance,
-                notes=row.text("notes", required=False),
-            )
-    unreadable = any(
-        i.field == "(file)" or i.message == "required column is missing" for i in issues
-    )
-    if not unreadable:
-        issues.extend(
-            DataIssue(name, 0, "provider", p.id, "provider has no demand row")
-            for p in graph.providers()
-            if p.id not in mentioned
-        )
-    if issues:
-        raise DataValidationError(issues)
-    return ProviderDemand(dict(sorted(records.items())))
-
-
-def _positive(row: _Row, field: str, *, required: bool, limit: float = MAX_WEEKS) -> float | None:
-    value = row.number(field, required=required, low=0.0, high=limit)
-    if value is not None and value <= 0.0:
-        row.fail(field, "must be > 0")
-        return None
-    return value
-
-
 def demand_shares(
-    engine: RiskEngine, demand: ProviderDemand | Mapping[str, float] | None = None
+    engine: ImpactModel, demand: ProviderDemand | Mapping[str, float] | None = None
 ) -> dict[str, float]:
     """Normalised demand weights ``w_P`` (summing to 1) for every provider of the engine.
 
@@ -376,7 +184,7 @@ class _Network:
 
     def __init__(
         self,
-        engine: RiskEngine,
+        engine: ImpactModel,
         data: ResilienceData,
         weights: Mapping[str, float],
     ) -> None:
@@ -523,7 +331,7 @@ class _Network:
 
 
 def resilience_analysis(
-    engine: RiskEngine,
+    engine: ImpactModel,
     resilience_data: ResilienceData,
     demand: ProviderDemand | Mapping[str, float] | None = None,
     *,

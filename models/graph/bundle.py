@@ -7,11 +7,16 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.dataset import DatasetFiles
-from models.events import Event, load_events
-from models.graph import SupplyGraph
-from models.loader import load_dataset
-from models.resilience import ProviderDemand, ResilienceData, load_provider_demand, load_resilience
+from models.graph.dataset import DatasetFiles
+from models.graph.events import Event, load_events
+from models.graph.loader import load_dataset
+from models.graph.resilience_data import (
+    ProviderDemand,
+    ResilienceData,
+    load_provider_demand,
+    load_resilience,
+)
+from models.graph.supply_graph import SupplyGraph
 
 EVENTS_FILE = "events.csv"
 RESILIENCE_FILE = "resilience.csv"

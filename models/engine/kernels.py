@@ -1,6 +1,6 @@
-"""The fused numba kernel behind :class:`models.compiled.CompiledGraph` on large batches.
+"""The fused numba kernel behind :class:`models.engine.compiled.CompiledGraph` on large batches.
 
-The numpy path (``models.compiled._apply_level``) evaluates a level with one sparse product
+The numpy path (``models.engine.compiled._apply_level``) evaluates a level with one sparse product
 into a ``(segments, batch)`` temporary and a few ``np.minimum`` calls; on graphs far bigger
 than the caches it is bound by memory traffic. This kernel walks the same plan row by row
 instead: for each consumer row and each of its input categories it accumulates
@@ -20,7 +20,7 @@ ranges run in parallel: the kernel releases the GIL. Python threads, not numba's
 backends, so nothing here depends on OpenMP/TBB or misbehaves after ``fork`` or under
 concurrent callers.
 
-Importing this module imports numba (~0.3 s); :mod:`models.compiled` imports it only when a
+Importing this module imports numba (~0.3 s); :mod:`models.engine.compiled` imports it only when a
 batch is big enough to use it. Compiled machine code is cached on disk (``cache=True``), so
 only the first process on a machine pays the compilation (a few seconds per dtype pair).
 """
@@ -191,7 +191,7 @@ def _evaluate_rows(
 
 @dataclass(frozen=True, eq=False)
 class KernelPlan:
-    """A level plan (``models.compiled._Plan``) laid out node-major for the kernel.
+    """A level plan (``models.engine.compiled._Plan``) laid out node-major for the kernel.
 
     Row ``r``'s segments are ``node_seg_ptr[r]:node_seg_ptr[r + 1]`` in category-rank order;
     segment ``k``'s entries are ``seg_ptr[k]:seg_ptr[k + 1]``, supplier rows ``indices`` and
@@ -231,7 +231,7 @@ def build_plan(
     n_rows: int,
     ops: Sequence[Any],
 ) -> KernelPlan:
-    """Node-major arrays from the block-major level operations of ``models.compiled``.
+    """Node-major arrays from the block-major level operations of ``models.engine.compiled``.
 
     Each operation covers rows ``lo:hi``; its segment ``offsets[r] + k`` is the ``r``-th
     category of row ``lo + k`` (``k < counts[r]``); its entries ``indptr[s]:indptr[s + 1]``.

@@ -5,17 +5,17 @@ An event is a common cause (a region, a chokepoint) or a regime action that, whe
 capacity of every member node, for ``duration`` weeks. Severity and duration are BetaPERT
 ranges (min, most likely, max). Members are nodes, nodes carrying a tag, countries (a node
 loses its capacity share sited there) and, for a regime action, an export-control regime's
-reach (see :mod:`models.simulation`).
+reach (see :mod:`models.analysis.simulation`).
 
 Events are data (``data/events.csv``, loaded by :func:`load_events` with the file / line /
-field error style of :mod:`models.loader`) and can be built in code::
+field error style of :mod:`models.graph.loader`) and can be built in code::
 
     Event(id="tw-blockade", name="Taiwan blockade", probability=0.03,
           severity=Pert(0.4, 0.7, 1.0), duration=Pert(4, 16, 52),
           member_countries=frozenset({"TWN"}))
 
 :func:`event_problems` is the one set of value and membership checks, shared by the loader
-(which reports file and line) and :func:`models.simulation.simulate` (which reports
+(which reports file and line) and :func:`models.analysis.simulation.simulate` (which reports
 ``events[i].field`` as an :class:`~models.errors.InvalidParameterError`).
 """
 
@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.dataset import DatasetFiles
 from models.errors import DataIssue, DataValidationError, FieldViolation
-from models.loader import ID_RE, ISO3_RE, Root, _Row, _rows
-from models.schema import Quality
+from models.graph.dataset import DatasetFiles
+from models.graph.loader import ID_RE, ISO3_RE, Root, _Row, _rows
+from models.graph.schema import Quality
 
 if TYPE_CHECKING:
-    from models.compiled import CompiledGraph
-    from models.graph import SupplyGraph
+    from models.graph.supply_graph import SupplyGraph
 
 #: Weeks in the default horizon: probabilities in events.csv are "within the next year".
 DEFAULT_HORIZON_WEEKS = 52.0
@@ -156,10 +155,11 @@ class EventContext:
         )
 
     @classmethod
-    def of_compiled(cls, compiled: CompiledGraph) -> EventContext:
+    def of_ids(cls, nodes: Iterable[str], countries: Iterable[str]) -> EventContext:
+        """Bare node and country ids (a compiled graph: no tags, no regimes)."""
         return cls(
-            nodes=frozenset(compiled.ids),
-            countries=frozenset(compiled.countries),
+            nodes=frozenset(nodes),
+            countries=frozenset(countries),
             tags=None,
             regimes=None,
         )

@@ -7,7 +7,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from models.concentration import Band
+from models.analysis.concentration import Band
 
 #: Said in every response: how to read the numbers.
 SCORE_INTERPRETATION = (

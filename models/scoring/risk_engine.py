@@ -19,8 +19,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from models import checks as checks_mod
-from models.assessment import (
+from models.analysis.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
+from models.engine.compiled import FloatArray
+from models.engine.impacts import SPOF_TOLERANCE, ImpactModel
+from models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from models.graph.bundle import Supplements
+from models.graph.schema import AGGREGATE_MARKET_TAG, Quality
+from models.graph.supply_graph import SupplyGraph
+from models.scoring import checks as checks_mod
+from models.scoring.assessment import (
     ContentionView,
     CountryContribution,
     CountryImpact,
@@ -38,19 +45,13 @@ from models.assessment import (
     Share,
     SubScore,
 )
-from models.bundle import Supplements
-from models.compiled import FloatArray
-from models.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.graph import SupplyGraph
-from models.params import MODEL_VERSION, SUB_SCORES, ScoringParams
-from models.schema import AGGREGATE_MARKET_TAG, NodeKind, Quality, Regime
+from models.scoring.params import MODEL_VERSION, SUB_SCORES, ScoringParams
 
 if TYPE_CHECKING:
-    from models.contention import ContentionResult
-    from models.cutsets import CutSetResult
-    from models.resilience import ResilienceResult
-    from models.simulation import SimulationResult
+    from models.analysis.contention import ContentionResult
+    from models.analysis.cutsets import CutSetResult
+    from models.analysis.resilience import ResilienceResult
+    from models.analysis.simulation import SimulationResult
 
 R = TypeVar("R")
 
@@ -59,8 +60,6 @@ def _find(rows: Sequence[R], provider: str) -> R | None:
     return next((r for r in rows if getattr(r, "provider", None) == provider), None)
 
 
-#: Impacts at or above this count as a single point of failure (exactly 1 up to rounding).
-SPOF_TOLERANCE = 1e-9
 #: The tail sub-score's Monte Carlo: fixed so that a score is reproducible byte for byte.
 TAIL_SAMPLES = 10_000
 #: Cut sets listed per provider in an assessment (the counts cover all of them).
@@ -70,18 +69,11 @@ TAIL_SEED = 0
 _MICRO = 1_000_000
 
 
-def chokepoint_rank(impacts: Sequence[float], min_impact: float) -> tuple[int, float]:
-    """(providers cut to ``min_impact`` or more, mean impact): the order of chokepoints in
-    ListChokepoints and the reports, most providers cut first, then the deepest."""
-    cut = sum(1 for v in impacts if v >= min_impact - 1e-12)
-    return cut, (math.fsum(impacts) / len(impacts) if impacts else 0.0)
-
-
 def _micro(value: float) -> int:
     return round(value * _MICRO)
 
 
-class RiskEngine:
+class RiskEngine(ImpactModel):
     """Scores providers on one :class:`SupplyGraph` version.
 
     >>> engine = RiskEngine(graph)                       # doctest: +SKIP
@@ -95,7 +87,7 @@ class RiskEngine:
         *,
         graph_version: str = "",
     ) -> None:
-        self.graph = graph
+        super().__init__(graph)
         self.supplements = supplements or Supplements()
         #: Name of the stored version this graph is (e.g. "graph/versions/3"), if any.
         self.graph_version = graph_version
@@ -104,50 +96,6 @@ class RiskEngine:
         self._cut_sets: CutSetResult | None = None
         self._contention: ContentionResult | None = None
         self._lazy_lock = threading.Lock()
-        cg = graph.compiled
-        self.compiled = cg
-        self.provider_ids = tuple(sorted(p.id for p in graph.providers()))
-        self._prow = {pid: k for k, pid in enumerate(self.provider_ids)}
-        prov_idx = [cg.index[p] for p in self.provider_ids]
-        self._prov_idx = np.asarray(prov_idx, dtype=np.int64)
-        n = cg.n_nodes
-
-        self.baseline = cg.evaluate(np.ones(n))
-        # Node impacts: one batch knocking out every node, read at every provider.
-        knocked = cg.evaluate(cg.knockouts(range(n)))
-        self.node_impact: FloatArray = 1.0 - knocked[self._prov_idx, :]  # providers x nodes
-        # Country impacts: one batch losing every country's sites.
-        lost = cg.evaluate(cg.country_losses())
-        self.country_impact: FloatArray = 1.0 - lost[self._prov_idx, :]  # providers x countries
-        # Firm impacts: every node a firm owns lost at once (e.g. all of TSMC's processes).
-        owners: dict[str, list[str]] = defaultdict(list)
-        for n_id in cg.ids:
-            record = graph.nodes[n_id]
-            if record.kind is not NodeKind.PROVIDER and AGGREGATE_MARKET_TAG not in record.tags:
-                owners[record.owner].append(n_id)
-        self.firms = tuple(sorted(owners))
-        self._firm_nodes = {f: tuple(sorted(owners[f])) for f in self.firms}
-        firm_up = np.ones((n, len(self.firms)))
-        for f, owner in enumerate(self.firms):
-            firm_up[[cg.index[i] for i in owners[owner]], f] = 0.0
-        self.firm_impact: FloatArray = 1.0 - cg.evaluate(firm_up)[self._prov_idx, :]
-        self.flows: FloatArray = cg.flows(prov_idx)  # nodes x providers
-        self._site_dense = np.asarray(cg.sites.toarray())  # nodes x countries
-        self._country_col = {c: k for k, c in enumerate(cg.countries)}
-        # Regimes: node-level bound fractions (whatever the destination, for jurisdictional
-        # vetoes) and edge-level scales (deliveries to the regime's destinations only). A
-        # regime's veto does not depend on the date, so each is evaluated once, for every
-        # provider; the date only decides which of them are in force.
-        self._bound = {r.id: self._bound_vector(r) for r in graph.regimes.values()}
-        self._edge_scale = {r.id: self._regime_edge_scale(r) for r in graph.regimes.values()}
-        self._regime_veto = {
-            rid: 1.0 - cg.evaluate(np.ones(n), edge_scale=scale)[self._prov_idx]
-            for rid, scale in self._edge_scale.items()
-        }
-        self._jurisdictions = tuple(
-            sorted(set(cg.countries) | {r.issuer for r in graph.regimes.values()})
-        )
-        self._in_force_effects = lru_cache(maxsize=256)(self._in_force_effects_uncached)
         self._assess = lru_cache(maxsize=4096)(self._assess_uncached)
 
     def default_params(self, as_of: dt.date | None = None) -> ScoringParams:
@@ -166,38 +114,11 @@ class RiskEngine:
         results = [self.assess(pid, params) for pid in self.provider_ids]
         return sorted(results, key=lambda r: (-r.composite, r.provider))
 
-    def node_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
-        """Supply nodes (not providers) with the impact each provider would suffer, ranked by
-        how many providers they cut to ``min_impact`` or more, then by mean impact."""
-        rows = []
-        for j, nid in enumerate(self.compiled.ids):
-            if self.graph.nodes[nid].kind is NodeKind.PROVIDER:
-                continue
-            impacts = [(p, float(self.node_impact[k, j])) for k, p in enumerate(self.provider_ids)]
-            rows.append((nid, impacts))
-        return _rank(rows, min_impact)
-
-    def firm_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
-        rows = []
-        for f, firm in enumerate(self.firms):
-            impacts = [(p, float(self.firm_impact[k, f])) for k, p in enumerate(self.provider_ids)]
-            rows.append((firm, impacts))
-        return _rank(rows, min_impact)
-
-    def country_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
-        rows = []
-        for c, iso3 in enumerate(self.compiled.countries):
-            impacts = [
-                (p, float(self.country_impact[k, c])) for k, p in enumerate(self.provider_ids)
-            ]
-            rows.append((iso3, impacts))
-        return _rank(rows, min_impact)
-
     def cut_set_result(self) -> CutSetResult:
         """Minimal cut sets (size <= 2, a(P) < 0.5) of every provider, computed once."""
         with self._lazy_lock:
             if self._cut_sets is None:
-                from models.cutsets import minimal_cut_sets
+                from models.analysis.cutsets import minimal_cut_sets
 
                 self._cut_sets = minimal_cut_sets(self)
             return self._cut_sets
@@ -206,7 +127,7 @@ class RiskEngine:
         """Buyer-side contention on CoWoS-class and HBM bottlenecks, computed once."""
         with self._lazy_lock:
             if self._contention is None:
-                from models.contention import contention_analysis
+                from models.analysis.contention import contention_analysis
 
                 self._contention = contention_analysis(self, self.supplements.demand)
             return self._contention
@@ -216,7 +137,7 @@ class RiskEngine:
         without resilience data."""
         with self._lazy_lock:
             if self._resilience is False:
-                from models.resilience import resilience_analysis
+                from models.analysis.resilience import resilience_analysis
 
                 data = self.supplements.resilience
                 self._resilience = (
@@ -230,7 +151,7 @@ class RiskEngine:
         or None without events."""
         with self._lazy_lock:
             if self._tail is False:
-                from models.simulation import simulate
+                from models.analysis.simulation import simulate
 
                 events = self.supplements.events
                 self._tail = simulate(self, events, TAIL_SAMPLES, TAIL_SEED) if events else None
@@ -252,73 +173,6 @@ class RiskEngine:
             parameters=tuple(sorted(parameters.items())),
             graph_version=self.graph_version,
         )
-
-    # -- regimes ----------------------------------------------------------------------------
-
-    def _bound_vector(self, regime: Regime) -> FloatArray:
-        """Fraction of each node's capacity the regime binds (before the destination test)."""
-        cg = self.compiled
-        bound = np.zeros(cg.n_nodes)
-        cols = [self._country_col[c] for c in regime.origin_countries if c in self._country_col]
-        for nid in self.graph.reached_nodes(regime):
-            i = cg.index[nid]
-            share = self._site_dense[i, cols].sum() if regime.origin_countries else 1.0
-            bound[i] = regime.severity * min(1.0, float(share))
-        return bound
-
-    def _destination_share(self, regime: Regime, consumer: str) -> float:
-        """How much of a consumer's intake a regime's destination list covers: the share of
-        its capacity sited in the destinations (a provider: its home country)."""
-        if not regime.destination_countries:
-            return 1.0
-        node = self.graph.nodes[consumer]
-        if node.kind is NodeKind.PROVIDER:
-            return 1.0 if node.hq_country in regime.destination_countries else 0.0
-        return self.graph.site_share(consumer, regime.destination_countries)
-
-    def _regime_edge_scale(self, regime: Regime) -> FloatArray:
-        """Per supply share: ``1 - bound(supplier) x destination share(consumer)``."""
-        cg = self.compiled
-        bound = self._bound[regime.id]
-        scale = np.ones(cg.shares.nnz)
-        for e, edge in enumerate(self.graph.edges):
-            b = bound[cg.index[edge.supplier]]
-            if b > 0.0:
-                scale[cg.edge_position[e]] = 1.0 - b * self._destination_share(
-                    regime, edge.consumer
-                )
-        return scale
-
-    def _scale(self, in_force: frozenset[str]) -> FloatArray:
-        """Per-share scale of every listed regime binding together."""
-        scale = np.ones(self.compiled.shares.nnz)
-        for rid in sorted(in_force):
-            scale *= self._edge_scale[rid]
-        return scale
-
-    def available(self, up: FloatArray, as_of: dt.date) -> FloatArray:
-        """``a(P)`` for every provider (``provider_ids`` order) when nodes run at ``up`` and
-        every regime in force on ``as_of`` binds."""
-        in_force = frozenset(r.id for r in self.graph.regimes.values() if r.in_force(as_of))
-        a = self.compiled.evaluate(up, edge_scale=self._scale(in_force))
-        return np.asarray(a[self._prov_idx], dtype=np.float64)
-
-    def _in_force_effects_uncached(self, in_force: frozenset[str]) -> tuple[FloatArray, FloatArray]:
-        """For a set of regimes in force: (capacity bound now per provider, jurisdictional
-        veto per provider x jurisdiction). Cached: many dates share one set."""
-        cg = self.compiled
-        n = cg.n_nodes
-        bound_now = 1.0 - cg.evaluate(np.ones(n), edge_scale=self._scale(in_force))[self._prov_idx]
-        columns = []
-        for j in self._jurisdictions:
-            col = self._country_col.get(j)
-            up = 1.0 - self._site_dense[:, col] if col is not None else np.ones(n)
-            for rid in sorted(in_force):
-                if self.graph.regimes[rid].issuer == j:
-                    up = up * (1.0 - self._bound[rid])
-            columns.append(up)
-        veto = 1.0 - cg.evaluate(np.stack(columns, axis=1))[self._prov_idx]
-        return bound_now, veto
 
     # -- the assessment ---------------------------------------------------------------------
 
@@ -658,18 +512,6 @@ class RiskEngine:
     def _country_name(self, iso3: str) -> str:
         record = self.graph.countries.get(iso3)
         return record.name if record else iso3
-
-
-def _rank(
-    rows: list[tuple[str, list[tuple[str, float]]]], min_impact: float
-) -> list[tuple[str, list[tuple[str, float]]]]:
-    def key(row: tuple[str, list[tuple[str, float]]]) -> tuple[int, float, str]:
-        impacts = [v for _, v in row[1]]
-        cut = sum(1 for v in impacts if v >= min_impact - 1e-12)
-        return (-cut, -round(math.fsum(impacts) / max(1, len(impacts)), 12), row[0])
-
-    kept = [r for r in rows if max((v for _, v in r[1]), default=0.0) > 0.0]
-    return sorted(kept, key=key)
 
 
 def _shares(values: dict[str, float], namer: Callable[[str], str]) -> tuple[Share, ...]:

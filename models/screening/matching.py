@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 if TYPE_CHECKING:
-    from models.graph import SupplyGraph
+    from models.graph.supply_graph import SupplyGraph
 
 DISCLAIMER = (
     "A match is evidence for review, not a compliance determination: confirm every candidate "

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.bundle import Supplements, load_supplements
-from models.dataset import AppliedChanges, Change, DatasetFiles, apply_changes
 from models.errors import DataIssue, DataValidationError
-from models.events import EVENT_COLUMNS
-from models.graph import SupplyGraph
-from models.loader import (
+from models.graph.bundle import Supplements, load_supplements
+from models.graph.dataset import AppliedChanges, Change, DatasetFiles, apply_changes
+from models.graph.events import EVENT_COLUMNS
+from models.graph.loader import (
     COUNTRY_COLUMNS,
     EDGE_HEADER,
     NODE_HEADER,
@@ -25,7 +24,8 @@ from models.loader import (
     SOURCE_HEADER,
     load_dataset,
 )
-from models.resilience import DEMAND_COLUMNS, RESILIENCE_COLUMNS
+from models.graph.resilience_data import DEMAND_COLUMNS, RESILIENCE_COLUMNS
+from models.graph.supply_graph import SupplyGraph
 
 #: Column order for a table an edit creates (only optional files can be absent).
 NEW_TABLE_HEADERS: dict[str, tuple[str, ...]] = {

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.schema import AGGREGATE_MARKET_TAG, NodeKind
+from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 if TYPE_CHECKING:
-    from models.engine import RiskEngine
+    from models.engine.impacts import ImpactModel
 
 DEFAULT_CUT_THRESHOLD = 0.5
 #: ``a(P | set)`` must be below the threshold by more than this to count (rounding).
@@ -90,7 +90,7 @@ class CutSetResult:
 
 
 def minimal_cut_sets(
-    engine: RiskEngine,
+    engine: ImpactModel,
     threshold: float = DEFAULT_CUT_THRESHOLD,
     providers: Sequence[str] | None = None,
     *,

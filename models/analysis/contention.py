@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.analysis.resilience import demand_shares
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.resilience import ProviderDemand, demand_shares
-from models.schema import AGGREGATE_MARKET_TAG, NodeKind
+from models.graph.resilience_data import ProviderDemand
+from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 if TYPE_CHECKING:
-    from models.engine import RiskEngine
+    from models.engine.impacts import ImpactModel
 
 #: Nodes with any of these tags are bottlenecks by default (each node, and a group per tag).
 DEFAULT_BOTTLENECK_TAGS: tuple[str, ...] = ("cowos", "advanced_packaging", "hbm")
@@ -89,7 +90,7 @@ class ContentionResult:
 
 
 def contention_analysis(
-    engine: RiskEngine,
+    engine: ImpactModel,
     demand: ProviderDemand | Mapping[str, float] | None = None,
     *,
     nodes: Sequence[str] | None = None,

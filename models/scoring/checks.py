@@ -3,9 +3,9 @@ that is its evidence, and what a procurement analyst could do about it (METHODS 
 
 from __future__ import annotations
 
-from models.assessment import Check, CheckStatus, RiskAssessment
-from models.concentration import CR1_FLAG_PERCENT
-from models.graph import SupplyGraph
+from models.analysis.concentration import CR1_FLAG_PERCENT
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.assessment import Check, CheckStatus, RiskAssessment
 
 #: A single country whose loss would cut at least this much supply fails the country check.
 COUNTRY_IMPACT_LIMIT = 0.5

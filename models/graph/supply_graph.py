@@ -1,7 +1,7 @@
 """The validated supply graph: typed records plus the networkx model of record.
 
 networkx is where graph questions are answered (paths, ancestors, cycles); the risk engine
-evaluates scenarios on :class:`models.compiled.CompiledGraph`, built once per version.
+evaluates scenarios on :class:`models.engine.compiled.CompiledGraph`, built once per version.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar, cast
 
 import networkx as nx
 
-from models.schema import (
+from models.graph.schema import (
     CountryRisk,
     DatasetInfo,
     Node,
@@ -28,8 +28,7 @@ from models.schema import (
     SupplyEdge,
 )
 
-if TYPE_CHECKING:
-    from models.compiled import CompiledGraph
+T = TypeVar("T")
 
 
 def country_node_id(iso3: str) -> str:
@@ -45,7 +44,7 @@ def _provenance_json(p: Provenance) -> dict[str, Any]:
 
 
 class SupplyGraph:
-    """An immutable, validated dataset. Build it with :func:`models.loader.load_dataset`."""
+    """An immutable, validated dataset. Build it with :func:`models.graph.loader.load_dataset`."""
 
     def __init__(
         self,
@@ -68,6 +67,7 @@ class SupplyGraph:
         self._inputs: dict[str, list[SupplyEdge]] = {n: [] for n in self.nodes}
         self._outputs: dict[str, list[SupplyEdge]] = {n: [] for n in self.nodes}
         self._paths: dict[str, dict[str, list[str]]] = {}
+        self._memo: dict[str, object] = {}
         for edge in self.edges:
             self._inputs[edge.consumer].append(edge)
             self._outputs[edge.supplier].append(edge)
@@ -257,8 +257,10 @@ class SupplyGraph:
             )
         return self._paths[provider_id]
 
-    @cached_property
-    def compiled(self) -> CompiledGraph:
-        from models.compiled import CompiledGraph
-
-        return CompiledGraph.from_graph(self)
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """``build()`` once per graph version and key: derived artefacts (the compiled arrays of
+        :func:`models.engine.compiled.compile_graph`) live as long as the version, without this
+        layer knowing what they are. The graph is immutable, so they never go stale."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return cast(T, self._memo[key])

@@ -25,7 +25,7 @@ per batch and results scattered back, so callers only ever see the public order.
 only the requested rows out, evaluating only those rows' supply trees.
 
 Large batches (at least ``KERNEL_MIN_WORK`` multiply-adds) go to the fused numba kernel of
-:mod:`models.kernels` when numba is installed: the same plan and the same arithmetic (the
+:mod:`models.engine.kernels` when numba is installed: the same plan and the same arithmetic (the
 same bits), one pass over the rows without per-level temporaries, levels split over threads.
 Everything else, and every batch when numba is missing or ``SOVRISK_NUMBA=0``, takes the
 numpy path above; small graphs never import numba.
@@ -55,8 +55,8 @@ except ImportError:  # pragma: no cover - a scipy without the private module: us
     _csr_matvecs = None
 
 if TYPE_CHECKING:
-    from models.graph import SupplyGraph
-    from models.kernels import KernelPlan
+    from models.engine.kernels import KernelPlan
+    from models.graph.supply_graph import SupplyGraph
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -93,7 +93,7 @@ def _kernel_importable() -> bool:
     if importlib.util.find_spec("numba") is None:
         return False
     try:
-        import models.kernels  # noqa: F401
+        import models.engine.kernels  # noqa: F401
     except Exception as exc:  # pragma: no cover - e.g. a numba built for another numpy, or
         # no writable cache directory (set NUMBA_CACHE_DIR): the numpy path still works
         warnings.warn(f"numba kernel unavailable, using numpy: {exc!r}", stacklevel=2)
@@ -128,7 +128,7 @@ class _LevelOp:
 @dataclass(frozen=True, eq=False)
 class CompiledGraph:
     """Arrays for one graph version. Build with :meth:`from_graph`, :meth:`from_arrays` or
-    :meth:`from_edge_arrays` (or :func:`models.edgetable.load_edge_table`)."""
+    :meth:`from_edge_arrays` (or :func:`models.engine.edgetable.load_edge_table`)."""
 
     ids: tuple[str, ...]
     index: Mapping[str, int]
@@ -226,7 +226,7 @@ class CompiledGraph:
         country_names[site_countries[k]], site_shares[k])``.
 
         Only structure is checked here (lengths, index ranges, acyclicity: ``ValueError``);
-        share values are the caller's (see :meth:`models.edgetable.EdgeTable.validate`).
+        share values are the caller's (see :meth:`models.engine.edgetable.EdgeTable.validate`).
         """
         id_arr = _str_array(ids)
         n = len(id_arr)
@@ -513,6 +513,11 @@ class CompiledGraph:
         return np.asarray(spsolve_triangular(system, rhs, lower=False), dtype=np.float64)
 
 
+def compile_graph(graph: SupplyGraph) -> CompiledGraph:
+    """The compiled arrays of ``graph``, built once per graph version (kept on the graph)."""
+    return graph.memo("compiled", lambda: CompiledGraph.from_graph(graph))
+
+
 # -- evaluation kernel ---------------------------------------------------------------------------
 
 
@@ -540,8 +545,8 @@ class _Plan:
         return sum(len(op.indices) for op in self.ops)
 
     def kernel_plan(self) -> KernelPlan:
-        """The node-major layout for :mod:`models.kernels` (built once)."""
-        from models import kernels
+        """The node-major layout for :mod:`models.engine.kernels` (built once)."""
+        from models.engine import kernels
 
         if not self._kernel:
             self._kernel.append(kernels.build_plan(self.n_rows, self.ops))
@@ -685,7 +690,7 @@ class _Runner:
 
     def _run_kernel(self, up: npt.NDArray[np.floating[Any]], c0: int, c1: int) -> npt.NDArray[Any]:
         """:meth:`run` through the numba kernel (same plan, same arithmetic)."""
-        from models import kernels
+        from models.engine import kernels
 
         width = c1 - c0
         n = self.plan.n_rows

@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 import networkx as nx
 import numpy as np
 
-from models.assessment import RiskAssessment
-from models.engine import RiskEngine
 from models.errors import FieldViolation, InvalidParameterError
-from models.graph import SupplyGraph
-from models.params import SUB_SCORES, ScoringParams
-from models.schema import Provenance, Quality, Regime, SupplyEdge
+from models.graph.schema import Provenance, Quality, Regime, SupplyEdge
+from models.graph.supply_graph import SupplyGraph
+from models.scoring.assessment import RiskAssessment
+from models.scoring.params import SUB_SCORES, ScoringParams
+from models.scoring.risk_engine import RiskEngine
 
 #: Source id recorded on edges a scenario adds (they are hypotheses, not data).
 SCENARIO_SOURCE = "scenario"
@@ -293,7 +293,7 @@ def scenario_graph(graph: SupplyGraph, scenario: Scenario, as_of: dt.date) -> Su
             regimes[p.regime.id] = p.regime
     sources = dict(graph.sources)
     if any(isinstance(p, SetShare | AddRegime) for p in structural):
-        from models.schema import Source
+        from models.graph.schema import Source
 
         sources[SCENARIO_SOURCE] = Source(
             SCENARIO_SOURCE,

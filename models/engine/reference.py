@@ -5,7 +5,7 @@ One scenario at a time, over a networkx graph: visit the nodes in topological or
     a(j) = up(j) × min over categories b of  Σ_{i in S(j,b)} s_ijb × a(i)     (a leaf: a = up)
 
 No arrays, no batching: it exists so tests and benchmarks can check the compiled engine
-(:mod:`models.compiled`) against something a reader can verify line by line.
+(:mod:`models.engine.compiled`) against something a reader can verify line by line.
 
 The graph is a :class:`networkx.MultiDiGraph` with one edge per supply row, supplier ->
 consumer, keyed by category and carrying ``share`` (a supplier may serve one consumer in
@@ -49,7 +49,7 @@ class ReferenceGraph:
         categories: Sequence[str],
         shares: npt.NDArray[np.floating[Any]],
     ) -> ReferenceGraph:
-        """The same inputs as :meth:`models.compiled.CompiledGraph.from_arrays`."""
+        """The same inputs as :meth:`models.engine.compiled.CompiledGraph.from_arrays`."""
         edges = zip(
             (ids[c] for c in np.asarray(consumers).tolist()),
             categories,

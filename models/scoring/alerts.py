@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from models.errors import FieldViolation, InvalidParameterError
-from models.params import SUB_SCORES
+from models.scoring.params import SUB_SCORES
 
-#: The watched scores: the composite and the sub-scores (models.params.SUB_SCORES).
+#: The watched scores: the composite and the sub-scores (models.scoring.params.SUB_SCORES).
 METRICS: tuple[str, ...] = ("composite", *SUB_SCORES)
 
 

@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from models.compiled import CompiledGraph, FloatArray, IntArray
-from models.engine import RiskEngine
+from models.engine.compiled import CompiledGraph, FloatArray, IntArray, compile_graph
+from models.engine.impacts import ImpactModel
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.events import (
+from models.graph.events import (
     DEFAULT_DURATION,
     DEFAULT_HORIZON_WEEKS,
     FULL_OUTAGE,
@@ -51,8 +51,8 @@ from models.events import (
     event_violations,
     pert_problems,
 )
-from models.graph import SupplyGraph
-from models.schema import AGGREGATE_MARKET_TAG, PRODUCING_KINDS
+from models.graph.schema import AGGREGATE_MARKET_TAG, PRODUCING_KINDS
+from models.graph.supply_graph import SupplyGraph
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -245,7 +245,7 @@ def member_exposure(
     A member node: 1. A node with a member tag: 1. Member countries: the node's capacity
     share sited there. A regime: the regime's node-level reach (the share of a reached node's
     capacity in the regime's origin countries, 1 without origins), its destination filter
-    dropped; this is ``RiskEngine._bound`` of the regime divided by the regime's severity. A
+    dropped; this is ``ImpactModel._bound`` of the regime divided by the regime's severity. A
     node covered several ways takes the largest.
     """
     n = compiled.n_nodes
@@ -564,7 +564,7 @@ def _se_prob(p: FloatArray, n: int) -> FloatArray:
 
 
 def simulate(
-    model: RiskEngine | SupplyGraph | CompiledGraph,
+    model: ImpactModel | SupplyGraph | CompiledGraph,
     events: Sequence[Event],
     n_samples: int,
     seed: int,
@@ -580,7 +580,7 @@ def simulate(
 ) -> SimulationResult:
     """Simulate ``n_samples`` scenarios of ``events`` plus independent node failures.
 
-    ``model``: a :class:`RiskEngine` or :class:`SupplyGraph` (providers = every provider;
+    ``model``: a :class:`ImpactModel` or :class:`SupplyGraph` (providers = every provider;
     events may use tags and regimes), or a bare :class:`CompiledGraph` (``providers`` is then
     required, and only node and country members are understood). ``node_failures=None``
     switches independent failures off. ``threshold``: ``prob_shortfall = Pr(a(P) <
@@ -741,7 +741,7 @@ def _summarise(
 
 
 def _plan(
-    model: RiskEngine | SupplyGraph | CompiledGraph,
+    model: ImpactModel | SupplyGraph | CompiledGraph,
     events: Sequence[Event],
     n_samples: int,
     seed: int,
@@ -752,10 +752,10 @@ def _plan(
     batch_size: int,
 ) -> _Plan:
     graph: SupplyGraph | None
-    if isinstance(model, RiskEngine):
+    if isinstance(model, ImpactModel):
         graph, compiled, all_providers = model.graph, model.compiled, model.provider_ids
     elif isinstance(model, SupplyGraph):
-        graph, compiled = model, model.compiled
+        graph, compiled = model, compile_graph(model)
         all_providers = tuple(sorted(p.id for p in model.providers()))
     else:
         graph, compiled, all_providers = None, model, ()
@@ -777,7 +777,11 @@ def _plan(
         bad.append(FieldViolation("threshold", str(threshold), "must be in (0, 1]"))
     if graph is None and providers is None:
         bad.append(FieldViolation("providers", "", "required when simulating on a compiled graph"))
-    context = EventContext.of_graph(graph) if graph else EventContext.of_compiled(compiled)
+    context = (
+        EventContext.of_graph(graph)
+        if graph
+        else EventContext.of_ids(compiled.ids, compiled.countries)
+    )
     bad += event_violations(events, context)
     if node_failures is not None:
         bad += _node_failure_violations(node_failures, context)

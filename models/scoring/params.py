@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from models.errors import FieldViolation, InvalidParameterError
-from models.schema import LAYERS, Regime
+from models.graph.schema import LAYERS, Regime
 
 #: Version of the scoring model; part of every result's provenance.
 MODEL_VERSION = "0.2.0"

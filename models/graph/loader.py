@@ -18,10 +18,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from models.dataset import DatasetFiles
 from models.errors import DataIssue, DataValidationError
-from models.graph import SupplyGraph
-from models.schema import (
+from models.graph.dataset import DatasetFiles
+from models.graph.schema import (
     LAYERS,
     LISTED_KINDS,
     PRODUCING_KINDS,
@@ -37,6 +36,7 @@ from models.schema import (
     Source,
     SupplyEdge,
 )
+from models.graph.supply_graph import SupplyGraph
 
 #: Where a dataset's files are read from: a folder, or the files held in memory.
 Root = Path | DatasetFiles

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from models.dataset import REQUIRED_FILES
-from models.loader import (
+from models.graph.dataset import REQUIRED_FILES
+from models.graph.loader import (
     COUNTRY_COLUMNS,
     EDGE_HEADER,
     NODE_HEADER,
@@ -44,7 +44,7 @@ from models.loader import (
     SITE_HEADER,
     SOURCE_HEADER,
 )
-from models.schema import AGGREGATE_MARKET_TAG, NodeKind
+from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 #: Source id carried by every record derived from the ETO files.
 SOURCE_ID = "cset-eto-chip-explorer"
@@ -81,7 +81,7 @@ ETO_FILES: tuple[str, ...] = (
     "sequence.csv",
     "stages.csv",
 )
-#: The files produced: exactly the ones models.loader requires.
+#: The files produced: exactly the ones models.graph.loader requires.
 OUTPUT_FILES: tuple[str, ...] = REQUIRED_FILES
 
 
@@ -257,7 +257,7 @@ def convert_eto(path: str | Path, *, base: Path | None = None) -> dict[str, byte
     files are malformed or their relations form a cycle.
     """
     root = Path(path)
-    base_dir = base if base is not None else Path(__file__).resolve().parents[1] / "data"
+    base_dir = base if base is not None else Path(__file__).resolve().parents[2] / "data"
     inputs = _read_inputs(root)
     stages = {r["stage_id"]: r["stage_name"] for r in _read_table(root / "stages.csv")}
     providers = _read_providers(root)
@@ -1086,11 +1086,11 @@ def _csv(header: Sequence[str], rows: Iterable[Mapping[str, str]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m models.eto ETO_DIR OUT_DIR``: write the converted dataset to an empty or
+    """``python -m models.graph.eto ETO_DIR OUT_DIR``: write the converted dataset to an empty or
     new folder (never over an existing dataset)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:
-        print("usage: python -m models.eto ETO_DIR OUT_DIR", file=sys.stderr)
+        print("usage: python -m models.graph.eto ETO_DIR OUT_DIR", file=sys.stderr)
         return 2
     out = Path(args[1])
     if out.exists() and any(out.iterdir()):

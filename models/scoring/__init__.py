@@ -1,0 +1,3 @@
+"""Scoring: parameters, sub-scores, composite, checks, the assessment and its orchestrator.
+
+The top layer of :mod:`models`."""

@@ -1,0 +1,1 @@
+"""Supplier-list screening against the graph's firms and export-control lists."""
