@@ -15,11 +15,12 @@ from google.protobuf import json_format
 from google.type import date_pb2
 
 from models.analysis.concentration import Band, BandReference
+from models.engine.impacts import HORIZONS
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph.schema import NodeKind, Provenance, Quality, Site, Source, SupplyEdge
 from models.graph.supply_graph import SupplyGraph
 from models.scoring import assessment as am
-from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, risk_pb2
+from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, risk_pb2, simulation_pb2
 
 # -- names ----------------------------------------------------------------------------------
 
@@ -100,6 +101,18 @@ def kind_from_proto(value: int, field: str = "kind") -> NodeKind | None:
         if proto_value == value:
             return kind
     raise InvalidParameterError([FieldViolation(field, str(value), "unknown node kind")])
+
+
+def horizon_from_proto(value: float, field: str = "horizon_weeks") -> float:
+    """0 means the headline (13 weeks); otherwise one of the reporting horizons."""
+    if value == 0:
+        return 13.0
+    if value not in HORIZONS:
+        shown = ", ".join(f"{h:g}" for h in HORIZONS)
+        raise InvalidParameterError(
+            [FieldViolation(field, repr(value), f"must be 0 (13 weeks) or one of {shown}")]
+        )
+    return float(value)
 
 
 def weights_from_proto(
@@ -298,9 +311,58 @@ def _layer(lc: am.LayerConcentration) -> risk_pb2.LayerConcentration:
     )
 
 
+#: The reporting horizons of every curve of an assessment (models.engine.impacts.HORIZONS).
+CURVE_WEEKS = HORIZONS
+
+
+def curve_to_proto(values: Sequence[float]) -> list[common_pb2.HorizonValue]:
+    return [
+        common_pb2.HorizonValue(horizon_weeks=h, value=v)
+        for h, v in zip(CURVE_WEEKS, values, strict=False)
+    ]
+
+
 def _veto(j: am.JurisdictionVeto) -> risk_pb2.JurisdictionVeto:
     return risk_pb2.JurisdictionVeto(
-        country=j.country, display_name=j.display_name, veto=j.veto, foreign=j.foreign
+        country=j.country,
+        display_name=j.display_name,
+        veto=j.veto,
+        foreign=j.foreign,
+        curve=curve_to_proto(j.curve),
+        long_run_veto=j.long_run,
+    )
+
+
+def loss_units_to_proto(u: am.LossUnits | None) -> risk_pb2.LossUnits | None:
+    if u is None:
+        return None
+    return risk_pb2.LossUnits(
+        expected_annual_loss=u.expected_annual_loss,
+        expected_annual_loss_se=u.expected_annual_loss_se,
+        cvar95=u.cvar95,
+        return_period_losses=[
+            simulation_pb2.ReturnPeriodLoss(years=y, loss=v) for y, v in u.return_period_losses
+        ],
+        supply_weeks_per_year=u.supply_weeks_per_year,
+        capex_usd_bn=u.capex_usd_bn,
+        capex_at_risk_usd_bn=u.capex_at_risk_usd_bn,
+        intake_units=u.intake_units,
+        accelerators_lost_per_year=u.accelerators_lost_per_year,
+        samples=u.samples,
+        seed=u.seed,
+    )
+
+
+def _category(c: am.CategoryConcentration) -> risk_pb2.CategoryConcentration:
+    return risk_pb2.CategoryConcentration(
+        category=c.category,
+        flow=c.flow,
+        consumers=[f"nodes/{n}" for n in c.consumers],
+        firm_hhi=c.firm_hhi,
+        country_hhi=c.country_hhi,
+        firm_cr1=_share(c.firm_top),
+        country_cr1=_share(c.country_top),
+        cr1_over_65=c.cr1_over_65,
     )
 
 
@@ -313,11 +375,16 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
         band=_BAND[a.band],
         score_interpretation=a.score_interpretation,
         risk_vector=a.risk_vector,
+        horizon_weeks=a.horizon_weeks,
+        loss_units=loss_units_to_proto(a.loss_units),
         sub_scores=[_sub_score(s) for s in a.sub_scores],
         floor_alpha=a.floor_alpha,
         floor_uplift=a.floor_uplift,
         retained_capacity=a.retained_capacity,
+        floor_applied=a.floor_applied,
+        critical_threshold=a.critical_threshold,
         layers=[_layer(lc) for lc in a.layers],
+        categories=[_category(c) for c in a.categories],
         structural_impacts=[
             risk_pb2.NodeImpact(
                 node=node_name(graph, i.node),
@@ -327,10 +394,14 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
                 is_spof=i.is_spof,
                 evidence_path=_path(graph, i.evidence_path),
                 aggregate_market=i.aggregate_market,
+                near_spof=i.near_spof,
+                headline_impact=i.headline,
+                curve=curve_to_proto(i.curve),
             )
             for i in a.structural_impacts
         ],
         spof_count=a.spof_count,
+        near_spof_count=a.near_spof_count,
         cut_sets=[
             risk_pb2.CutSet(
                 nodes=[f"nodes/{n}" for n in c.nodes],
@@ -364,6 +435,10 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
                 impact=c.impact,
                 country_risk=c.country_risk,
                 evidence_path=_path(graph, c.evidence_path),
+                blockade_impact=c.blockade,
+                site_loss_curve=curve_to_proto(c.site_loss_curve),
+                blockade_curve=curve_to_proto(c.blockade_curve),
+                long_run_impact=c.long_run,
             )
             for c in a.country_impacts
         ],
@@ -374,9 +449,12 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
                 exposure=c.exposure,
                 country_risk=c.country_risk,
                 contribution=c.contribution,
+                expected_loss=c.expected_loss,
+                events=list(c.events),
             )
             for c in a.geopolitical_contributions
         ],
+        geopolitical_expected_loss=a.geopolitical_expected_loss,
         regimes=[
             risk_pb2.RegimeExposure(
                 regime=f"regimes/{r.regime}",
@@ -389,6 +467,7 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
                 reached_node_count=r.reached_nodes,
                 effective_from=date_to_proto(r.effective_from),
                 effective_to=date_to_proto(r.effective_to),
+                curve=curve_to_proto(r.curve),
             )
             for r in a.regimes
         ],
@@ -435,6 +514,8 @@ def provider_score_to_proto(a: am.RiskAssessment, rank: int) -> risk_pb2.Provide
         floor_uplift=a.floor_uplift,
         risk_vector=a.risk_vector,
         home_country=a.home_country,
+        loss_units=loss_units_to_proto(a.loss_units),
+        floor_applied=a.floor_applied,
     )
 
 

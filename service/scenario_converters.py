@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+from models.engine.impacts import CountryEvent
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph.schema import Provenance, Quality, Regime
 from models.graph.supply_graph import SupplyGraph
 from models.scoring import scenarios as sc
 from service import converters as conv
-from service.grpc_gen.sovrisk.v1 import risk_pb2, scenario_pb2
+from service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, scenario_pb2
 
 
 def _node(name: str, field: str) -> str:
@@ -56,8 +57,17 @@ def _perturbation(p: scenario_pb2.Perturbation, path: str) -> sc.Perturbation:
         )
     if which == "country":
         c = p.country
+        if c.kind not in common_pb2.CountryEventKind.values():
+            raise InvalidParameterError(
+                [FieldViolation(f"{path}.country.kind", str(c.kind), "unknown country event")]
+            )
         return sc.DegradeCountry(
-            c.country, c.fraction_lost if c.HasField("fraction_lost") else 1.0, c.duration_weeks
+            c.country,
+            c.fraction_lost if c.HasField("fraction_lost") else 1.0,
+            c.duration_weeks,
+            CountryEvent.BLOCKADE
+            if c.kind == common_pb2.COUNTRY_EVENT_KIND_BLOCKADE
+            else CountryEvent.SITE_LOSS,
         )
     if which == "activate_regime":
         r = p.activate_regime
@@ -138,6 +148,7 @@ def result_to_proto(result: sc.ScenarioResult) -> risk_pb2.RunScenarioResponse:
                 ],
                 baseline_risk_vector=o.baseline.risk_vector,
                 scenario_risk_vector=o.scenario.risk_vector,
+                available_curve=conv.curve_to_proto(o.available_curve),
             )
             for o in result.outcomes
         ],

@@ -15,7 +15,7 @@ import grpc
 
 from models.analysis import simulation as sim
 from models.analysis.sensitivity import SensitivityResult, sensitivity
-from models.engine.impacts import chokepoint_rank
+from models.engine.impacts import CountryEvent, chokepoint_rank
 from models.errors import (
     DataValidationError,
     FieldViolation,
@@ -46,6 +46,7 @@ from service import simulation_converters as sim_conv
 from service import version_converters as vconv
 from service.auth import AuthError, PermissionDenied, Role, TokenAuthenticator
 from service.grpc_gen.sovrisk.v1 import (
+    common_pb2,
     graph_pb2,
     graph_pb2_grpc,
     history_pb2,
@@ -151,18 +152,29 @@ def _providers(engine: RiskEngine, names: Sequence[str]) -> list[str]:
 
 
 def _params(
-    engine: RiskEngine, as_of: Any, weights: risk_pb2.ScoringWeights | None
+    engine: RiskEngine,
+    as_of: Any,
+    weights: risk_pb2.ScoringWeights | None,
+    horizon_weeks: float = 0.0,
 ) -> ScoringParams:
-    """Validate the request's date and weights together so every violation is reported."""
+    """Validate the request's date, weights and horizon together so every violation is
+    reported."""
     violations: list[FieldViolation] = []
     date = None
+    horizon = 13.0
     try:
         date = conv.date_from_proto(as_of, "as_of")
     except InvalidParameterError as exc:
         violations += exc.violations
+    try:
+        horizon = conv.horizon_from_proto(horizon_weeks)
+    except InvalidParameterError as exc:
+        violations += exc.violations
     overrides = conv.weights_from_proto(weights) if weights is not None else {}
     try:
-        params = ScoringParams.build(as_of=date or engine.graph.info.as_of, weights=overrides)
+        params = ScoringParams.build(
+            as_of=date or engine.graph.info.as_of, weights=overrides, horizon_weeks=horizon
+        )
     except InvalidParameterError as exc:
         violations += exc.violations
     if violations:
@@ -489,7 +501,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         provider = conv.parse_name(request.name, "providers")
         engine = await engine_for(self.registry, request.graph_version)
         weights = request.weights if request.HasField("weights") else None
-        params = _params(engine, request.as_of, weights)
+        params = _params(engine, request.as_of, weights, request.horizon_weeks)
         if provider not in engine.provider_ids:
             raise NotFoundError("provider", request.name)
         return await self.registry.run(
@@ -502,7 +514,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     ) -> risk_pb2.ListProviderScoresResponse:
         engine = await engine_for(self.registry, request.graph_version)
         weights = request.weights if request.HasField("weights") else None
-        params = _params(engine, request.as_of, weights)
+        params = _params(engine, request.as_of, weights, request.horizon_weeks)
         ranked = await self.registry.run(lambda e: e.assess_all(params), engine)
         page = paginate(
             list(enumerate(ranked, start=1)),
@@ -525,7 +537,20 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self, request: risk_pb2.ListChokepointsRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.ListChokepointsResponse:
         engine = await engine_for(self.registry, request.graph_version)
-        params = _params(engine, request.as_of, None)
+        params = _params(engine, request.as_of, None, request.horizon_weeks)
+        if request.country_event not in common_pb2.CountryEventKind.values():
+            raise InvalidParameterError(
+                [
+                    FieldViolation(
+                        "country_event", str(request.country_event), "unknown country event"
+                    )
+                ]
+            )
+        event = (
+            CountryEvent.BLOCKADE
+            if request.country_event == common_pb2.COUNTRY_EVENT_KIND_BLOCKADE
+            else CountryEvent.SITE_LOSS
+        )
         min_impact = request.min_impact or DEFAULT_MIN_IMPACT
         if not (math.isfinite(min_impact) and 0.0 < min_impact <= 1.0):
             raise InvalidParameterError(
@@ -549,7 +574,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             sources = {
                 risk_pb2.CHOKEPOINT_KIND_NODE: e.node_chokepoints,
                 risk_pb2.CHOKEPOINT_KIND_FIRM: e.firm_chokepoints,
-                risk_pb2.CHOKEPOINT_KIND_COUNTRY: e.country_chokepoints,
+                risk_pb2.CHOKEPOINT_KIND_COUNTRY: lambda m: e.country_chokepoints(
+                    m, params.horizon_weeks, event
+                ),
             }
             rows = [
                 (key, impacts, kind) for kind in kinds for key, impacts in sources[kind](min_impact)
@@ -567,11 +594,21 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             page_size=request.page_size,
             page_token=request.page_token,
             version=engine.graph.version_id,
-            digest=query_digest("ListChokepoints", params.as_of, min_impact, request.kind),
+            digest=query_digest(
+                "ListChokepoints",
+                params.as_of,
+                min_impact,
+                request.kind,
+                params.horizon_weeks,
+                str(event),
+            ),
         )
         graph = engine.graph
         provenance = engine.provenance(
-            params, min_impact=repr(min_impact), kind=risk_pb2.ChokepointKind.Name(request.kind)
+            params,
+            min_impact=repr(min_impact),
+            kind=risk_pb2.ChokepointKind.Name(request.kind),
+            country_event=str(event),
         )
         return risk_pb2.ListChokepointsResponse(
             chokepoints=[
@@ -592,7 +629,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     ) -> risk_pb2.RunScenarioResponse:
         engine = await engine_for(self.registry, request.graph_version)
         weights = request.weights if request.HasField("weights") else None
-        params = _params(engine, request.as_of, weights)
+        params = _params(engine, request.as_of, weights, request.horizon_weeks)
         scenario = scenario_conv.scenario_from_proto(request)
         scenario_conv.validate(engine.graph, request, scenario)
         providers = _providers(engine, request.providers)

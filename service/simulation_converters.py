@@ -44,6 +44,15 @@ def event_from_proto(e: simulation_pb2.DisruptionEvent, path: str) -> ev.Event:
         if e.kind == simulation_pb2.EVENT_KIND_REGIME_ACTION
         else ev.EventKind.COMMON_CAUSE
     )
+    if e.mode not in common_pb2.CountryEventKind.values():
+        raise InvalidParameterError(
+            [FieldViolation(f"{path}.mode", str(e.mode), "unknown country event kind")]
+        )
+    mode = (
+        ev.EventMode.BLOCKADE
+        if e.mode == common_pb2.COUNTRY_EVENT_KIND_BLOCKADE
+        else ev.EventMode.SITE_LOSS
+    )
     return ev.Event(
         id=e.id,
         probability=e.probability,
@@ -55,6 +64,7 @@ def event_from_proto(e: simulation_pb2.DisruptionEvent, path: str) -> ev.Event:
         member_nodes=frozenset(nodes),
         member_tags=frozenset(e.member_tags),
         regime=regime,
+        mode=mode,
     )
 
 
@@ -83,6 +93,9 @@ def event_to_proto(e: ev.Event) -> simulation_pb2.DisruptionEvent:
         member_nodes=[f"nodes/{n}" for n in sorted(e.member_nodes)],
         member_tags=sorted(e.member_tags),
         regime=f"regimes/{e.regime}" if e.regime else "",
+        mode=common_pb2.COUNTRY_EVENT_KIND_BLOCKADE
+        if e.mode is ev.EventMode.BLOCKADE
+        else common_pb2.COUNTRY_EVENT_KIND_SITE_LOSS,
     )
 
 
@@ -137,6 +150,10 @@ def result_to_proto(
                         rank=d.rank,
                     )
                     for d in (by_provider[p.provider].drivers if p.provider in by_provider else ())
+                ],
+                return_period_losses=[
+                    simulation_pb2.ReturnPeriodLoss(years=y, loss=v)
+                    for y, v in p.return_period_losses
                 ],
             )
             for p in result.providers

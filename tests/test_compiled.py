@@ -1,4 +1,4 @@
-"""The compiled AND/OR evaluator (METHODS §2) on small graphs worked out by hand."""
+"""The compiled AND/OR evaluator (METHODS v2 §2, Leontief) on small graphs worked out by hand."""
 
 from __future__ import annotations
 
@@ -116,8 +116,10 @@ def test_baseline_everything_retained(and_or: CompiledGraph) -> None:
         ({"y": 0.4}, 0.7),  # min(1, .5 × .4 + .5) = .7
         ({"x": 0.6, "y": 0.0}, 0.5),  # min(.6, .5) = .5: the tighter category binds
         ({"x": 0.4, "y": 0.0}, 0.4),  # min(.4, .5) = .4
-        ({"j": 0.5, "z": 0.0}, 0.25),  # up(j) × min(1, .5) = .5 × .5 = .25
-        ({"j": 0.5, "x": 0.3, "y": 0.2}, 0.15),  # .5 × min(.3, .1 + .5) = .15
+        # Leontief: the node's own capacity is one more bound, not a factor (v1 gave .25, .15)
+        ({"j": 0.5, "z": 0.0}, 0.5),  # min(.5, min(1, .5)) = .5
+        ({"j": 0.4, "z": 0.0}, 0.4),  # min(.4, .5) = .4
+        ({"j": 0.5, "x": 0.3, "y": 0.2}, 0.3),  # min(.5, .3, .1 + .5) = .3
     ],
 )
 def test_and_over_categories_or_over_suppliers(

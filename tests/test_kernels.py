@@ -7,17 +7,14 @@ kernel fails these tests instead of comparing numpy with itself.
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from hypothesis import strategies as st
 
 import models.engine.compiled as compiled
 from models.engine.compiled import CompiledGraph
+from models.engine.reference import reference_evaluate
 
 kernels = pytest.importorskip("models.engine.kernels", reason="numba is not installed")
 
@@ -133,20 +131,8 @@ def dag_and_up(draw: st.DrawFn) -> tuple[Dag, np.ndarray]:
 
 
 def reference_a(dag: Dag, up: dict[str, float]) -> dict[str, float]:
-    """METHODS §2 written out: a(j) = up(j) × min_b sum_{i in S(j,b)} s_ijb a(i)."""
-    inputs: dict[str, dict[str, list[tuple[str, float]]]] = defaultdict(lambda: defaultdict(list))
-    for consumer, category, supplier, share in dag.edges:
-        inputs[consumer][category].append((supplier, share))
-
-    @cache
-    def a(node: str) -> float:
-        if node not in inputs:
-            return up[node]
-        return up[node] * min(
-            math.fsum(share * a(s) for s, share in suppliers) for suppliers in inputs[node].values()
-        )
-
-    return {nid: a(nid) for nid in dag.ids}
+    """METHODS v2 §2 by the networkx reference (models.engine.reference), long run."""
+    return reference_evaluate(dag.ids, dag.edges, up)
 
 
 @SETTINGS

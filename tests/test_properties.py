@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
 from dataclasses import dataclass
-from functools import cache
 
 import networkx as nx
 import numpy as np
@@ -16,6 +14,7 @@ from hypothesis import strategies as st
 
 from models.analysis.concentration import hhi
 from models.engine.compiled import CompiledGraph
+from models.engine.reference import reference_evaluate
 from models.scoring.params import DEFAULT_LAYER_WEIGHTS, DEFAULT_WEIGHTS, ScoringParams
 from models.scoring.risk_engine import RiskEngine
 
@@ -95,20 +94,8 @@ def layered_dags(draw: st.DrawFn) -> Dag:
 
 
 def reference_a(dag: Dag, up: dict[str, float]) -> dict[str, float]:
-    """METHODS §2 written out: a(j) = up(j) × min_b sum_{i in S(j,b)} s_ijb a(i); leaf: up."""
-    inputs: dict[str, dict[str, list[tuple[str, float]]]] = defaultdict(lambda: defaultdict(list))
-    for consumer, category, supplier, share in dag.edges:
-        inputs[consumer][category].append((supplier, share))
-
-    @cache
-    def a(node: str) -> float:
-        if node not in inputs:
-            return up[node]
-        return up[node] * min(
-            math.fsum(share * a(s) for s, share in suppliers) for suppliers in inputs[node].values()
-        )
-
-    return {nid: a(nid) for nid in dag.ids}
+    """METHODS v2 §2 by the networkx reference (models.engine.reference), long run."""
+    return reference_evaluate(dag.ids, dag.edges, up)
 
 
 def reference_flows(dag: Dag, root: str) -> dict[str, float]:

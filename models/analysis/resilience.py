@@ -5,15 +5,17 @@ For every disrupted node *n* (down for ``TTR_n`` weeks) one linear program, aggr
 disruption window, routes the supply graph's flow around the loss:
 
 - variables: the flow ``x_e`` on every supply edge (supplier -> consumer in one category), the
-  production ``p_i`` and the inventory drawdown ``v_i`` of every node;
+  production ``p_i`` of every node and the buffer drawdown ``v_e`` of every edge;
 - AND: a consumer cannot produce more than any one of its input categories delivers,
-  ``p_j <= sum_{e in (j, b)} x_e`` for every category ``b``;
+  ``p_j <= sum_{e in (j, b)} (x_e + v_e)`` for every category ``b``;
 - OR: within a category any qualified supplier (an existing edge) may deliver any amount, up
   to its capacity; the baseline shares only set the baseline outputs;
-- flow: a node ships at most what it produces plus its inventory, ``sum_out x_e <= p_i + v_i``;
-- capacity: ``p_i <= q_i (1 + spare_i) t`` and ``v_i <= inventory_weeks_i q_i``, where ``q_i`` is
-  the node's weekly baseline output (its flow for the providers' combined demand);
-- the disrupted node produces nothing, ``p_n = 0`` (its inventory is still usable);
+- flow: a node ships at most what it produces, ``sum_out x_e <= p_i``;
+- capacity: ``p_i <= q_i (1 + spare_i) t`` and ``v_e <= c_e s_e q_j``, where ``q`` is a node's
+  weekly baseline output (its flow for the providers' combined demand) and ``c_e`` the edge's
+  buffer in weeks: the same buffers as the capacity engine (METHODS v2 §2, §6): a flow
+  edge's inventory cover, an installed base's service buffer, a licence's life;
+- the disrupted node produces nothing, ``p_n = 0`` (what its consumers hold is still usable);
 - providers' demand: ``p_P <= w_P t`` (``w_P`` = normalised demand weight, so combined demand
   is 1 per week and a unit of lost supply is worth the same whoever loses it).
 
@@ -109,7 +111,7 @@ class NodeResilience:
     flag_at_ttr_low: bool  # flagged even at the optimistic recovery time
     flag_at_ttr_high: bool  # flagged at the pessimistic recovery time
     baseline_output: float  # q_n, weekly output in units of combined provider demand
-    inventory_weeks: float
+    inventory_weeks: float  # the node's buffer_weeks (the default of the edges out of it)
     spare_capacity: float
     structural_loss: float  # sum_P w_P I_P(n): the combined loss with no buffer at all
     unbuffered: float  # u_n = pi / (ttr * structural_loss), in [0, 1]
@@ -179,7 +181,7 @@ class _Network:
     """The LP's constraint matrices for one graph, demand and resilience table.
 
     Only nodes that carry some provider's flow (``q > 0``) take part. Variable layout:
-    ``[x_e for active edges] [p_i for active nodes] [v_i for active nodes]`` (+ ``t``).
+    ``[x_e for active edges] [p_i for active nodes] [v_e for active edges]`` (+ ``t``).
     """
 
     def __init__(
@@ -204,9 +206,9 @@ class _Network:
         m = len(edges)
         self.m, self.n = m, n
         self.x0, self.p0, self.v0 = 0, m, m + n
-        self.n_vars = m + 2 * n
+        self.n_vars = 2 * m + n
 
-        # AND rows: p_j - sum_{e in segment} x_e <= 0, one per (consumer, category).
+        # AND rows: p_j - sum_{e in segment} (x_e + v_e) <= 0, one per (consumer, category).
         segments: dict[tuple[str, str], list[int]] = {}
         for e, edge in enumerate(edges):
             segments.setdefault((edge.consumer, edge.category), []).append(e)
@@ -219,11 +221,11 @@ class _Network:
             cols.append(self.p0 + self.col[consumer])
             vals.append(1.0)
             for e in members:
-                rows.append(r)
-                cols.append(self.x0 + e)
-                vals.append(-1.0)
+                rows += [r, r]
+                cols += [self.x0 + e, self.v0 + e]
+                vals += [-1.0, -1.0]
             r += 1
-        # Flow rows: sum_out x_e - p_i - v_i <= 0, one per supplying node.
+        # Flow rows: sum_out x_e - p_i <= 0, one per supplying node.
         outgoing: dict[str, list[int]] = {}
         for e, edge in enumerate(edges):
             outgoing.setdefault(edge.supplier, []).append(e)
@@ -233,21 +235,26 @@ class _Network:
                 rows.append(r)
                 cols.append(self.x0 + e)
                 vals.append(1.0)
-            rows += [r, r]
-            cols += [self.p0 + k, self.v0 + k]
-            vals += [-1.0, -1.0]
+            rows.append(r)
+            cols.append(self.p0 + k)
+            vals.append(-1.0)
             r += 1
         self.a_ub = sp.csc_matrix((vals, (rows, cols)), shape=(r, self.n_vars))
 
         spare = np.zeros(n)
-        inventory = np.zeros(n)
         for nid, k in self.col.items():
             record = data.get(nid)
             if record is not None:
                 spare[k] = record.spare_capacity
-                inventory[k] = record.inventory_weeks
         self.capacity_rate = self.q * (1.0 + spare)  # max production per week
-        self.stock = np.where(self.is_provider, 0.0, self.q * inventory)  # inventory on hand
+        # What each consumer holds of each input: buffer weeks x the edge's baseline flow.
+        self.stock = np.array(
+            [
+                graph.edge_buffer(edge) * edge.share * self.q[self.col[edge.consumer]]
+                for edge in edges
+            ],
+            dtype=np.float64,
+        )
         self.demand = np.where(self.is_provider, self.q, 0.0)  # w_P for providers
         self.providers = np.flatnonzero(self.is_provider)
 
@@ -288,7 +295,7 @@ class _Network:
         p_hi = np.where(self.is_provider, self.demand * weeks, self.capacity_rate * weeks)
         p_hi[k] = 0.0
         bounds[self.p0 : self.p0 + self.n, 1] = p_hi
-        bounds[self.v0 : self.v0 + self.n, 1] = self.stock
+        bounds[self.v0 : self.v0 + self.m, 1] = self.stock
         c = np.zeros(self.n_vars)
         c[self.p0 + self.providers] = -1.0
         res = linprog(
@@ -308,7 +315,7 @@ class _Network:
         bounds[: self.m, 1] = np.inf
         bounds[self.p0 : self.p0 + self.n, 1] = np.inf
         bounds[self.p0 + k, 1] = 0.0
-        bounds[self.v0 : self.v0 + self.n, 1] = self.stock
+        bounds[self.v0 : self.v0 + self.m, 1] = self.stock
         bounds[nv - 1, 1] = horizon
         c = np.zeros(nv)
         c[nv - 1] = -1.0
@@ -416,7 +423,7 @@ def resilience_analysis(
                 flag_at_ttr_low=tts < record.ttr_low - FLAG_TOLERANCE,
                 flag_at_ttr_high=tts < record.ttr_high - FLAG_TOLERANCE,
                 baseline_output=float(net.q_all[j]),
-                inventory_weeks=record.inventory_weeks,
+                inventory_weeks=graph.nodes[nid].buffer_weeks or 0.0,
                 spare_capacity=record.spare_capacity,
                 structural_loss=structural,
                 unbuffered=unbuffered,

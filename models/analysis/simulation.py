@@ -1,31 +1,41 @@
-"""Correlated Monte Carlo of each provider's lost accelerator supply (METHODS §7).
+"""Correlated Monte Carlo of each provider's annual loss of accelerator supply (METHODS v2 §7).
 
-For each scenario (sample) s:
+For each scenario (sample, one year) s:
 
 * every event e occurs with ``X_e ~ Bernoulli(p_e)`` (``p_e`` rescaled to the simulation
   horizon), with a severity ``sev_e ~ BetaPERT`` and a duration ``d_e ~ BetaPERT``;
-* every eligible producing node j fails independently, ``Y_j ~ Bernoulli(q_j)``, with its own
-  severity and duration (:class:`NodeFailures`);
-* ``up_j = prod_e (1 - sev_e X_e m_ej) x (1 - sev_j Y_j)``, where ``m_ej`` in [0, 1] is how
-  much of node j event e's member set covers (see :func:`member_exposure`);
-* the compiled AND/OR graph gives ``a(P)`` for every provider P and the **loss** is
-  ``1 - a(P)``. A second measure, the **duration-weighted loss**, is the capacity lost over
-  the horizon (lost fraction x weeks / horizon) if all of the scenario's shocks start together.
+* every eligible production **site** (a node's capacity in one country) fails independently,
+  ``Y ~ Bernoulli(q)``, losing a BetaPERT share of the site for a BetaPERT number of weeks
+  (:class:`NodeFailures`): a fab fire or an earthquake takes out part of one site for weeks,
+  not a whole product line for good;
+* a shock is a **site loss** (its members' capacity: ``up_j *= 1 - sev m_ej``, where ``m_ej``
+  is how much of node j the event covers, :func:`member_exposure`) or a **blockade** (the
+  edges that cross a member country's border deliver ``1 - sev`` of their flow; an edge term
+  of the compiled evaluation, :func:`blockade_exposure`).
 
-Per provider the result holds the mean loss (with its Monte Carlo standard error), P50, P95 =
-VaR95, CVaR95 (mean of the worst 5 %), ``Pr(a < threshold)`` with its standard error
-``sqrt(p (1 - p) / N)``, and per-driver attribution: the same draws with one event (or all
-independent failures) switched off, compared on mean loss and CVaR95.
+The **annual loss** of a sample is the duration-weighted share of the year's supply lost,
+after each edge's buffer (METHODS v2 §2): with the sample's shocks sorted by duration
+``d_1 >= ... >= d_k`` (rounded up to whole weeks, capped at the horizon H), the top m shocks
+are active together during ``[d_{m+1}, d_m)`` and that step adds
+``(d_m - d_{m+1}) / H x L_m(d_m)``, where ``L_m(h)`` is ``1 - a(P)`` with the top m shocks
+evaluated at horizon h: the loss averaged over an ``h``-week window behind each edge's
+inventory or service buffer. A single shock of d weeks therefore loses ``d / H x L(d)``
+exactly; for several, each step is read at its own window's end (docs/simulation.md).
+Evaluations are grouped by horizon (whole weeks), so a batch is a few compiled evaluations.
+
+Per provider the result holds the expected annual loss (EAL, the mean, with its Monte Carlo
+standard error), P50, P95 = VaR95, CVaR95 (mean of the worst 5 % of years), the 1-in-10,
+1-in-25 and 1-in-100-year losses (exceedance curve), ``Pr(annual loss > 1 - threshold)`` with
+its standard error ``sqrt(p (1 - p) / N)``, and per-driver attribution: the same draws with one
+event (or all independent failures) switched off, compared on EAL and CVaR95. CVaR95 sees an
+event of a few percent a year (a Taiwan blockade); a 95th percentile does not.
 
 Reproducibility: the random numbers are drawn in blocks of :data:`DRAW_BLOCK` samples, block
 ``k`` from ``numpy.random.default_rng(SeedSequence(seed, spawn_key=(k,)))`` (the k-th child of
 the seed), always in the same order. A sample's draws therefore depend only on the seed, the
 inputs and its index: the result is the same whatever ``batch_size`` (the evaluation batch),
 and the first N samples of a longer run are the N samples of a shorter one. Each batch is
-reduced to provider losses at once (nothing of size ``nodes x samples`` is kept): the run keeps
-the per-sample provider losses, the duration-weighted losses and, per driver, the losses of the
-samples it occurred in with it switched off; every statistic is computed once from them at the
-end.
+reduced to provider losses at once (nothing of size ``nodes x samples`` is kept).
 """
 
 from __future__ import annotations
@@ -37,16 +47,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from models.engine.compiled import CompiledGraph, FloatArray, IntArray, compile_graph
+from models.engine.compiled import CompiledGraph, EdgeTerm, FloatArray, IntArray, compile_graph
 from models.engine.impacts import ImpactModel
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.graph.events import (
-    DEFAULT_DURATION,
     DEFAULT_HORIZON_WEEKS,
-    FULL_OUTAGE,
     INDEPENDENT_FAILURES_ID,
     Event,
     EventContext,
+    EventMode,
     Pert,
     event_violations,
     pert_problems,
@@ -58,18 +67,19 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Samples per random-number block. Part of the model: changing it changes every result.
 DRAW_BLOCK = 1024
-#: Scenarios evaluated per batch by default (fastest on the bundled graph; any value gives
-#: the same result).
+#: Samples evaluated per batch by default (any value gives the same result).
 DEFAULT_BATCH_SIZE = 512
 MAX_SAMPLES = 1_000_000
 #: Progress is reported after every batch, but no more than about this many times a run.
 MAX_PROGRESS_REPORTS = 100
-#: Driver id of the independent node failures in attributions and the driver matrix.
+#: Driver id of the independent site failures in attributions and the driver matrix.
 NODE_FAILURES_ID = INDEPENDENT_FAILURES_ID
 #: BetaPERT shape parameter (the classic PERT / FAIR value).
 PERT_LAMBDA = 4.0
-#: The tail of VaR and CVaR: the worst 5 % of samples.
+#: The tail of VaR and CVaR: the worst 5 % of years.
 TAIL = 0.05
+#: Return periods (years) of the exceedance curve: the loss exceeded once in that many years.
+RETURN_PERIODS: tuple[int, ...] = (10, 25, 100)
 #: A provider loss above this counts as "some loss" (Pr(any loss)).
 LOSS_EPSILON = 1e-12
 
@@ -82,21 +92,32 @@ class Cancelled(Exception):
         super().__init__(f"simulation cancelled after {samples_done} samples")
 
 
+#: Default independent site failure: most incidents take part of one site for weeks (a fab
+#: fire, contamination, a power cut, a local quake); a few take the whole site for months.
+#: docs/simulation.md gives the incident history behind these figures.
+SITE_SEVERITY = Pert(0.05, 0.3, 1.0)
+SITE_DURATION = Pert(1.0, 4.0, 26.0)
+SITE_PROBABILITY = 0.01
+
+
 @dataclass(frozen=True, slots=True)
 class NodeFailures:
-    """Independent node failures: every eligible producing node fails on its own.
+    """Independent failures of production sites (a node's capacity in one country).
 
-    Default: probability 0.02 over 52 weeks per producing node, the whole node down
-    (severity 1), for BetaPERT(1, 4, 12) weeks. Providers never fail; nodes tagged
-    ``aggregate_market`` (a whole commodity market by region) are not eligible unless
-    ``include_aggregate_markets``: losing a market is a country or regime event. ``overrides``
-    sets the probability of named nodes (0 excludes a node; an aggregate market named here is
-    included).
+    Default (docs/simulation.md): each eligible site fails with probability 0.01 over 52
+    weeks (the 2010-2025 record of reported fab, packaging and materials-plant disruptions
+    puts the rate at about 0.8-1.5 % a site a year), losing BetaPERT(0.05, 0.3, 1) of the
+    site for BetaPERT(1, 4, 26) weeks. A node's loss is the failed site's share of its
+    capacity times the severity. Providers and nodes without sites (chip families, design
+    teams, EDA licences) never fail; sites of nodes tagged ``aggregate_market`` (a whole
+    commodity market by region) are not eligible unless ``include_aggregate_markets``.
+    ``overrides`` sets the probability of every site of the named nodes (0 excludes a node;
+    an aggregate market named here is included).
     """
 
-    probability: float = 0.005
-    severity: Pert = FULL_OUTAGE
-    duration: Pert = DEFAULT_DURATION
+    probability: float = SITE_PROBABILITY
+    severity: Pert = SITE_SEVERITY
+    duration: Pert = SITE_DURATION
     horizon_weeks: float = DEFAULT_HORIZON_WEEKS
     overrides: tuple[tuple[str, float], ...] = ()
     include_aggregate_markets: bool = False
@@ -125,29 +146,38 @@ class Attribution:
     occurrences: int  # samples in which the driver occurred (with a positive severity)
     mean_loss_without: float
     cvar95_without: float
-    mean_loss_delta: float  # mean loss minus mean loss without the driver
+    mean_loss_delta: float  # EAL minus EAL without the driver
     cvar95_delta: float  # CVaR95 minus CVaR95 without the driver
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderRisk:
-    """Distribution of one provider's loss ``1 - a(P)`` over the samples."""
+    """Distribution of one provider's annual loss over the samples (fractions of a year's
+    supply, 0-1)."""
 
     provider: str
-    mean_loss: float
+    mean_loss: float  # expected annual loss (EAL)
     mean_loss_se: float  # Monte Carlo standard error of the mean
     p50: float
     p95: float
-    var95: float  # = p95: the loss exceeded in 5 % of samples
-    cvar95: float  # mean of the worst 5 % of samples
-    prob_shortfall: float  # Pr(a(P) < threshold)
+    var95: float  # = p95: the loss exceeded in 5 % of years
+    cvar95: float  # mean of the worst 5 % of years
+    prob_shortfall: float  # Pr(annual loss > 1 - threshold)
     prob_shortfall_se: float  # sqrt(p (1 - p) / N)
-    prob_any_loss: float  # Pr(loss > 0)
+    prob_any_loss: float  # Pr(annual loss > 0)
     prob_any_loss_se: float
-    mean_duration_weighted_loss: float  # lost fraction x weeks / horizon
-    mean_duration_weighted_loss_se: float
-    p95_duration_weighted_loss: float
-    attributions: tuple[Attribution, ...]  # largest CVaR95 delta first, then mean-loss delta
+    #: (years, loss exceeded once in that many years), for :data:`RETURN_PERIODS`.
+    return_period_losses: tuple[tuple[int, float], ...]
+    attributions: tuple[Attribution, ...]  # largest CVaR95 delta first, then EAL delta
+
+    @property
+    def eal(self) -> float:
+        """Expected annual loss: the mean annual loss."""
+        return self.mean_loss
+
+    def loss_at(self, years: int) -> float:
+        """The 1-in-``years`` loss of :data:`RETURN_PERIODS`."""
+        return dict(self.return_period_losses)[years]
 
     def attribution(self, driver: str) -> Attribution:
         for a in self.attributions:
@@ -161,8 +191,8 @@ class DriverSamples:
     """Per-sample drivers and losses for sensitivity analysis (only when asked for).
 
     ``x[s, d]``: for an event, its realised severity x occurrence (``sev_e X_e``); for
-    ``node-failures``, the sum of the severities of the nodes that failed. ``loss[s, k]``:
-    provider k's loss. Read-only arrays.
+    ``independent_failures``, the sum over failed sites of severity x the site's share of its
+    node. ``loss[s, k]``: provider k's annual loss. Read-only arrays.
     """
 
     drivers: tuple[str, ...]
@@ -240,13 +270,13 @@ def horizon_probability(probability: float, weeks: float, horizon_weeks: float) 
 def member_exposure(
     event: Event, compiled: CompiledGraph, graph: SupplyGraph | None = None
 ) -> FloatArray:
-    """``m_ej`` for every node j (compiled order): how much of j the event's members cover.
+    """``m_ej`` for every node j (compiled order): how much of j's capacity the event takes.
 
-    A member node: 1. A node with a member tag: 1. Member countries: the node's capacity
-    share sited there. A regime: the regime's node-level reach (the share of a reached node's
-    capacity in the regime's origin countries, 1 without origins), its destination filter
-    dropped; this is ``ImpactModel._bound`` of the regime divided by the regime's severity. A
-    node covered several ways takes the largest.
+    A member node: 1. A node with a member tag: 1. Member countries of a site-loss event: the
+    node's capacity share sited there (a blockade's countries act on edges instead, see
+    :func:`blockade_exposure`). A regime: the regime's node-level reach (the share of a
+    reached node's capacity in the regime's origin countries, 1 without origins), its
+    destination filter dropped. A node covered several ways takes the largest.
     """
     n = compiled.n_nodes
     m = np.zeros(n, dtype=np.float64)
@@ -259,7 +289,7 @@ def member_exposure(
             if not event.member_tags.isdisjoint(node.tags):
                 m[compiled.index[node.id]] = 1.0
     columns = [k for k, c in enumerate(compiled.countries) if c in event.member_countries]
-    if columns:
+    if columns and event.mode is EventMode.SITE_LOSS:
         sited = np.asarray(compiled.sites[:, columns].sum(axis=1), dtype=np.float64).ravel()
         m = np.maximum(m, np.minimum(sited, 1.0))
     if event.regime:
@@ -275,6 +305,18 @@ def member_exposure(
     return m
 
 
+def blockade_exposure(event: Event, compiled: CompiledGraph) -> FloatArray | None:
+    """Per supply entry: the share of its flow a full blockade of the event's member countries
+    stops (crossing any of their borders; capped at 1), or None for a site-loss event."""
+    if event.mode is not EventMode.BLOCKADE:
+        return None
+    total = np.zeros(compiled.shares.nnz, dtype=np.float64)
+    for k, country in enumerate(compiled.countries):
+        if country in event.member_countries:
+            total += compiled.border_exposure(k)
+    return np.minimum(total, 1.0)
+
+
 # -- the plan: everything fixed before the first draw -------------------------------------------
 
 
@@ -284,12 +326,14 @@ class _Plan:
     provider_ids: tuple[str, ...]
     provider_index: IntArray
     events: tuple[Event, ...]
-    exposure: FloatArray  # events x nodes: m_ej
+    exposure: FloatArray  # events x nodes: m_ej (capacity lost per unit severity)
+    blockades: dict[int, FloatArray]  # event index -> per-entry border exposure
     event_p: FloatArray  # per event, over the simulation horizon
     event_severity: _PertVector
     event_duration: _PertVector
-    fail_nodes: IntArray  # eligible nodes (compiled index)
-    fail_p: FloatArray  # per eligible node, over the simulation horizon
+    site_node: IntArray  # eligible sites: compiled node index
+    site_share: FloatArray  # the site's share of its node's capacity
+    site_p: FloatArray  # per eligible site, over the simulation horizon
     fail_severity: Pert
     fail_duration: Pert
     horizon: float
@@ -297,7 +341,7 @@ class _Plan:
     @property
     def drivers(self) -> tuple[str, ...]:
         ids = tuple(e.id for e in self.events)
-        return (*ids, NODE_FAILURES_ID) if len(self.fail_nodes) else ids
+        return (*ids, NODE_FAILURES_ID) if len(self.site_node) else ids
 
 
 @dataclass(frozen=True, eq=False)
@@ -307,8 +351,8 @@ class _Draws:
     occurs: BoolArray  # samples x events
     severity: FloatArray  # samples x events (drawn whether or not the event occurs)
     duration: FloatArray  # samples x events
-    fail_sample: IntArray  # one entry per failure: sample (relative to the run's start)
-    fail_node: IntArray  # compiled node index
+    fail_sample: IntArray  # one entry per site failure: sample (relative to the run's start)
+    fail_site: IntArray  # index into the plan's eligible sites
     fail_severity: FloatArray
     fail_duration: FloatArray
 
@@ -319,7 +363,7 @@ class _Draws:
             severity=self.severity[start:stop],
             duration=self.duration[start:stop],
             fail_sample=self.fail_sample[lo:hi] - start,
-            fail_node=self.fail_node[lo:hi],
+            fail_site=self.fail_site[lo:hi],
             fail_severity=self.fail_severity[lo:hi],
             fail_duration=self.fail_duration[lo:hi],
         )
@@ -332,15 +376,15 @@ def _draw_block(plan: _Plan, seed: int, block: int) -> _Draws:
     occurs = rng.random((size, len(plan.events))) < plan.event_p
     severity = plan.event_severity.draw(rng, size)
     duration = plan.event_duration.draw(rng, size)
-    failed = rng.random((size, len(plan.fail_nodes))) < plan.fail_p
-    rows, cols = np.nonzero(failed)  # row-major: by sample, then node
+    failed = rng.random((size, len(plan.site_node))) < plan.site_p
+    rows, cols = np.nonzero(failed)  # row-major: by sample, then site
     k = len(rows)
     return _Draws(
         occurs=occurs,
         severity=severity,
         duration=duration,
         fail_sample=rows.astype(np.int64),
-        fail_node=plan.fail_nodes[cols],
+        fail_site=cols.astype(np.int64),
         fail_severity=sample_pert(rng, plan.fail_severity, k),
         fail_duration=sample_pert(rng, plan.fail_duration, k),
     )
@@ -372,7 +416,7 @@ class _DrawSource:
                     part.severity,
                     part.duration,
                     part.fail_sample + offset,
-                    part.fail_node,
+                    part.fail_site,
                     part.fail_severity,
                     part.fail_duration,
                 )
@@ -385,137 +429,156 @@ class _DrawSource:
             severity=np.concatenate([p.severity for p in parts]),
             duration=np.concatenate([p.duration for p in parts]),
             fail_sample=np.concatenate([p.fail_sample for p in parts]),
-            fail_node=np.concatenate([p.fail_node for p in parts]),
+            fail_site=np.concatenate([p.fail_site for p in parts]),
             fail_severity=np.concatenate([p.fail_severity for p in parts]),
             fail_duration=np.concatenate([p.fail_duration for p in parts]),
         )
 
 
-# -- one batch ----------------------------------------------------------------------------------
+# -- shocks and annual losses -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Shocks:
+    """The shocks of some samples: one row per occurring event or failed site."""
+
+    sample: IntArray  # sample index (within the batch)
+    member: IntArray  # event index e >= 0, or -1 - k for eligible site k
+    severity: FloatArray
+    weeks: IntArray  # duration rounded up to whole weeks, 1 .. horizon
+
+    def without(self, keep: BoolArray) -> _Shocks:
+        return _Shocks(self.sample[keep], self.member[keep], self.severity[keep], self.weeks[keep])
+
+
+def _shocks(plan: _Plan, draws: _Draws) -> _Shocks:
+    ev_sample, ev_index = np.nonzero(draws.occurs & (draws.severity > 0.0))
+    severity = np.concatenate([draws.severity[ev_sample, ev_index], draws.fail_severity])
+    duration = np.concatenate([draws.duration[ev_sample, ev_index], draws.fail_duration])
+    keep = severity > 0.0
+    weeks = np.clip(np.ceil(np.minimum(duration, plan.horizon) - 1e-9), 1, math.ceil(plan.horizon))
+    return _Shocks(
+        sample=np.concatenate([ev_sample, draws.fail_sample]).astype(np.int64)[keep],
+        member=np.concatenate([ev_index, -1 - draws.fail_site]).astype(np.int64)[keep],
+        severity=severity[keep],
+        weeks=weeks.astype(np.int64)[keep],
+    )
+
+
+def _annual_losses(plan: _Plan, shocks: _Shocks, n_samples: int) -> FloatArray:
+    """Annual loss of every sample (``n_samples x providers``) from its shocks (module doc).
+
+    Each shock of rank r (its sample's shocks ordered longest first) opens one step column:
+    the top r + 1 shocks active, for ``weeks[r] - weeks[r + 1]`` weeks, read at horizon
+    ``weeks[r]``. Columns are evaluated grouped by horizon.
+    """
+    n_prov = len(plan.provider_ids)
+    result = np.zeros((n_samples, n_prov), dtype=np.float64)
+    if len(shocks.sample) == 0:
+        return result
+    order = np.lexsort((shocks.member, -shocks.weeks, shocks.sample))
+    sample, member = shocks.sample[order], shocks.member[order]
+    severity, weeks = shocks.severity[order], shocks.weeks[order]
+    counts = np.bincount(sample, minlength=n_samples)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    rank = np.arange(len(sample), dtype=np.int64) - first[sample]
+    k = counts[sample]
+    nxt = np.where(rank + 1 < k, np.roll(weeks, -1), 0)
+    width = (weeks - nxt).astype(np.float64)
+    opens = width > 0.0  # a step of zero length adds nothing
+    col_of_shock = np.full(len(sample), -1, dtype=np.int64)
+    col_of_shock[opens] = np.arange(int(opens.sum()), dtype=np.int64)
+    n_cols = int(opens.sum())
+
+    # Pairs (shock i active in the column of shock j): same sample, rank_i <= rank_j.
+    spans = k - rank  # shock i is active in the steps of ranks rank_i .. k - 1
+    pair_shock = np.repeat(np.arange(len(sample)), spans)
+    starts = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
+    within = np.arange(len(pair_shock), dtype=np.int64) - starts[pair_shock]
+    step = pair_shock + within  # the shock that opens the step (same sample, higher rank)
+    pair_col = col_of_shock[step]
+    live = pair_col >= 0
+    pair_shock, pair_col = pair_shock[live], pair_col[live]
+    pair_member, pair_sev = member[pair_shock], severity[pair_shock]
+
+    up = np.ones((plan.compiled.n_nodes, n_cols), dtype=np.float64)
+    coefficients: dict[int, FloatArray] = {}
+    for e in range(len(plan.events)):
+        sel = pair_member == e
+        if not sel.any():
+            continue
+        cols = pair_col[sel]
+        if e in plan.blockades:
+            coef = coefficients.setdefault(e, np.zeros(n_cols, dtype=np.float64))
+            coef[cols] = pair_sev[sel]
+        if plan.exposure[e].any():
+            up[:, cols] *= 1.0 - np.outer(plan.exposure[e], pair_sev[sel])
+    sel = pair_member < 0
+    site = -1 - pair_member[sel]
+    np.multiply.at(
+        up,
+        (plan.site_node[site], pair_col[sel]),
+        1.0 - pair_sev[sel] * plan.site_share[site],
+    )
+
+    horizon_of_col = weeks[opens]
+    loss = np.empty((n_cols, n_prov), dtype=np.float64)
+    cg = plan.compiled
+    for h in np.unique(horizon_of_col).tolist():
+        cols = np.flatnonzero(horizon_of_col == h)
+        terms = [
+            EdgeTerm(plan.blockades[e], coef[cols])
+            for e, coef in sorted(coefficients.items())
+            if coef[cols].any()
+        ]
+        block = np.ascontiguousarray(up[:, cols])
+        if terms:
+            a = cg.evaluate(block, horizon=float(h), edge_terms=terms)[plan.provider_index]
+        else:
+            a = cg.evaluate_rows(block, plan.provider_index, horizon=float(h))
+        loss[cols] = np.maximum(0.0, 1.0 - a.T)
+    step_weight = width[opens] / plan.horizon
+    np.add.at(result, sample[opens], loss * step_weight[:, None])
+    return result
 
 
 class _Batch:
-    """Evaluates one batch of samples: losses, losses with each driver off, duration-weighted
-    losses. Every sample's numbers depend on its own draws only."""
+    """One batch of samples: annual losses, and the same with each driver switched off."""
 
     def __init__(self, plan: _Plan, draws: _Draws) -> None:
         self.plan = plan
         self.draws = draws
         self.size = len(draws.occurs)
         self.hit = np.where(draws.occurs, draws.severity, 0.0)  # sev_e X_e, samples x events
+        self.shocks = _shocks(plan, draws)
 
-    def _event_up(self, cols: IntArray, skip: int = -1) -> FloatArray:
-        """prod_e (1 - sev_e X_e m_ej) for the samples ``cols``, without event ``skip``."""
-        up = np.ones((self.plan.compiled.n_nodes, len(cols)), dtype=np.float64)
-        for e in range(len(self.plan.events)):
-            if e == skip:
-                continue
-            hit = self.hit[cols, e]
-            if hit.any():
-                up *= 1.0 - np.outer(self.plan.exposure[e], hit)
-        return up
-
-    def _apply_failures(self, up: FloatArray, cols: IntArray) -> FloatArray:
-        """Multiply in ``1 - sev_j Y_j`` for the failures of the samples ``cols``."""
-        d = self.draws
-        where = np.full(self.size, -1, dtype=np.int64)
-        where[cols] = np.arange(len(cols), dtype=np.int64)
-        column = where[d.fail_sample]
-        keep = column >= 0
-        up[d.fail_node[keep], column[keep]] *= 1.0 - d.fail_severity[keep]
-        return up
-
-    def _loss(self, up: FloatArray) -> FloatArray:
-        """Provider losses ``1 - a(P)``, samples x providers."""
-        a = self.plan.compiled.evaluate(up)
-        return np.ascontiguousarray((1.0 - a[self.plan.provider_index]).T)
-
-    def run(self) -> tuple[FloatArray, list[tuple[IntArray, FloatArray]], FloatArray]:
-        """(losses, per driver: (samples it changes, their losses without it), duration-
-        weighted losses)."""
-        everyone = np.arange(self.size, dtype=np.int64)
-        events_up = self._event_up(everyone)
-        loss = self._loss(self._apply_failures(events_up.copy(), everyone))
+    def run(self) -> tuple[FloatArray, list[tuple[IntArray, FloatArray]]]:
+        """(annual losses, per driver: (samples it occurred in, their losses without it))."""
+        plan, shocks = self.plan, self.shocks
+        loss = _annual_losses(plan, shocks, self.size)
         off: list[tuple[IntArray, FloatArray]] = []
-        for e in range(len(self.plan.events)):
-            cols = np.flatnonzero(self.hit[:, e] > 0.0)
-            if len(cols):
-                up = self._apply_failures(self._event_up(cols, skip=e), cols)
-                off.append((cols, self._loss(up)))
-            else:
-                off.append((cols, np.zeros((0, len(self.plan.provider_ids)))))
-        if len(self.plan.fail_nodes):
-            cols = np.unique(self.draws.fail_sample)
-            changed = self._loss(events_up[:, cols]) if len(cols) else loss[:0]
-            off.append((cols, changed))
-        return loss, off, self._duration_weighted(loss)
+        groups = [(shocks.member == e) for e in range(len(plan.events))]
+        if len(plan.site_node):
+            groups.append(shocks.member < 0)
+        for mask in groups:
+            cols = np.unique(shocks.sample[mask])
+            if not len(cols):
+                off.append((cols, np.zeros((0, len(plan.provider_ids)))))
+                continue
+            where = np.full(self.size, -1, dtype=np.int64)
+            where[cols] = np.arange(len(cols), dtype=np.int64)
+            rest = shocks.without(~mask & (where[shocks.sample] >= 0))
+            moved = _Shocks(where[rest.sample], rest.member, rest.severity, rest.weeks)
+            off.append((cols, _annual_losses(plan, moved, len(cols))))
+        return loss, off
 
-    def _duration_weighted(self, loss: FloatArray) -> FloatArray:
-        """Capacity lost over the horizon if the scenario's shocks all start at week 0.
-
-        With the shocks of a sample sorted by duration ``d_1 >= ... >= d_k`` (capped at the
-        horizon H), the top m shocks are active during ``[d_{m+1}, d_m)``, so the
-        duration-weighted loss is ``sum_m (d_m - d_{m+1}) L_m / H`` with ``L_m`` the loss
-        with the top m shocks only (``L_k`` = the sample's loss, ``d_{k+1} = 0``).
-        """
-        plan, d = self.plan, self.draws
-        horizon = plan.horizon
-        n_events = len(plan.events)
-        ev_sample, ev_index = np.nonzero(d.occurs)
-        # Shocks of the batch: events first (member = event index), then node failures
-        # (member = -1 - node index).
-        sample = np.concatenate([ev_sample, d.fail_sample]).astype(np.int64)
-        member = np.concatenate([ev_index, -1 - d.fail_node]).astype(np.int64)
-        severity = np.concatenate([d.severity[ev_sample, ev_index], d.fail_severity])
-        weeks = np.minimum(
-            np.concatenate([d.duration[ev_sample, ev_index], d.fail_duration]), horizon
+    def failure_load(self) -> FloatArray:
+        """Per sample: the sum over failed sites of severity x the site's share of its node."""
+        d, plan = self.draws, self.plan
+        weights = d.fail_severity * plan.site_share[d.fail_site]
+        return np.asarray(
+            np.bincount(d.fail_sample, weights=weights, minlength=self.size), dtype=np.float64
         )
-        order = np.lexsort((-weeks, sample))  # by sample, longest first (stable on ties)
-        sample, member, severity, weeks = (
-            sample[order],
-            member[order],
-            severity[order],
-            weeks[order],
-        )
-        counts = np.bincount(sample, minlength=self.size)
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        rank = np.arange(len(sample), dtype=np.int64) - first[sample]
-        k = counts[sample]
-        nxt = np.where(rank + 1 < k, np.roll(weeks, -1), 0.0)
-        width = weeks - nxt  # how long exactly the top (rank + 1) shocks are active
-
-        # Partial sets: for sample s, columns m = 1 .. k_s - 1 (the top m shocks active).
-        partial = np.maximum(counts - 1, 0)
-        offset = np.concatenate([[0], np.cumsum(partial)[:-1]]).astype(np.int64)
-        n_cols = int(partial.sum())
-        result = np.zeros_like(loss)
-        if n_cols:
-            up = np.ones((plan.compiled.n_nodes, n_cols), dtype=np.float64)
-            # A shock of rank r is active in the sample's columns m = r + 1 .. k - 1.
-            spans = np.maximum(k - 1 - rank, 0)
-            pair_shock = np.repeat(np.arange(len(sample)), spans)
-            starts = np.concatenate([[0], np.cumsum(spans)[:-1]]).astype(np.int64)
-            within = np.arange(len(pair_shock), dtype=np.int64) - starts[pair_shock]
-            pair_col = offset[sample[pair_shock]] + rank[pair_shock] + within
-            pair_member = member[pair_shock]
-            pair_sev = severity[pair_shock]
-            for e in range(n_events):
-                sel = pair_member == e
-                if sel.any():
-                    cols = pair_col[sel]
-                    up[:, cols] *= 1.0 - np.outer(plan.exposure[e], pair_sev[sel])
-            sel = pair_member < 0
-            up[-1 - pair_member[sel], pair_col[sel]] *= 1.0 - pair_sev[sel]
-            partial_loss = self._loss(up)  # n_cols x providers
-        else:
-            partial_loss = np.zeros((0, loss.shape[1]))
-        is_last = rank == k - 1
-        step_loss = np.empty((len(sample), loss.shape[1]), dtype=np.float64)
-        step_loss[is_last] = loss[sample[is_last]]
-        not_last = ~is_last
-        step_loss[not_last] = partial_loss[offset[sample[not_last]] + rank[not_last]]
-        np.add.at(result, sample, step_loss * (width / horizon)[:, None])
-        return result
 
 
 # -- statistics ---------------------------------------------------------------------------------
@@ -578,12 +641,12 @@ def simulate(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> SimulationResult:
-    """Simulate ``n_samples`` scenarios of ``events`` plus independent node failures.
+    """Simulate ``n_samples`` years of ``events`` plus independent site failures.
 
     ``model``: a :class:`ImpactModel` or :class:`SupplyGraph` (providers = every provider;
     events may use tags and regimes), or a bare :class:`CompiledGraph` (``providers`` is then
     required, and only node and country members are understood). ``node_failures=None``
-    switches independent failures off. ``threshold``: ``prob_shortfall = Pr(a(P) <
+    switches independent failures off. ``threshold``: ``prob_shortfall = Pr(1 - annual loss <
     threshold)``. ``keep_drivers`` keeps the per-sample driver matrix and losses for
     :func:`models.sensitivity.sensitivity` (``n_samples x (drivers + providers)`` floats).
     ``progress`` is called after every batch (at most about :data:`MAX_PROGRESS_REPORTS`
@@ -608,7 +671,6 @@ def simulate(
     n_prov = len(plan.provider_ids)
     drivers = plan.drivers
     losses = np.empty((n_samples, n_prov), dtype=np.float64)
-    weighted = np.empty((n_samples, n_prov), dtype=np.float64)
     # Per driver, the samples it occurred in and their losses without it (sample order).
     changed_at: list[list[IntArray]] = [[] for _ in drivers]
     changed_to: list[list[FloatArray]] = [[] for _ in drivers]
@@ -626,19 +688,16 @@ def simulate(
         stop = min(n_samples, done + batch_size)
         draws = source.take(done, stop)
         batch = _Batch(plan, draws)
-        loss, off, dw = batch.run()
+        loss, off = batch.run()
         losses[done:stop] = loss
-        weighted[done:stop] = dw
         for d, (cols, changed) in enumerate(off):
             changed_at[d].append(done + cols)
             changed_to[d].append(changed)
             occurrences[d] += len(cols)
         if x is not None:
             x[done:stop, : len(plan.events)] = batch.hit
-            if len(plan.fail_nodes):
-                x[done:stop, -1] = np.bincount(
-                    draws.fail_sample, weights=draws.fail_severity, minlength=stop - done
-                )
+            if len(plan.site_node):
+                x[done:stop, -1] = batch.failure_load()
         done = stop
         batch_no += 1
         if progress is not None and (batch_no % report_every == 0 or done == n_samples):
@@ -652,7 +711,7 @@ def simulate(
                 )
             )
 
-    names = {e.id: e.label for e in plan.events} | {NODE_FAILURES_ID: "independent node failures"}
+    names = {e.id: e.label for e in plan.events} | {NODE_FAILURES_ID: "independent site failures"}
     off_mean = np.zeros((len(drivers), n_prov), dtype=np.float64)
     off_cvar = np.zeros((len(drivers), n_prov), dtype=np.float64)
     for d in range(len(drivers)):
@@ -660,7 +719,7 @@ def simulate(
         switched[np.concatenate(changed_at[d])] = np.concatenate(changed_to[d])
         off_mean[d] = switched.mean(axis=0)
         off_cvar[d] = _tail_mean(np.sort(switched, axis=0))
-    risks = _summarise(plan, losses, weighted, off_mean, off_cvar, occurrences, threshold, names)
+    risks = _summarise(plan, losses, off_mean, off_cvar, occurrences, threshold, names)
     kept = None
     if x is not None:
         x.flags.writeable = False
@@ -673,7 +732,7 @@ def simulate(
         threshold=threshold,
         draw_block=DRAW_BLOCK,
         events=plan.events,
-        node_failures=node_failures if len(plan.fail_nodes) else None,
+        node_failures=node_failures if len(plan.site_node) else None,
         providers=risks,
         drivers=kept,
     )
@@ -682,7 +741,6 @@ def simulate(
 def _summarise(
     plan: _Plan,
     losses: FloatArray,
-    weighted: FloatArray,
     off_mean: FloatArray,  # drivers x providers: mean loss without each driver
     off_cvar: FloatArray,  # drivers x providers: CVaR95 without each driver
     occurrences: IntArray,
@@ -696,10 +754,8 @@ def _summarise(
     p50, p95 = _quantile(ordered, 0.5), _quantile(ordered, 0.95)
     shortfall = (1.0 - losses < threshold).mean(axis=0)
     any_loss = (losses > LOSS_EPSILON).mean(axis=0)
-    dw_mean = weighted.mean(axis=0)
-    dw_p95 = _quantile(np.sort(weighted, axis=0), 0.95)
     se_mean, se_short, se_any = _se_mean(losses), _se_prob(shortfall, n), _se_prob(any_loss, n)
-    se_dw = _se_mean(weighted)
+    returns = {years: _quantile(ordered, 1.0 - 1.0 / years) for years in RETURN_PERIODS}
     result = []
     for k, pid in enumerate(plan.provider_ids):
         attributions = [
@@ -728,9 +784,9 @@ def _summarise(
                 prob_shortfall_se=float(se_short[k]),
                 prob_any_loss=float(any_loss[k]),
                 prob_any_loss_se=float(se_any[k]),
-                mean_duration_weighted_loss=float(dw_mean[k]),
-                mean_duration_weighted_loss_se=float(se_dw[k]),
-                p95_duration_weighted_loss=float(dw_p95[k]),
+                return_period_losses=tuple(
+                    (years, float(values[k])) for years, values in returns.items()
+                ),
                 attributions=tuple(attributions),
             )
         )
@@ -802,11 +858,16 @@ def _plan(
         if events
         else np.zeros((0, compiled.n_nodes))
     )
+    blockades = {
+        k: exposure_k
+        for k, e in enumerate(events)
+        if (exposure_k := blockade_exposure(e, compiled)) is not None
+    }
     event_p = np.array(
         [horizon_probability(e.probability, e.horizon_weeks, horizon_weeks) for e in events],
         dtype=np.float64,
     )
-    fail_nodes, fail_p = _failure_nodes(
+    site_node, site_share, site_p = _failure_sites(
         compiled, graph, set(all_providers) | set(chosen), node_failures, horizon_weeks
     )
     nf = node_failures or DEFAULT_NODE_FAILURES
@@ -816,11 +877,13 @@ def _plan(
         provider_index=np.array([compiled.index[p] for p in chosen], dtype=np.int64),
         events=tuple(events),
         exposure=exposure,
+        blockades=blockades,
         event_p=event_p,
         event_severity=_PertVector([e.severity for e in events]),
         event_duration=_PertVector([e.duration for e in events]),
-        fail_nodes=fail_nodes,
-        fail_p=fail_p,
+        site_node=site_node,
+        site_share=site_share,
+        site_p=site_p,
         fail_severity=nf.severity,
         fail_duration=nf.duration,
         horizon=horizon_weeks,
@@ -848,18 +911,22 @@ def _node_failure_violations(nf: NodeFailures, context: EventContext) -> list[Fi
     return bad
 
 
-def _failure_nodes(
+def _failure_sites(
     compiled: CompiledGraph,
     graph: SupplyGraph | None,
     provider_ids: set[str],
     nf: NodeFailures | None,
     horizon_weeks: float,
-) -> tuple[IntArray, FloatArray]:
-    """Eligible nodes (compiled order) and their failure probability over the horizon."""
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Eligible sites: (node, share of the node's capacity, failure probability over the
+    horizon), in compiled node order then country order."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0))
     if nf is None:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        return empty
     overrides = dict(nf.overrides)
+    sites = compiled.sites.tocsr()
     nodes: list[int] = []
+    shares: list[float] = []
     probs: list[float] = []
     for i, nid in enumerate(compiled.ids):
         if nid in provider_ids:
@@ -877,6 +944,16 @@ def _failure_nodes(
         p = overrides.get(nid, nf.probability)
         if p <= 0.0:
             continue
-        nodes.append(i)
-        probs.append(horizon_probability(p, nf.horizon_weeks, horizon_weeks))
-    return np.array(nodes, dtype=np.int64), np.array(probs, dtype=np.float64)
+        row = sites.data[sites.indptr[i] : sites.indptr[i + 1]]
+        for share in row.tolist():
+            if share > 0.0:
+                nodes.append(i)
+                shares.append(float(share))
+                probs.append(horizon_probability(p, nf.horizon_weeks, horizon_weeks))
+    if not nodes:
+        return empty
+    return (
+        np.array(nodes, dtype=np.int64),
+        np.array(shares, dtype=np.float64),
+        np.array(probs, dtype=np.float64),
+    )

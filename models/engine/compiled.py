@@ -1,13 +1,23 @@
 """The supply graph compiled into arrays for batched scenario evaluation (METHODS §2).
 
 Nodes are ordered by level (longest supply chain below them, leaves first), so one pass over
-the levels evaluates
+the levels evaluates the Leontief capacity rule (METHODS v2 §2)
 
-    a(j) = up(j) * min_{b in B(j)} sum_{i in S(j,b)} s_ijb * a(i)       (a leaf: a = up)
+    a(j) = min( up(j), min_{b in B(j)} sum_{i in S(j,b)} s_ijb * e_ijb(h) )     (a leaf: a = up)
+    e_ijb(h) = 1 - (1 - a(i)) * f_ijb(h),   f(h) = max(0, 1 - c_ijb / h)
 
 for a whole batch of ``up`` vectors: per level, one sparse product gives every (consumer,
 category) segment's supplied fraction and a segment-min takes the AND over each node's
 categories. Arrays are node-major, shape ``(n_nodes, n_scenarios)``.
+
+``c_ijb`` is the edge's buffer in weeks (inventory cover of a flow, the service buffer of an
+installed base, the life of a licence; ``buffers``) and ``h`` the horizon: the loss reaches the
+consumer only once the buffer is used up, averaged over an ``h``-week window. A horizon is a
+per-edge scaling of the loss: the supplied fraction of a segment is
+``sum s(1 - f) + sum (s f) a(i)``, a constant per segment plus the usual share-weighted sum with
+shares ``s f``. ``horizon=None`` (or infinity) is the long run, where every ``f`` is 1. Buffers
+apply edge by edge, which slightly overstates a loss that passes several buffers in a row
+(exactly, their delays would add); docs/methodology.md says why that is the form used.
 
 Compilation is array code throughout (no Python loop over nodes or edges): levels come from a
 frontier-synchronous Kahn sweep (one vectorised step per level), orders from ``np.lexsort``.
@@ -27,14 +37,17 @@ only the requested rows out, evaluating only those rows' supply trees.
 Large batches (at least ``KERNEL_MIN_WORK`` multiply-adds) go to the fused numba kernel of
 :mod:`models.engine.kernels` when numba is installed: the same plan and the same arithmetic (the
 same bits), one pass over the rows without per-level temporaries, levels split over threads.
-Everything else, and every batch when numba is missing or ``SOVRISK_NUMBA=0``, takes the
-numpy path above; small graphs never import numba.
+Everything else, and every batch when numba is missing or ``SOVRISK_NUMBA=0`` or the batch has
+per-scenario edge terms (blockades in a Monte Carlo), takes the numpy path above; small graphs
+never import numba.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
+import math
 import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -46,6 +59,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve_triangular
+
+from models.graph.schema import InputClass
 
 try:  # the kernel behind ``csr @ dense``, called directly to reuse preallocated buffers
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
@@ -103,7 +118,8 @@ def _kernel_importable() -> bool:
 
 @dataclass(frozen=True, eq=False)
 class _LevelOp:
-    """One chunk of a level: ``work[lo:hi] *= min over blocks of (shares @ work[:lo])``.
+    """One chunk of a level: ``work[lo:hi] = min(work[lo:hi], min over blocks of (offset +
+    shares @ work[:lo]))``.
 
     Rows of ``indptr`` are block-major: block ``r`` holds the ``r``-th category of the first
     ``counts[r]`` nodes of the chunk (internal order puts nodes with more categories first).
@@ -140,6 +156,9 @@ class CompiledGraph:
     countries: tuple[str, ...]
     sites: sp.csr_matrix  # nodes x countries: capacity share of node i in country c
     edge_position: IntArray  # position of each input edge's share in ``shares.data``
+    buffers: FloatArray  # per entry of ``shares.data``: weeks before a loss reaches the consumer
+    flow_entries: npt.NDArray[np.bool_]  # per entry: a flow (False: installed base or licence)
+    location: sp.csr_matrix  # nodes x countries: where a node's output crosses borders from
     _plan: _Plan  # the level operations over every node, in the internal order
     _pos: IntArray  # internal row of each public node
     _pruned: dict[bytes, _Plan] = field(default_factory=dict, init=False, repr=False)
@@ -163,10 +182,29 @@ class CompiledGraph:
         suppliers = np.array([position[e.supplier] for e in graph.edges], dtype=np.int64)
         categories = [e.category for e in graph.edges]
         shares = np.array([e.share for e in graph.edges], dtype=np.float64)
+        buffers = np.array([graph.edge_buffer(e) for e in graph.edges], dtype=np.float64)
+        is_flow = np.array(
+            [graph.edge_class(e) is InputClass.FLOW for e in graph.edges], dtype=bool
+        )
         site_rows = [
             (position[s.node], s.country, s.share) for group in graph.sites.values() for s in group
         ]
-        return cls.from_arrays(ids, consumers, suppliers, categories, shares, site_rows)
+        location_rows = [
+            (position[nid], country, share)
+            for nid in ids
+            for country, share in graph.location(nid).items()
+        ]
+        return cls.from_arrays(
+            ids,
+            consumers,
+            suppliers,
+            categories,
+            shares,
+            site_rows,
+            buffers=buffers,
+            location_rows=location_rows,
+            is_flow=is_flow,
+        )
 
     @classmethod
     def from_arrays(
@@ -177,21 +215,33 @@ class CompiledGraph:
         categories: Sequence[str],
         shares: FloatArray,
         site_rows: Sequence[tuple[int, str, float]] = (),
+        *,
+        buffers: FloatArray | None = None,
+        location_rows: Sequence[tuple[int, str, float]] | None = None,
+        is_flow: npt.NDArray[np.bool_] | None = None,
     ) -> CompiledGraph:
         """Compile from edge tables (indices into ``ids``) without building a networkx graph.
 
         ``categories`` holds one name per edge; :meth:`from_edge_arrays` takes integer codes
-        instead, which is faster for millions of edges.
+        instead, which is faster for millions of edges. ``buffers`` (weeks, one per edge)
+        default to 0, ``is_flow`` (False: an installed base or a licence) to True;
+        ``location_rows`` (where each node's output crosses borders from, for blockades)
+        default to the sites.
         """
         cat_codes, cat_names = _factorise(categories)
-        if site_rows:
-            site_nodes, site_countries, site_shares = zip(*site_rows, strict=True)
-            country_codes, country_names = _factorise(site_countries)
-            site_node_arr = np.asarray(site_nodes, dtype=np.int64)
-            site_share_arr = np.asarray(site_shares, dtype=np.float64)
-        else:
-            country_codes = site_node_arr = np.zeros(0, dtype=np.int64)
-            country_names, site_share_arr = [], np.zeros(0, dtype=np.float64)
+        rows_all = list(site_rows) + list(location_rows or ())
+        country_names = sorted({country for _, country, _ in rows_all})
+        lookup = {c: k for k, c in enumerate(country_names)}
+
+        def arrays(rows: Sequence[tuple[int, str, float]]) -> tuple[IntArray, IntArray, FloatArray]:
+            return (
+                np.asarray([r[0] for r in rows], dtype=np.int64),
+                np.asarray([lookup[r[1]] for r in rows], dtype=np.int64),
+                np.asarray([r[2] for r in rows], dtype=np.float64),
+            )
+
+        site_node_arr, country_codes, site_share_arr = arrays(site_rows)
+        location = arrays(location_rows) if location_rows is not None else None
         return cls.from_edge_arrays(
             ids,
             consumers,
@@ -203,6 +253,9 @@ class CompiledGraph:
             site_countries=country_codes,
             country_names=country_names,
             site_shares=site_share_arr,
+            buffers=buffers,
+            location=location,
+            is_flow=is_flow,
         )
 
     @classmethod
@@ -219,11 +272,21 @@ class CompiledGraph:
         site_countries: npt.NDArray[np.integer[Any]] | None = None,
         country_names: Sequence[str] | npt.NDArray[np.str_] = (),
         site_shares: npt.NDArray[np.floating[Any]] | None = None,
+        buffers: npt.NDArray[np.floating[Any]] | None = None,
+        location: tuple[
+            npt.NDArray[np.integer[Any]],
+            npt.NDArray[np.integer[Any]],
+            npt.NDArray[np.floating[Any]],
+        ]
+        | None = None,
+        is_flow: npt.NDArray[np.bool_] | None = None,
     ) -> CompiledGraph:
         """Compile from pure arrays: edge ``e`` says ``consumers[e]`` takes ``shares[e]`` of its
         input category ``category_names[category_codes[e]]`` from ``suppliers[e]`` (indices
         into ``ids``). Sites, optional, are rows ``(site_nodes[k],
-        country_names[site_countries[k]], site_shares[k])``.
+        country_names[site_countries[k]], site_shares[k])``. ``buffers[e]`` (weeks, default 0)
+        delays edge ``e``'s losses (see the module doc); ``location`` (rows as the sites'; default
+        the sites) says where each node's output crosses borders from, for blockades.
 
         Only structure is checked here (lengths, index ranges, acyclicity: ``ValueError``);
         share values are the caller's (see :meth:`models.engine.edgetable.EdgeTable.validate`).
@@ -236,11 +299,17 @@ class CompiledGraph:
         share_arr = np.asarray(shares, dtype=np.float64)
         cat_arr = _str_array(category_names)
         m = len(cons)
-        if not len(sups) == len(codes) == len(share_arr) == m:
+        buffer_arr = np.zeros(m) if buffers is None else np.asarray(buffers, dtype=np.float64)
+        flow_arr = np.ones(m, dtype=bool) if is_flow is None else np.asarray(is_flow, dtype=bool)
+        if len(flow_arr) != m:
+            raise ValueError(f"is_flow has {len(flow_arr)} entries, the edges {m}")
+        if not len(sups) == len(codes) == len(share_arr) == len(buffer_arr) == m:
             raise ValueError(
                 f"edge arrays differ in length: consumers {m}, suppliers {len(sups)}, "
-                f"categories {len(codes)}, shares {len(share_arr)}"
+                f"categories {len(codes)}, shares {len(share_arr)}, buffers {len(buffer_arr)}"
             )
+        if m and not (np.all(np.isfinite(buffer_arr)) and buffer_arr.min() >= 0.0):
+            raise ValueError("buffers must be finite and >= 0 (weeks)")
         _check_range("consumer", cons, n)
         _check_range("supplier", sups, n)
         _check_range("category code", codes, len(cat_arr))
@@ -276,6 +345,11 @@ class CompiledGraph:
         edge_position[by_entry] = entry_of_sorted
         n_entries = int(entry_of_sorted[-1]) + 1 if m else 0
         data = np.bincount(entry_of_sorted, weights=share_arr[by_entry], minlength=n_entries)
+        # A repeated row keeps the smallest buffer: no buffer is ever hidden by a merge.
+        entry_buffers = np.full(n_entries, np.inf)
+        np.minimum.at(entry_buffers, entry_of_sorted, buffer_arr[by_entry])
+        entry_flow = np.zeros(n_entries, dtype=bool)  # a merged row is a flow if any part is
+        np.logical_or.at(entry_flow, entry_of_sorted, flow_arr[by_entry])
         seg_first = np.flatnonzero(new_segment)
         segment_owner = e_cons[seg_first]
         segment_category: tuple[str, ...] = tuple(
@@ -314,9 +388,37 @@ class CompiledGraph:
             ),
             shape=(n, len(countries)),
         )
+        if location is None:
+            location_matrix = site_matrix.copy()
+        else:
+            loc_nodes, loc_codes, loc_shares = (np.asarray(x) for x in location)
+            if not len(loc_nodes) == len(loc_codes) == len(loc_shares):
+                raise ValueError("location arrays differ in length")
+            _check_range("location node", loc_nodes, n)
+            _check_range("location country code", loc_codes, len(country_arr))
+            missing = np.setdiff1d(np.unique(loc_codes), used)
+            if missing.size:  # a location with no site anywhere: give it a column too
+                used = np.union1d(used, missing)
+                by_name = used[np.argsort(country_arr[used], kind="stable")]
+                country_rank[by_name] = np.arange(len(by_name), dtype=np.int64)
+                countries = tuple(country_arr[by_name].tolist())
+                site_matrix = sp.csr_matrix(
+                    (
+                        site_share_arr.astype(np.float64),
+                        (new_of_old[site_node_arr.astype(np.int64)], country_rank[site_code_arr]),
+                    ),
+                    shape=(n, len(countries)),
+                )
+            location_matrix = sp.csr_matrix(
+                (
+                    loc_shares.astype(np.float64),
+                    (new_of_old[loc_nodes.astype(np.int64)], country_rank[loc_codes]),
+                ),
+                shape=(n, len(countries)),
+            )
 
         perm, pos, ops = _level_ops(n, levels, segment_owner, share_matrix)
-        plan = _Plan(ops, perm)
+        plan = _Plan(ops, perm, buffers=entry_buffers)
         return cls(
             ids=sorted_ids,
             index=dict(zip(sorted_ids, range(n), strict=True)),
@@ -328,6 +430,9 @@ class CompiledGraph:
             countries=countries,
             sites=site_matrix,
             edge_position=edge_position,
+            buffers=entry_buffers,
+            flow_entries=entry_flow,
+            location=location_matrix,
             _plan=plan,
             _pos=pos,
         )
@@ -342,6 +447,10 @@ class CompiledGraph:
         *,
         dtype: type[np.float64] = ...,
         batch_size: int | None = None,
+        horizon: float | None = None,
+        edge_terms: Sequence[EdgeTerm] = (),
+        baseline: FloatArray | None = None,
+        buffers: FloatArray | None = None,
     ) -> FloatArray: ...
 
     @overload
@@ -352,6 +461,10 @@ class CompiledGraph:
         *,
         dtype: type[np.float32],
         batch_size: int | None = None,
+        horizon: float | None = None,
+        edge_terms: Sequence[EdgeTerm] = (),
+        baseline: FloatArray | None = None,
+        buffers: FloatArray | None = None,
     ) -> Float32Array: ...
 
     def evaluate(
@@ -361,14 +474,27 @@ class CompiledGraph:
         *,
         dtype: type[np.float32] | type[np.float64] = np.float64,
         batch_size: int | None = None,
+        horizon: float | None = None,
+        edge_terms: Sequence[EdgeTerm] = (),
+        baseline: FloatArray | None = None,
+        buffers: FloatArray | None = None,
     ) -> Float32Array | FloatArray:
-        """Retained capacity of every node under each scenario.
+        """Retained capacity of every node under each scenario, at ``horizon`` weeks.
 
         ``up`` is ``(n_nodes,)`` or ``(n_nodes, n_scenarios)``: the fraction of each node still
         operating. ``edge_scale`` (optional, aligned with ``shares.data``; see
         ``edge_position``) multiplies individual supply shares for every scenario of the
-        batch: a regime that binds some deliveries of a supplier but not others. Returns ``a``
-        of the same shape as ``up``, in ``dtype``; ``up`` is not modified.
+        batch: a regime in force that binds some deliveries of a supplier but not others (a
+        standing restriction: buffers do not delay it). ``horizon``
+        (weeks; ``None`` = the long run) sets how much of each edge's loss its buffer hides
+        (module doc). ``edge_terms`` scale shares per scenario (a blockade whose severity differs
+        between the scenarios of a Monte Carlo batch; :class:`EdgeTerm`). ``baseline`` (one
+        value per node, default 1) is the long-run state the shocks start from, e.g. under the
+        regimes in force: a buffer only hides a supplier's fall below its baseline, so a
+        standing restriction is felt in full and only the new shock is delayed
+        (``e = b_i (1 - f) + a_i f``). ``buffers`` (per entry) replaces :attr:`buffers` for
+        this call. Returns ``a`` of the same shape as ``up``, in ``dtype``; ``up`` is not
+        modified.
 
         ``dtype=np.float32`` halves memory traffic; its absolute error is at most
         :meth:`float32_error_bound` (for ``up`` and ``edge_scale`` in [0, 1]). Scenarios are
@@ -380,10 +506,12 @@ class CompiledGraph:
             raise ValueError(f"up has {cols.shape[0]} rows, the graph {self.n_nodes} nodes")
         self._check_edge_scale(edge_scale)
         n_sc = cols.shape[1]
+        self._check_terms(edge_terms, n_sc)
         out = cast("Float32Array | FloatArray", np.empty((self.n_nodes, n_sc), dtype=dtype))
         if n_sc:
             plan = self._plan
-            runner = _Runner(plan, dtype, edge_scale, batch_size or self.default_batch(dtype))
+            batch = batch_size or self.default_batch(dtype)
+            runner = _Runner(plan, dtype, edge_scale, batch, horizon, edge_terms, baseline, buffers)
             for c0 in range(0, n_sc, runner.batch):
                 c1 = min(n_sc, c0 + runner.batch)
                 out[plan.perm, c0:c1] = runner.run(cols, c0, c1)
@@ -398,6 +526,8 @@ class CompiledGraph:
         dtype: type[np.float32] | type[np.float64] = np.float64,
         batch_size: int | None = None,
         prune: bool = True,
+        horizon: float | None = None,
+        baseline: FloatArray | None = None,
     ) -> FloatArray:
         """Retained capacity of a few nodes (``rows``, public indices) under many scenarios.
 
@@ -417,7 +547,7 @@ class CompiledGraph:
         public = np.asarray(rows, dtype=np.int64).reshape(-1)
         plan, where = self._plan_for(public) if prune else (self._plan, self._pos[public])
         batch = batch_size or _default_batch(plan, dtype)
-        runner = _Runner(plan, dtype, edge_scale, batch)
+        runner = _Runner(plan, dtype, edge_scale, batch, horizon, baseline=baseline)
         kept = [
             runner.run(cols, c0, c1)[where].astype(np.float64)
             for cols, c0, c1 in _column_slices(up, self.n_nodes, batch)
@@ -425,6 +555,19 @@ class CompiledGraph:
         if not kept:
             return np.zeros((len(where), 0), dtype=np.float64)
         return np.concatenate(kept, axis=1)
+
+    def _check_terms(self, terms: Sequence[EdgeTerm], n_scenarios: int) -> None:
+        for k, term in enumerate(terms):
+            if len(term.exposure) != self.shares.nnz:
+                raise ValueError(
+                    f"edge_terms[{k}].exposure has {len(term.exposure)} entries, "
+                    f"the graph {self.shares.nnz} shares"
+                )
+            if len(term.coefficient) != n_scenarios:
+                raise ValueError(
+                    f"edge_terms[{k}].coefficient has {len(term.coefficient)} entries, "
+                    f"the batch {n_scenarios} scenarios"
+                )
 
     def _check_edge_scale(self, edge_scale: FloatArray | None) -> None:
         if edge_scale is not None and len(edge_scale) != self.shares.nnz:
@@ -443,9 +586,10 @@ class CompiledGraph:
     def float32_error_bound(self) -> float:
         """Largest absolute error of ``dtype=np.float32`` against exact arithmetic.
 
-        With ``up`` and ``edge_scale`` in [0, 1], every level adds at most ``(k + 5) u σ``
+        With ``up`` and ``edge_scale`` in [0, 1], every level adds at most ``(k + 6) u σ``
         (``u = 2**-24``, ``k`` the widest segment of the level: k roundings of its sequential
-        sum, one of each share, each scale, each up and the final product; ``σ`` ≥ 1 the
+        sum, one of each share, each scale, each horizon factor, the segment's constant and
+        each up; the final minimum is exact; ``σ`` ≥ 1 the
         largest share sum of a segment) and carries the error below it multiplied by at most
         ``σ`` (a share-weighted sum is σ-Lipschitz, min is 1-Lipschitz). For a graph of depth
         10 with at most 3 suppliers per category that is ≈ 5e-6; the float64 path's is ~1e-15.
@@ -457,7 +601,7 @@ class CompiledGraph:
             widest[op.level] = max(widest.get(op.level, 0), op.max_suppliers)
         bound = FLOAT32_UNIT_ROUNDOFF  # the leaves: one rounding of up
         for level in sorted(widest):
-            bound = sigma * bound + (widest[level] + 5) * FLOAT32_UNIT_ROUNDOFF * sigma
+            bound = sigma * bound + (widest[level] + 6) * FLOAT32_UNIT_ROUNDOFF * sigma
         return bound
 
     def ancestors(self, rows: Sequence[int] | npt.NDArray[np.integer[Any]]) -> IntArray:
@@ -498,6 +642,39 @@ class CompiledGraph:
         """One scenario per country (``self.countries``): every site there lost."""
         return np.asarray(1.0 - self.sites.toarray(), dtype=np.float64)
 
+    def delays(self, sources: FloatArray, passes: npt.NDArray[np.bool_]) -> FloatArray:
+        """Weeks before a change at some nodes reaches each node: ``sources`` gives each
+        node's start (0 where the change starts, ``inf`` elsewhere); it travels along the
+        entries flagged in ``passes``, each adding its buffer (delays add along a path) and the
+        shortest path wins. One vectorised step per level (suppliers come first)."""
+        delay = np.asarray(sources, dtype=np.float64).copy()
+        owner = np.repeat(self.segment_owner, np.diff(self.shares.indptr))
+        supplier = self.shares.indices.astype(np.int64)
+        owner_level = self.levels[owner]
+        order = np.argsort(owner_level, kind="stable")
+        bounds = np.searchsorted(owner_level[order], np.arange(self.depth + 2))
+        for lo, hi in itertools.pairwise(bounds.tolist()):
+            entries = order[lo:hi]
+            through = entries[passes[entries]]
+            if len(through):
+                np.minimum.at(
+                    delay, owner[through], delay[supplier[through]] + self.buffers[through]
+                )
+        return delay
+
+    def border_exposure(self, country: int) -> FloatArray:
+        """Per entry of ``shares.data``: the fraction of the edge's flow that crosses the border
+        of country column ``country`` (METHODS v2 §2, blockade / embargo).
+
+        With ``x`` a node's location share in the country (:attr:`location`), an edge from
+        supplier ``i`` to consumer ``j`` crosses for ``x_i (1 - x_j) + (1 - x_i) x_j`` of its
+        flow (supplier inside and consumer outside, or the reverse); a domestic edge never.
+        """
+        x = np.asarray(self.location[:, country].toarray()).ravel()
+        supplier = x[self.shares.indices]
+        consumer = x[np.repeat(self.segment_owner, np.diff(self.shares.indptr))]
+        return np.asarray(supplier * (1.0 - consumer) + (1.0 - supplier) * consumer)
+
     def flows(self, roots: Sequence[int]) -> FloatArray:
         """Effective sourcing (METHODS §3): ``x_root = 1``, ``x_i = sum_j x_j s_ji``.
 
@@ -532,7 +709,8 @@ class _Plan:
     ops: tuple[_LevelOp, ...]
     perm: IntArray
     rows: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    _data: dict[str, list[npt.NDArray[Any]]] = field(default_factory=dict, repr=False)
+    buffers: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    _data: dict[tuple[str, float], _LevelArrays] = field(default_factory=dict, repr=False)
     _kernel: list[KernelPlan] = field(default_factory=list, repr=False)
 
     @property
@@ -552,14 +730,43 @@ class _Plan:
             self._kernel.append(kernels.build_plan(self.n_rows, self.ops))
         return self._kernel[0]
 
-    def data(self, dtype: np.dtype[Any], edge_scale: FloatArray | None) -> list[npt.NDArray[Any]]:
-        """Each level's shares in ``dtype`` (times ``edge_scale`` when given)."""
-        if edge_scale is not None:
-            scale = np.asarray(edge_scale, dtype=np.float64)
-            return [(op.data * scale[op.data_pos]).astype(dtype) for op in self.ops]
-        if dtype.str not in self._data:
-            self._data[dtype.str] = [op.data.astype(dtype) for op in self.ops]
-        return self._data[dtype.str]
+    def data(
+        self,
+        dtype: np.dtype[Any],
+        edge_scale: FloatArray | None,
+        horizon: float | None = None,
+        baseline: FloatArray | None = None,
+        buffers: FloatArray | None = None,
+    ) -> _LevelArrays:
+        """Each level's shares ``s f`` and segment constants ``sum s (1 - f)`` in ``dtype``, for
+        ``horizon`` (module doc), ``s`` times ``edge_scale`` when given; kept when unscaled.
+
+        ``edge_scale`` is a standing restriction (a regime in force): it scales what the edge
+        delivers whatever the buffers hold, so it multiplies both. A new shock to an edge,
+        which its buffer delays, is an :class:`EdgeTerm` instead. With a ``baseline`` (per
+        public node) the constants are ``sum s (1 - f) b_i``: the buffer holds what the supplier
+        delivered before the shock, not more."""
+        key = (dtype.str, math.inf if horizon is None else float(horizon))
+        cacheable = edge_scale is None and baseline is None and buffers is None
+        weeks = self.buffers if buffers is None else np.asarray(buffers, dtype=np.float64)
+        if cacheable and key in self._data:
+            return self._data[key]
+        scale = None if edge_scale is None else np.asarray(edge_scale, dtype=np.float64)
+        data: list[npt.NDArray[Any]] = []
+        offsets: list[npt.NDArray[Any]] = []
+        for op in self.ops:
+            factor = horizon_factor(weeks[op.data_pos], horizon)
+            shares = op.data if scale is None else op.data * scale[op.data_pos]
+            felt = shares * factor
+            data.append(felt.astype(dtype))
+            kept = shares - felt  # s (1 - f): the part of each share the buffer still holds
+            if baseline is not None:
+                kept = kept * np.asarray(baseline, dtype=np.float64)[self.perm[op.indices]]
+            offsets.append(_segment_sums(kept, op.indptr).astype(dtype))
+        arrays = _LevelArrays(data, offsets, any(bool(o.any()) for o in offsets))
+        if cacheable:
+            self._data[key] = arrays
+        return arrays
 
     def closure(self, rows: IntArray) -> IntArray:
         """The given working rows and every row they draw on (ascending)."""
@@ -607,7 +814,7 @@ class _Plan:
                 )
             )
         base = self.rows if len(self.rows) else np.arange(self.n_rows, dtype=np.int64)
-        return _Plan(tuple(ops), self.perm[keep], base[keep])
+        return _Plan(tuple(ops), self.perm[keep], base[keep], buffers=self.buffers)
 
 
 def _segment_mask(op: _LevelOp, nodes: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
@@ -637,19 +844,34 @@ class _Runner:
         dtype: type[np.float32] | type[np.float64],
         edge_scale: FloatArray | None,
         batch: int,
+        horizon: float | None = None,
+        terms: Sequence[EdgeTerm] = (),
+        baseline: FloatArray | None = None,
+        buffers: FloatArray | None = None,
     ) -> None:
         self.dtype = self.check(plan, dtype, edge_scale)
         self.plan = plan
         self.batch = max(1, int(batch))
-        self.data = plan.data(self.dtype, edge_scale)
+        self.horizon = horizon
+        self.arrays = plan.data(self.dtype, edge_scale, horizon, baseline, buffers)
         self._widest = max((op.n_segments for op in plan.ops), default=0)
         self._entries = plan.n_entries
         self._width = 0  # buffers grow to the widest batch actually seen (at most ``batch``)
         self._work = np.empty(0, dtype=self.dtype)
         self._supplied = np.empty(0, dtype=self.dtype)
-        self._scaled = edge_scale is not None
+        self._scaled = edge_scale is not None or baseline is not None or buffers is not None
         self._kernel_work = np.empty(0, dtype=self.dtype)  # the kernel path's own buffer
-        self._kernel_data: npt.NDArray[Any] | None = None
+        self._kernel_data: tuple[npt.NDArray[Any], npt.NDArray[Any]] | None = None
+        self._terms = tuple(terms)
+        # Per term, per level operation: the term's shares on that level (a sparse matrix over
+        # the level's segments, only its non-zero entries; None where it has none).
+        self._term_ops = [
+            [
+                _term_matrix(op, data, term.exposure)
+                for op, data in zip(plan.ops, self.arrays.data, strict=True)
+            ]
+            for term in self._terms
+        ]
 
     @staticmethod
     def check(
@@ -667,7 +889,7 @@ class _Runner:
         ``(plan rows, c1 - c0)`` (a view of a buffer reused by the next call)."""
         width = c1 - c0
         n = self.plan.n_rows
-        if _use_kernel(self._entries * width):
+        if not self._terms and _use_kernel(self._entries * width):
             return self._run_kernel(up, c0, c1)
         if width > self._width:
             self._width = width
@@ -684,8 +906,18 @@ class _Runner:
                 np.take(up, perm[r0:r1], axis=0, out=work[r0:r1])
             else:
                 work[r0:r1] = up[perm[r0:r1]] if whole else up[perm[r0:r1], c0:c1]
-        for op, data in zip(self.plan.ops, self.data, strict=True):
-            _apply_level(op, data, work, self._supplied)
+        terms = [
+            (t.coefficient[c0:c1], mats)
+            for t, mats in zip(self._terms, self._term_ops, strict=True)
+        ]
+        arrays = self.arrays
+        for k, (op, data, offsets) in enumerate(
+            zip(self.plan.ops, arrays.data, arrays.offsets, strict=True)
+        ):
+            level_terms = [(coef, mats[k]) for coef, mats in terms if mats[k] is not None]
+            _apply_level(
+                op, data, offsets if arrays.any_offset else None, work, self._supplied, level_terms
+            )
         return work
 
     def _run_kernel(self, up: npt.NDArray[np.floating[Any]], c0: int, c1: int) -> npt.NDArray[Any]:
@@ -696,26 +928,41 @@ class _Runner:
         n = self.plan.n_rows
         kplan = self.plan.kernel_plan()
         if self._kernel_data is None:  # cached on the plan too unless scaled for this runner
-            self._kernel_data = kplan.data(self.data, self.dtype, cache=not self._scaled)
+            self._kernel_data = kplan.data(
+                self.arrays.data,
+                self.arrays.offsets,
+                self.dtype,
+                cache=None if self._scaled else self.horizon,
+            )
         if up.dtype != self.dtype or up.strides[1] != up.itemsize:  # the kernel reads rows
             up, c0 = np.ascontiguousarray(up[:, c0:c1], dtype=self.dtype), 0  # of its dtype
         if n * width > self._kernel_work.size:  # no level buffer on this path
             self._kernel_work = np.empty(n * width, dtype=self.dtype)
         work = self._kernel_work[: n * width].reshape(n, width)
-        kernels.evaluate(kplan, work, up, self.plan.perm, c0, self._kernel_data)
+        data, offsets = self._kernel_data
+        kernels.evaluate(kplan, work, up, self.plan.perm, c0, data, offsets)
         return work
 
 
 def _apply_level(
-    op: _LevelOp, data: npt.NDArray[Any], work: npt.NDArray[Any], buffer: npt.NDArray[Any]
+    op: _LevelOp,
+    data: npt.NDArray[Any],
+    offsets: npt.NDArray[Any] | None,
+    work: npt.NDArray[Any],
+    buffer: npt.NDArray[Any],
+    terms: Sequence[tuple[FloatArray, sp.csr_matrix]] = (),
 ) -> None:
-    """``work[lo:hi] *= min over categories of (shares @ work[:lo])`` for one level."""
+    """``work[lo:hi] = min(work[lo:hi], min over categories of (offset + shares @ work[:lo]))``
+    for one level; ``terms`` subtract ``coefficient × (term shares @ work[:lo])`` per column."""
     width = work.shape[1]
     n_seg = op.n_segments
     supplied_flat = buffer[: n_seg * width]
     below = work[: op.lo]
+    if offsets is not None:  # the product accumulates onto each segment's constant
+        supplied_flat.reshape(n_seg, width)[...] = offsets[:, None]
     if _csr_matvecs is not None and _csr_matvec is not None:
-        supplied_flat.fill(0)
+        if offsets is None:
+            supplied_flat.fill(0)
         if width == 1:
             _csr_matvec(n_seg, op.lo, op.indptr, op.indices, data, below.reshape(-1), supplied_flat)
         else:
@@ -726,12 +973,68 @@ def _apply_level(
     else:  # pragma: no cover
         matrix = sp.csr_matrix((data, op.indices, op.indptr), shape=(n_seg, op.lo))
         supplied = supplied_flat.reshape(n_seg, width)
-        supplied[...] = matrix @ below
+        supplied[...] = (0 if offsets is None else offsets[:, None]) + matrix @ below
+    if terms:
+        for coefficient, matrix in terms:
+            supplied -= (matrix @ below) * coefficient.astype(supplied.dtype)[None, :]
+        np.maximum(supplied, 0, out=supplied)
     mins = supplied[: op.hi - op.lo]
     for offset, count in zip(op.offsets[1:], op.counts[1:], strict=True):
         np.minimum(mins[:count], supplied[offset : offset + count], out=mins[:count])
     target = work[op.lo : op.hi]
-    np.multiply(target, mins, out=target)
+    np.minimum(target, mins, out=target)
+
+
+def _term_matrix(
+    op: _LevelOp, data: npt.NDArray[Any], exposure: FloatArray
+) -> sp.csr_matrix | None:
+    """The level's shares times an edge term's exposure, or None where it touches no entry."""
+    weights = data * exposure[op.data_pos].astype(data.dtype)
+    if not weights.any():
+        return None
+    return sp.csr_matrix((weights, op.indices, op.indptr), shape=(op.n_segments, op.lo))
+
+
+def horizon_factor(buffers: FloatArray, horizon: float | None) -> FloatArray:
+    """``f = max(0, 1 - c / h)``: the share of a supplier's loss a consumer feels, averaged
+    over ``h`` weeks, behind a buffer of ``c`` weeks (1 in the long run, ``h`` None or inf)."""
+    if horizon is None or math.isinf(horizon):
+        return np.ones_like(buffers, dtype=np.float64)
+    if not horizon > 0:
+        raise ValueError(f"horizon must be > 0 weeks, not {horizon!r}")
+    return np.asarray(np.maximum(0.0, 1.0 - buffers / horizon), dtype=np.float64)
+
+
+def _segment_sums(values: FloatArray, indptr: npt.NDArray[np.integer[Any]]) -> FloatArray:
+    """Sum of ``values`` over each segment ``indptr[k]:indptr[k + 1]`` (empty: 0)."""
+    totals = np.zeros(len(indptr) - 1, dtype=np.float64)
+    lengths = np.diff(indptr)
+    if len(values):
+        segment = np.repeat(np.arange(len(lengths)), lengths)
+        np.add.at(totals, segment, values)
+    return totals
+
+
+@dataclass(frozen=True, eq=False)
+class _LevelArrays:
+    """Per level operation: the shares (``s f``) and each segment's constant (``s (1 - f)``)."""
+
+    data: list[npt.NDArray[Any]]
+    offsets: list[npt.NDArray[Any]]
+    any_offset: bool
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeTerm:
+    """A per-scenario scaling of some edges: scenario ``k`` delivers ``1 - coefficient[k] ×
+    exposure[e]`` of entry ``e``'s share (entries as ``shares.data``). A blockade of a
+    country is one term: ``exposure`` = :meth:`CompiledGraph.border_exposure`,
+    ``coefficient`` = its severity in each scenario (0 where it did not occur). Several terms
+    add (their product's cross terms are not expanded: the supplied fraction is clipped at 0).
+    """
+
+    exposure: FloatArray
+    coefficient: FloatArray
 
 
 def _column_slices(

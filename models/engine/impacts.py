@@ -1,15 +1,31 @@
 """The impact model of one graph version: what losing each node, firm, country or regime
-does to every provider (METHODS §2, §5).
+does to every provider, at every horizon (METHODS v2 §2, §5).
 
 Everything here depends only on the graph, so it is evaluated once, as batches on the
 compiled arrays, when the model is built: single-node, single-firm and single-country
-knockouts for every provider, effective sourcing flows and each regime's bind. Analyses
-(:mod:`models.analysis`) and the scorer (:mod:`models.scoring`) read these arrays.
+knockouts (site loss and blockade) for every provider, effective sourcing flows and each
+regime's bind. Analyses (:mod:`models.analysis`) and the scorer (:mod:`models.scoring`) read
+these arrays.
+
+Horizons. Every impact is a curve over :data:`HORIZONS` (4, 13, 26, 52 and 104 weeks) plus
+the long run (no buffer hides anything), in that order along the first axis of every
+``*_curve`` array. The headline is 13 weeks (one quarter, the procurement planning unit). The
+long run is the structural dependence: a node is a single point of failure when losing it
+for good cuts the provider's whole supply, whatever the buffers delay.
+
+Country events come in two kinds (:class:`CountryEvent`): a **site loss** (conflict,
+disaster) takes out the share of each node's capacity sited in the country; a **blockade**
+(or embargo) stops the flow on every edge that crosses the country's border, while domestic
+edges go on. A product without sites crosses where its packaging is, a provider where its
+data centres are (its home country); see :meth:`SupplyGraph.location`. A node with sites in
+and out of the country is split by share: the share inside ships abroad, the rest does not
+cross (:meth:`CompiledGraph.border_exposure`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -17,12 +33,42 @@ from functools import lru_cache
 
 import numpy as np
 
-from models.engine.compiled import FloatArray, compile_graph
+from models.engine.compiled import EdgeTerm, FloatArray, compile_graph
 from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind, Regime
 from models.graph.supply_graph import SupplyGraph
 
+#: The reporting horizons in weeks (METHODS v2 §2).
+HORIZONS: tuple[float, ...] = (4.0, 13.0, 26.0, 52.0, 104.0)
+#: The headline horizon: one quarter, the procurement planning unit.
+HEADLINE_HORIZON = 13.0
+#: The long run: no buffer hides anything (structural dependence).
+LONG_RUN = math.inf
+#: The horizons of every ``*_curve`` array, in order along its first axis.
+CURVE_HORIZONS: tuple[float, ...] = (*HORIZONS, LONG_RUN)
+#: Index of the headline and of the long run in a curve.
+HEADLINE = CURVE_HORIZONS.index(HEADLINE_HORIZON)
+LONG = len(CURVE_HORIZONS) - 1
+
 #: Impacts at or above this count as a single point of failure (exactly 1 up to rounding).
 SPOF_TOLERANCE = 1e-9
+#: A near single point of failure: losing the node cuts at least this share of supply.
+NEAR_SPOF = 0.95
+
+
+class CountryEvent(enum.StrEnum):
+    """The two kinds of country event (METHODS v2 §2)."""
+
+    SITE_LOSS = "site_loss"
+    BLOCKADE = "blockade"
+
+
+def horizon_index(horizon: float) -> int:
+    """Position of ``horizon`` (weeks; ``inf`` = long run) in :data:`CURVE_HORIZONS`."""
+    for k, h in enumerate(CURVE_HORIZONS):
+        if h == horizon:
+            return k
+    shown = ", ".join(f"{h:g}" for h in HORIZONS)
+    raise ValueError(f"horizon {horizon!r} is not one of {shown} weeks (or the long run)")
 
 
 def chokepoint_rank(impacts: Sequence[float], min_impact: float) -> tuple[int, float]:
@@ -33,12 +79,13 @@ def chokepoint_rank(impacts: Sequence[float], min_impact: float) -> tuple[int, f
 
 
 class ImpactModel:
-    """Provider impacts of every node, firm, country and regime of one :class:`SupplyGraph`."""
+    """Provider impacts of every node, firm, country and regime of one :class:`SupplyGraph`.
 
-    def __init__(
-        self,
-        graph: SupplyGraph,
-    ) -> None:
+    Arrays named ``*_curve`` have the horizons of :data:`CURVE_HORIZONS` first, then providers
+    (``provider_ids`` order), then the knocked-out item.
+    """
+
+    def __init__(self, graph: SupplyGraph) -> None:
         self.graph = graph
         cg = compile_graph(graph)
         self.compiled = cg
@@ -49,12 +96,17 @@ class ImpactModel:
         n = cg.n_nodes
 
         self.baseline = cg.evaluate(np.ones(n))
-        # Node impacts: one batch knocking out every node, read at every provider.
-        knocked = cg.evaluate(cg.knockouts(range(n)))
-        self.node_impact: FloatArray = 1.0 - knocked[self._prov_idx, :]  # providers x nodes
-        # Country impacts: one batch losing every country's sites.
-        lost = cg.evaluate(cg.country_losses())
-        self.country_impact: FloatArray = 1.0 - lost[self._prov_idx, :]  # providers x countries
+        # Node impacts: one batch knocking out every node, per horizon.
+        self.node_curve: FloatArray = 1.0 - self.curve(cg.knockouts(range(n)))
+        #: Long-run node impacts (providers x nodes): the structural dependence.
+        self.node_impact: FloatArray = self.node_curve[LONG]
+        # Country impacts of both kinds, one batch each.
+        self.country_curve: dict[CountryEvent, FloatArray] = {
+            CountryEvent.SITE_LOSS: 1.0 - self.curve(cg.country_losses()),
+            CountryEvent.BLOCKADE: 1.0 - self._blockade_curve(),
+        }
+        #: Headline country impacts of a site loss (providers x countries).
+        self.country_impact: FloatArray = self.country_curve[CountryEvent.SITE_LOSS][HEADLINE]
         # Firm impacts: every node a firm owns lost at once (e.g. all of TSMC's processes).
         owners: dict[str, list[str]] = defaultdict(list)
         for n_id in cg.ids:
@@ -66,49 +118,102 @@ class ImpactModel:
         firm_up = np.ones((n, len(self.firms)))
         for f, owner in enumerate(self.firms):
             firm_up[[cg.index[i] for i in owners[owner]], f] = 0.0
-        self.firm_impact: FloatArray = 1.0 - cg.evaluate(firm_up)[self._prov_idx, :]
+        self.firm_curve: FloatArray = 1.0 - self.curve(firm_up)
+        #: Long-run firm impacts (providers x firms).
+        self.firm_impact: FloatArray = self.firm_curve[LONG]
         self.flows: FloatArray = cg.flows(prov_idx)  # nodes x providers
         self._site_dense = np.asarray(cg.sites.toarray())  # nodes x countries
         self._country_col = {c: k for k, c in enumerate(cg.countries)}
         # Regimes: node-level bound fractions (whatever the destination, for jurisdictional
         # vetoes) and edge-level scales (deliveries to the regime's destinations only). A
         # regime's veto does not depend on the date, so each is evaluated once, for every
-        # provider; the date only decides which of them are in force.
+        # provider and horizon; the date only decides which of them are in force.
         self._bound = {r.id: self._bound_vector(r) for r in graph.regimes.values()}
         self._edge_scale = {r.id: self._regime_edge_scale(r) for r in graph.regimes.values()}
-        self._regime_veto = {
-            rid: 1.0 - cg.evaluate(np.ones(n), edge_scale=scale)[self._prov_idx]
+        ones = np.ones((n, 1))
+        self.regime_curve: dict[str, FloatArray] = {
+            rid: 1.0 - self.curve(ones, edge_terms=(EdgeTerm(1.0 - scale, np.ones(1)),))[:, :, 0]
             for rid, scale in self._edge_scale.items()
         }
         self._jurisdictions = tuple(
             sorted(set(cg.countries) | {r.issuer for r in graph.regimes.values()})
         )
-        self._in_force_effects = lru_cache(maxsize=256)(self._in_force_effects_uncached)
+        # Every sum of buffers along a path is a possible delay: the distinct delays bound the
+        # dates at which a standing restriction reaches one more edge (cache keys).
+        self._delay_steps = self._path_delays()
+        self._standing_state = lru_cache(maxsize=256)(self._standing_state_uncached)
+        self._jurisdiction_veto = lru_cache(maxsize=256)(self._jurisdiction_veto_uncached)
 
-    def node_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
-        """Supply nodes (not providers) with the impact each provider would suffer, ranked by
-        how many providers they cut to ``min_impact`` or more, then by mean impact."""
+    # -- evaluation helpers -----------------------------------------------------------------
+
+    def curve(
+        self,
+        up: FloatArray,
+        *,
+        edge_scale: FloatArray | None = None,
+        edge_terms: Sequence[EdgeTerm] = (),
+    ) -> FloatArray:
+        """``a(P)`` for every provider, scenario (column of ``up``) and curve horizon:
+        ``(horizons, providers, scenarios)``. One batch per horizon: a horizon only rescales
+        the shares, so the plan and the ``up`` columns are shared."""
+        cg = self.compiled
+        return np.stack(
+            [
+                cg.evaluate(up, edge_scale, horizon=h, edge_terms=edge_terms)[self._prov_idx]
+                for h in CURVE_HORIZONS
+            ]
+        )
+
+    def _blockade_curve(self, severity: float = 1.0) -> FloatArray:
+        """``a(P)`` with each country blockaded in turn (one scenario per country)."""
+        cg = self.compiled
+        k = len(cg.countries)
+        terms = [EdgeTerm(severity * cg.border_exposure(c), np.eye(k)[c]) for c in range(k)]
+        return self.curve(np.ones((cg.n_nodes, k)), edge_terms=terms)
+
+    # -- chokepoints ------------------------------------------------------------------------
+
+    def node_chokepoints(
+        self, min_impact: float, horizon: float = LONG_RUN
+    ) -> list[tuple[str, list[tuple[str, float]]]]:
+        """Supply nodes (not providers) with the impact each provider would suffer at
+        ``horizon`` (default the long run), ranked by how many providers they cut to
+        ``min_impact`` or more, then by mean impact."""
+        h = horizon_index(horizon)
         rows = []
         for j, nid in enumerate(self.compiled.ids):
             if self.graph.nodes[nid].kind is NodeKind.PROVIDER:
                 continue
-            impacts = [(p, float(self.node_impact[k, j])) for k, p in enumerate(self.provider_ids)]
+            impacts = [
+                (p, float(self.node_curve[h, k, j])) for k, p in enumerate(self.provider_ids)
+            ]
             rows.append((nid, impacts))
         return _rank(rows, min_impact)
 
-    def firm_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
+    def firm_chokepoints(
+        self, min_impact: float, horizon: float = LONG_RUN
+    ) -> list[tuple[str, list[tuple[str, float]]]]:
+        h = horizon_index(horizon)
         rows = []
         for f, firm in enumerate(self.firms):
-            impacts = [(p, float(self.firm_impact[k, f])) for k, p in enumerate(self.provider_ids)]
+            impacts = [
+                (p, float(self.firm_curve[h, k, f])) for k, p in enumerate(self.provider_ids)
+            ]
             rows.append((firm, impacts))
         return _rank(rows, min_impact)
 
-    def country_chokepoints(self, min_impact: float) -> list[tuple[str, list[tuple[str, float]]]]:
+    def country_chokepoints(
+        self,
+        min_impact: float,
+        horizon: float = HEADLINE_HORIZON,
+        kind: CountryEvent = CountryEvent.SITE_LOSS,
+    ) -> list[tuple[str, list[tuple[str, float]]]]:
+        """Countries ranked as :meth:`node_chokepoints`, for a site loss (default) or a
+        blockade at ``horizon`` (default the headline)."""
+        curve = self.country_curve[kind][horizon_index(horizon)]
         rows = []
         for c, iso3 in enumerate(self.compiled.countries):
-            impacts = [
-                (p, float(self.country_impact[k, c])) for k, p in enumerate(self.provider_ids)
-            ]
+            impacts = [(p, float(curve[k, c])) for k, p in enumerate(self.provider_ids)]
             rows.append((iso3, impacts))
         return _rank(rows, min_impact)
 
@@ -127,13 +232,14 @@ class ImpactModel:
 
     def _destination_share(self, regime: Regime, consumer: str) -> float:
         """How much of a consumer's intake a regime's destination list covers: the share of
-        its capacity sited in the destinations (a provider: its home country)."""
+        its capacity located in the destinations (a provider: its home country)."""
         if not regime.destination_countries:
             return 1.0
         node = self.graph.nodes[consumer]
         if node.kind is NodeKind.PROVIDER:
             return 1.0 if node.hq_country in regime.destination_countries else 0.0
-        return self.graph.site_share(consumer, regime.destination_countries)
+        where = self.graph.location(consumer)
+        return math.fsum(where.get(c, 0.0) for c in regime.destination_countries)
 
     def _regime_edge_scale(self, regime: Regime) -> FloatArray:
         """Per supply share: ``1 - bound(supplier) x destination share(consumer)``."""
@@ -148,26 +254,140 @@ class ImpactModel:
                 )
         return scale
 
-    def _scale(self, in_force: frozenset[str]) -> FloatArray:
-        """Per-share scale of every listed regime binding together."""
+    def regime_weeks(
+        self, as_of: dt.date, in_force: frozenset[str] | None = None
+    ) -> tuple[tuple[str, float], ...]:
+        """Weeks each regime in force on ``as_of`` has been in force (``in_force`` overrides
+        which ones; a regime held in force before its start date counts as long in force)."""
+        regimes = self.in_force(as_of) if in_force is None else in_force
+        weeks = []
+        for rid in sorted(regimes):
+            start = self.graph.regimes[rid].effective_from
+            elapsed = (as_of - start).days / 7.0
+            weeks.append((rid, elapsed if elapsed >= 0 else math.inf))
+        return tuple(weeks)
+
+    def standing_scale(self, weeks: Sequence[tuple[str, float]]) -> FloatArray:
+        """Per-share scale of the regimes in force, each on the deliveries it binds whose
+        buffer it has outlasted (``(regime, weeks in force)``; ``inf`` = every one)."""
         scale = np.ones(self.compiled.shares.nnz)
-        for rid in sorted(in_force):
-            scale *= self._edge_scale[rid]
+        for rid, elapsed in sorted(weeks):
+            regime_scale = self._edge_scale[rid]
+            if math.isinf(elapsed):
+                scale *= regime_scale
+            else:
+                scale *= np.where(self.compiled.buffers <= elapsed, regime_scale, 1.0)
         return scale
 
-    def available(self, up: FloatArray, as_of: dt.date) -> FloatArray:
-        """``a(P)`` for every provider (``provider_ids`` order) when nodes run at ``up`` and
-        every regime in force on ``as_of`` binds."""
-        in_force = frozenset(r.id for r in self.graph.regimes.values() if r.in_force(as_of))
-        a = self.compiled.evaluate(up, edge_scale=self._scale(in_force))
+    def _felt_buffers(self, weeks: Sequence[tuple[str, float]]) -> FloatArray:
+        """Per entry, for the standing evaluation: 0 where a regime's bind has reached the
+        edge by now, ``inf`` where it has not (so the edge hides it).
+
+        A standing restriction travels downstream along flow edges only, each delaying it by
+        its buffer (delays add along a path): installed tools keep producing and products
+        already designed keep shipping, so what a standing restriction of a tool maker or a
+        licence costs is growth (new tools, new designs), not the installed base's output. A
+        new shock (a knockout, a country event, a veto) is different: it passes every edge
+        after that edge's buffer (:meth:`curve`)."""
+        cg = self.compiled
+        felt = np.zeros(cg.shares.nnz, dtype=bool)
+        supplier = cg.shares.indices
+        for rid, elapsed in sorted(weeks):
+            bound = self._bound[rid] > 0.0
+            start = np.where(bound, 0.0, np.inf)
+            delay = cg.delays(start, cg.flow_entries)
+            reached = delay[supplier] + cg.buffers <= elapsed
+            felt |= reached & (cg.flow_entries | bound[supplier])
+        return np.where(felt, 0.0, np.inf)
+
+    def _path_delays(self) -> FloatArray:
+        """Sorted distinct path delays from any regime-bound node (0 included)."""
+        cg = self.compiled
+        steps = {0.0}
+        for bound in self._bound.values():
+            start = np.where(bound > 0.0, 0.0, np.inf)
+            delay = cg.delays(start, cg.flow_entries)
+            arrive = delay[cg.shares.indices] + cg.buffers
+            steps.update(float(v) for v in np.unique(arrive[np.isfinite(arrive)]))
+        return np.array(sorted(steps), dtype=np.float64)
+
+    def regime_scale(self, regime_id: str) -> FloatArray:
+        """Per share: what the regime lets through (``1 - bound(supplier) x destination``)."""
+        return self._edge_scale[regime_id]
+
+    def in_force_regimes(self, ids: frozenset[str]) -> frozenset[str]:
+        """The listed regimes this graph knows."""
+        return frozenset(r for r in ids if r in self._edge_scale)
+
+    def in_force(self, as_of: dt.date) -> frozenset[str]:
+        return frozenset(r.id for r in self.graph.regimes.values() if r.in_force(as_of))
+
+    def available(
+        self,
+        up: FloatArray,
+        as_of: dt.date,
+        *,
+        horizon: float | None = HEADLINE_HORIZON,
+        edge_terms: Sequence[EdgeTerm] = (),
+        in_force: frozenset[str] | None = None,
+    ) -> FloatArray:
+        """``a(P)`` for every provider (``provider_ids`` order) at ``horizon`` weeks when nodes
+        run at ``up``, ``edge_terms`` (new shocks to edges, e.g. a blockade) apply and every
+        regime in force on ``as_of`` (or the ``in_force`` set given) binds as far as it is
+        felt by then."""
+        weeks = self.regime_weeks(as_of, in_force)
+        a = self.compiled.evaluate(
+            up,
+            edge_scale=self.standing_scale(weeks),
+            horizon=horizon,
+            edge_terms=edge_terms,
+            baseline=self.standing_state(weeks),
+        )
         return np.asarray(a[self._prov_idx], dtype=np.float64)
 
-    def _in_force_effects_uncached(self, in_force: frozenset[str]) -> tuple[FloatArray, FloatArray]:
-        """For a set of regimes in force: (capacity bound now per provider, jurisdictional
-        veto per provider x jurisdiction). Cached: many dates share one set."""
-        cg = self.compiled
-        n = cg.n_nodes
-        bound_now = 1.0 - cg.evaluate(np.ones(n), edge_scale=self._scale(in_force))[self._prov_idx]
+    @property
+    def jurisdictions(self) -> tuple[str, ...]:
+        """Every country with sites and every issuer of a regime (jurisdiction columns)."""
+        return self._jurisdictions
+
+    def bound_now(self, weeks: Sequence[tuple[str, float]]) -> FloatArray:
+        """Supply bound by the regimes in force (``regime_weeks``), per provider: ``1 - a(P)``
+        with their standing scale. Cached by what is felt, so dates that differ only inside
+        one buffer step share a result."""
+        return np.asarray(1.0 - self.standing_state(weeks)[self._prov_idx], dtype=np.float64)
+
+    def standing_state(self, weeks: Sequence[tuple[str, float]]) -> FloatArray:
+        """``a`` of every node under the regimes in force (``regime_weeks``) in the long run:
+        the baseline a new shock starts from (``CompiledGraph.evaluate(baseline=...)``)."""
+        # Dates whose elapsed weeks fall between the same two path delays feel the same: key
+        # the cache by the index of the largest delay each regime has outlasted (-1: inf).
+        steps = self._delay_steps
+        felt = tuple(
+            (rid, -1 if math.isinf(w) else int(np.searchsorted(steps, w, "right")) - 1)
+            for rid, w in sorted(weeks)
+        )
+        return self._standing_state(felt)
+
+    def _standing_state_uncached(self, felt: tuple[tuple[str, int], ...]) -> FloatArray:
+        steps = self._delay_steps
+        weeks = [(rid, math.inf if k < 0 else float(steps[k])) for rid, k in felt]
+        scale = self.standing_scale(weeks)
+        a = self.compiled.evaluate(
+            np.ones(self.compiled.n_nodes),
+            edge_scale=scale,
+            horizon=1.0,  # with buffers of 0 (felt) or inf (not yet): felt edges in full
+            buffers=self._felt_buffers(weeks),
+        )
+        a.flags.writeable = False
+        return a
+
+    def jurisdiction_veto(self, in_force: frozenset[str]) -> FloatArray:
+        """Veto curve of every jurisdiction (horizons x providers x :attr:`jurisdictions`):
+        its sites lost and all of its regimes in force binding, as a new shock."""
+        return self._jurisdiction_veto(in_force)
+
+    def _jurisdiction_veto_uncached(self, in_force: frozenset[str]) -> FloatArray:
+        n = self.compiled.n_nodes
         columns = []
         for j in self._jurisdictions:
             col = self._country_col.get(j)
@@ -176,8 +396,7 @@ class ImpactModel:
                 if self.graph.regimes[rid].issuer == j:
                     up = up * (1.0 - self._bound[rid])
             columns.append(up)
-        veto = 1.0 - cg.evaluate(np.stack(columns, axis=1))[self._prov_idx]
-        return bound_now, veto
+        return 1.0 - self.curve(np.stack(columns, axis=1))
 
 
 def _rank(

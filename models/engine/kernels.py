@@ -3,16 +3,17 @@
 The numpy path (``models.engine.compiled._apply_level``) evaluates a level with one sparse product
 into a ``(segments, batch)`` temporary and a few ``np.minimum`` calls; on graphs far bigger
 than the caches it is bound by memory traffic. This kernel walks the same plan row by row
-instead: for each consumer row and each of its input categories it accumulates
-``share × supplier row`` into a batch-wide accumulator, takes the running minimum over the
-categories, multiplies by the row's own ``up`` and writes the row once. A leaf row is ``up``
-itself. Nothing the size of a level is ever allocated, and ``up`` is read straight from the
-caller's array (no gather pass).
+instead: for each consumer row and each of its input categories it accumulates the segment's
+constant plus ``share × supplier row`` into a batch-wide accumulator, takes the running minimum
+over the categories and the row's own ``up`` (the Leontief rule) and writes the row once. A
+leaf row is ``up`` itself. Nothing the size of a level is ever allocated, and ``up`` is read
+straight from the caller's array (no gather pass).
 
 The arithmetic is the numpy path's, operation for operation, in the batch dtype: each segment
-sum starts at 0 and adds ``share × a(supplier)`` in the plan's entry order, the minimum runs
-over the categories in rank order (NaN propagates as in ``np.minimum``), and the row is
-``dtype(up) × minimum``. The two paths therefore return the same bits (the tests check it).
+sum starts at the segment's constant (0 without buffers) and adds ``share × a(supplier)`` in
+the plan's entry order, the minimum runs over the categories in rank order (NaN propagates as
+in ``np.minimum``), and the row is ``np.minimum(dtype(up), minimum)``. The two paths
+therefore return the same bits (the tests check it).
 
 Rows of one level depend only on rows below it, so each level is split into as many
 contiguous row ranges as there are worker threads (balanced by supply entries) and the
@@ -109,10 +110,12 @@ def _evaluate_rows(
     seg_ptr: npt.NDArray[np.int64],
     indices: npt.NDArray[np.int32],
     data: npt.NDArray[Any],
+    offsets: npt.NDArray[Any],
 ) -> None:
     """Rows ``lo:hi`` of ``work`` (every supplier row already final):
 
-    ``work[r] = up[perm[r], c0:] × min over r's segments of Σ data[e] × work[indices[e]]``,
+    ``work[r] = min(up[perm[r], c0:], min over r's segments k of
+    (offsets[k] + Σ data[e] × work[indices[e]]))``,
     or ``up[perm[r], c0:]`` for a row without segments (a leaf). ``work`` is C-contiguous,
     ``up`` of the same dtype with contiguous rows (a column slice of a wider batch is fine).
 
@@ -126,7 +129,6 @@ def _evaluate_rows(
     step = max(1, 64 // work.itemsize)  # elements per cache line
     acc = np.empty(width, dtype=work.dtype)
     low = np.empty(width, dtype=work.dtype)
-    zero = np.zeros(1, dtype=work.dtype)[0]
     inf = np.full(1, np.inf, dtype=work.dtype)[0]
     last = len(indices) - 1
     for row in range(lo, hi):
@@ -146,6 +148,7 @@ def _evaluate_rows(
         for seg in range(s0, s1):
             e0 = seg_ptr[seg]
             e1 = seg_ptr[seg + 1]
+            zero = offsets[seg]
             for e in range(e0 + PREFETCH_ENTRIES, e1 + PREFETCH_ENTRIES):
                 ahead = indices[min(e, last)]
                 for offset in range(0, width, step):
@@ -186,7 +189,7 @@ def _evaluate_rows(
                 for c in range(width):
                     low[c] = np.minimum(low[c], acc[c])
         for c in range(width):
-            work[row, c] = src[c0 + c] * low[c]
+            work[row, c] = np.minimum(src[c0 + c], low[c])
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,7 +199,8 @@ class KernelPlan:
     Row ``r``'s segments are ``node_seg_ptr[r]:node_seg_ptr[r + 1]`` in category-rank order;
     segment ``k``'s entries are ``seg_ptr[k]:seg_ptr[k + 1]``, supplier rows ``indices`` and
     shares ``data(...)``. ``entry_pos`` maps each entry to its place in the plan's level
-    operations' data concatenated (so ``edge_scale`` applies as on the numpy path).
+    operations' data concatenated (so ``edge_scale`` applies as on the numpy path), and
+    ``seg_pos`` each segment to its place in their segments concatenated (the constants).
     ``levels`` are the row ranges of the levels, bottom up (leaves first).
     """
 
@@ -205,8 +209,11 @@ class KernelPlan:
     seg_ptr: npt.NDArray[np.int64]
     indices: npt.NDArray[np.int32]
     entry_pos: npt.NDArray[np.int64]
+    seg_pos: npt.NDArray[np.int64]
     levels: tuple[tuple[int, int], ...]
-    _data: dict[str, npt.NDArray[Any]] = field(default_factory=dict, repr=False)
+    _data: dict[tuple[str, float], tuple[npt.NDArray[Any], npt.NDArray[Any]]] = field(
+        default_factory=dict, repr=False
+    )
     _splits: dict[tuple[int, int], list[int]] = field(default_factory=dict, repr=False)
 
     @property
@@ -214,17 +221,25 @@ class KernelPlan:
         return len(self.indices)
 
     def data(
-        self, op_data: Sequence[npt.NDArray[Any]], dtype: np.dtype[Any], cache: bool
-    ) -> npt.NDArray[Any]:
-        """The shares in kernel order, in ``dtype``, from the level operations' ``op_data``
-        (one array per operation); kept for the next batch when ``cache``."""
-        if cache and dtype.str in self._data:
-            return self._data[dtype.str]
+        self,
+        op_data: Sequence[npt.NDArray[Any]],
+        op_offsets: Sequence[npt.NDArray[Any]],
+        dtype: np.dtype[Any],
+        cache: float | None,
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+        """The shares and segment constants in kernel order, in ``dtype``, from the level
+        operations' arrays (one per operation); kept for the next batch under the horizon
+        ``cache`` (``None``: not kept; ``inf``: the long run)."""
+        key = (dtype.str, float("inf") if cache is None else cache)
+        if cache is not None and key in self._data:
+            return self._data[key]
         joined = np.concatenate(list(op_data)) if op_data else np.zeros(0)
         out = np.ascontiguousarray(joined[self.entry_pos], dtype=dtype)
-        if cache:
-            self._data[dtype.str] = out
-        return out
+        consts = np.concatenate(list(op_offsets)) if op_offsets else np.zeros(0)
+        offsets = np.ascontiguousarray(consts[self.seg_pos], dtype=dtype)
+        if cache is not None:
+            self._data[key] = (out, offsets)
+        return out, offsets
 
 
 def build_plan(
@@ -239,6 +254,8 @@ def build_plan(
     seg_count = np.zeros(n_rows, dtype=np.int64)
     seg_parts: list[npt.NDArray[np.int64]] = []  # per op: entry ranges in node-major order
     len_parts: list[npt.NDArray[np.int64]] = []
+    pos_parts: list[npt.NDArray[np.int64]] = []  # per op: node-major segment -> op segment
+    seg_base = 0
     level_rows: dict[int, list[int]] = {}
     base = 0
     for op in ops:
@@ -250,6 +267,8 @@ def build_plan(
         seg_count[op.lo : op.hi] = np.bincount(k, minlength=op.hi - op.lo)
         seg_parts.append(_ranges(starts, lengths) + base)
         len_parts.append(lengths)
+        pos_parts.append(order.astype(np.int64) + seg_base)
+        seg_base += len(k)
         base += int(indptr[-1])
         bounds = level_rows.setdefault(int(op.level), [op.lo, op.hi])
         bounds[0], bounds[1] = min(bounds[0], op.lo), max(bounds[1], op.hi)
@@ -266,7 +285,8 @@ def build_plan(
     first = min((lo for lo, _ in level_rows.values()), default=n_rows)
     levels = [(0, first)] if first else []
     levels += [(lo, hi) for _, (lo, hi) in sorted(level_rows.items())]
-    return KernelPlan(n_rows, node_seg_ptr, seg_ptr, indices, entry_pos, tuple(levels))
+    seg_pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, dtype=np.int64)
+    return KernelPlan(n_rows, node_seg_ptr, seg_ptr, indices, entry_pos, seg_pos, tuple(levels))
 
 
 def _ranges(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -326,6 +346,7 @@ def evaluate(
     perm: npt.NDArray[np.int64],
     c0: int,
     data: npt.NDArray[Any],
+    offsets: npt.NDArray[Any],
     threads: int | None = None,
 ) -> None:
     """Fill ``work`` (``(plan.n_rows, width)``, C-contiguous) with the plan evaluated on
@@ -336,7 +357,17 @@ def evaluate(
 
     def rows(lo: int, hi: int) -> None:
         _evaluate_rows(
-            work, up, perm, c0, lo, hi, plan.node_seg_ptr, plan.seg_ptr, plan.indices, data
+            work,
+            up,
+            perm,
+            c0,
+            lo,
+            hi,
+            plan.node_seg_ptr,
+            plan.seg_ptr,
+            plan.indices,
+            data,
+            offsets,
         )
 
     for lo, hi in plan.levels:

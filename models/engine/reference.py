@@ -1,19 +1,25 @@
 """The plain reference for retained capacity (METHODS §2), written the obvious way.
 
 One scenario at a time, over a networkx graph: visit the nodes in topological order and set
+(the Leontief rule of METHODS v2 §2)
 
-    a(j) = up(j) × min over categories b of  Σ_{i in S(j,b)} s_ijb × a(i)     (a leaf: a = up)
+    a(j) = min( up(j), min over categories b of  Σ_{i in S(j,b)} s_ijb × e_ijb(h) )
+    e_ijb(h) = scale_ijb × (1 − (1 − a(i)) × max(0, 1 − c_ijb / h))        (a leaf: a = up)
+
+with ``c`` the edge's buffer in weeks and ``h`` the horizon (``None``: the long run, where the
+buffer hides nothing) and ``scale`` a standing restriction on the edge (a regime in force).
 
 No arrays, no batching: it exists so tests and benchmarks can check the compiled engine
 (:mod:`models.engine.compiled`) against something a reader can verify line by line.
 
 The graph is a :class:`networkx.MultiDiGraph` with one edge per supply row, supplier ->
-consumer, keyed by category and carrying ``share`` (a supplier may serve one consumer in
-several categories).
+consumer, keyed by category and carrying ``share`` and ``buffer`` (a supplier may serve one
+consumer in several categories).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -22,7 +28,8 @@ import networkx as nx
 import numpy as np
 import numpy.typing as npt
 
-Edge = tuple[str, str, str, float]  # (consumer, category, supplier, share)
+#: (consumer, category, supplier, share) or (consumer, category, supplier, share, buffer weeks)
+Edge = tuple[str, str, str, float] | tuple[str, str, str, float, float]
 EdgeKey = tuple[str, str, str]  # (consumer, category, supplier)
 
 
@@ -36,8 +43,10 @@ class ReferenceGraph:
     def from_edges(cls, ids: Iterable[str], edges: Iterable[Edge]) -> ReferenceGraph:
         graph = nx.MultiDiGraph()
         graph.add_nodes_from(ids)
-        for consumer, category, supplier, share in edges:
-            graph.add_edge(supplier, consumer, key=category, share=share)
+        for edge in edges:
+            consumer, category, supplier, share = edge[:4]
+            buffer = edge[4] if len(edge) > 4 else 0.0
+            graph.add_edge(supplier, consumer, key=category, share=share, buffer=buffer)
         return cls(graph)
 
     @classmethod
@@ -48,13 +57,16 @@ class ReferenceGraph:
         suppliers: npt.NDArray[np.integer[Any]],
         categories: Sequence[str],
         shares: npt.NDArray[np.floating[Any]],
+        buffers: npt.NDArray[np.floating[Any]] | None = None,
     ) -> ReferenceGraph:
         """The same inputs as :meth:`models.engine.compiled.CompiledGraph.from_arrays`."""
+        weeks = np.zeros(len(shares)) if buffers is None else np.asarray(buffers, np.float64)
         edges = zip(
             (ids[c] for c in np.asarray(consumers).tolist()),
             categories,
             (ids[s] for s in np.asarray(suppliers).tolist()),
             np.asarray(shares, dtype=np.float64).tolist(),
+            weeks.tolist(),
             strict=True,
         )
         return cls.from_edges(ids, edges)
@@ -65,25 +77,29 @@ class ReferenceGraph:
         return list(nx.topological_sort(self.graph))
 
     def evaluate(
-        self, up: Mapping[str, float], edge_scale: Mapping[EdgeKey, float] | None = None
+        self,
+        up: Mapping[str, float],
+        edge_scale: Mapping[EdgeKey, float] | None = None,
+        horizon: float | None = None,
     ) -> dict[str, float]:
-        """Retained capacity of every node for one scenario.
+        """Retained capacity of every node for one scenario, at ``horizon`` weeks.
 
         ``up`` maps every node id to its operating fraction; ``edge_scale`` (optional) maps
-        ``(consumer, category, supplier)`` to a factor on that share (missing: 1).
+        ``(consumer, category, supplier)`` to a factor on what that edge delivers (missing: 1).
         """
         a: dict[str, float] = {}
         for node in self.order:
             supplied: dict[str, float] = {}
-            for supplier, _, category, share in self.graph.in_edges(node, keys=True, data="share"):
+            for supplier, _, category, data in self.graph.in_edges(node, keys=True, data=True):
                 scale = (
                     1.0 if edge_scale is None else edge_scale.get((node, category, supplier), 1.0)
                 )
-                supplied[category] = supplied.get(category, 0.0) + share * scale * a[supplier]
-            if supplied:
-                a[node] = up[node] * min(supplied.values())
-            else:
-                a[node] = up[node]
+                felt = 1.0  # the share of the supplier's loss the buffer does not hide
+                if horizon is not None and not math.isinf(horizon):
+                    felt = max(0.0, 1.0 - data["buffer"] / horizon)
+                delivered = scale * (1.0 - (1.0 - a[supplier]) * felt)
+                supplied[category] = supplied.get(category, 0.0) + data["share"] * delivered
+            a[node] = min(up[node], *supplied.values()) if supplied else up[node]
         return a
 
 
@@ -92,6 +108,7 @@ def reference_evaluate(
     edges: Iterable[Edge],
     up: Mapping[str, float],
     edge_scale: Mapping[EdgeKey, float] | None = None,
+    horizon: float | None = None,
 ) -> dict[str, float]:
     """One-shot convenience: build the networkx graph and evaluate one scenario."""
-    return ReferenceGraph.from_edges(ids, edges).evaluate(up, edge_scale)
+    return ReferenceGraph.from_edges(ids, edges).evaluate(up, edge_scale, horizon)

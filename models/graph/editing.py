@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from models.errors import DataIssue, DataValidationError
 from models.graph.bundle import Supplements, load_supplements
 from models.graph.dataset import AppliedChanges, Change, DatasetFiles, apply_changes
-from models.graph.events import EVENT_COLUMNS
+from models.graph.events import EVENT_HEADER
 from models.graph.loader import (
     COUNTRY_COLUMNS,
     EDGE_HEADER,
@@ -35,9 +35,15 @@ NEW_TABLE_HEADERS: dict[str, tuple[str, ...]] = {
     "edges.csv": EDGE_HEADER,
     "sites.csv": SITE_HEADER,
     "regimes.csv": REGIME_HEADER,
-    "events.csv": (*EVENT_COLUMNS, "notes"),
+    "events.csv": EVENT_HEADER,
     "resilience.csv": (*RESILIENCE_COLUMNS, "notes"),
-    "provider_demand.csv": (*DEMAND_COLUMNS, "notes"),
+    "provider_demand.csv": (
+        *DEMAND_COLUMNS[:2],
+        "capex_usd_bn",
+        "intake_units",
+        *DEMAND_COLUMNS[2:],
+        "notes",
+    ),
 }
 
 

@@ -62,6 +62,18 @@ EVENT_COLUMNS = (
     "source",
     "as_of",
 )
+#: The full header as written (the optional ``mode`` after ``regime``, then ``notes``).
+EVENT_HEADER = (*EVENT_COLUMNS[:15], "mode", *EVENT_COLUMNS[15:], "notes")
+
+
+class EventMode(enum.StrEnum):
+    """How a country member loses its capacity (METHODS v2 §2): ``site_loss`` (conflict,
+    disaster: the sites there lose ``severity`` of their capacity) or ``blockade`` (the edges
+    that cross the country's border deliver ``1 - severity`` of their flow; domestic edges go
+    on). Node and tag members always lose capacity."""
+
+    SITE_LOSS = "site_loss"
+    BLOCKADE = "blockade"
 
 
 class EventKind(enum.StrEnum):
@@ -113,6 +125,7 @@ class Event:
     member_nodes: frozenset[str] = frozenset()
     member_tags: frozenset[str] = frozenset()
     regime: str | None = None  # id of a regime in regimes.csv whose reach the event activates
+    mode: EventMode = EventMode.SITE_LOSS  # how its member countries lose capacity
     quality: Quality = Quality.C
     sources: tuple[str, ...] = ()
     as_of: dt.date | None = None
@@ -255,7 +268,15 @@ def event_problems(event: Event, context: EventContext) -> list[Problem]:
         event.regime,
         context,
     )
+    problems += mode_problems(event.mode, event.member_countries)
     return problems
+
+
+def mode_problems(mode: EventMode, countries: Iterable[str]) -> list[Problem]:
+    """A blockade closes borders: it needs member countries."""
+    if mode is EventMode.BLOCKADE and not list(countries):
+        return [("mode", str(mode), "a blockade needs member_countries (the borders it closes)")]
+    return []
 
 
 def event_violations(events: Iterable[Event], context: EventContext) -> list[FieldViolation]:
@@ -311,6 +332,15 @@ def load_events(path: str | Path | DatasetFiles, graph: SupplyGraph) -> tuple[Ev
         regime = row.text("regime", required=False) or None
         for name, value, message in member_problems(countries, nodes, tags, regime, context):
             row.fail(name, message, value)
+        mode = EventMode.SITE_LOSS
+        mode_raw = row.text("mode", required=False)
+        if mode_raw:
+            try:
+                mode = EventMode(mode_raw)
+            except ValueError:
+                row.fail("mode", "unknown mode; one of " + ", ".join(EventMode))
+        for name, value, message in mode_problems(mode, countries):
+            row.fail(name, message, value)
         provenance = row.provenance(graph.sources)
         if eid in seen:
             row.fail("id", "duplicate event id")
@@ -336,6 +366,7 @@ def load_events(path: str | Path | DatasetFiles, graph: SupplyGraph) -> tuple[Ev
                     member_nodes=frozenset(nodes),
                     member_tags=frozenset(tags),
                     regime=regime,
+                    mode=mode,
                     quality=provenance.quality,
                     sources=provenance.sources,
                     as_of=provenance.as_of,

@@ -23,10 +23,13 @@ from models.graph.dataset import DatasetFiles
 from models.graph.schema import (
     LAYERS,
     LISTED_KINDS,
+    MAX_BUFFER_WEEKS,
     PRODUCING_KINDS,
+    SITED_KINDS,
     SUPPLY_KINDS,
     CountryRisk,
     DatasetInfo,
+    InputClass,
     Node,
     NodeKind,
     Provenance,
@@ -99,8 +102,16 @@ COUNTRY_COLUMNS = (
 
 #: The full header of each file as written (required columns plus the optional ones, in the
 #: order of the bundled data): for tools that write datasets (edits, the ETO importer).
-NODE_HEADER = (*NODE_COLUMNS, "notes")
-EDGE_HEADER = (*EDGE_COLUMNS[:4], "share_low", "share_high", *EDGE_COLUMNS[4:], "notes")
+NODE_HEADER = (*NODE_COLUMNS, "buffer_weeks", "buffer_quality", "buffer_source", "notes")
+EDGE_HEADER = (
+    *EDGE_COLUMNS[:4],
+    "share_low",
+    "share_high",
+    "input_class",
+    "buffer_weeks",
+    *EDGE_COLUMNS[4:],
+    "notes",
+)
 SITE_HEADER = (*SITE_COLUMNS[:3], "site_name", *SITE_COLUMNS[3:], "notes")
 SOURCE_HEADER = (*SOURCE_COLUMNS, "notes")
 REGIME_HEADER = (*REGIME_COLUMNS, "notes")
@@ -376,9 +387,15 @@ def _load_nodes(
             row.fail("layer", "unknown layer; one of " + ", ".join(LAYERS))
         name = row.text("name")
         owner = row.text("owner")
+        buffer = row.number("buffer_weeks", required=False, low=0.0, high=MAX_BUFFER_WEEKS)
         provenance = row.provenance(sources)
+        buffer_provenance = (
+            _buffer_provenance(row, sources, provenance) if buffer is not None else None
+        )
         if nid in nodes:
             row.fail("id", "duplicate node id")
+        if buffer is not None and kind is NodeKind.PROVIDER:
+            row.fail("buffer_weeks", "a provider supplies nothing: it has no buffer to give")
         if row.ok and kind is not None:
             nodes[nid] = Node(
                 id=nid,
@@ -390,8 +407,29 @@ def _load_nodes(
                 tags=frozenset(row.items("tags")),
                 provenance=provenance,
                 notes=row.text("notes", required=False),
+                buffer_weeks=buffer,
+                buffer_provenance=buffer_provenance,
             )
     return nodes
+
+
+def _buffer_provenance(row: _Row, sources: dict[str, Source], node: Provenance) -> Provenance:
+    """A node's buffer figure has its own quality and sources (``buffer_quality``,
+    ``buffer_source``), both required with ``buffer_weeks``; its as-of is the row's."""
+    raw = row.text("buffer_quality")
+    quality = Quality.C
+    if raw:
+        try:
+            quality = Quality(raw)
+        except ValueError:
+            row.fail("buffer_quality", "must be A, B or C")
+    ids = row.items("buffer_source")
+    if not ids:
+        row.fail("buffer_source", "is required with buffer_weeks: name ids from sources.csv")
+    for sid in ids:
+        if sources and sid not in sources:
+            row.fail("buffer_source", "unknown source id (not in sources.csv)", sid)
+    return Provenance(tuple(ids), quality, node.as_of)
 
 
 def _load_edges(
@@ -406,6 +444,8 @@ def _load_edges(
         share = row.number("share", low=0.0, high=1.0)
         low = row.number("share_low", required=False, low=0.0, high=1.0)
         high = row.number("share_high", required=False, low=0.0, high=1.0)
+        input_class = _input_class(row)
+        buffer = row.number("buffer_weeks", required=False, low=0.0, high=MAX_BUFFER_WEEKS)
         provenance = row.provenance(sources)
         for field, nid in (("consumer", consumer), ("supplier", supplier)):
             if nid and nid not in nodes:
@@ -435,10 +475,23 @@ def _load_edges(
                         share_high=share if high is None else high,
                         provenance=provenance,
                         notes=row.text("notes", required=False),
+                        input_class=input_class,
+                        buffer_weeks=buffer,
                     ),
                 )
             )
     return edges
+
+
+def _input_class(row: _Row) -> InputClass | None:
+    raw = row.text("input_class", required=False)
+    if not raw:
+        return None
+    try:
+        return InputClass(raw)
+    except ValueError:
+        row.fail("input_class", "one of " + ", ".join(c.value for c in InputClass))
+        return None
 
 
 def _load_sites(
@@ -592,6 +645,8 @@ def _scaled(edge: SupplyEdge, factor: float) -> SupplyEdge:
         share_high=min(1.0, edge.share_high * factor),
         provenance=edge.provenance,
         notes=edge.notes,
+        input_class=edge.input_class,
+        buffer_weeks=edge.buffer_weeks,
     )
 
 
@@ -614,7 +669,7 @@ def _check_sites(
                 )
             )
     for nid, node in nodes.items():
-        if node.kind in PRODUCING_KINDS and nid not in by_node:
+        if node.kind in SITED_KINDS and nid not in by_node:
             issues.append(
                 DataIssue(
                     "sites.csv",

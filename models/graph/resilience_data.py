@@ -23,7 +23,6 @@ DEMAND_FILE = "provider_demand.csv"
 RESILIENCE_COLUMNS = (
     "node",
     "ttr_weeks",
-    "inventory_weeks",
     "quality",
     "source",
     "as_of",
@@ -46,7 +45,6 @@ class ResilienceRecord:
     ttr_weeks: float  # central time to recover full output after a severe site-level stop
     ttr_low: float
     ttr_high: float
-    inventory_weeks: float  # weeks of baseline output usable without new production
     spare_capacity: float  # fraction of baseline output the node can add (surge)
     provenance: Provenance
     notes: str = ""
@@ -78,6 +76,10 @@ class DemandRecord:
     demand_high: float
     provenance: Provenance
     notes: str = ""
+    #: Capital expenditure (US$ bn a year), the base of "capex at risk"; None: not given.
+    capex_usd_bn: float | None = None
+    #: Accelerators taken in a year, the base of "accelerators not delivered"; None: unknown.
+    intake_units: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,9 @@ def load_resilience(path: str | Path | DatasetFiles, graph: SupplyGraph) -> Resi
 
     Raises :class:`DataValidationError` listing every problem with its file, line and field:
     unknown or non-producing nodes, duplicate rows, TTR not positive or outside
-    ``ttr_low <= ttr_weeks <= ttr_high``, negative inventory or spare capacity, unknown sources.
+    ``ttr_low <= ttr_weeks <= ttr_high``, negative spare capacity, unknown sources. Buffers
+    (inventory cover, installed-base service buffers) are the graph's (``nodes.csv``
+    ``buffer_weeks``, ``edges.csv`` overrides): the LP and the capacity engine share them.
     """
     root, name = _csv_target(path, RESILIENCE_FILE)
     issues: list[DataIssue] = []
@@ -114,26 +118,29 @@ def load_resilience(path: str | Path | DatasetFiles, graph: SupplyGraph) -> Resi
         ttr = _positive(row, "ttr_weeks", required=True)
         low = _positive(row, "ttr_low", required=False)
         high = _positive(row, "ttr_high", required=False)
-        inventory = row.number("inventory_weeks", low=0.0, high=MAX_WEEKS)
+        if "inventory_weeks" in row.values:
+            row.fail(
+                "inventory_weeks",
+                "moved in model v2: give the node's buffer as nodes.csv buffer_weeks",
+            )
         spare = row.number("spare_capacity", required=False, low=0.0, high=MAX_SPARE)
         provenance = row.provenance(graph.sources)
         if nid and nid not in graph.nodes:
             row.fail("node", "unknown node id (not in nodes.csv)")
         elif nid and graph.nodes[nid].kind is NodeKind.PROVIDER:
-            row.fail("node", "a provider is a consumer: it has no recovery time or inventory")
+            row.fail("node", "a provider is a consumer: it has no recovery time")
         if ttr is not None and low is not None and low > ttr:
             row.fail("ttr_low", f"must be <= ttr_weeks ({ttr:g})")
         if ttr is not None and high is not None and high < ttr:
             row.fail("ttr_high", f"must be >= ttr_weeks ({ttr:g})")
         if nid in records:
             row.fail("node", "duplicate row for this node")
-        if row.ok and ttr is not None and inventory is not None:
+        if row.ok and ttr is not None:
             records[nid] = ResilienceRecord(
                 node=nid,
                 ttr_weeks=ttr,
                 ttr_low=ttr if low is None else low,
                 ttr_high=ttr if high is None else high,
-                inventory_weeks=inventory,
                 spare_capacity=0.0 if spare is None else spare,
                 provenance=provenance,
                 notes=row.text("notes", required=False),
@@ -160,6 +167,8 @@ def load_provider_demand(path: str | Path | DatasetFiles, graph: SupplyGraph) ->
         weight = _positive(row, "demand_weight", required=True, limit=math.inf)
         low = row.number("demand_low", required=False, low=0.0)
         high = row.number("demand_high", required=False, low=0.0)
+        capex = row.number("capex_usd_bn", required=False, low=0.0, high=1e5)
+        intake = row.number("intake_units", required=False, low=0.0, high=1e9)
         provenance = row.provenance(graph.sources)
         if pid and pid not in graph.nodes:
             row.fail("provider", "unknown node id (not in nodes.csv)")
@@ -177,6 +186,8 @@ def load_provider_demand(path: str | Path | DatasetFiles, graph: SupplyGraph) ->
                 demand_weight=weight,
                 demand_low=weight if low is None else low,
                 demand_high=weight if high is None else high,
+                capex_usd_bn=capex,
+                intake_units=intake,
                 provenance=provenance,
                 notes=row.text("notes", required=False),
             )

@@ -40,6 +40,41 @@ LISTED_KINDS: frozenset[NodeKind] = SUPPLY_KINDS
 PRODUCING_KINDS: frozenset[NodeKind] = SUPPLY_KINDS - {NodeKind.PROVIDER}
 
 
+#: Kinds that are not production capacity (a chip family as a product, a design team, an EDA
+#: licence): they have no sites. A chip family's physical steps are its foundry, packaging and
+#: test suppliers; a blockade reaches it where its packaging is (SupplyGraph.location).
+UNSITED_KINDS: frozenset[NodeKind] = frozenset(
+    {NodeKind.ACCELERATOR, NodeKind.DESIGNER, NodeKind.EDA_SOFTWARE}
+)
+#: Producing kinds that must have sites (every other producing kind).
+SITED_KINDS: frozenset[NodeKind] = PRODUCING_KINDS - UNSITED_KINDS
+
+
+class InputClass(enum.StrEnum):
+    """How a supplier's loss reaches its consumer over time (METHODS v2 §1).
+
+    ``flow``: consumed inputs (wafers, dies, HBM, substrates, film, gases, minerals): the loss
+    arrives once the consumer's inventory cover is used up. ``installed_base``: tools already
+    installed keep producing; only service, spares and new tools stop, after a buffer.
+    ``licence``: EDA, design IP, design services: products already designed keep shipping; new
+    tape-outs stop after a buffer.
+    """
+
+    FLOW = "flow"
+    INSTALLED_BASE = "installed_base"
+    LICENCE = "licence"
+
+
+#: The input class an edge takes from its supplier's kind unless the data say otherwise.
+DEFAULT_INPUT_CLASS: dict[NodeKind, InputClass] = {
+    NodeKind.EQUIPMENT: InputClass.INSTALLED_BASE,
+    NodeKind.EDA_SOFTWARE: InputClass.LICENCE,
+    NodeKind.DESIGNER: InputClass.LICENCE,
+}
+#: Buffers are weeks; ten years is the most the loader accepts.
+MAX_BUFFER_WEEKS = 520.0
+
+
 #: Concentration layers a node can belong to (nodes.csv ``layer``); providers use "provider".
 LAYERS: tuple[str, ...] = (
     "provider",
@@ -113,11 +148,22 @@ class Node:
     tags: frozenset[str]
     provenance: Provenance
     notes: str = ""
+    #: Weeks its consumers keep going after it stops (inventory cover of its output, service
+    #: buffer of its installed tools, life of its licences): the default of every edge out of
+    #: it. None: unknown, which counts as no buffer (never a hidden one).
+    buffer_weeks: float | None = None
+    #: Where the buffer figure comes from (its own sources and quality; as-of of the row).
+    buffer_provenance: Provenance | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SupplyEdge:
-    """``supplier`` meets ``share`` of ``consumer``'s need in input ``category``."""
+    """``supplier`` meets ``share`` of ``consumer``'s need in input ``category``.
+
+    ``input_class`` and ``buffer_weeks`` are as the data give them; None takes the default
+    (the supplier's kind, the supplier's ``buffer_weeks``): see
+    :meth:`models.graph.supply_graph.SupplyGraph.edge_class` and ``edge_buffer``.
+    """
 
     consumer: str
     category: str
@@ -127,6 +173,8 @@ class SupplyEdge:
     share_high: float
     provenance: Provenance
     notes: str = ""
+    input_class: InputClass | None = None
+    buffer_weeks: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

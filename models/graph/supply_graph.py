@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, TypeVar, cast
@@ -16,8 +17,10 @@ from typing import Any, TypeVar, cast
 import networkx as nx
 
 from models.graph.schema import (
+    DEFAULT_INPUT_CLASS,
     CountryRisk,
     DatasetInfo,
+    InputClass,
     Node,
     NodeKind,
     Provenance,
@@ -68,6 +71,7 @@ class SupplyGraph:
         self._outputs: dict[str, list[SupplyEdge]] = {n: [] for n in self.nodes}
         self._paths: dict[str, dict[str, list[str]]] = {}
         self._memo: dict[str, object] = {}
+        self._locations: dict[str, dict[str, float]] = {}
         for edge in self.edges:
             self._inputs[edge.consumer].append(edge)
             self._outputs[edge.supplier].append(edge)
@@ -105,6 +109,11 @@ class SupplyGraph:
                     n.layer,
                     sorted(n.tags),
                     _provenance_json(n.provenance),
+                    *(
+                        []
+                        if n.buffer_weeks is None or n.buffer_provenance is None
+                        else [repr(n.buffer_weeks), _provenance_json(n.buffer_provenance)]
+                    ),
                 ]
                 for n in self.nodes.values()
             ],
@@ -117,6 +126,8 @@ class SupplyGraph:
                     repr(e.share_low),
                     repr(e.share_high),
                     _provenance_json(e.provenance),
+                    *([] if e.input_class is None else [str(e.input_class)]),
+                    *([] if e.buffer_weeks is None else [repr(e.buffer_weeks)]),
                 ]
                 for e in self.edges
             ],
@@ -177,6 +188,46 @@ class SupplyGraph:
         for edge in self._inputs[node_id]:
             grouped.setdefault(edge.category, []).append(edge)
         return grouped
+
+    def edge_class(self, edge: SupplyEdge) -> InputClass:
+        """The edge's input class: as the data say, else from its supplier's kind."""
+        if edge.input_class is not None:
+            return edge.input_class
+        return DEFAULT_INPUT_CLASS.get(self.nodes[edge.supplier].kind, InputClass.FLOW)
+
+    def edge_buffer(self, edge: SupplyEdge) -> float:
+        """Weeks before a loss of the supplier reaches the consumer through this edge: as the
+        data say, else the supplier's ``buffer_weeks``, else 0 (no buffer)."""
+        if edge.buffer_weeks is not None:
+            return edge.buffer_weeks
+        supplier = self.nodes[edge.supplier].buffer_weeks
+        return 0.0 if supplier is None else supplier
+
+    def location(self, node_id: str) -> dict[str, float]:
+        """Where a node's output crosses borders from (country -> share), for blockades.
+
+        Production capacity: its sites. A product without sites (a chip family): where its
+        last physical step is, the share-weighted sites of its ``packaging`` suppliers. A
+        design team, an EDA licence or a provider: its home country (``hq_country``; a
+        provider's data centres, unless it has sites). Computed once per node.
+        """
+        cache = self._locations
+        if node_id not in cache:
+            sites = self.sites.get(node_id, ())
+            node = self.nodes[node_id]
+            where: dict[str, float] = defaultdict(float)
+            if sites:
+                for site in sites:
+                    where[site.country] += site.share
+            else:
+                packaging = self.categories(node_id).get("packaging", [])
+                for edge in packaging:
+                    for country, share in self.location(edge.supplier).items():
+                        where[country] += edge.share * share
+                if not where:
+                    where[node.hq_country] = 1.0
+            cache[node_id] = dict(sorted(where.items()))
+        return cache[node_id]
 
     def site_share(self, node_id: str, countries: Iterable[str]) -> float:
         wanted = set(countries)

@@ -12,7 +12,9 @@ from models.analysis.concentration import Band
 #: Said in every response: how to read the numbers.
 SCORE_INTERPRETATION = (
     "Every score is on 0-100 and higher means riskier; impacts and vetoes are fractions of "
-    "the provider's AI-accelerator supply lost (0-1, higher = riskier)."
+    "the provider's AI-accelerator supply lost (0-1, higher = riskier), at the headline "
+    "horizon unless said otherwise (curves give 4, 13, 26, 52 and 104 weeks; 'long run' "
+    "means after every buffer is used up)."
 )
 
 
@@ -75,14 +77,32 @@ class LayerConcentration:
 
 
 @dataclass(frozen=True, slots=True)
+class CategoryConcentration:
+    """Concentration of one input category (e.g. ``abf_film``) over the provider's sourcing:
+    every consumer in its supply tree that needs the category, weighted by its flow."""
+
+    category: str
+    flow: float  # the provider's effective flow into the category (sum over consumers)
+    consumers: tuple[str, ...]
+    firm_hhi: float
+    country_hhi: float
+    firm_top: Share
+    country_top: Share
+    cr1_over_65: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NodeImpact:
     node: str
     display_name: str
     kind: str
-    impact: float  # I_P(v) = 1 - a(P | v down)
-    is_spof: bool
+    impact: float  # I_P(v) = 1 - a(P | v down for good): the long run, structural
+    is_spof: bool  # impact = 1 (a single point of failure)
     evidence_path: tuple[str, ...]  # provider first, node last
     aggregate_market: bool = False  # a whole commodity market, never scored as a SPOF
+    near_spof: bool = False  # 0.95 <= impact < 1
+    curve: tuple[float, ...] = ()  # impact at 4, 13, 26, 52 and 104 weeks
+    headline: float = 0.0  # impact at the headline horizon
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +136,13 @@ class ContentionView:
 class CountryImpact:
     country: str
     display_name: str
-    impact: float  # I_P(c) = 1 - a(P | every site in c lost)
+    impact: float  # site loss: 1 - a(P | every site in c lost), at the headline horizon
     country_risk: float
     evidence_path: tuple[str, ...]
+    blockade: float = 0.0  # blockade: 1 - a(P | every edge across c's border stopped), headline
+    site_loss_curve: tuple[float, ...] = ()  # at 4, 13, 26, 52 and 104 weeks
+    blockade_curve: tuple[float, ...] = ()
+    long_run: float = 0.0  # site loss once every buffer is used up
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +151,9 @@ class CountryContribution:
     display_name: str
     exposure: float  # layer-weighted share of the provider's sourcing sited there
     country_risk: float
-    contribution: float  # exposure * country_risk, points of the geopolitical sub-score
+    contribution: float  # points of the geopolitical sub-score from this country's events
+    expected_loss: float = 0.0  # sum over its events of p x loss at the headline horizon
+    events: tuple[str, ...] = ()  # the events behind it
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,18 +164,21 @@ class RegimeExposure:
     citation: str
     in_force: bool
     binds_provider: bool  # the provider's home country is a destination the regime covers
-    veto: float  # 1 - a(P | reached nodes degraded); 0 when not in force or not binding
+    veto: float  # long run: 1 - a(P | reached deliveries degraded); 0 when not in force
     reached_nodes: int  # nodes of the provider's supply tree it reaches
     effective_from: dt.date
     effective_to: dt.date | None
+    curve: tuple[float, ...] = ()  # the same as a new shock, at 4, 13, 26, 52 and 104 weeks
 
 
 @dataclass(frozen=True, slots=True)
 class JurisdictionVeto:
     country: str
     display_name: str
-    veto: float  # 1 - a(P | J's sites lost and J's regimes in force bind)
+    veto: float  # 1 - a(P | J's sites lost and J's regimes in force bind), headline horizon
     foreign: bool
+    curve: tuple[float, ...] = ()  # at 4, 13, 26, 52 and 104 weeks
+    long_run: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +202,24 @@ class Coverage:
     edges_with_range: int
     nodes_total: int
     notes: str
+
+
+@dataclass(frozen=True, slots=True)
+class LossUnits:
+    """What the provider stands to lose, in units (METHODS v2 §8): from the tail simulation's
+    annual losses, and the provider's capex and intake (provider_demand.csv)."""
+
+    expected_annual_loss: float  # EAL: mean share of a year's supply lost
+    expected_annual_loss_se: float
+    cvar95: float  # mean annual loss of the worst 5 % of years
+    return_period_losses: tuple[tuple[int, float], ...]  # (years, loss exceeded 1 in years)
+    supply_weeks_per_year: float  # 52 x EAL: weeks of accelerator supply lost a year
+    capex_usd_bn: float | None  # the provider's capex (US$ bn a year), when given
+    capex_at_risk_usd_bn: float | None  # capex x EAL
+    intake_units: float | None  # accelerators taken in a year, when given
+    accelerators_lost_per_year: float | None  # intake x EAL
+    samples: int
+    seed: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +265,13 @@ class RiskAssessment:
     provenance: ResultProvenance
     risk_vector: str
     score_interpretation: str = SCORE_INTERPRETATION
+    horizon_weeks: float = 13.0  # the headline horizon of this assessment
+    near_spof_count: int = 0
+    floor_applied: bool = False  # a sub-score was critical, and the floor set the composite
+    critical_threshold: float = 80.0
+    categories: tuple[CategoryConcentration, ...] = ()
+    geopolitical_expected_loss: float = 0.0  # sum over events of p x loss (headline horizon)
+    loss_units: LossUnits | None = None
 
     def sub_score(self, key: str) -> SubScore:
         return next(s for s in self.sub_scores if s.key == key)
@@ -225,25 +279,32 @@ class RiskAssessment:
 
 # -- the compact risk vector ----------------------------------------------------------------
 
-VECTOR_PREFIX = "SOVRISK:1"
+VECTOR_PREFIX = "SOVRISK:2"
+#: Every sub-score, so the composite can be rebuilt from the vector and the weights. A
+#: sub-score without data is written ``-``.
 _VECTOR_KEYS = {
     "CO": "concentration",
     "ST": "structural",
     "GE": "geopolitical",
     "EX": "export_control",
+    "RE": "resilience",
+    "TA": "tail",
 }
+_SCORE = r"\d{1,3}\.\d"
 _VECTOR_RE = re.compile(
-    r"^SOVRISK:1/P:(?P<provider>[a-z0-9][a-z0-9._-]*)/S:(?P<composite>\d{1,3}\.\d)"
-    r"/CO:(?P<CO>\d{1,3}\.\d)/ST:(?P<ST>\d{1,3}\.\d)/GE:(?P<GE>\d{1,3}\.\d)"
-    r"/EX:(?P<EX>\d{1,3}\.\d)/D:(?P<as_of>\d{4}-\d{2}-\d{2})/H:(?P<hash>[0-9a-f]{12})$"
+    r"^SOVRISK:2/P:(?P<provider>[a-z0-9][a-z0-9._-]*)/S:(?P<composite>"
+    + _SCORE
+    + ")"
+    + "".join(f"/{code}:(?P<{code}>{_SCORE}|-)" for code in _VECTOR_KEYS)
+    + r"/D:(?P<as_of>\d{4}-\d{2}-\d{2})/H:(?P<hash>[0-9a-f]{12})$"
 )
 
 
 @dataclass(frozen=True, slots=True)
 class RiskVector:
     """A one-line summary like a CVSS vector, e.g.
-    ``SOVRISK:1/P:aws/S:71.3/CO:62.0/ST:88.1/GE:47.2/EX:55.0/D:2026-11-24/H:0123456789ab``
-    (scores to one decimal, as-of date, dataset hash prefix)."""
+    ``SOVRISK:2/P:aws/S:51.3/CO:62.0/ST:88.1/GE:47.2/EX:35.0/RE:12.4/TA:55.8/D:2026-11-24/H:0123456789ab``
+    (every sub-score to one decimal, ``-`` when unavailable; as-of date, dataset hash prefix)."""
 
     provider: str
     composite: float
@@ -254,7 +315,10 @@ class RiskVector:
     def __str__(self) -> str:
         subs = dict(self.sub_scores)
         parts = [VECTOR_PREFIX, f"P:{self.provider}", f"S:{self.composite:.1f}"]
-        parts += [f"{code}:{subs[key]:.1f}" for code, key in _VECTOR_KEYS.items()]
+        parts += [
+            f"{code}:{subs[key]:.1f}" if key in subs else f"{code}:-"
+            for code, key in _VECTOR_KEYS.items()
+        ]
         parts += [f"D:{self.as_of.isoformat()}", f"H:{self.dataset_hash_prefix}"]
         return "/".join(parts)
 
@@ -265,9 +329,12 @@ class RiskVector:
         if match is None:
             raise ValueError(
                 f"not a sovrisk risk vector: {text!r} (expected "
-                "SOVRISK:1/P:<id>/S:<n.n>/CO:/ST:/GE:/EX:<n.n>/D:<YYYY-MM-DD>/H:<12 hex>)"
+                "SOVRISK:2/P:<id>/S:<n.n>/CO:/ST:/GE:/EX:/RE:/TA:<n.n or ->/D:<YYYY-MM-DD>"
+                "/H:<12 hex>)"
             )
-        scores = {name: float(match[code]) for code, name in _VECTOR_KEYS.items()}
+        scores = {
+            name: float(match[code]) for code, name in _VECTOR_KEYS.items() if match[code] != "-"
+        }
         composite = float(match["composite"])
         for name, value in [("composite", composite), *scores.items()]:
             if value > 100.0:

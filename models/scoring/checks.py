@@ -1,5 +1,9 @@
 """PASS / FAIL / INCONCLUSIVE checks on an assessment, each with its reason, the supply path
-that is its evidence, and what a procurement analyst could do about it (METHODS §8)."""
+that is its evidence, and what a procurement analyst could do about it (METHODS v2 §8).
+
+Remediation is written for the case at hand: it names the consumer, the category and, where
+the graph knows them, the alternative suppliers of that category sited elsewhere, never a
+fixed example country."""
 
 from __future__ import annotations
 
@@ -22,8 +26,10 @@ CORE_LAYERS = ("foundry", "packaging", "memory", "substrate", "lithography")
 def run_checks(graph: SupplyGraph, a: RiskAssessment) -> tuple[Check, ...]:
     return (
         _spof(graph, a),
+        _near_spof(graph, a),
         *_layer_checks(graph, a),
-        _country(a),
+        *_category_checks(graph, a),
+        _country(graph, a),
         _in_force(graph, a),
         _foreign_veto(a),
         _coverage(a),
@@ -44,6 +50,38 @@ def _consumer_edge(graph: SupplyGraph, path: tuple[str, ...]) -> tuple[str, str]
     return consumer, ""
 
 
+def alternatives(
+    graph: SupplyGraph, category: str, avoid: set[str], exclude: set[str]
+) -> list[str]:
+    """Suppliers the graph knows for ``category`` (of any consumer) that are not in
+    ``exclude`` and have none of their capacity in the ``avoid`` countries."""
+    found = set()
+    for edge in graph.edges:
+        if edge.category != category or edge.supplier in exclude:
+            continue
+        if avoid.isdisjoint(graph.location(edge.supplier)):
+            found.add(edge.supplier)
+    return sorted(found)
+
+
+def _second_source_hint(graph: SupplyGraph, consumer: str, category: str, node: str) -> str:
+    others = alternatives(graph, category, set(), {node} | _current(graph, consumer, category))
+    if others:
+        return (
+            f"Qualify a second source for '{category}' of '{consumer}' (today '{node}' alone); "
+            f"the graph knows {', '.join(others[:4])} for that category elsewhere"
+        )
+    return (
+        f"Qualify a second source for '{category}' of '{consumer}' (today '{node}' alone; the "
+        "graph knows no other supplier of that category), or shift fleet share to "
+        "accelerators that do not depend on it"
+    )
+
+
+def _current(graph: SupplyGraph, consumer: str, category: str) -> set[str]:
+    return {e.supplier for e in graph.inputs(consumer) if e.category == category}
+
+
 def _spof(graph: SupplyGraph, a: RiskAssessment) -> Check:
     spofs = [i for i in a.structural_impacts if i.is_spof]
     if not spofs:
@@ -53,8 +91,9 @@ def _spof(graph: SupplyGraph, a: RiskAssessment) -> Check:
             title="No single point of failure",
             status=CheckStatus.PASS,
             reason=(
-                "No single supplier's loss stops the provider's accelerator supply; the largest "
-                + (f"impact is {top.node} at {100 * top.impact:.1f} %." if top else "impact is 0.")
+                "No single supplier's loss, for good, stops the provider's accelerator supply; "
+                "the largest "
+                + (f"impact is {top.node} at {100 * top.impact:.2f} %." if top else "impact is 0.")
             ),
             evidence_path=top.evidence_path if top else (),
             remediation="Keep second sources qualified and exercised.",
@@ -74,12 +113,42 @@ def _spof(graph: SupplyGraph, a: RiskAssessment) -> Check:
             f"supply: {names}."
         ),
         evidence_path=nearest.evidence_path,
-        remediation=(
-            f"Qualify a second source for '{category}' of '{consumer}' (today '{nearest.node}' "
-            "alone), or shift fleet share to accelerators that do not depend on it."
-        ),
+        remediation=_second_source_hint(graph, consumer, category, nearest.node) + ".",
         observed=float(len(spofs)),
         threshold=0.0,
+    )
+
+
+def _near_spof(graph: SupplyGraph, a: RiskAssessment) -> Check:
+    """A node whose loss cuts 95 % or more is not passed on a margin of a fraction of a
+    percent: near single points of failure fail their own check (METHODS v2 §2)."""
+    near = [i for i in a.structural_impacts if i.near_spof]
+    if not near:
+        return Check(
+            id="structural.near_spof",
+            title="No near single point of failure (a loss of 95 % or more)",
+            status=CheckStatus.PASS,
+            reason="No single supplier's loss cuts 95 % or more of the supply in the long run.",
+            evidence_path=(),
+            remediation="None needed at this threshold.",
+            observed=0.0,
+            threshold=0.95,
+        )
+    worst = near[0]  # ranked by impact
+    consumer, category = _consumer_edge(graph, worst.evidence_path)
+    names = ", ".join(f"{i.node} {100 * i.impact:.2f} %" for i in near[:6])
+    return Check(
+        id="structural.near_spof",
+        title="No near single point of failure (a loss of 95 % or more)",
+        status=CheckStatus.FAIL,
+        reason=(
+            f"{len(near)} node(s) whose loss alone would cut 95 % or more of "
+            f"{a.display_name}'s accelerator supply in the long run: {names}."
+        ),
+        evidence_path=worst.evidence_path,
+        remediation=_second_source_hint(graph, consumer, category, worst.node) + ".",
+        observed=worst.impact,
+        threshold=0.95,
     )
 
 
@@ -113,6 +182,55 @@ def _layer_checks(graph: SupplyGraph, a: RiskAssessment) -> list[Check]:
     return checks
 
 
+def _category_checks(graph: SupplyGraph, a: RiskAssessment) -> list[Check]:
+    """One check per input category (METHODS v2 §3): a category's monopoly is never averaged
+    away inside its layer (Ajinomoto's ABF film, ZEISS's optics, ASML's EUV)."""
+    checks = []
+    paths = graph.supply_paths(a.provider)
+    for cc in a.categories:
+        firm_pct, country_pct = 100 * cc.firm_top.share, 100 * cc.country_top.share
+        consumer = max(cc.consumers, key=lambda c: (len(paths.get(c, ())) == 0, c))
+        supplier = next(
+            (
+                e.supplier
+                for e in graph.inputs(consumer)
+                if e.category == cc.category and graph.nodes[e.supplier].owner == cc.firm_top.key
+            ),
+            "",
+        )
+        evidence = tuple(paths.get(supplier, ())) if supplier else ()
+        hint = "None needed at this threshold."
+        if cc.cr1_over_65:
+            avoid = {cc.country_top.key} if country_pct > CR1_FLAG_PERCENT else set()
+            owned = {n.id for n in graph.nodes.values() if n.owner == cc.firm_top.key}
+            others = alternatives(graph, cc.category, avoid, owned)
+            where = f" outside {cc.country_top.display_name}" if avoid else ""
+            hint = (
+                f"Diversify '{cc.category}': the graph knows {', '.join(others[:4])}{where}."
+                if others
+                else f"Diversify '{cc.category}': the graph knows no supplier of it besides "
+                f"{cc.firm_top.key}{where}; record candidates (or accept and buffer the risk)."
+            )
+        checks.append(
+            Check(
+                id=f"concentration.category.{cc.category}",
+                title=f"No supplier or country above {CR1_FLAG_PERCENT:.0f} % in {cc.category}",
+                status=CheckStatus.FAIL if cc.cr1_over_65 else CheckStatus.PASS,
+                reason=(
+                    f"In '{cc.category}' ({len(cc.consumers)} consumer(s) in the supply tree) "
+                    f"{cc.firm_top.key} holds {firm_pct:.1f} % (HHI {cc.firm_hhi:,.0f}) and "
+                    f"{cc.country_top.display_name} {country_pct:.1f} % (HHI "
+                    f"{cc.country_hhi:,.0f})."
+                ),
+                evidence_path=evidence,
+                remediation=hint,
+                observed=max(firm_pct, country_pct),
+                threshold=CR1_FLAG_PERCENT,
+            )
+        )
+    return checks
+
+
 def _diversify_hint(layer: str, firm_pct: float, firm: str, country_pct: float, iso3: str) -> str:
     hints = []
     if firm_pct > CR1_FLAG_PERCENT:
@@ -133,28 +251,43 @@ def _layer_driver(graph: SupplyGraph, a: RiskAssessment, layer: str, owner: str)
     return ""
 
 
-def _country(a: RiskAssessment) -> Check:
+def _country(graph: SupplyGraph, a: RiskAssessment) -> Check:
     top = a.country_impacts[0] if a.country_impacts else None
     impact = top.impact if top else 0.0
     failed = impact >= COUNTRY_IMPACT_LIMIT
+    remediation = "None needed at this threshold."
+    if top and failed:
+        driver = top.evidence_path[-2] if len(top.evidence_path) >= 2 else ""
+        consumer, category = _consumer_edge(graph, top.evidence_path[:-1])
+        others = (
+            alternatives(graph, category, {top.country}, _current(graph, consumer, category))
+            if category
+            else []
+        )
+        remediation = (
+            f"Qualify capacity outside {top.display_name} for '{category}' of '{consumer}' "
+            f"(today {driver})"
+            + (
+                f": the graph knows {', '.join(others[:4])}"
+                if others
+                else ": the graph knows no supplier of it outside the country"
+            )
+            + f"; and hold inventory for the {a.horizon_weeks:g}-week window."
+        )
     return Check(
         id="geopolitical.country_impact",
         title=f"No single country can cut {100 * COUNTRY_IMPACT_LIMIT:.0f} % of supply",
         status=CheckStatus.FAIL if failed else CheckStatus.PASS,
         reason=(
             f"Losing every site in {top.display_name} ({top.country}) would cut "
-            f"{100 * impact:.1f} % of {a.display_name}'s accelerator supply "
-            f"(country risk {top.country_risk:.0f}/100)."
+            f"{100 * impact:.1f} % of {a.display_name}'s accelerator supply within "
+            f"{a.horizon_weeks:g} weeks ({100 * top.long_run:.1f} % once buffers run out; a "
+            f"blockade {100 * top.blockade:.1f} %)."
             if top
             else "No country exposure recorded."
         ),
         evidence_path=top.evidence_path if top else (),
-        remediation=(
-            f"Qualify capacity outside {top.country} for the nodes on this path (e.g. US/Japan "
-            "fabs and packaging lines) and hold inventory to cover the recovery time."
-            if top and failed
-            else "None needed at this threshold."
-        ),
+        remediation=remediation,
         observed=impact,
         threshold=COUNTRY_IMPACT_LIMIT,
     )
@@ -216,8 +349,8 @@ def _foreign_veto(a: RiskAssessment) -> Check:
             (c.evidence_path for c in a.country_impacts if top and c.country == top.country), ()
         ),
         remediation=(
-            f"Reduce dependence on {top.country}-sited capacity and {top.country}-controlled "
-            "items; build allied or domestic second sources."
+            f"Reduce dependence on {top.display_name}-sited capacity and on items its regimes "
+            f"reach; the country impacts list the nodes on the path."
             if top and failed
             else "None needed at this threshold."
         ),
@@ -269,8 +402,8 @@ def _missing_layers(a: RiskAssessment) -> Check:
     )
 
 
-#: 1 year in 20 losing at least this share of the annual supply fails the tail check.
-TAIL_LIMIT = 10.0
+#: A 1-in-25-year loss of at least this share of the annual supply fails the tail check.
+TAIL_LIMIT = 0.10
 
 
 def _resilience(graph: SupplyGraph, a: RiskAssessment) -> Check:
@@ -307,18 +440,22 @@ def _resilience(graph: SupplyGraph, a: RiskAssessment) -> Check:
 
 def _tail(a: RiskAssessment) -> Check:
     sub = a.sub_score("tail")
+    units = a.loss_units
+    observed = dict(units.return_period_losses).get(25, 0.0) if units else 0.0
     status = (
         CheckStatus.INCONCLUSIVE
-        if not sub.available
+        if not sub.available or units is None
         else CheckStatus.FAIL
-        if sub.score >= TAIL_LIMIT
+        if observed >= TAIL_LIMIT
         else CheckStatus.PASS
     )
     return Check(
         id="tail.annual_loss",
-        title=f"A 1-in-20 year loses less than {TAIL_LIMIT:.0f} % of annual supply",
+        title=f"A 1-in-25 year loses less than {100 * TAIL_LIMIT:.0f} % of annual supply",
         status=status,
-        reason=sub.explanation,
+        reason=(
+            f"The 1-in-25-year loss is {100 * observed:.1f} % of annual supply. " + sub.explanation
+        ),
         evidence_path=(),
         remediation=(
             "See SimulateDisruptions for the events driving the tail; diversify away from the "
@@ -328,6 +465,6 @@ def _tail(a: RiskAssessment) -> Check:
             if status is CheckStatus.INCONCLUSIVE
             else "None needed at this threshold."
         ),
-        observed=sub.score,
+        observed=observed,
         threshold=TAIL_LIMIT,
     )

@@ -11,7 +11,7 @@ from models.errors import FieldViolation, InvalidParameterError
 from models.graph.schema import LAYERS, Regime
 
 #: Version of the scoring model; part of every result's provenance.
-MODEL_VERSION = "0.2.0"
+MODEL_VERSION = "0.3.0"
 
 SUB_SCORES: tuple[str, ...] = (
     "concentration",
@@ -49,14 +49,19 @@ DEFAULT_LAYER_WEIGHTS: Mapping[str, float] = {
     "eda": 0.03,
 }
 
+#: The floor ``alpha x max sub-score`` applies only when a sub-score is critical (>= this).
 DEFAULT_ALPHA = 0.8
-#: Structural sub-score = mean impact of the K most critical supplier nodes. 25 is about the
-#: size of a provider's critical core in the bundled data (17-27 nodes can each cut >= 50 %).
+DEFAULT_CRITICAL = 80.0
+#: Structural sub-score breadth = mean long-run impact of the K most critical supplier nodes.
+#: 25 is about the size of a provider's critical core in the bundled data.
 DEFAULT_TOP_K = 25
 #: Export-control sub-score = 100 x (w x capacity bound by regimes in force now
-#:                                   + (1 - w) x largest foreign jurisdictional veto).
+#:                                   + (1 - w) x mean of the 3 largest foreign vetoes).
 DEFAULT_EXPORT_NOW_WEIGHT = 0.5
 DEFAULT_MIN_IMPACT = 0.5
+#: The headline horizon in weeks (one of models.engine.impacts.HORIZONS).
+DEFAULT_HORIZON_WEEKS = 13.0
+ALLOWED_HORIZONS: tuple[float, ...] = (4.0, 13.0, 26.0, 52.0, 104.0)
 
 
 def _frozen(mapping: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
@@ -76,6 +81,10 @@ class ScoringParams:
     alpha: float = DEFAULT_ALPHA
     top_k: int = DEFAULT_TOP_K
     export_now_weight: float = DEFAULT_EXPORT_NOW_WEIGHT
+    #: Weeks of the headline horizon: country impacts, vetoes and the geopolitical loss.
+    horizon_weeks: float = DEFAULT_HORIZON_WEEKS
+    #: A sub-score at or above this is critical and switches the floor on.
+    critical: float = DEFAULT_CRITICAL
     #: Regimes held in (True) or out (False) of force whatever ``as_of`` says: the effect of
     #: one regime's entry or exit alone (CompareAssessments' date effects).
     regime_overrides: tuple[tuple[str, bool], ...] = ()
@@ -96,6 +105,8 @@ class ScoringParams:
         alpha: float = DEFAULT_ALPHA,
         top_k: int = DEFAULT_TOP_K,
         export_now_weight: float = DEFAULT_EXPORT_NOW_WEIGHT,
+        horizon_weeks: float = DEFAULT_HORIZON_WEEKS,
+        critical: float = DEFAULT_CRITICAL,
     ) -> ScoringParams:
         """Defaults overridden by the keys given; weights renormalised to sum to 1.
 
@@ -118,6 +129,13 @@ class ScoringParams:
                     "export_now_weight", repr(export_now_weight), "must be within [0, 1]"
                 )
             )
+        if horizon_weeks not in ALLOWED_HORIZONS:
+            shown = ", ".join(f"{h:g}" for h in ALLOWED_HORIZONS)
+            violations.append(
+                FieldViolation("horizon_weeks", repr(horizon_weeks), f"must be one of {shown}")
+            )
+        if not (_is_number(critical) and math.isfinite(critical) and 0.0 < critical <= 100.0):
+            violations.append(FieldViolation("critical", repr(critical), "must be in (0, 100]"))
         if violations:
             raise InvalidParameterError(violations)
         return cls(
@@ -127,6 +145,8 @@ class ScoringParams:
             alpha=alpha,
             top_k=top_k,
             export_now_weight=export_now_weight,
+            horizon_weeks=float(horizon_weeks),
+            critical=float(critical),
         )
 
     def weight(self, key: str) -> float:
@@ -139,6 +159,8 @@ class ScoringParams:
             "alpha": repr(self.alpha),
             "top_k": str(self.top_k),
             "export_now_weight": repr(self.export_now_weight),
+            "horizon_weeks": repr(self.horizon_weeks),
+            "critical": repr(self.critical),
         }
         out.update({f"weights.{k}": repr(v) for k, v in self.weights})
         out.update({f"layer_weights.{k}": repr(v) for k, v in self.layer_weights})

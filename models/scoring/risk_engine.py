@@ -1,9 +1,10 @@
-"""The risk engine: scores each provider of one graph version (METHODS §2–§5, §8).
+"""The risk engine: scores each provider of one graph version (METHODS v2 §2-§5, §8).
 
-Everything that depends only on the graph (single-node and single-country knockouts for every
-provider, effective sourcing flows, regime reach) is evaluated once, as batches on the
-compiled arrays, when the engine is built. A score then only combines those arrays for the
-requested date and weights; results are cached per (provider, parameters).
+Everything that depends only on the graph (node, firm and country knockouts for every
+provider at every horizon, effective sourcing flows, regime reach) is evaluated once, as
+batches on the compiled arrays, when the engine is built (:class:`ImpactModel`). A score
+then only combines those arrays for the requested date, horizon and weights; results are
+cached per (provider, parameters). docs/methodology.md explains every sub-score.
 """
 
 from __future__ import annotations
@@ -20,14 +21,30 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from models.analysis.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
+from models.analysis.geopolitics import (
+    GEO_HALF,
+    CountryEventSpec,
+    country_events,
+    event_loss_curves,
+    geo_score,
+)
 from models.engine.compiled import FloatArray
-from models.engine.impacts import SPOF_TOLERANCE, ImpactModel
+from models.engine.impacts import (
+    HORIZONS,
+    LONG,
+    NEAR_SPOF,
+    SPOF_TOLERANCE,
+    CountryEvent,
+    ImpactModel,
+    horizon_index,
+)
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.graph.bundle import Supplements
 from models.graph.schema import AGGREGATE_MARKET_TAG, Quality
 from models.graph.supply_graph import SupplyGraph
 from models.scoring import checks as checks_mod
 from models.scoring.assessment import (
+    CategoryConcentration,
     ContentionView,
     CountryContribution,
     CountryImpact,
@@ -36,6 +53,7 @@ from models.scoring.assessment import (
     FirmImpact,
     JurisdictionVeto,
     LayerConcentration,
+    LossUnits,
     NodeImpact,
     RegimeExposure,
     ResultProvenance,
@@ -51,7 +69,7 @@ if TYPE_CHECKING:
     from models.analysis.contention import ContentionResult
     from models.analysis.cutsets import CutSetResult
     from models.analysis.resilience import ResilienceResult
-    from models.analysis.simulation import SimulationResult
+    from models.analysis.simulation import ProviderRisk, SimulationResult
 
 R = TypeVar("R")
 
@@ -65,6 +83,12 @@ TAIL_SAMPLES = 10_000
 #: Cut sets listed per provider in an assessment (the counts cover all of them).
 MAX_CUT_SETS = 20
 TAIL_SEED = 0
+#: The tail sub-score: ``100 x CVaR95 / (CVaR95 + TAIL_HALF)``: 50 when the worst year in 20
+#: loses a quarter of the year's supply on average.
+TAIL_HALF = 0.25
+#: The export-control sub-score's breadth: the mean veto of this many largest foreign
+#: jurisdictions (the largest alone is about the same for every provider of one region).
+EXPORT_TOP_JURISDICTIONS = 3
 #: Points are kept to 1e-6 so that contributions and the floor uplift add up exactly.
 _MICRO = 1_000_000
 
@@ -95,6 +119,7 @@ class RiskEngine(ImpactModel):
         self._tail: SimulationResult | bool | None = False
         self._cut_sets: CutSetResult | None = None
         self._contention: ContentionResult | None = None
+        self._geo: tuple[tuple[CountryEventSpec, ...], FloatArray] | None = None
         self._lazy_lock = threading.Lock()
         self._assess = lru_cache(maxsize=4096)(self._assess_uncached)
 
@@ -176,22 +201,36 @@ class RiskEngine(ImpactModel):
 
     # -- the assessment ---------------------------------------------------------------------
 
+    def geopolitical_events(self) -> tuple[CountryEventSpec, ...]:
+        """The country events of the geopolitical sum (explicit and governance), once."""
+        with self._lazy_lock:
+            if self._geo is None:
+                specs = country_events(self, self.supplements.events)
+                self._geo = (specs, event_loss_curves(self, specs))
+            return self._geo[0]
+
+    def _geo_curves(self) -> FloatArray:
+        self.geopolitical_events()
+        assert self._geo is not None
+        return self._geo[1]
+
     def _assess_uncached(self, pid: str, params: ScoringParams) -> RiskAssessment:
         g, cg = self.graph, self.compiled
         node = g.nodes[pid]
         k = self._prow[pid]
+        h = horizon_index(params.horizon_weeks)
         x = self.flows[:, k]
         tree = [i for i in np.flatnonzero(x > 0).tolist() if cg.ids[i] != pid]
 
-        layers, conc_score, geo_score, geo_rows = self._layers(x, tree, params)
-        exposure = {r.country: r.exposure for r in geo_rows}
-        impacts = self._node_impacts(pid, k, tree)
+        layers, conc_score, exposure = self._layers(x, tree, params)
+        categories = self._categories(x, tree)
+        impacts = self._node_impacts(pid, k, tree, h)
         # Aggregate market nodes (a whole commodity market) are reported but not scored as
         # single points of failure: losing a whole market is a country or regime event.
-        firm_level = [i.impact for i in impacts if not i.aggregate_market]
-        top = sorted(firm_level, reverse=True)[: params.top_k]
-        structural = 100.0 * (math.fsum(top) / params.top_k if top else 0.0)
-        spofs = [i for i in impacts if i.is_spof]
+        firm_level = [i for i in impacts if not i.aggregate_market]
+        spofs = [i for i in firm_level if i.is_spof]
+        near = [i for i in firm_level if i.near_spof]
+        structural = _structural_score([i.headline for i in firm_level], spofs, near, params.top_k)
         firms = self._firm_impacts(k)
         cuts = _find(self.cut_set_result().providers, pid)
         contention = tuple(
@@ -206,20 +245,22 @@ class RiskEngine(ImpactModel):
             for c in b.providers
             if c.provider == pid
         )
-        countries = self._country_impacts(pid, k, x, exposure)
+        countries = self._country_impacts(pid, k, x, exposure, h)
+        geo_rows, geo_loss = self._geopolitical(k, h, exposure)
         regimes, bound_now, jurisdictions = self._export_controls(
-            pid, node.hq_country, tree, params, exposure
+            pid, node.hq_country, tree, params
         )
         foreign = [j for j in jurisdictions if j.foreign]
         largest = foreign[0] if foreign else None  # already ranked by veto, then country
+        top_vetoes = [j.veto for j in foreign[:EXPORT_TOP_JURISDICTIONS]]
+        breadth = math.fsum(top_vetoes) / EXPORT_TOP_JURISDICTIONS if top_vetoes else 0.0
         export = 100.0 * (
-            params.export_now_weight * bound_now
-            + (1.0 - params.export_now_weight) * (largest.veto if largest else 0.0)
+            params.export_now_weight * bound_now + (1.0 - params.export_now_weight) * breadth
         )
         raw: dict[str, float | None] = {
             "concentration": conc_score,
             "structural": structural,
-            "geopolitical": geo_score,
+            "geopolitical": geo_score(geo_loss),
             "export_control": export,
         }
         resilience = self.resilience_result()
@@ -227,32 +268,31 @@ class RiskEngine(ImpactModel):
         raw["resilience"] = provider_resilience.score if provider_resilience else None
         tail = self.tail_result()
         provider_tail = _find(tail.providers, pid) if tail else None
-        raw["tail"] = 100.0 * provider_tail.p95_duration_weighted_loss if provider_tail else None
+        raw["tail"] = tail_score(provider_tail.cvar95) if provider_tail else None
+        horizon = f"{params.horizon_weeks:g} weeks"
         explanations = {
             "concentration": _explain_concentration(layers),
-            "structural": (
-                f"Mean impact of the {params.top_k} supplier nodes whose loss would cut the most "
-                f"supply; {len(spofs)} single point(s) of failure"
-                + (f", led by {spofs[0].node}." if spofs else ".")
-            ),
-            "geopolitical": _explain_geo(geo_rows),
+            "structural": _explain_structural(spofs, near, firm_level, params.top_k),
+            "geopolitical": _explain_geo(geo_rows, geo_loss, horizon),
             "resilience": (
                 provider_resilience.explanation
                 if provider_resilience
                 else "Unavailable: no resilience data (resilience.csv)."
             ),
             "tail": (
-                f"In 1 year in 20 the provider loses at least {raw['tail']:.1f} % of its annual "
-                f"supply (95th percentile of duration-weighted loss; {TAIL_SAMPLES:,} samples, "
-                f"seed {TAIL_SEED}); CVaR95 of the instantaneous loss "
-                f"{provider_tail.cvar95:.3f}."
-                if provider_tail and raw["tail"] is not None
+                f"CVaR95 of annual loss {provider_tail.cvar95:.3f}: in the worst 1 year in 20 "
+                f"the provider loses {100 * provider_tail.cvar95:.1f} % of its annual supply on "
+                f"average; expected annual loss {100 * provider_tail.mean_loss:.2f} %, 1-in-100"
+                f"-year loss {100 * provider_tail.loss_at(100):.1f} % ({TAIL_SAMPLES:,} "
+                f"samples, seed {TAIL_SEED}; 100 x CVaR95 / (CVaR95 + {TAIL_HALF:g}))."
+                if provider_tail
                 else "Unavailable: no disruption events (events.csv)."
             ),
             "export_control": (
                 f"{100 * bound_now:.1f} % of supply bound by regimes in force on "
-                f"{params.as_of.isoformat()}; largest foreign veto "
-                + (f"{largest.country} {100 * largest.veto:.1f} %." if largest else "none.")
+                f"{params.as_of.isoformat()}; mean veto of the {EXPORT_TOP_JURISDICTIONS} "
+                f"largest foreign jurisdictions at {horizon} {100 * breadth:.1f} %"
+                + (f" (largest {largest.country} {100 * largest.veto:.1f} %)." if largest else ".")
             ),
         }
         sub_scores, composite, uplift = _composite(raw, explanations, params)
@@ -261,7 +301,7 @@ class RiskEngine(ImpactModel):
         vector = RiskVector(
             provider=pid,
             composite=composite,
-            sub_scores=tuple((s.key, s.score) for s in sub_scores),
+            sub_scores=tuple((s.key, s.score) for s in sub_scores if s.available),
             as_of=params.as_of,
             dataset_hash_prefix=g.content_hash[:12],
         )
@@ -274,7 +314,7 @@ class RiskEngine(ImpactModel):
             sub_scores=sub_scores,
             floor_alpha=params.alpha,
             floor_uplift=uplift,
-            retained_capacity=float(self.baseline[cg.index[pid]]),
+            retained_capacity=1.0 - bound_now,
             layers=layers,
             structural_impacts=impacts,
             spof_count=len(spofs),
@@ -297,12 +337,21 @@ class RiskEngine(ImpactModel):
             coverage=coverage,
             provenance=provenance,
             risk_vector=str(vector),
+            horizon_weeks=params.horizon_weeks,
+            near_spof_count=len(near),
+            floor_applied=uplift > 0.0,
+            critical_threshold=params.critical,
+            categories=categories,
+            geopolitical_expected_loss=geo_loss,
+            loss_units=self._loss_units(pid, provider_tail),
         )
         return replace(partial, checks=checks_mod.run_checks(g, partial))
 
     def _layers(
         self, x: FloatArray, tree: Sequence[int], params: ScoringParams
-    ) -> tuple[tuple[LayerConcentration, ...], float, float, tuple[CountryContribution, ...]]:
+    ) -> tuple[tuple[LayerConcentration, ...], float, dict[str, float]]:
+        """Per-layer concentration, the layer-weighted concentration score, and the provider's
+        layer-weighted exposure to each country (sourcing sited there)."""
         g, cg = self.graph, self.compiled
         by_layer: dict[str, list[int]] = defaultdict(list)
         for i in tree:
@@ -312,7 +361,6 @@ class RiskEngine(ImpactModel):
         total_w = math.fsum(weights.values())
         layers: list[LayerConcentration] = []
         conc = 0.0
-        geo_by_country: dict[str, float] = defaultdict(float)
         exposure: dict[str, float] = defaultdict(float)
         for layer in sorted(weights):
             members = by_layer[layer]
@@ -331,7 +379,6 @@ class RiskEngine(ImpactModel):
             score = (firm_hhi + country_hhi) / 200.0
             conc += w * score
             for iso3, share in nations.items():
-                geo_by_country[iso3] += w * share * g.countries[iso3].risk
                 exposure[iso3] += w * share
             layers.append(
                 LayerConcentration(
@@ -353,25 +400,58 @@ class RiskEngine(ImpactModel):
                     score=score,
                 )
             )
-        geo_rows = tuple(
-            sorted(
-                (
-                    CountryContribution(
-                        c,
-                        self._country_name(c),
-                        exposure[c],
-                        g.countries[c].risk,
-                        geo_by_country[c],
-                    )
-                    for c in geo_by_country
-                ),
-                key=lambda r: (-r.contribution, r.country),
-            )
-        )
-        geo = math.fsum(r.contribution for r in geo_rows)
-        return tuple(layers), conc, geo, geo_rows
+        return tuple(layers), conc, dict(exposure)
 
-    def _node_impacts(self, pid: str, k: int, tree: Sequence[int]) -> tuple[NodeImpact, ...]:
+    def _categories(self, x: FloatArray, tree: Sequence[int]) -> tuple[CategoryConcentration, ...]:
+        """Concentration of every input category over the provider's sourcing (METHODS v2 §3):
+        checks run per category, so one category's monopoly is never averaged away in its
+        layer. A consumer's suppliers count by ``x_consumer x share``."""
+        g, cg = self.graph, self.compiled
+        firms: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        nations: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        flow: dict[str, float] = defaultdict(float)
+        consumers: dict[str, set[str]] = defaultdict(set)
+        members = {cg.ids[i] for i in tree}
+        for i in tree:
+            nid = cg.ids[i]
+            for edge in g.inputs(nid):
+                if edge.supplier not in members:
+                    continue
+                weight = float(x[i]) * edge.share
+                flow[edge.category] += weight
+                consumers[edge.category].add(nid)
+                supplier = g.nodes[edge.supplier]
+                firms[edge.category][supplier.owner] += weight
+                for country, share in g.location(edge.supplier).items():
+                    nations[edge.category][country] += weight * share
+        rows = []
+        for category in sorted(flow):
+            total = flow[category]
+            if total <= 0.0:
+                continue
+            f = {k: v / total for k, v in firms[category].items()}
+            c = {k: v / total for k, v in nations[category].items()}
+            top_firm, firm_pct = cr1(f)
+            top_country, country_pct = cr1(c)
+            rows.append(
+                CategoryConcentration(
+                    category=category,
+                    flow=total,
+                    consumers=tuple(sorted(consumers[category])),
+                    firm_hhi=hhi(f),
+                    country_hhi=hhi(c),
+                    firm_top=Share(top_firm, top_firm, firm_pct / 100.0),
+                    country_top=Share(
+                        top_country, self._country_name(top_country), country_pct / 100.0
+                    ),
+                    cr1_over_65=max(firm_pct, country_pct) > CR1_FLAG_PERCENT,
+                )
+            )
+        return tuple(rows)
+
+    def _node_impacts(
+        self, pid: str, k: int, tree: Sequence[int], h: int
+    ) -> tuple[NodeImpact, ...]:
         g, cg = self.graph, self.compiled
         paths = g.supply_paths(pid)
         rows = []
@@ -381,15 +461,19 @@ class RiskEngine(ImpactModel):
                 continue
             nid = cg.ids[i]
             market = AGGREGATE_MARKET_TAG in g.nodes[nid].tags
+            spof = impact >= 1.0 - SPOF_TOLERANCE and not market
             rows.append(
                 NodeImpact(
                     node=nid,
                     display_name=g.nodes[nid].name,
                     kind=str(g.nodes[nid].kind),
                     impact=impact,
-                    is_spof=impact >= 1.0 - SPOF_TOLERANCE and not market,
+                    is_spof=spof,
                     evidence_path=tuple(paths.get(nid, ())),
                     aggregate_market=market,
+                    near_spof=not spof and not market and impact >= NEAR_SPOF,
+                    curve=_curve_of(self.node_curve[:, k, i]),
+                    headline=float(self.node_curve[h, k, i]),
                 )
             )
         # Equal impacts: the node nearest the provider first (the most actionable), then id.
@@ -408,14 +492,16 @@ class RiskEngine(ImpactModel):
         return tuple(sorted(rows, key=lambda r: (-round(r.impact, 12), r.firm)))
 
     def _country_impacts(
-        self, pid: str, k: int, x: FloatArray, exposure: dict[str, float]
+        self, pid: str, k: int, x: FloatArray, exposure: dict[str, float], h: int
     ) -> tuple[CountryImpact, ...]:
         g, cg = self.graph, self.compiled
         paths = g.supply_paths(pid)
+        site_loss = self.country_curve[CountryEvent.SITE_LOSS]
+        blockade = self.country_curve[CountryEvent.BLOCKADE]
         rows = []
         for c, iso3 in enumerate(cg.countries):
-            impact = float(self.country_impact[k, c])
-            if impact <= 0.0:
+            impact = float(site_loss[h, k, c])
+            if max(float(site_loss[LONG, k, c]), float(blockade[LONG, k, c])) <= 0.0:
                 continue
             # Evidence: the node carrying the most of this provider's flow in that country.
             weight = x * self._site_dense[:, c]
@@ -423,7 +509,15 @@ class RiskEngine(ImpactModel):
             path = (*paths.get(driver, ()), f"country:{iso3}")
             rows.append(
                 CountryImpact(
-                    iso3, self._country_name(iso3), impact, g.countries[iso3].risk, tuple(path)
+                    iso3,
+                    self._country_name(iso3),
+                    impact,
+                    g.countries[iso3].risk,
+                    tuple(path),
+                    blockade=float(blockade[h, k, c]),
+                    site_loss_curve=_curve_of(site_loss[:, k, c]),
+                    blockade_curve=_curve_of(blockade[:, k, c]),
+                    long_run=float(site_loss[LONG, k, c]),
                 )
             )
         # Equal impacts: the country carrying more of the provider's sourcing first.
@@ -435,23 +529,25 @@ class RiskEngine(ImpactModel):
         )
 
     def _export_controls(
-        self,
-        pid: str,
-        home: str,
-        tree: Sequence[int],
-        params: ScoringParams,
-        exposure: dict[str, float],
+        self, pid: str, home: str, tree: Sequence[int], params: ScoringParams
     ) -> tuple[tuple[RegimeExposure, ...], float, tuple[JurisdictionVeto, ...]]:
         g, cg = self.graph, self.compiled
         k = self._prow[pid]
+        h = horizon_index(params.horizon_weeks)
         in_tree = np.zeros(cg.n_nodes, dtype=bool)
         in_tree[list(tree)] = True
         in_force = frozenset(r.id for r in g.regimes.values() if params.regime_in_force(r))
-        bound_now, veto = self._in_force_effects(in_force)
+        weeks = self.regime_weeks(params.as_of, in_force)
+        # A regime held in force by an override counts as long in force (fully felt).
+        forced = {rid for rid, on in params.regime_overrides if on}
+        weeks = tuple((rid, math.inf if rid in forced else w) for rid, w in weeks)
+        bound_now = float(self.bound_now(weeks)[k])
+        veto = self.jurisdiction_veto(in_force)
         regimes = []
         for r in g.regimes.values():
             active = r.id in in_force
-            cut = float(self._regime_veto[r.id][k]) if active else 0.0
+            curve = self.regime_curve[r.id][:, k]
+            cut = float(curve[LONG]) if active else 0.0
             regimes.append(
                 RegimeExposure(
                     regime=r.id,
@@ -464,6 +560,7 @@ class RiskEngine(ImpactModel):
                     reached_nodes=int(np.count_nonzero((self._bound[r.id] > 0) & in_tree)),
                     effective_from=r.effective_from,
                     effective_to=r.effective_to,
+                    curve=_curve_of(curve),
                 )
             )
         regimes.sort(key=lambda r: (not r.in_force, -r.veto, r.effective_from, r.regime))
@@ -474,14 +571,80 @@ class RiskEngine(ImpactModel):
         jurisdictions = tuple(
             sorted(
                 (
-                    JurisdictionVeto(j, self._country_name(j), float(veto[k, c]), j != home)
-                    for c, j in enumerate(self._jurisdictions)
+                    JurisdictionVeto(
+                        j,
+                        self._country_name(j),
+                        float(veto[h, k, c]),
+                        j != home,
+                        curve=_curve_of(veto[:, k, c]),
+                        long_run=float(veto[LONG, k, c]),
+                    )
+                    for c, j in enumerate(self.jurisdictions)
                     if j in exposed or j in issuers
                 ),
-                key=lambda v: (-round(v.veto, 12), -exposure.get(v.country, 0.0), v.country),
+                key=lambda v: (-round(v.veto, 12), -round(v.long_run, 12), v.country),
             )
         )
-        return tuple(regimes), max(0.0, float(bound_now[k])), jurisdictions
+        return tuple(regimes), max(0.0, bound_now), jurisdictions
+
+    def _geopolitical(
+        self, k: int, h: int, exposure: dict[str, float]
+    ) -> tuple[tuple[CountryContribution, ...], float]:
+        """Per-country contributions to the expected loss and the total (METHODS v2 §4)."""
+        specs = self.geopolitical_events()
+        losses = self._geo_curves()[h, k]  # per event
+        by_country: dict[str, float] = defaultdict(float)
+        events: dict[str, list[str]] = defaultdict(list)
+        for spec, loss in zip(specs, losses.tolist(), strict=True):
+            term = spec.probability * max(0.0, loss)
+            if term <= 0.0:
+                continue
+            for iso3 in spec.countries:
+                by_country[iso3] += term / len(spec.countries)
+                events[iso3].append(spec.id)
+        total = math.fsum(by_country.values())
+        score = geo_score(total)
+        rows = tuple(
+            sorted(
+                (
+                    CountryContribution(
+                        c,
+                        self._country_name(c),
+                        exposure.get(c, 0.0),
+                        self.graph.countries[c].risk if c in self.graph.countries else 0.0,
+                        score * value / total if total > 0 else 0.0,
+                        expected_loss=value,
+                        events=tuple(events[c]),
+                    )
+                    for c, value in by_country.items()
+                ),
+                key=lambda r: (-r.expected_loss, r.country),
+            )
+        )
+        return rows, total
+
+    def _loss_units(self, pid: str, risk: ProviderRisk | None) -> LossUnits | None:
+        """EAL and the tail in units: supply-weeks, capex at risk, accelerators."""
+        if risk is None:
+            return None
+        demand = self.supplements.demand
+        record = demand.records.get(pid) if demand else None
+        capex = record.capex_usd_bn if record else None
+        intake = record.intake_units if record else None
+        eal = risk.mean_loss
+        return LossUnits(
+            expected_annual_loss=eal,
+            expected_annual_loss_se=risk.mean_loss_se,
+            cvar95=risk.cvar95,
+            return_period_losses=risk.return_period_losses,
+            supply_weeks_per_year=52.0 * eal,
+            capex_usd_bn=capex,
+            capex_at_risk_usd_bn=None if capex is None else capex * eal,
+            intake_units=intake,
+            accelerators_lost_per_year=None if intake is None else intake * eal,
+            samples=TAIL_SAMPLES,
+            seed=TAIL_SEED,
+        )
 
     def _coverage(self, pid: str, x: FloatArray, tree: Sequence[int]) -> Coverage:
         g, cg = self.graph, self.compiled
@@ -522,7 +685,8 @@ def _shares(values: dict[str, float], namer: Callable[[str], str]) -> tuple[Shar
 def _composite(
     raw: dict[str, float | None], explanations: dict[str, str], params: ScoringParams
 ) -> tuple[tuple[SubScore, ...], float, float]:
-    """``max(sum w_k s_k, alpha max_k s_k)`` with contributions that add up exactly.
+    """``sum w_k s_k``, raised to ``alpha max_k s_k`` only when a sub-score is critical
+    (``>= params.critical``), with contributions that add up exactly (METHODS v2 §8).
 
     A sub-score without data (``None``) is reported as unavailable and the weights are
     renormalised over the available ones, so missing data neither counts as zero risk nor
@@ -540,7 +704,8 @@ def _composite(
     scores = {k: min(100.0, max(0.0, float(raw[k] or 0.0))) for k in available}
     contributions = {k: _micro(weight[k] * scores[k]) for k in available}
     weighted = sum(contributions.values())
-    floor = _micro(params.alpha * max(scores.values(), default=0.0))
+    worst = max(scores.values(), default=0.0)
+    floor = _micro(params.alpha * worst) if worst >= params.critical else 0
     composite = max(weighted, floor)
     subs = tuple(
         SubScore(k, round(scores[k], 6), weight[k], contributions[k] / _MICRO, explanations[k])
@@ -562,10 +727,57 @@ def _explain_concentration(layers: Sequence[LayerConcentration]) -> str:
     return "Layer-weighted mean of firm and country HHI/100. Heaviest: " + "; ".join(parts) + "."
 
 
-def _explain_geo(rows: Sequence[CountryContribution]) -> str:
+def _curve_of(values: FloatArray) -> tuple[float, ...]:
+    """The five reporting horizons of a curve (the long run dropped)."""
+    return tuple(float(v) for v in values[: len(HORIZONS)])
+
+
+def _structural_score(
+    headline: Sequence[float], spofs: Sequence[NodeImpact], near: Sequence[NodeImpact], top_k: int
+) -> float:
+    """Banded by the worst single failure in the long run, placed in the band by breadth:
+    ``[50, 100]`` with a single point of failure, ``[25, 50)`` with near-SPOFs (>= 0.95)
+    only, ``[0, 25)`` otherwise; the breadth is the mean impact at the headline horizon of
+    the ``top_k`` most critical supplier nodes (0-1). A provider with a SPOF therefore always
+    ranks above one without, and within a band the breadth of its critical core, after
+    buffers, orders them."""
+    top = sorted(headline, reverse=True)[:top_k]
+    breadth = min(1.0, math.fsum(top) / top_k) if top else 0.0
+    if spofs:
+        return 50.0 + 50.0 * breadth
+    if near:
+        return 25.0 + 25.0 * min(breadth, 1.0 - 1e-9)
+    return 25.0 * min(breadth, 1.0 - 1e-9)
+
+
+def tail_score(cvar95: float) -> float:
+    """The 0-100 tail sub-score of CVaR95 of annual loss: ``100 c / (c + TAIL_HALF)``."""
+    c = max(0.0, cvar95)
+    return 100.0 * c / (c + TAIL_HALF)
+
+
+def _explain_structural(
+    spofs: Sequence[NodeImpact], near: Sequence[NodeImpact], rows: Sequence[NodeImpact], k: int
+) -> str:
+    worst = spofs[0] if spofs else near[0] if near else rows[0] if rows else None
+    tier = "single point(s) of failure" if spofs else "near single point(s) of failure"
+    head = (
+        f"{len(spofs) or len(near)} {tier} (long run), led by {worst.node}"
+        if (spofs or near) and worst
+        else "No node's loss cuts 95 % or more"
+    )
+    return (
+        f"{head}; {len(near)} near-SPOF(s) >= 95 %. Band [50, 100] with a SPOF, [25, 50) with "
+        f"near-SPOFs only, [0, 25) otherwise; placed by the mean headline impact of the {k} "
+        "most critical nodes."
+    )
+
+
+def _explain_geo(rows: Sequence[CountryContribution], loss: float, horizon: str) -> str:
     parts = [
-        f"{r.country} {100 * r.exposure:.0f} % exposure x risk {r.country_risk:.0f} "
-        f"= {r.contribution:.1f}"
-        for r in rows[:3]
+        f"{r.country} {100 * r.expected_loss:.2f} % ({', '.join(r.events[:2])})" for r in rows[:3]
     ]
-    return "Sum over countries of layer-weighted exposure x country risk. Top: " + "; ".join(parts)
+    return (
+        f"Expected annual loss from country events at {horizon}: {100 * loss:.2f} % of supply "
+        f"(sum of probability x loss; 100 g / (g + {GEO_HALF:g})). Top: " + "; ".join(parts)
+    )

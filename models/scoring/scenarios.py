@@ -6,8 +6,12 @@ other version; disruptions (a node or a country losing capacity, a capacity fact
 ``up`` vector of one evaluation. For every provider the result compares the baseline and the
 scenario on
 
-- **available capacity**: ``a(P)`` under the disruptions and every regime in force on the date
-  (the baseline's is ``1 - bound_now``), and lost supply-weeks where a duration is given;
+- **available capacity**: ``a(P)`` at the headline horizon (and the curve over the reporting
+  horizons) under the disruptions, every regime in force on the date binding as far as it is
+  felt by then (the baseline's is ``1 - bound_now``); the disruptions, and regimes the
+  scenario activates or adds, are new shocks that each edge's buffer delays; where a
+  duration is given, the supply-weeks lost over it (``d x`` the loss averaged over ``d``
+  weeks, which the horizon formula gives exactly);
 - the **sub-scores and composite** of the full assessment;
 
 and attributes each delta to the perturbations by leaving each one out in turn.
@@ -23,6 +27,8 @@ from dataclasses import dataclass, replace
 import networkx as nx
 import numpy as np
 
+from models.engine.compiled import EdgeTerm
+from models.engine.impacts import HORIZONS, CountryEvent
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph.schema import Provenance, Quality, Regime, SupplyEdge
 from models.graph.supply_graph import SupplyGraph
@@ -47,11 +53,14 @@ class DegradeNode:
 
 @dataclass(frozen=True, slots=True)
 class DegradeCountry:
-    """Every site in ``country`` loses ``fraction_lost`` of its capacity (1 = all lost)."""
+    """A country event (METHODS v2 §2): a **site loss** (every site in ``country`` loses
+    ``fraction_lost`` of its capacity) or a **blockade** (every edge crossing its border
+    delivers ``1 - fraction_lost`` of its flow; domestic edges go on)."""
 
     country: str
     fraction_lost: float = 1.0
     duration_weeks: float = 0.0
+    kind: CountryEvent = CountryEvent.SITE_LOSS
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +133,9 @@ class ProviderOutcome:
     scenario: RiskAssessment
     available_baseline: float
     available_scenario: float
-    lost_supply_weeks: float  # (baseline - scenario available) x longest disruption duration
+    lost_supply_weeks: float  # d x (baseline - scenario available averaged over d weeks)
     deltas: tuple[Delta, ...]
+    available_curve: tuple[float, ...] = ()  # scenario a(P) at 4, 13, 26, 52, 104 weeks
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +363,7 @@ def scenario_params(base: ScoringParams, scenario: Scenario) -> ScoringParams:
         "alpha": base.alpha,
         "top_k": base.top_k,
         "export_now_weight": base.export_now_weight,
+        "critical": base.critical,
     }
     for p in scenario.perturbations:
         if isinstance(p, SetParameter) and p.name.startswith("weights."):
@@ -369,17 +380,23 @@ def scenario_params(base: ScoringParams, scenario: Scenario) -> ScoringParams:
         alpha=values["alpha"],
         top_k=int(top_k),
         export_now_weight=values["export_now_weight"],
+        horizon_weeks=base.horizon_weeks,
+        critical=values["critical"],
     )
 
 
 def disruption_up(engine: RiskEngine, scenario: Scenario) -> np.ndarray:
-    """The ``up`` vector of the scenario's node, country and capacity perturbations."""
+    """The ``up`` vector of the scenario's node, site-loss and capacity perturbations."""
     cg = engine.compiled
     up = np.ones(cg.n_nodes)
     for p in scenario.perturbations:
         if isinstance(p, DegradeNode):
             up[cg.index[p.node]] *= 1.0 - p.fraction_lost
-        elif isinstance(p, DegradeCountry) and p.country in cg.countries:
+        elif (
+            isinstance(p, DegradeCountry)
+            and p.kind is CountryEvent.SITE_LOSS
+            and p.country in cg.countries
+        ):
             column = cg.sites[:, cg.countries.index(p.country)].toarray().ravel()
             up *= 1.0 - p.fraction_lost * column
         elif isinstance(p, SetParameter) and p.name.startswith("capacity."):
@@ -387,22 +404,76 @@ def disruption_up(engine: RiskEngine, scenario: Scenario) -> np.ndarray:
     return up
 
 
+def disruption_terms(
+    engine: RiskEngine, scenario: Scenario, baseline_in_force: frozenset[str]
+) -> list[EdgeTerm]:
+    """The scenario's new shocks to edges: blockades, and regimes it activates or adds that
+    are not in force in the baseline (a new restriction is delayed by buffers)."""
+    cg = engine.compiled
+    terms = []
+    for p in scenario.perturbations:
+        if (
+            isinstance(p, DegradeCountry)
+            and p.kind is CountryEvent.BLOCKADE
+            and p.country in cg.countries
+        ):
+            exposure = cg.border_exposure(cg.countries.index(p.country))
+            terms.append(EdgeTerm(p.fraction_lost * exposure, np.ones(1)))
+    for rid in sorted(engine.in_force_regimes(scenario_regimes(scenario)) - baseline_in_force):
+        terms.append(EdgeTerm(1.0 - engine.regime_scale(rid), np.ones(1)))
+    return terms
+
+
+def scenario_regimes(scenario: Scenario) -> frozenset[str]:
+    """Regimes the scenario activates or adds."""
+    return frozenset(
+        p.regime if isinstance(p, ActivateRegime) else p.regime.id
+        for p in scenario.perturbations
+        if isinstance(p, ActivateRegime | AddRegime)
+    )
+
+
 # -- running it -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Evaluated:
+    engine: RiskEngine
+    assessed: dict[str, RiskAssessment]
+    available: dict[str, float]  # at the headline horizon
+    curve: dict[str, tuple[float, ...]]  # at the reporting horizons
+    over_duration: dict[str, float]  # averaged over the longest duration given (or headline)
+
+
 def _evaluate(
-    engine: RiskEngine, base: ScoringParams, scenario: Scenario, providers: Sequence[str]
-) -> tuple[RiskEngine, dict[str, RiskAssessment], dict[str, float], ScoringParams]:
+    engine: RiskEngine,
+    base: ScoringParams,
+    scenario: Scenario,
+    providers: Sequence[str],
+    weeks: float,
+) -> _Evaluated:
     graph = scenario_graph(engine.graph, scenario, base.as_of)
     scen_engine = engine if graph is engine.graph else RiskEngine(graph, engine.supplements)
     params = scenario_params(base, scenario)
-    available = scen_engine.available(disruption_up(scen_engine, scenario), params.as_of)
+    baseline_in_force = engine.in_force(params.as_of)
+    up = disruption_up(scen_engine, scenario)
+    terms = disruption_terms(scen_engine, scenario, baseline_in_force)
     index = {p: k for k, p in enumerate(scen_engine.provider_ids)}
-    return (
+
+    def at(horizon: float) -> np.ndarray:
+        return scen_engine.available(
+            up, params.as_of, horizon=horizon, edge_terms=terms, in_force=baseline_in_force
+        )
+
+    curve = np.stack([at(h) for h in HORIZONS])
+    headline = curve[HORIZONS.index(params.horizon_weeks)]
+    over = at(weeks) if weeks > 0 else headline
+    return _Evaluated(
         scen_engine,
         {p: scen_engine.assess(p, params) for p in providers},
-        {p: float(available[index[p]]) for p in providers},
-        params,
+        {p: float(headline[index[p]]) for p in providers},
+        {p: tuple(float(v) for v in curve[:, index[p]]) for p in providers},
+        {p: float(over[index[p]]) for p in providers},
     )
 
 
@@ -415,9 +486,13 @@ def run_scenario(
     """Baseline vs scenario for each provider (default: all), with attributed deltas."""
     validate(engine.graph, scenario)
     wanted = list(providers) if providers else list(engine.provider_ids)
-    base_available = engine.available(np.ones(engine.compiled.n_nodes), params.as_of)
+    base_available = engine.available(
+        np.ones(engine.compiled.n_nodes), params.as_of, horizon=params.horizon_weeks
+    )
     index = {p: k for k, p in enumerate(engine.provider_ids)}
-    scen_engine, scen, avail, _ = _evaluate(engine, params, scenario, wanted)
+    weeks = max((getattr(p, "duration_weeks", 0.0) for p in scenario.perturbations), default=0.0)
+    full = _evaluate(engine, params, scenario, wanted, weeks)
+    scen_engine, scen, avail = full.engine, full.assessed, full.available
 
     notes: list[str] = []
     n = len(scenario.perturbations)
@@ -427,12 +502,11 @@ def run_scenario(
             rest = Scenario(
                 scenario.name, scenario.perturbations[:k] + scenario.perturbations[k + 1 :]
             )
-            _, assessed, available, _ = _evaluate(engine, params, rest, wanted)
-            leave_out.append((assessed, available))
+            part = _evaluate(engine, params, rest, wanted, weeks)
+            leave_out.append((part.assessed, part.available))
     elif n > MAX_ATTRIBUTED:
         notes.append(f"more than {MAX_ATTRIBUTED} perturbations: drivers not attributed")
 
-    weeks = max((getattr(p, "duration_weeks", 0.0) for p in scenario.perturbations), default=0.0)
     outcomes = []
     for pid in wanted:
         base = engine.assess(pid, params)
@@ -473,8 +547,9 @@ def run_scenario(
                 scenario=after,
                 available_baseline=a0,
                 available_scenario=a1,
-                lost_supply_weeks=max(0.0, a0 - a1) * weeks,
+                lost_supply_weeks=max(0.0, a0 - full.over_duration[pid]) * weeks,
                 deltas=tuple(deltas),
+                available_curve=full.curve[pid],
             )
         )
     return ScenarioResult(

@@ -124,6 +124,40 @@ QUALITY_C: Quality.ValueType  # 3
 """Estimate or weak source: hand-set where no source publishes the figure."""
 Global___Quality: _TypeAlias = Quality  # noqa: Y015
 
+class _CountryEventKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CountryEventKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CountryEventKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    COUNTRY_EVENT_KIND_UNSPECIFIED: _CountryEventKind.ValueType  # 0
+    """Not set: a site loss."""
+    COUNTRY_EVENT_KIND_SITE_LOSS: _CountryEventKind.ValueType  # 1
+    """Site loss (conflict, disaster): the share of each node's capacity sited in the country
+    is lost.
+    """
+    COUNTRY_EVENT_KIND_BLOCKADE: _CountryEventKind.ValueType  # 2
+    """Blockade or embargo: every supply edge that crosses the country's border stops;
+    domestic edges go on. A product without sites crosses where its packaging is; a
+    provider sits in its home country.
+    """
+
+class CountryEventKind(_CountryEventKind, metaclass=_CountryEventKindEnumTypeWrapper):
+    """The two kinds of country event (model 0.3)."""
+
+COUNTRY_EVENT_KIND_UNSPECIFIED: CountryEventKind.ValueType  # 0
+"""Not set: a site loss."""
+COUNTRY_EVENT_KIND_SITE_LOSS: CountryEventKind.ValueType  # 1
+"""Site loss (conflict, disaster): the share of each node's capacity sited in the country
+is lost.
+"""
+COUNTRY_EVENT_KIND_BLOCKADE: CountryEventKind.ValueType  # 2
+"""Blockade or embargo: every supply edge that crosses the country's border stops;
+domestic edges go on. A product without sites crosses where its packaging is; a
+provider sits in its home country.
+"""
+Global___CountryEventKind: _TypeAlias = CountryEventKind  # noqa: Y015
+
 @_typing.final
 class Provenance(_message.Message):
     """Where a data record (node, edge, site, regime, country risk) comes from."""
@@ -313,3 +347,31 @@ class ResultProvenance(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ResultProvenance: _TypeAlias = ResultProvenance  # noqa: Y015
+
+@_typing.final
+class HorizonValue(_message.Message):
+    """A value at one horizon: a loss averaged over a window of that many weeks, behind each
+    edge's buffer (inventory cover, installed-base service buffer, licence life).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    horizon_weeks: _builtins.float
+    """The horizon in weeks (4, 13, 26, 52 or 104)."""
+    value: _builtins.float
+    """The value: a fraction (0-1) of the provider's supply."""
+    def __init__(
+        self,
+        *,
+        horizon_weeks: _builtins.float = ...,
+        value: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["horizon_weeks", b"horizon_weeks", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HorizonValue: _TypeAlias = HorizonValue  # noqa: Y015

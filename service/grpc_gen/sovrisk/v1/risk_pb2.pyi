@@ -7,6 +7,12 @@ points of failure, geopolitical exposure and export-control reach, explained and
 Every score is on 0-100 and higher means riskier. Impacts, vetoes and retained capacity
 are fractions of the provider's AI-accelerator supply (0-1). Export-control reach and any
 entity matching are evidence, not a compliance determination.
+
+Horizons (model 0.3): a loss reaches a consumer only once its buffer (inventory cover, an
+installed base's service buffer, a licence's life) is used up, so every impact depends on
+the window it is averaged over. Impacts are reported at a headline horizon
+(`horizon_weeks`, default 13 weeks: one quarter) with their curve over 4, 13, 26, 52 and
+104 weeks; "long run" means after every buffer is used up (structural dependence).
 """
 
 from collections import abc as _abc
@@ -75,15 +81,21 @@ class _SubScoreKeyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SubScoreK
     SUB_SCORE_KEY_STRUCTURAL: _SubScoreKey.ValueType  # 2
     """Structural: single points of failure and the largest node impacts in the AND/OR graph."""
     SUB_SCORE_KEY_GEOPOLITICAL: _SubScoreKey.ValueType  # 3
-    """Geopolitical: layer-weighted country exposure times country risk."""
+    """Geopolitical: expected annual share of supply lost to country events (conflict,
+    blockade, disaster, governance) at the headline horizon, 100 g / (g + 0.02).
+    """
     SUB_SCORE_KEY_EXPORT_CONTROL: _SubScoreKey.ValueType  # 4
-    """Export control: capacity bound by regimes in force and the largest foreign veto."""
+    """Export control: capacity bound by regimes in force and the mean veto of the three
+    largest foreign jurisdictions at the headline horizon.
+    """
     SUB_SCORE_KEY_RESILIENCE: _SubScoreKey.ValueType  # 5
     """Resilience over time: the largest share of demand lost in a single-node disruption
     lasting the node's time-to-recover, after inventories and alternatives (TTR/TTS LP).
     """
     SUB_SCORE_KEY_TAIL: _SubScoreKey.ValueType  # 6
-    """Tail: 95th percentile of the share of annual supply lost (correlated Monte Carlo)."""
+    """Tail: CVaR95 of the annual share of supply lost (correlated Monte Carlo), 100 c / (c +
+    0.25). Until model 0.2 it was the 95th percentile, blind to events under 5 % a year.
+    """
 
 class SubScoreKey(_SubScoreKey, metaclass=_SubScoreKeyEnumTypeWrapper):
     """Which sub-score a `SubScore` is. More may be added (resilience, tail risk)."""
@@ -95,15 +107,21 @@ SUB_SCORE_KEY_CONCENTRATION: SubScoreKey.ValueType  # 1
 SUB_SCORE_KEY_STRUCTURAL: SubScoreKey.ValueType  # 2
 """Structural: single points of failure and the largest node impacts in the AND/OR graph."""
 SUB_SCORE_KEY_GEOPOLITICAL: SubScoreKey.ValueType  # 3
-"""Geopolitical: layer-weighted country exposure times country risk."""
+"""Geopolitical: expected annual share of supply lost to country events (conflict,
+blockade, disaster, governance) at the headline horizon, 100 g / (g + 0.02).
+"""
 SUB_SCORE_KEY_EXPORT_CONTROL: SubScoreKey.ValueType  # 4
-"""Export control: capacity bound by regimes in force and the largest foreign veto."""
+"""Export control: capacity bound by regimes in force and the mean veto of the three
+largest foreign jurisdictions at the headline horizon.
+"""
 SUB_SCORE_KEY_RESILIENCE: SubScoreKey.ValueType  # 5
 """Resilience over time: the largest share of demand lost in a single-node disruption
 lasting the node's time-to-recover, after inventories and alternatives (TTR/TTS LP).
 """
 SUB_SCORE_KEY_TAIL: SubScoreKey.ValueType  # 6
-"""Tail: 95th percentile of the share of annual supply lost (correlated Monte Carlo)."""
+"""Tail: CVaR95 of the annual share of supply lost (correlated Monte Carlo), 100 c / (c +
+0.25). Until model 0.2 it was the 95th percentile, blind to events under 5 % a year.
+"""
 Global___SubScoreKey: _TypeAlias = SubScoreKey  # noqa: Y015
 
 class _HhiBandReference:
@@ -260,10 +278,16 @@ class ScoreProviderRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     WEIGHTS_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The provider to score: `providers/{provider}` (e.g. "providers/aws")."""
     graph_version: _builtins.str
     """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
+    horizon_weeks: _builtins.float
+    """The headline horizon in weeks: 4, 13, 26, 52 or 104; 0 means 13 (one quarter). Country
+    impacts, vetoes and the geopolitical expected loss are read at it (INVALID_ARGUMENT
+    naming `horizon_weeks` otherwise).
+    """
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to score as of: only regimes in force on that date count. Unset means the
@@ -281,10 +305,11 @@ class ScoreProviderRequest(_message.Message):
         as_of: _date_pb2.Date | None = ...,
         weights: Global___ScoringWeights | None = ...,
         graph_version: _builtins.str = ...,
+        horizon_weeks: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "name", b"name", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "name", b"name", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -308,13 +333,19 @@ class RiskAssessment(_message.Message):
     BAND_FIELD_NUMBER: _builtins.int
     SCORE_INTERPRETATION_FIELD_NUMBER: _builtins.int
     RISK_VECTOR_FIELD_NUMBER: _builtins.int
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    LOSS_UNITS_FIELD_NUMBER: _builtins.int
     SUB_SCORES_FIELD_NUMBER: _builtins.int
     FLOOR_ALPHA_FIELD_NUMBER: _builtins.int
     FLOOR_UPLIFT_FIELD_NUMBER: _builtins.int
     RETAINED_CAPACITY_FIELD_NUMBER: _builtins.int
+    FLOOR_APPLIED_FIELD_NUMBER: _builtins.int
+    CRITICAL_THRESHOLD_FIELD_NUMBER: _builtins.int
     LAYERS_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
     STRUCTURAL_IMPACTS_FIELD_NUMBER: _builtins.int
     SPOF_COUNT_FIELD_NUMBER: _builtins.int
+    NEAR_SPOF_COUNT_FIELD_NUMBER: _builtins.int
     FIRM_IMPACTS_FIELD_NUMBER: _builtins.int
     CUT_SETS_FIELD_NUMBER: _builtins.int
     SINGLETON_CUT_COUNT_FIELD_NUMBER: _builtins.int
@@ -322,6 +353,7 @@ class RiskAssessment(_message.Message):
     CONTENTION_FIELD_NUMBER: _builtins.int
     COUNTRY_IMPACTS_FIELD_NUMBER: _builtins.int
     GEOPOLITICAL_CONTRIBUTIONS_FIELD_NUMBER: _builtins.int
+    GEOPOLITICAL_EXPECTED_LOSS_FIELD_NUMBER: _builtins.int
     REGIMES_FIELD_NUMBER: _builtins.int
     BOUND_NOW_FIELD_NUMBER: _builtins.int
     JURISDICTIONS_FIELD_NUMBER: _builtins.int
@@ -339,8 +371,9 @@ class RiskAssessment(_message.Message):
     regimes are tested against, and the country whose veto is not foreign.
     """
     composite: _builtins.float
-    """Composite score, 0-100, higher = riskier:
-    max(sum over k of weight_k * score_k, floor_alpha * max over k of score_k).
+    """Composite score, 0-100, higher = riskier: sum over k of weight_k * score_k, raised to
+    floor_alpha * max over k of score_k only when a sub-score is critical (at least
+    `critical_threshold`).
     """
     band: Global___RiskBand.ValueType
     """Band of the composite."""
@@ -349,10 +382,13 @@ class RiskAssessment(_message.Message):
     higher means riskier; impacts and vetoes are fractions (0-1) of the supply lost.
     """
     risk_vector: _builtins.str
-    """Compact one-line summary, like a CVSS vector, e.g.
-    "SOVRISK:1/P:aws/S:71.3/CO:62.0/ST:88.1/GE:47.2/EX:55.0/D:2026-11-24/H:0123456789ab"
-    (scores to one decimal, as-of date, dataset-hash prefix).
+    """Compact one-line summary, like a CVSS vector, e.g. "SOVRISK:2/P:aws/S:51.3/CO:62.0/
+    ST:58.0/GE:62.0/EX:27.6/RE:38.2/TA:50.8/D:2026-11-24/H:0123456789ab" (every sub-score to
+    one decimal, "-" when unavailable, so the composite can be rebuilt from it with the
+    weights; as-of date, dataset-hash prefix). Model 0.2 wrote "SOVRISK:1" with four scores.
     """
+    horizon_weeks: _builtins.float
+    """The headline horizon of this assessment, in weeks."""
     floor_alpha: _builtins.float
     """The floor factor alpha of the composite (default 0.8): one critical weakness is not
     averaged away.
@@ -362,30 +398,56 @@ class RiskAssessment(_message.Message):
     sum is above the floor). Points on 0-100.
     """
     retained_capacity: _builtins.float
-    """Baseline retained capacity a(P) with every node up (0-1; 1 = full supply)."""
+    """Baseline retained capacity a(P) with every node up and the regimes in force binding
+    (0-1; 1 = full supply): 1 - bound_now.
+    """
+    floor_applied: _builtins.bool
+    """True when a sub-score was critical and the floor set the composite."""
+    critical_threshold: _builtins.float
+    """The score from which a sub-score is critical and switches the floor on (default 80)."""
     spof_count: _builtins.int
-    """Number of single points of failure: nodes whose loss alone cuts the whole supply."""
+    """Number of single points of failure: nodes whose loss alone, for good, cuts the whole
+    supply (long run).
+    """
+    near_spof_count: _builtins.int
+    """Number of near single points of failure: nodes whose loss cuts 95 % or more (but not
+    all) of the supply in the long run.
+    """
     singleton_cut_count: _builtins.int
     """Number of single nodes that are cut sets on their own."""
     pair_cut_count: _builtins.int
     """Number of minimal node pairs that are cut sets."""
+    geopolitical_expected_loss: _builtins.float
+    """The expected annual share of supply lost to country events at the headline horizon
+    (sum over events of probability x loss): what the geopolitical sub-score maps.
+    """
     bound_now: _builtins.float
     """Fraction (0-1) of the supply bound by every regime in force that binds the provider."""
     jurisdictions_over_half: _builtins.int
     """Number of jurisdictions whose veto is 0.5 or more."""
     @_builtins.property
-    def sub_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubScore]:
-        """Fields 8-9 are kept free for later headline fields.
-
-        The sub-scores, in `SubScoreKey` order, each with its weight and contribution.
+    def loss_units(self) -> Global___LossUnits:
+        """What the provider stands to lose, in units: expected annual loss, supply-weeks, US$ of
+        capex and accelerators (unset without disruption events).
         """
 
     @_builtins.property
+    def sub_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubScore]:
+        """The sub-scores, in `SubScoreKey` order, each with its weight and contribution."""
+
+    @_builtins.property
     def layers(self) -> _containers.RepeatedCompositeFieldContainer[Global___LayerConcentration]:
-        """Fields 14-19 are kept free for later score components (resilience, tail risk).
+        """Fields 16-19 are kept free for later score components.
 
         Concentration of the provider's own effective sourcing, one entry per layer present in
         its supply tree, ordered by layer name.
+        """
+
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedCompositeFieldContainer[Global___CategoryConcentration]:
+        """Concentration of every input category of the provider's supply tree (e.g. "abf_film",
+        "euv_lithography"), by category name: checks run per category, so one category's
+        monopoly is never averaged away inside its layer.
         """
 
     @_builtins.property
@@ -463,13 +525,19 @@ class RiskAssessment(_message.Message):
         band: Global___RiskBand.ValueType = ...,
         score_interpretation: _builtins.str = ...,
         risk_vector: _builtins.str = ...,
+        horizon_weeks: _builtins.float = ...,
+        loss_units: Global___LossUnits | None = ...,
         sub_scores: _abc.Iterable[Global___SubScore] | None = ...,
         floor_alpha: _builtins.float = ...,
         floor_uplift: _builtins.float = ...,
         retained_capacity: _builtins.float = ...,
+        floor_applied: _builtins.bool = ...,
+        critical_threshold: _builtins.float = ...,
         layers: _abc.Iterable[Global___LayerConcentration] | None = ...,
+        categories: _abc.Iterable[Global___CategoryConcentration] | None = ...,
         structural_impacts: _abc.Iterable[Global___NodeImpact] | None = ...,
         spof_count: _builtins.int = ...,
+        near_spof_count: _builtins.int = ...,
         firm_impacts: _abc.Iterable[Global___FirmImpact] | None = ...,
         cut_sets: _abc.Iterable[Global___CutSet] | None = ...,
         singleton_cut_count: _builtins.int = ...,
@@ -477,6 +545,7 @@ class RiskAssessment(_message.Message):
         contention: _abc.Iterable[Global___ContentionExposure] | None = ...,
         country_impacts: _abc.Iterable[Global___CountryImpact] | None = ...,
         geopolitical_contributions: _abc.Iterable[Global___CountryContribution] | None = ...,
+        geopolitical_expected_loss: _builtins.float = ...,
         regimes: _abc.Iterable[Global___RegimeExposure] | None = ...,
         bound_now: _builtins.float = ...,
         jurisdictions: _abc.Iterable[Global___JurisdictionVeto] | None = ...,
@@ -486,9 +555,9 @@ class RiskAssessment(_message.Message):
         coverage: Global___DataCoverage | None = ...,
         provenance: _common_pb2.ResultProvenance | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "largest_foreign_veto", b"largest_foreign_veto", "provenance", b"provenance"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "largest_foreign_veto", b"largest_foreign_veto", "loss_units", b"loss_units", "provenance", b"provenance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "home_country", b"home_country", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "singleton_cut_count", b"singleton_cut_count", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "categories", b"categories", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "critical_threshold", b"critical_threshold", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "geopolitical_expected_loss", b"geopolitical_expected_loss", "home_country", b"home_country", "horizon_weeks", b"horizon_weeks", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "loss_units", b"loss_units", "near_spof_count", b"near_spof_count", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "singleton_cut_count", b"singleton_cut_count", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -708,6 +777,9 @@ class NodeImpact(_message.Message):
     IS_SPOF_FIELD_NUMBER: _builtins.int
     EVIDENCE_PATH_FIELD_NUMBER: _builtins.int
     AGGREGATE_MARKET_FIELD_NUMBER: _builtins.int
+    NEAR_SPOF_FIELD_NUMBER: _builtins.int
+    HEADLINE_IMPACT_FIELD_NUMBER: _builtins.int
+    CURVE_FIELD_NUMBER: _builtins.int
     node: _builtins.str
     """The node: `nodes/{node}`."""
     display_name: _builtins.str
@@ -715,18 +787,28 @@ class NodeImpact(_message.Message):
     kind: _common_pb2.NodeKind.ValueType
     """Kind of the node."""
     impact: _builtins.float
-    """Fraction (0-1) of the provider's supply lost with the node; 1 = single point of failure."""
+    """Fraction (0-1) of the provider's supply lost with the node for good (long run); 1 =
+    single point of failure.
+    """
     is_spof: _builtins.bool
     """True when the impact is 1: the node alone cuts the whole supply."""
     aggregate_market: _builtins.bool
     """True when the node stands for a whole commodity market (e.g. gallium): its loss is
     reported but never scored as a single point of failure.
     """
+    near_spof: _builtins.bool
+    """True when 0.95 <= impact < 1: a near single point of failure."""
+    headline_impact: _builtins.float
+    """The impact at the headline horizon (after buffers)."""
     @_builtins.property
     def evidence_path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A supply path from the provider down to the node, as node resource names (provider
         first, e.g. "providers/aws", "nodes/aws-trainium3", ..., this node last).
         """
+
+    @_builtins.property
+    def curve(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.HorizonValue]:
+        """The impact over 4, 13, 26, 52 and 104 weeks."""
 
     def __init__(
         self,
@@ -738,14 +820,156 @@ class NodeImpact(_message.Message):
         is_spof: _builtins.bool = ...,
         evidence_path: _abc.Iterable[_builtins.str] | None = ...,
         aggregate_market: _builtins.bool = ...,
+        near_spof: _builtins.bool = ...,
+        headline_impact: _builtins.float = ...,
+        curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_market", b"aggregate_market", "display_name", b"display_name", "evidence_path", b"evidence_path", "impact", b"impact", "is_spof", b"is_spof", "kind", b"kind", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aggregate_market", b"aggregate_market", "curve", b"curve", "display_name", b"display_name", "evidence_path", b"evidence_path", "headline_impact", b"headline_impact", "impact", b"impact", "is_spof", b"is_spof", "kind", b"kind", "near_spof", b"near_spof", "node", b"node"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NodeImpact: _TypeAlias = NodeImpact  # noqa: Y015
+
+@_typing.final
+class CategoryConcentration(_message.Message):
+    """Concentration of one input category over the provider's sourcing: every consumer in its
+    supply tree that needs the category, its suppliers weighted by the consumer's flow.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    FLOW_FIELD_NUMBER: _builtins.int
+    CONSUMERS_FIELD_NUMBER: _builtins.int
+    FIRM_HHI_FIELD_NUMBER: _builtins.int
+    COUNTRY_HHI_FIELD_NUMBER: _builtins.int
+    FIRM_CR1_FIELD_NUMBER: _builtins.int
+    COUNTRY_CR1_FIELD_NUMBER: _builtins.int
+    CR1_OVER_65_FIELD_NUMBER: _builtins.int
+    category: _builtins.str
+    """The input category (e.g. "abf_film")."""
+    flow: _builtins.float
+    """The provider's effective flow into the category (a sum over consumers; the provider
+    itself is 1).
+    """
+    firm_hhi: _builtins.float
+    """Firm-level HHI (0-10,000)."""
+    country_hhi: _builtins.float
+    """Country-level HHI over where the suppliers' output is (0-10,000)."""
+    cr1_over_65: _builtins.bool
+    """True when one firm or one country holds more than 65 % (SIA/BCG 2021 flag)."""
+    @_builtins.property
+    def consumers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The consumers needing it, `nodes/{node}`."""
+
+    @_builtins.property
+    def firm_cr1(self) -> Global___Share:
+        """CR1 by firm."""
+
+    @_builtins.property
+    def country_cr1(self) -> Global___Share:
+        """CR1 by country."""
+
+    def __init__(
+        self,
+        *,
+        category: _builtins.str = ...,
+        flow: _builtins.float = ...,
+        consumers: _abc.Iterable[_builtins.str] | None = ...,
+        firm_hhi: _builtins.float = ...,
+        country_hhi: _builtins.float = ...,
+        firm_cr1: Global___Share | None = ...,
+        country_cr1: Global___Share | None = ...,
+        cr1_over_65: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["country_cr1", b"country_cr1", "firm_cr1", b"firm_cr1"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["category", b"category", "consumers", b"consumers", "country_cr1", b"country_cr1", "country_hhi", b"country_hhi", "cr1_over_65", b"cr1_over_65", "firm_cr1", b"firm_cr1", "firm_hhi", b"firm_hhi", "flow", b"flow"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CategoryConcentration: _TypeAlias = CategoryConcentration  # noqa: Y015
+
+@_typing.final
+class LossUnits(_message.Message):
+    """What a provider stands to lose, in units (from the tail simulation's annual losses)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPECTED_ANNUAL_LOSS_FIELD_NUMBER: _builtins.int
+    EXPECTED_ANNUAL_LOSS_SE_FIELD_NUMBER: _builtins.int
+    CVAR95_FIELD_NUMBER: _builtins.int
+    RETURN_PERIOD_LOSSES_FIELD_NUMBER: _builtins.int
+    SUPPLY_WEEKS_PER_YEAR_FIELD_NUMBER: _builtins.int
+    CAPEX_USD_BN_FIELD_NUMBER: _builtins.int
+    CAPEX_AT_RISK_USD_BN_FIELD_NUMBER: _builtins.int
+    INTAKE_UNITS_FIELD_NUMBER: _builtins.int
+    ACCELERATORS_LOST_PER_YEAR_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    expected_annual_loss: _builtins.float
+    """Expected annual loss (EAL): mean share (0-1) of a year's accelerator supply lost."""
+    expected_annual_loss_se: _builtins.float
+    """Its Monte Carlo standard error."""
+    cvar95: _builtins.float
+    """CVaR95 of the annual loss: the mean of the worst 5 % of years (0-1)."""
+    supply_weeks_per_year: _builtins.float
+    """52 x EAL: weeks of accelerator supply lost in an average year."""
+    capex_usd_bn: _builtins.float
+    """The provider's capital expenditure, US$ bn a year (unset when the data has none)."""
+    capex_at_risk_usd_bn: _builtins.float
+    """capex x EAL, US$ bn a year: capex whose output is at risk."""
+    intake_units: _builtins.float
+    """Accelerators the provider takes in a year (unset when no figure is published)."""
+    accelerators_lost_per_year: _builtins.float
+    """intake x EAL: accelerators not delivered in an average year."""
+    samples: _builtins.int
+    """Samples of the simulation behind these figures."""
+    seed: _builtins.int
+    """Its seed."""
+    @_builtins.property
+    def return_period_losses(self) -> _containers.RepeatedCompositeFieldContainer[_simulation_pb2.ReturnPeriodLoss]:
+        """The exceedance curve: the loss exceeded once in 10, 25 and 100 years."""
+
+    def __init__(
+        self,
+        *,
+        expected_annual_loss: _builtins.float = ...,
+        expected_annual_loss_se: _builtins.float = ...,
+        cvar95: _builtins.float = ...,
+        return_period_losses: _abc.Iterable[_simulation_pb2.ReturnPeriodLoss] | None = ...,
+        supply_weeks_per_year: _builtins.float = ...,
+        capex_usd_bn: _builtins.float | None = ...,
+        capex_at_risk_usd_bn: _builtins.float | None = ...,
+        intake_units: _builtins.float | None = ...,
+        accelerators_lost_per_year: _builtins.float | None = ...,
+        samples: _builtins.int = ...,
+        seed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accelerators_lost_per_year", b"_accelerators_lost_per_year", "_capex_at_risk_usd_bn", b"_capex_at_risk_usd_bn", "_capex_usd_bn", b"_capex_usd_bn", "_intake_units", b"_intake_units", "accelerators_lost_per_year", b"accelerators_lost_per_year", "capex_at_risk_usd_bn", b"capex_at_risk_usd_bn", "capex_usd_bn", b"capex_usd_bn", "intake_units", b"intake_units"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accelerators_lost_per_year", b"_accelerators_lost_per_year", "_capex_at_risk_usd_bn", b"_capex_at_risk_usd_bn", "_capex_usd_bn", b"_capex_usd_bn", "_intake_units", b"_intake_units", "accelerators_lost_per_year", b"accelerators_lost_per_year", "capex_at_risk_usd_bn", b"capex_at_risk_usd_bn", "capex_usd_bn", b"capex_usd_bn", "cvar95", b"cvar95", "expected_annual_loss", b"expected_annual_loss", "expected_annual_loss_se", b"expected_annual_loss_se", "intake_units", b"intake_units", "return_period_losses", b"return_period_losses", "samples", b"samples", "seed", b"seed", "supply_weeks_per_year", b"supply_weeks_per_year"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__accelerators_lost_per_year: _TypeAlias = _typing.Literal["accelerators_lost_per_year"]  # noqa: Y015
+    _WhichOneofArgType__accelerators_lost_per_year: _TypeAlias = _typing.Literal["_accelerators_lost_per_year", b"_accelerators_lost_per_year"]  # noqa: Y015
+    _WhichOneofReturnType__capex_at_risk_usd_bn: _TypeAlias = _typing.Literal["capex_at_risk_usd_bn"]  # noqa: Y015
+    _WhichOneofArgType__capex_at_risk_usd_bn: _TypeAlias = _typing.Literal["_capex_at_risk_usd_bn", b"_capex_at_risk_usd_bn"]  # noqa: Y015
+    _WhichOneofReturnType__capex_usd_bn: _TypeAlias = _typing.Literal["capex_usd_bn"]  # noqa: Y015
+    _WhichOneofArgType__capex_usd_bn: _TypeAlias = _typing.Literal["_capex_usd_bn", b"_capex_usd_bn"]  # noqa: Y015
+    _WhichOneofReturnType__intake_units: _TypeAlias = _typing.Literal["intake_units"]  # noqa: Y015
+    _WhichOneofArgType__intake_units: _TypeAlias = _typing.Literal["_intake_units", b"_intake_units"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accelerators_lost_per_year) -> _WhichOneofReturnType__accelerators_lost_per_year | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__capex_at_risk_usd_bn) -> _WhichOneofReturnType__capex_at_risk_usd_bn | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__capex_usd_bn) -> _WhichOneofReturnType__capex_usd_bn | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__intake_units) -> _WhichOneofReturnType__intake_units | None: ...
+
+Global___LossUnits: _TypeAlias = LossUnits  # noqa: Y015
 
 @_typing.final
 class FirmImpact(_message.Message):
@@ -781,8 +1005,8 @@ Global___FirmImpact: _TypeAlias = FirmImpact  # noqa: Y015
 
 @_typing.final
 class CountryImpact(_message.Message):
-    """Impact on a provider of losing every production site in one country:
-    I_P(c) = 1 - a(P | c lost).
+    """Impact on a provider of a country event, I_P(c) = 1 - a(P | c lost), for a site loss and a
+    blockade.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -792,19 +1016,39 @@ class CountryImpact(_message.Message):
     IMPACT_FIELD_NUMBER: _builtins.int
     COUNTRY_RISK_FIELD_NUMBER: _builtins.int
     EVIDENCE_PATH_FIELD_NUMBER: _builtins.int
+    BLOCKADE_IMPACT_FIELD_NUMBER: _builtins.int
+    SITE_LOSS_CURVE_FIELD_NUMBER: _builtins.int
+    BLOCKADE_CURVE_FIELD_NUMBER: _builtins.int
+    LONG_RUN_IMPACT_FIELD_NUMBER: _builtins.int
     country: _builtins.str
     """ISO 3166-1 alpha-3 code of the country."""
     display_name: _builtins.str
     """Name of the country."""
     impact: _builtins.float
-    """Fraction (0-1) of the provider's supply lost with the country."""
+    """Fraction (0-1) of the provider's supply lost with every site in the country, at the
+    headline horizon.
+    """
     country_risk: _builtins.float
     """The country's risk CR(c), 0-100, higher = riskier."""
+    blockade_impact: _builtins.float
+    """Fraction (0-1) lost when every edge crossing the country's border stops (blockade or
+    embargo), at the headline horizon.
+    """
+    long_run_impact: _builtins.float
+    """The site loss once every buffer is used up."""
     @_builtins.property
     def evidence_path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """A supply path from the provider to the country, as resource names (provider node
         first, "countries/{country}" last).
         """
+
+    @_builtins.property
+    def site_loss_curve(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.HorizonValue]:
+        """The site loss over 4, 13, 26, 52 and 104 weeks."""
+
+    @_builtins.property
+    def blockade_curve(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.HorizonValue]:
+        """The blockade over 4, 13, 26, 52 and 104 weeks."""
 
     def __init__(
         self,
@@ -814,10 +1058,14 @@ class CountryImpact(_message.Message):
         impact: _builtins.float = ...,
         country_risk: _builtins.float = ...,
         evidence_path: _abc.Iterable[_builtins.str] | None = ...,
+        blockade_impact: _builtins.float = ...,
+        site_loss_curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
+        blockade_curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
+        long_run_impact: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "country_risk", b"country_risk", "display_name", b"display_name", "evidence_path", b"evidence_path", "impact", b"impact"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blockade_curve", b"blockade_curve", "blockade_impact", b"blockade_impact", "country", b"country", "country_risk", b"country_risk", "display_name", b"display_name", "evidence_path", b"evidence_path", "impact", b"impact", "long_run_impact", b"long_run_impact", "site_loss_curve", b"site_loss_curve"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -834,6 +1082,8 @@ class CountryContribution(_message.Message):
     EXPOSURE_FIELD_NUMBER: _builtins.int
     COUNTRY_RISK_FIELD_NUMBER: _builtins.int
     CONTRIBUTION_FIELD_NUMBER: _builtins.int
+    EXPECTED_LOSS_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
     country: _builtins.str
     """ISO 3166-1 alpha-3 code of the country."""
     display_name: _builtins.str
@@ -843,7 +1093,17 @@ class CountryContribution(_message.Message):
     country_risk: _builtins.float
     """The country's risk CR(c), 0-100, higher = riskier."""
     contribution: _builtins.float
-    """exposure * country_risk: points of the geopolitical sub-score."""
+    """Points of the geopolitical sub-score from this country's events (the sub-score split in
+    proportion to the expected losses).
+    """
+    expected_loss: _builtins.float
+    """Expected annual share of supply lost to this country's events at the headline horizon
+    (sum of probability x loss; an event of several countries is split evenly).
+    """
+    @_builtins.property
+    def events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The events behind it (ids of events.csv, or "governance:{country}")."""
+
     def __init__(
         self,
         *,
@@ -852,10 +1112,12 @@ class CountryContribution(_message.Message):
         exposure: _builtins.float = ...,
         country_risk: _builtins.float = ...,
         contribution: _builtins.float = ...,
+        expected_loss: _builtins.float = ...,
+        events: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "country", b"country", "country_risk", b"country_risk", "display_name", b"display_name", "exposure", b"exposure"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["contribution", b"contribution", "country", b"country", "country_risk", b"country_risk", "display_name", b"display_name", "events", b"events", "expected_loss", b"expected_loss", "exposure", b"exposure"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -879,6 +1141,7 @@ class RegimeExposure(_message.Message):
     REACHED_NODE_COUNT_FIELD_NUMBER: _builtins.int
     EFFECTIVE_FROM_FIELD_NUMBER: _builtins.int
     EFFECTIVE_TO_FIELD_NUMBER: _builtins.int
+    CURVE_FIELD_NUMBER: _builtins.int
     regime: _builtins.str
     """The regime: `regimes/{regime}`."""
     display_name: _builtins.str
@@ -892,8 +1155,8 @@ class RegimeExposure(_message.Message):
     binds_provider: _builtins.bool
     """True when the provider's home country is a destination the regime covers."""
     veto: _builtins.float
-    """veto_R(P) = 1 - a(P | nodes reached degraded by the regime's severity): fraction (0-1)
-    of the supply the regime can bind; 0 when not in force or not binding.
+    """veto_R(P) = 1 - a(P | deliveries reached degraded by the regime's severity), in the
+    long run: fraction (0-1) of the supply the regime can bind; 0 when not in force.
     """
     reached_node_count: _builtins.int
     """Number of nodes of the provider's supply tree the regime reaches."""
@@ -904,6 +1167,10 @@ class RegimeExposure(_message.Message):
     @_builtins.property
     def effective_to(self) -> _date_pb2.Date:
         """First day the regime is no longer in force (exclusive); unset while open-ended."""
+
+    @_builtins.property
+    def curve(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.HorizonValue]:
+        """The regime's bind as a new shock over 4, 13, 26, 52 and 104 weeks."""
 
     def __init__(
         self,
@@ -918,10 +1185,11 @@ class RegimeExposure(_message.Message):
         reached_node_count: _builtins.int = ...,
         effective_from: _date_pb2.Date | None = ...,
         effective_to: _date_pb2.Date | None = ...,
+        curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["effective_from", b"effective_from", "effective_to", b"effective_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["binds_provider", b"binds_provider", "citation", b"citation", "display_name", b"display_name", "effective_from", b"effective_from", "effective_to", b"effective_to", "in_force", b"in_force", "issuer", b"issuer", "reached_node_count", b"reached_node_count", "regime", b"regime", "veto", b"veto"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binds_provider", b"binds_provider", "citation", b"citation", "curve", b"curve", "display_name", b"display_name", "effective_from", b"effective_from", "effective_to", b"effective_to", "in_force", b"in_force", "issuer", b"issuer", "reached_node_count", b"reached_node_count", "regime", b"regime", "veto", b"veto"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -937,14 +1205,24 @@ class JurisdictionVeto(_message.Message):
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     VETO_FIELD_NUMBER: _builtins.int
     FOREIGN_FIELD_NUMBER: _builtins.int
+    CURVE_FIELD_NUMBER: _builtins.int
+    LONG_RUN_VETO_FIELD_NUMBER: _builtins.int
     country: _builtins.str
     """ISO 3166-1 alpha-3 code of the jurisdiction."""
     display_name: _builtins.str
     """Name of the jurisdiction."""
     veto: _builtins.float
-    """veto_J(P) = 1 - a(P | J's sites lost and J's regimes in force bind): fraction (0-1)."""
+    """veto_J(P) = 1 - a(P | J's sites lost and J's regimes in force bind), at the headline
+    horizon: fraction (0-1).
+    """
     foreign: _builtins.bool
     """True when the jurisdiction is not the provider's home country."""
+    long_run_veto: _builtins.float
+    """The veto once every buffer is used up."""
+    @_builtins.property
+    def curve(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.HorizonValue]:
+        """The veto over 4, 13, 26, 52 and 104 weeks."""
+
     def __init__(
         self,
         *,
@@ -952,10 +1230,12 @@ class JurisdictionVeto(_message.Message):
         display_name: _builtins.str = ...,
         veto: _builtins.float = ...,
         foreign: _builtins.bool = ...,
+        curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
+        long_run_veto: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "display_name", b"display_name", "foreign", b"foreign", "veto", b"veto"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["country", b"country", "curve", b"curve", "display_name", b"display_name", "foreign", b"foreign", "long_run_veto", b"long_run_veto", "veto", b"veto"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1082,6 +1362,7 @@ class ListProviderScoresRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     WEIGHTS_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of providers to return: 0 means the default (50); values above 1000 are
     coerced to 1000; negative values are INVALID_ARGUMENT.
@@ -1092,6 +1373,8 @@ class ListProviderScoresRequest(_message.Message):
     """
     graph_version: _builtins.str
     """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
+    horizon_weeks: _builtins.float
+    """The headline horizon in weeks (4, 13, 26, 52 or 104); 0 means 13."""
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to score as of; unset means the dataset's as-of date."""
@@ -1108,10 +1391,11 @@ class ListProviderScoresRequest(_message.Message):
         as_of: _date_pb2.Date | None = ...,
         weights: Global___ScoringWeights | None = ...,
         graph_version: _builtins.str = ...,
+        horizon_weeks: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "page_size", b"page_size", "page_token", b"page_token", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "page_size", b"page_size", "page_token", b"page_token", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1174,6 +1458,8 @@ class ProviderScore(_message.Message):
     FLOOR_UPLIFT_FIELD_NUMBER: _builtins.int
     RISK_VECTOR_FIELD_NUMBER: _builtins.int
     HOME_COUNTRY_FIELD_NUMBER: _builtins.int
+    LOSS_UNITS_FIELD_NUMBER: _builtins.int
+    FLOOR_APPLIED_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider: `providers/{provider}`."""
     display_name: _builtins.str
@@ -1190,9 +1476,15 @@ class ProviderScore(_message.Message):
     """Compact one-line summary (see `RiskAssessment.risk_vector`)."""
     home_country: _builtins.str
     """ISO 3166-1 alpha-3 code of the provider's home country."""
+    floor_applied: _builtins.bool
+    """True when a critical sub-score and the floor set the composite."""
     @_builtins.property
     def sub_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubScore]:
         """The sub-scores, in `SubScoreKey` order, each with its weight and contribution."""
+
+    @_builtins.property
+    def loss_units(self) -> Global___LossUnits:
+        """What the provider stands to lose, in units (see `RiskAssessment.loss_units`)."""
 
     def __init__(
         self,
@@ -1206,10 +1498,12 @@ class ProviderScore(_message.Message):
         floor_uplift: _builtins.float = ...,
         risk_vector: _builtins.str = ...,
         home_country: _builtins.str = ...,
+        loss_units: Global___LossUnits | None = ...,
+        floor_applied: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loss_units", b"loss_units"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "composite", b"composite", "display_name", b"display_name", "floor_uplift", b"floor_uplift", "home_country", b"home_country", "provider", b"provider", "rank", b"rank", "risk_vector", b"risk_vector", "sub_scores", b"sub_scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "composite", b"composite", "display_name", b"display_name", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "home_country", b"home_country", "loss_units", b"loss_units", "provider", b"provider", "rank", b"rank", "risk_vector", b"risk_vector", "sub_scores", b"sub_scores"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1227,6 +1521,8 @@ class ListChokepointsRequest(_message.Message):
     MIN_IMPACT_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    COUNTRY_EVENT_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of chokepoints to return: 0 means the default (50); values above 1000
     are coerced to 1000; negative values are INVALID_ARGUMENT.
@@ -1245,6 +1541,12 @@ class ListChokepointsRequest(_message.Message):
     """
     graph_version: _builtins.str
     """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
+    horizon_weeks: _builtins.float
+    """The horizon in weeks (4, 13, 26, 52 or 104) country chokepoints are read at; 0 means
+    13. Node and firm chokepoints are the long run (the structural dependence).
+    """
+    country_event: _common_pb2.CountryEventKind.ValueType
+    """For country chokepoints: a site loss (default) or a blockade."""
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to report as of; unset means the dataset's as-of date."""
@@ -1258,10 +1560,12 @@ class ListChokepointsRequest(_message.Message):
         min_impact: _builtins.float = ...,
         kind: Global___ChokepointKind.ValueType = ...,
         graph_version: _builtins.str = ...,
+        horizon_weeks: _builtins.float = ...,
+        country_event: _common_pb2.CountryEventKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "kind", b"kind", "min_impact", b"min_impact", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "country_event", b"country_event", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "kind", b"kind", "min_impact", b"min_impact", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1413,10 +1717,13 @@ class RunScenarioRequest(_message.Message):
     AS_OF_FIELD_NUMBER: _builtins.int
     WEIGHTS_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
     display_name: _builtins.str
     """A name for the scenario, echoed in the response (e.g. "Taiwan blockade, 12 weeks")."""
     graph_version: _builtins.str
     """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
+    horizon_weeks: _builtins.float
+    """The headline horizon in weeks (4, 13, 26, 52 or 104); 0 means 13."""
     @_builtins.property
     def perturbations(self) -> _containers.RepeatedCompositeFieldContainer[_scenario_pb2.Perturbation]:
         """The changes to apply, in order. At least one."""
@@ -1442,10 +1749,11 @@ class RunScenarioRequest(_message.Message):
         as_of: _date_pb2.Date | None = ...,
         weights: Global___ScoringWeights | None = ...,
         graph_version: _builtins.str = ...,
+        horizon_weeks: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "display_name", b"display_name", "graph_version", b"graph_version", "perturbations", b"perturbations", "providers", b"providers", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "display_name", b"display_name", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "perturbations", b"perturbations", "providers", b"providers", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -7,6 +7,12 @@ points of failure, geopolitical exposure and export-control reach, explained and
 Every score is on 0-100 and higher means riskier. Impacts, vetoes and retained capacity
 are fractions of the provider's AI-accelerator supply (0-1). Export-control reach and any
 entity matching are evidence, not a compliance determination.
+
+Horizons (model 0.3): a loss reaches a consumer only once its buffer (inventory cover, an
+installed base's service buffer, a licence's life) is used up, so every impact depends on
+the window it is averaged over. Impacts are reported at a headline horizon
+(`horizon_weeks`, default 13 weeks: one quarter) with their curve over 4, 13, 26, 52 and
+104 weeks; "long run" means after every buffer is used up (structural dependence).
 """
 
 from collections import abc as _abc

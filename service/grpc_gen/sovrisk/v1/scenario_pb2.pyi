@@ -117,29 +117,37 @@ Global___NodeDegradation: _TypeAlias = NodeDegradation  # noqa: Y015
 
 @_typing.final
 class CountryDegradation(_message.Message):
-    """A country's sites losing capacity (a blockade, a conflict, an earthquake)."""
+    """A country event: its sites losing capacity (a conflict, an earthquake) or its borders
+    closed (a blockade, an embargo).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     COUNTRY_FIELD_NUMBER: _builtins.int
     FRACTION_LOST_FIELD_NUMBER: _builtins.int
     DURATION_WEEKS_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     country: _builtins.str
     """ISO 3166-1 alpha-3 code, e.g. "TWN"."""
     fraction_lost: _builtins.float
-    """Fraction of every site's capacity lost there, in [0, 1]. Unset means 1 (all lost)."""
+    """Fraction lost, in [0, 1]: of every site's capacity there (site loss), or of the flow on
+    every edge crossing its border (blockade). Unset means 1.
+    """
     duration_weeks: _builtins.float
     """How long the loss lasts, in weeks (0-520); used for lost supply-weeks."""
+    kind: _common_pb2.CountryEventKind.ValueType
+    """Site loss (default) or blockade."""
     def __init__(
         self,
         *,
         country: _builtins.str = ...,
         fraction_lost: _builtins.float | None = ...,
         duration_weeks: _builtins.float = ...,
+        kind: _common_pb2.CountryEventKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_fraction_lost", b"_fraction_lost", "fraction_lost", b"fraction_lost"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fraction_lost", b"_fraction_lost", "country", b"country", "duration_weeks", b"duration_weeks", "fraction_lost", b"fraction_lost"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fraction_lost", b"_fraction_lost", "country", b"country", "duration_weeks", b"duration_weeks", "fraction_lost", b"fraction_lost", "kind", b"kind"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__fraction_lost: _TypeAlias = _typing.Literal["fraction_lost"]  # noqa: Y015
     _WhichOneofArgType__fraction_lost: _TypeAlias = _typing.Literal["_fraction_lost", b"_fraction_lost"]  # noqa: Y015
@@ -403,6 +411,7 @@ class ProviderScenarioOutcome(_message.Message):
     DELTAS_FIELD_NUMBER: _builtins.int
     BASELINE_RISK_VECTOR_FIELD_NUMBER: _builtins.int
     SCENARIO_RISK_VECTOR_FIELD_NUMBER: _builtins.int
+    AVAILABLE_CURVE_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider, `providers/{provider}`."""
     display_name: _builtins.str
@@ -412,7 +421,9 @@ class ProviderScenarioOutcome(_message.Message):
     available_scenario: _builtins.float
     """a(P) in the scenario (0-1)."""
     lost_supply_weeks: _builtins.float
-    """(available_baseline - available_scenario) x the longest disruption duration, in weeks."""
+    """Supply-weeks lost over the longest disruption duration d given: d x the loss averaged
+    over d weeks, behind each edge's buffer. 0 when no duration is given.
+    """
     baseline_risk_vector: _builtins.str
     """The baseline's compact risk vector."""
     scenario_risk_vector: _builtins.str
@@ -420,6 +431,12 @@ class ProviderScenarioOutcome(_message.Message):
     @_builtins.property
     def deltas(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScenarioDelta]:
         """Capacity, composite and sub-score deltas with their drivers."""
+
+    @_builtins.property
+    def available_curve(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.HorizonValue]:
+        """a(P) in the scenario over 4, 13, 26, 52 and 104 weeks (`available_scenario` is the
+        headline horizon's).
+        """
 
     def __init__(
         self,
@@ -432,10 +449,11 @@ class ProviderScenarioOutcome(_message.Message):
         deltas: _abc.Iterable[Global___ScenarioDelta] | None = ...,
         baseline_risk_vector: _builtins.str = ...,
         scenario_risk_vector: _builtins.str = ...,
+        available_curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_baseline", b"available_baseline", "available_scenario", b"available_scenario", "baseline_risk_vector", b"baseline_risk_vector", "deltas", b"deltas", "display_name", b"display_name", "lost_supply_weeks", b"lost_supply_weeks", "provider", b"provider", "scenario_risk_vector", b"scenario_risk_vector"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_baseline", b"available_baseline", "available_curve", b"available_curve", "available_scenario", b"available_scenario", "baseline_risk_vector", b"baseline_risk_vector", "deltas", b"deltas", "display_name", b"display_name", "lost_supply_weeks", b"lost_supply_weeks", "provider", b"provider", "scenario_risk_vector", b"scenario_risk_vector"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from service.grpc_gen.sovrisk.v1 import common_pb2 as sovrisk_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsovrisk/v1/simulation.proto\x12\nsovrisk.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x17sovrisk/v1/common.proto\"3\n\tPertRange\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0c\n\x04mode\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x01\"\xed\x02\n\x0f\x44isruptionEvent\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x15.sovrisk.v1.EventKindB\x04\xe2\x41\x01\x01\x12\x19\n\x0bprobability\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x02\x12-\n\x08severity\x18\x05 \x01(\x0b\x32\x15.sovrisk.v1.PertRangeB\x04\xe2\x41\x01\x02\x12\x33\n\x0e\x64uration_weeks\x18\x06 \x01(\x0b\x32\x15.sovrisk.v1.PertRangeB\x04\xe2\x41\x01\x01\x12\x1e\n\x10member_countries\x18\x07 \x03(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0cmember_nodes\x18\x08 \x03(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bmember_tags\x18\t \x03(\tB\x04\xe2\x41\x01\x01\x12+\n\x06regime\x18\n \x01(\tB\x1b\xe2\x41\x01\x01\xfa\x41\x14\n\x12sovrisk.dev/Regime\"k\n\x17ProviderRunningEstimate\x12+\n\x08provider\x18\x01 \x01(\tB\x19\xfa\x41\x16\n\x14sovrisk.dev/Provider\x12\x11\n\tmean_loss\x18\x02 \x01(\x01\x12\x10\n\x08p95_loss\x18\x03 \x01(\x01\"y\n\x12SimulationProgress\x12\x14\n\x0csamples_done\x18\x01 \x01(\x03\x12\x15\n\rsamples_total\x18\x02 \x01(\x03\x12\x36\n\testimates\x18\x03 \x03(\x0b\x32#.sovrisk.v1.ProviderRunningEstimate\"t\n\x10\x45ventAttribution\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1e\n\x16mean_loss_contribution\x18\x03 \x01(\x01\x12\x1b\n\x13\x63var95_contribution\x18\x04 \x01(\x01\"r\n\x10\x44riverImportance\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12 \n\x18standardized_coefficient\x18\x02 \x01(\x01\x12\x1e\n\x16permutation_importance\x18\x03 \x01(\x01\x12\x0c\n\x04rank\x18\x04 \x01(\x05\"\xdb\x02\n\x12ProviderSimulation\x12+\n\x08provider\x18\x01 \x01(\tB\x19\xfa\x41\x16\n\x14sovrisk.dev/Provider\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x11\n\tmean_loss\x18\x03 \x01(\x01\x12\x14\n\x0cmean_loss_se\x18\x04 \x01(\x01\x12\x10\n\x08p50_loss\x18\x05 \x01(\x01\x12\x10\n\x08p95_loss\x18\x06 \x01(\x01\x12\x17\n\x0fprob_below_half\x18\x07 \x01(\x01\x12\x1a\n\x12prob_below_half_se\x18\x08 \x01(\x01\x12\r\n\x05var95\x18\t \x01(\x01\x12\x0e\n\x06\x63var95\x18\n \x01(\x01\x12\x32\n\x0c\x61ttributions\x18\x0b \x03(\x0b\x32\x1c.sovrisk.v1.EventAttribution\x12-\n\x07\x64rivers\x18\x0c \x03(\x0b\x32\x1c.sovrisk.v1.DriverImportance\"\xd3\x01\n\x10SimulationResult\x12\x0f\n\x07samples\x18\x01 \x01(\x03\x12\x31\n\tproviders\x18\x02 \x03(\x0b\x32\x1e.sovrisk.v1.ProviderSimulation\x12+\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1b.sovrisk.v1.DisruptionEvent\x12\x30\n\nprovenance\x18\x04 \x01(\x0b\x32\x1c.sovrisk.v1.ResultProvenance\x12\x1c\n\x14score_interpretation\x18\x05 \x01(\t*b\n\tEventKind\x12\x1a\n\x16\x45VENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45VENT_KIND_COMMON_CAUSE\x10\x01\x12\x1c\n\x18\x45VENT_KIND_REGIME_ACTION\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsovrisk/v1/simulation.proto\x12\nsovrisk.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x17sovrisk/v1/common.proto\"3\n\tPertRange\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0c\n\x04mode\x18\x02 \x01(\x01\x12\x0b\n\x03max\x18\x03 \x01(\x01\"\x9f\x03\n\x0f\x44isruptionEvent\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12)\n\x04kind\x18\x03 \x01(\x0e\x32\x15.sovrisk.v1.EventKindB\x04\xe2\x41\x01\x01\x12\x19\n\x0bprobability\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x02\x12-\n\x08severity\x18\x05 \x01(\x0b\x32\x15.sovrisk.v1.PertRangeB\x04\xe2\x41\x01\x02\x12\x33\n\x0e\x64uration_weeks\x18\x06 \x01(\x0b\x32\x15.sovrisk.v1.PertRangeB\x04\xe2\x41\x01\x01\x12\x1e\n\x10member_countries\x18\x07 \x03(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0cmember_nodes\x18\x08 \x03(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0bmember_tags\x18\t \x03(\tB\x04\xe2\x41\x01\x01\x12+\n\x06regime\x18\n \x01(\tB\x1b\xe2\x41\x01\x01\xfa\x41\x14\n\x12sovrisk.dev/Regime\x12\x30\n\x04mode\x18\x0b \x01(\x0e\x32\x1c.sovrisk.v1.CountryEventKindB\x04\xe2\x41\x01\x01\"k\n\x17ProviderRunningEstimate\x12+\n\x08provider\x18\x01 \x01(\tB\x19\xfa\x41\x16\n\x14sovrisk.dev/Provider\x12\x11\n\tmean_loss\x18\x02 \x01(\x01\x12\x10\n\x08p95_loss\x18\x03 \x01(\x01\"y\n\x12SimulationProgress\x12\x14\n\x0csamples_done\x18\x01 \x01(\x03\x12\x15\n\rsamples_total\x18\x02 \x01(\x03\x12\x36\n\testimates\x18\x03 \x03(\x0b\x32#.sovrisk.v1.ProviderRunningEstimate\"t\n\x10\x45ventAttribution\x12\r\n\x05\x65vent\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1e\n\x16mean_loss_contribution\x18\x03 \x01(\x01\x12\x1b\n\x13\x63var95_contribution\x18\x04 \x01(\x01\"r\n\x10\x44riverImportance\x12\x0e\n\x06\x64river\x18\x01 \x01(\t\x12 \n\x18standardized_coefficient\x18\x02 \x01(\x01\x12\x1e\n\x16permutation_importance\x18\x03 \x01(\x01\x12\x0c\n\x04rank\x18\x04 \x01(\x05\"\x97\x03\n\x12ProviderSimulation\x12+\n\x08provider\x18\x01 \x01(\tB\x19\xfa\x41\x16\n\x14sovrisk.dev/Provider\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x11\n\tmean_loss\x18\x03 \x01(\x01\x12\x14\n\x0cmean_loss_se\x18\x04 \x01(\x01\x12\x10\n\x08p50_loss\x18\x05 \x01(\x01\x12\x10\n\x08p95_loss\x18\x06 \x01(\x01\x12\x17\n\x0fprob_below_half\x18\x07 \x01(\x01\x12\x1a\n\x12prob_below_half_se\x18\x08 \x01(\x01\x12\r\n\x05var95\x18\t \x01(\x01\x12\x0e\n\x06\x63var95\x18\n \x01(\x01\x12\x32\n\x0c\x61ttributions\x18\x0b \x03(\x0b\x32\x1c.sovrisk.v1.EventAttribution\x12-\n\x07\x64rivers\x18\x0c \x03(\x0b\x32\x1c.sovrisk.v1.DriverImportance\x12:\n\x14return_period_losses\x18\r \x03(\x0b\x32\x1c.sovrisk.v1.ReturnPeriodLoss\"/\n\x10ReturnPeriodLoss\x12\r\n\x05years\x18\x01 \x01(\x05\x12\x0c\n\x04loss\x18\x02 \x01(\x01\"\xd3\x01\n\x10SimulationResult\x12\x0f\n\x07samples\x18\x01 \x01(\x03\x12\x31\n\tproviders\x18\x02 \x03(\x0b\x32\x1e.sovrisk.v1.ProviderSimulation\x12+\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x1b.sovrisk.v1.DisruptionEvent\x12\x30\n\nprovenance\x18\x04 \x01(\x0b\x32\x1c.sovrisk.v1.ResultProvenance\x12\x1c\n\x14score_interpretation\x18\x05 \x01(\t*b\n\tEventKind\x12\x1a\n\x16\x45VENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x45VENT_KIND_COMMON_CAUSE\x10\x01\x12\x1c\n\x18\x45VENT_KIND_REGIME_ACTION\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,26 +54,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISRUPTIONEVENT'].fields_by_name['member_tags']._serialized_options = b'\342A\001\001'
   _globals['_DISRUPTIONEVENT'].fields_by_name['regime']._loaded_options = None
   _globals['_DISRUPTIONEVENT'].fields_by_name['regime']._serialized_options = b'\342A\001\001\372A\024\n\022sovrisk.dev/Regime'
+  _globals['_DISRUPTIONEVENT'].fields_by_name['mode']._loaded_options = None
+  _globals['_DISRUPTIONEVENT'].fields_by_name['mode']._serialized_options = b'\342A\001\001'
   _globals['_PROVIDERRUNNINGESTIMATE'].fields_by_name['provider']._loaded_options = None
   _globals['_PROVIDERRUNNINGESTIMATE'].fields_by_name['provider']._serialized_options = b'\372A\026\n\024sovrisk.dev/Provider'
   _globals['_PROVIDERSIMULATION'].fields_by_name['provider']._loaded_options = None
   _globals['_PROVIDERSIMULATION'].fields_by_name['provider']._serialized_options = b'\372A\026\n\024sovrisk.dev/Provider'
-  _globals['_EVENTKIND']._serialized_start=1579
-  _globals['_EVENTKIND']._serialized_end=1677
+  _globals['_EVENTKIND']._serialized_start=1738
+  _globals['_EVENTKIND']._serialized_end=1836
   _globals['_PERTRANGE']._serialized_start=128
   _globals['_PERTRANGE']._serialized_end=179
   _globals['_DISRUPTIONEVENT']._serialized_start=182
-  _globals['_DISRUPTIONEVENT']._serialized_end=547
-  _globals['_PROVIDERRUNNINGESTIMATE']._serialized_start=549
-  _globals['_PROVIDERRUNNINGESTIMATE']._serialized_end=656
-  _globals['_SIMULATIONPROGRESS']._serialized_start=658
-  _globals['_SIMULATIONPROGRESS']._serialized_end=779
-  _globals['_EVENTATTRIBUTION']._serialized_start=781
-  _globals['_EVENTATTRIBUTION']._serialized_end=897
-  _globals['_DRIVERIMPORTANCE']._serialized_start=899
-  _globals['_DRIVERIMPORTANCE']._serialized_end=1013
-  _globals['_PROVIDERSIMULATION']._serialized_start=1016
-  _globals['_PROVIDERSIMULATION']._serialized_end=1363
-  _globals['_SIMULATIONRESULT']._serialized_start=1366
-  _globals['_SIMULATIONRESULT']._serialized_end=1577
+  _globals['_DISRUPTIONEVENT']._serialized_end=597
+  _globals['_PROVIDERRUNNINGESTIMATE']._serialized_start=599
+  _globals['_PROVIDERRUNNINGESTIMATE']._serialized_end=706
+  _globals['_SIMULATIONPROGRESS']._serialized_start=708
+  _globals['_SIMULATIONPROGRESS']._serialized_end=829
+  _globals['_EVENTATTRIBUTION']._serialized_start=831
+  _globals['_EVENTATTRIBUTION']._serialized_end=947
+  _globals['_DRIVERIMPORTANCE']._serialized_start=949
+  _globals['_DRIVERIMPORTANCE']._serialized_end=1063
+  _globals['_PROVIDERSIMULATION']._serialized_start=1066
+  _globals['_PROVIDERSIMULATION']._serialized_end=1473
+  _globals['_RETURNPERIODLOSS']._serialized_start=1475
+  _globals['_RETURNPERIODLOSS']._serialized_end=1522
+  _globals['_SIMULATIONRESULT']._serialized_start=1525
+  _globals['_SIMULATIONRESULT']._serialized_end=1736
 # @@protoc_insertion_point(module_scope)

@@ -46,8 +46,9 @@ Global___EventKind: _TypeAlias = EventKind  # noqa: Y015
 
 @_typing.final
 class PertRange(_message.Message):
-    """Correlated Monte Carlo of supply disruptions. Losses are fractions of a provider's
-    accelerator supply lost (0-1, higher = riskier).
+    """Correlated Monte Carlo of supply disruptions. Losses are annual losses: the duration-
+    weighted share of a year's accelerator supply lost, after each edge's buffer (0-1, higher
+    = riskier; model 0.3).
 
     A (min, most likely, max) range sampled with a BetaPERT distribution (lambda = 4).
     """
@@ -94,6 +95,7 @@ class DisruptionEvent(_message.Message):
     MEMBER_NODES_FIELD_NUMBER: _builtins.int
     MEMBER_TAGS_FIELD_NUMBER: _builtins.int
     REGIME_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Identifier, a lowercase slug."""
     display_name: _builtins.str
@@ -104,6 +106,10 @@ class DisruptionEvent(_message.Message):
     """Probability that it happens within the horizon, in [0, 1]."""
     regime: _builtins.str
     """For a regime action: the regime whose reach it binds, `regimes/{regime}`."""
+    mode: _common_pb2.CountryEventKind.ValueType
+    """How the member countries lose capacity: site loss (default) or blockade (the edges
+    crossing their borders stop; a blockade needs member countries).
+    """
     @_builtins.property
     def severity(self) -> Global___PertRange:
         """Fraction of each member's capacity lost when it happens (BetaPERT over [0, 1])."""
@@ -137,10 +143,11 @@ class DisruptionEvent(_message.Message):
         member_nodes: _abc.Iterable[_builtins.str] | None = ...,
         member_tags: _abc.Iterable[_builtins.str] | None = ...,
         regime: _builtins.str = ...,
+        mode: _common_pb2.CountryEventKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["duration_weeks", b"duration_weeks", "severity", b"severity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "duration_weeks", b"duration_weeks", "id", b"id", "kind", b"kind", "member_countries", b"member_countries", "member_nodes", b"member_nodes", "member_tags", b"member_tags", "probability", b"probability", "regime", b"regime", "severity", b"severity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "duration_weeks", b"duration_weeks", "id", b"id", "kind", b"kind", "member_countries", b"member_countries", "member_nodes", b"member_nodes", "member_tags", b"member_tags", "mode", b"mode", "probability", b"probability", "regime", b"regime", "severity", b"severity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -294,26 +301,27 @@ class ProviderSimulation(_message.Message):
     CVAR95_FIELD_NUMBER: _builtins.int
     ATTRIBUTIONS_FIELD_NUMBER: _builtins.int
     DRIVERS_FIELD_NUMBER: _builtins.int
+    RETURN_PERIOD_LOSSES_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider, `providers/{provider}`."""
     display_name: _builtins.str
     """Human-readable name."""
     mean_loss: _builtins.float
-    """Mean lost fraction."""
+    """Expected annual loss (EAL): the mean annual loss."""
     mean_loss_se: _builtins.float
     """Monte Carlo standard error of the mean loss."""
     p50_loss: _builtins.float
-    """Median lost fraction."""
+    """Median annual loss."""
     p95_loss: _builtins.float
-    """95th percentile of the lost fraction."""
+    """95th percentile of the annual loss."""
     prob_below_half: _builtins.float
-    """Pr(a(P) < 0.5)."""
+    """Pr(annual loss > 0.5)."""
     prob_below_half_se: _builtins.float
     """Its Monte Carlo standard error, sqrt(p (1 - p) / N)."""
     var95: _builtins.float
     """Value at risk at 95 % (the 95th percentile of loss)."""
     cvar95: _builtins.float
-    """Conditional value at risk at 95 % (mean of the worst 5 % of losses)."""
+    """Conditional value at risk at 95 % (mean of the worst 5 % of years)."""
     @_builtins.property
     def attributions(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventAttribution]:
         """Per-event attribution, largest CVaR95 contribution first."""
@@ -321,6 +329,10 @@ class ProviderSimulation(_message.Message):
     @_builtins.property
     def drivers(self) -> _containers.RepeatedCompositeFieldContainer[Global___DriverImportance]:
         """Drivers by global importance, most important first (empty unless asked for)."""
+
+    @_builtins.property
+    def return_period_losses(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReturnPeriodLoss]:
+        """The loss exceeded once in 10, 25 and 100 years (the exceedance curve)."""
 
     def __init__(
         self,
@@ -337,14 +349,41 @@ class ProviderSimulation(_message.Message):
         cvar95: _builtins.float = ...,
         attributions: _abc.Iterable[Global___EventAttribution] | None = ...,
         drivers: _abc.Iterable[Global___DriverImportance] | None = ...,
+        return_period_losses: _abc.Iterable[Global___ReturnPeriodLoss] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributions", b"attributions", "cvar95", b"cvar95", "display_name", b"display_name", "drivers", b"drivers", "mean_loss", b"mean_loss", "mean_loss_se", b"mean_loss_se", "p50_loss", b"p50_loss", "p95_loss", b"p95_loss", "prob_below_half", b"prob_below_half", "prob_below_half_se", b"prob_below_half_se", "provider", b"provider", "var95", b"var95"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributions", b"attributions", "cvar95", b"cvar95", "display_name", b"display_name", "drivers", b"drivers", "mean_loss", b"mean_loss", "mean_loss_se", b"mean_loss_se", "p50_loss", b"p50_loss", "p95_loss", b"p95_loss", "prob_below_half", b"prob_below_half", "prob_below_half_se", b"prob_below_half_se", "provider", b"provider", "return_period_losses", b"return_period_losses", "var95", b"var95"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProviderSimulation: _TypeAlias = ProviderSimulation  # noqa: Y015
+
+@_typing.final
+class ReturnPeriodLoss(_message.Message):
+    """The annual loss exceeded once in a number of years."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    YEARS_FIELD_NUMBER: _builtins.int
+    LOSS_FIELD_NUMBER: _builtins.int
+    years: _builtins.int
+    """The return period in years (10, 25, 100)."""
+    loss: _builtins.float
+    """The annual loss (0-1) exceeded with probability 1 / years."""
+    def __init__(
+        self,
+        *,
+        years: _builtins.int = ...,
+        loss: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["loss", b"loss", "years", b"years"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnPeriodLoss: _TypeAlias = ReturnPeriodLoss  # noqa: Y015
 
 @_typing.final
 class SimulationResult(_message.Message):
