@@ -66,15 +66,53 @@ def assessment_detail(a: RiskAssessment, *, top: int = 8) -> str:
         )
     out.append(
         f"{'floor uplift':<16} {'':>6} {'':>7} {a.floor_uplift:>8.2f}  "
-        f"composite = max(sum of contributions, {a.floor_alpha} x max sub-score)"
+        f"composite = sum of contributions"
+        + (
+            f", raised to {a.floor_alpha} x max sub-score (a sub-score >= "
+            f"{a.critical_threshold:g} is critical)"
+            if a.floor_applied
+            else f" (no sub-score >= {a.critical_threshold:g}: no floor)"
+        )
     )
-    out += ["", f"Chokepoints (structural impact; {a.spof_count} single points of failure):"]
+    units = a.loss_units
+    if units is not None:
+        money = (
+            f"; US$ {units.capex_at_risk_usd_bn:.2f} bn of US$ {units.capex_usd_bn:.0f} bn capex"
+            if units.capex_at_risk_usd_bn is not None and units.capex_usd_bn is not None
+            else ""
+        )
+        chips = (
+            f"; {units.accelerators_lost_per_year:,.0f} accelerators a year"
+            if units.accelerators_lost_per_year is not None
+            else ""
+        )
+        rp = ", ".join(f"1-in-{y} {100 * v:.1f}%" for y, v in units.return_period_losses)
+        out += [
+            "",
+            f"Expected annual loss {100 * units.expected_annual_loss:.2f}% of supply "
+            f"({units.supply_weeks_per_year:.2f} supply-weeks a year{money}{chips}); {rp}; "
+            f"CVaR95 {100 * units.cvar95:.1f}%",
+        ]
+    out += [
+        "",
+        f"Chokepoints (long-run impact, and at {a.horizon_weeks:g} weeks; {a.spof_count} single "
+        f"point(s) of failure, {a.near_spof_count} near):",
+    ]
     for i in a.structural_impacts[:top]:
-        flag = "SPOF" if i.is_spof else "    "
-        out.append(f"  {100 * i.impact:>5.1f}% {flag} {i.node:<24} {' > '.join(i.evidence_path)}")
-    out += ["", "Country impact (all sites in the country lost):"]
+        flag = "SPOF" if i.is_spof else "near" if i.near_spof else "    "
+        out.append(
+            f"  {100 * i.impact:>5.1f}% {100 * i.headline:>5.1f}% {flag} {i.node:<24} "
+            f"{' > '.join(i.evidence_path)}"
+        )
+    out += [
+        "",
+        f"Country impact at {a.horizon_weeks:g} weeks (site loss / blockade / long run):",
+    ]
     for c in a.country_impacts[:top]:
-        out.append(f"  {100 * c.impact:>5.1f}%  {c.country}  risk {c.country_risk:>5.1f}")
+        out.append(
+            f"  {100 * c.impact:>5.1f}% {100 * c.blockade:>5.1f}% {100 * c.long_run:>5.1f}%  "
+            f"{c.country}  {c.display_name}"
+        )
     out += ["", "Concentration by layer (HHI 0-10,000):"]
     for lc in a.layers:
         flag = "CR1>65%" if lc.cr1_over_65 else ""

@@ -19,7 +19,7 @@ import pytest
 from models.analysis.concentration import hhi
 from models.graph.bundle import load_bundle, load_supplements
 from models.graph.loader import load_dataset
-from models.graph.schema import NodeKind
+from models.graph.schema import UNSITED_KINDS, NodeKind
 from models.graph.supply_graph import SupplyGraph
 from models.scoring.risk_engine import RiskEngine
 
@@ -72,12 +72,19 @@ def test_every_record_carries_source_quality_and_date(graph: SupplyGraph) -> Non
     assert sum(1 for e in graph.edges if e.share_low < e.share_high) >= 10
 
 
-def test_every_producing_node_is_sited_and_countries_have_risk(graph: SupplyGraph) -> None:
+def test_every_production_node_is_sited_and_countries_have_risk(graph: SupplyGraph) -> None:
+    # v2: chip families, design teams and EDA licences are not production capacity and have
+    # no sites (a chip family crosses borders where its packaging is)
     for nid, node in graph.nodes.items():
         if node.kind is NodeKind.PROVIDER:
             continue
+        if node.kind in UNSITED_KINDS:
+            assert nid not in graph.sites, nid
+            continue
         assert math.isclose(sum(s.share for s in graph.sites[nid]), 1.0, abs_tol=1e-3)
         assert all(s.country in graph.countries for s in graph.sites[nid])
+    trainium3 = graph.location("aws-trainium3")
+    assert trainium3 and math.isclose(sum(trainium3.values()), 1.0)
 
 
 def test_aws_chokepoints_tsmc_cowos_and_taiwan(engine: RiskEngine) -> None:
@@ -88,7 +95,8 @@ def test_aws_chokepoints_tsmc_cowos_and_taiwan(engine: RiskEngine) -> None:
     assert leading_edge and all(nodes[n] > 0.1 for n in leading_edge)
     assert cowos and max(nodes[n] for n in cowos) > 0.3
     assert a.country_impacts[0].country == "TWN"
-    assert a.country_impacts[0].impact == pytest.approx(1.0, abs=1e-6)
+    assert a.country_impacts[0].long_run == pytest.approx(1.0, abs=1e-6)  # once buffers run out
+    assert 0.5 < a.country_impacts[0].impact < 0.99  # within a quarter: inventory still covers
     firms = {f.firm: f.impact for f in a.firm_impacts}
     assert firms["TSMC"] == pytest.approx(1.0, abs=1e-6)
     total = math.fsum(s.contribution for s in a.sub_scores) + a.floor_uplift

@@ -7,6 +7,9 @@ both fabs need lithography from t (NLD). Country risk: USA 30, TWN 60, KOR 40, N
 Regimes: us-chip (USA, severity .5, every destination, reaches tag advanced_ai_chip = chip a,
 2024-01-01 to 2025-01-01 exclusive) and nl-euv (NLD, severity 1, reaches tag euv = t, binds
 only CHN destinations, from 2023-09-01).
+
+Model v2 (METHODS v2): Leontief capacity a(j) = min(up(j), min_b sum s e). The fixture has no
+buffers, so every horizon equals the long run and each impact below is the same at 13 weeks.
 """
 
 from __future__ import annotations
@@ -34,12 +37,23 @@ W["lithography"] = 0.10 / 0.55
 # concentration = sum_layer w × (firm HHI + country HHI) / 200
 #   = (.1 × 76 + .2 × 67 + .15 × 58 + .1 × 100) / .55 = 39.7 / .55
 CONCENTRATION = (0.1 * 76 + 0.2 * 67 + 0.15 * 58 + 0.1 * 100) / 0.55  # 72.181818...
-# geopolitical = sum_layer w × sum_c E(c) × CR(c)
-#   accelerator USA 1 × 30 = 30; foundry .8 × 60 + .1 × 40 + .1 × 30 = 55;
-#   memory .7 × 40 + .3 × 30 = 37; lithography NLD 1 × 20 = 20
-GEOPOLITICAL = (0.1 * 30 + 0.2 * 55 + 0.15 * 37 + 0.1 * 20) / 0.55  # 39.181818...
-STRUCTURAL = 40.0  # 100 × (1 + .8 + .7 + .6 + .4 + .3 + .2) / top_k 10
-EXPORT = 65.0  # 100 × (.5 × bound .3 + .5 × NLD veto 1.0)
+# geopolitical (v2: expected loss). No events.csv in the fixture, so only the governance
+# events: p(c) = .01 × wgi_risk(c) / 100, severity .5 of the sites there (site loss):
+#   USA (a, b, m2 at .5, f2 at .75): a = min(.5, 1, .5 + .25) = .5, b = min(.5, .875, 1) = .5
+#       -> a(p) = .5, L = .5;  p = .003
+#   TWN (f1 at .5): a = .5, b = min(1, .25 + .5, 1) = .75 -> a(p) = .6, L = .4;  p = .003
+#   KOR (m1 at .5, f2 at .75): a = min(1, 1, .25 + .5) = .75, b = min(1, .875, .5) = .5
+#       -> a(p) = .45 + .2 = .65, L = .35;  p = .004
+#   NLD (t at .5): f1 = f2 = .5 -> a = b = .5 -> L = .5;  p = .002
+# g = .003 × .5 + .003 × .4 + .004 × .35 + .002 × .5 = .0015 + .0012 + .0014 + .001 = .0051
+GEO_LOSS = 0.0051
+GEOPOLITICAL = 100 * GEO_LOSS / (GEO_LOSS + 0.02)  # 20.318725...
+# structural (v2): SPOF t -> band [50, 100]: 50 + 50 × breadth, breadth = mean of the top 10
+# headline impacts (1 + .8 + .7 + .6 + .4 + .3 + .2) / 10 = .4
+STRUCTURAL = 70.0
+# export (v2): 100 × (.5 × bound .3 + .5 × mean of the 3 largest foreign vetoes (NLD 1, TWN .8,
+# KOR .7) = .833333)
+EXPORT = 100 * (0.5 * 0.3 + 0.5 * (1.0 + 0.8 + 0.7) / 3)  # 56.666667
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +76,13 @@ def test_default_as_of_is_the_dataset_date(small_engine: RiskEngine) -> None:
     assert small_engine.default_params().as_of == SMALL_AS_OF == dt.date(2024, 6, 1)
 
 
-def test_baseline_retains_everything(assessment: RiskAssessment) -> None:
-    # every up = 1, every category's shares sum to 1 -> a(p) = 1
-    assert assessment.retained_capacity == pytest.approx(1.0, abs=ABS)
+def test_baseline_retains_everything_but_the_regimes_in_force(
+    assessment: RiskAssessment, small_engine: RiskEngine
+) -> None:
+    # every up = 1 and every category's shares sum to 1: a(p) = 1 before the regimes;
+    # us-chip (in force, felt: no buffer) halves a's deliveries -> 1 - bound .3 = .7
+    assert small_engine.baseline[small_engine.compiled.index["p"]] == pytest.approx(1.0)
+    assert assessment.retained_capacity == pytest.approx(0.7, abs=ABS)
 
 
 def test_flows(small_engine: RiskEngine) -> None:
@@ -99,27 +117,28 @@ def test_structural_evidence_paths_follow_the_largest_shares(assessment: RiskAss
 
 
 def test_structural_sub_score(assessment: RiskAssessment) -> None:
-    # (1 + .8 + .7 + .6 + .4 + .3 + .2) / 10 × 100 = 4.0 / 10 × 100 = 40
+    # a SPOF (t): 50 + 50 × (1 + .8 + .7 + .6 + .4 + .3 + .2) / 10 = 50 + 50 × .4 = 70
     assert assessment.sub_score("structural").score == pytest.approx(STRUCTURAL, abs=ABS)
 
 
 def test_structural_default_top_k_is_25(small_engine: RiskEngine) -> None:
-    # 4.0 / 25 × 100 = 16
+    # 50 + 50 × 4.0 / 25 = 58
     assert DEFAULT_TOP_K == 25
     a = small_engine.assess("p", small_engine.default_params())
-    assert a.sub_score("structural").score == pytest.approx(16.0, abs=ABS)
+    assert a.sub_score("structural").score == pytest.approx(58.0, abs=ABS)
 
 
 def test_aggregate_market_is_reported_but_not_a_spof(small_copy: DatasetCopy) -> None:
     # Tag the tool t as a whole commodity market: its impact is still 1 and reported, but it
-    # is no longer a SPOF and drops out of the structural sum: (.8+.7+.6+.4+.3+.2)/10 = 30.
+    # is no longer a SPOF and drops out of the structural sum. No SPOF nor near-SPOF left
+    # (f1 .8): band [0, 25): 25 × (.8 + .7 + .6 + .4 + .3 + .2) / 10 = 25 × .3 = 7.5.
     small_copy.replace("nodes.csv", "lithography,euv,", "lithography,euv;aggregate_market,")
     engine = RiskEngine(small_copy.load())
     a = engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, top_k=10))
     t = next(i for i in a.structural_impacts if i.node == "t")
     assert t.impact == pytest.approx(1.0) and t.aggregate_market and not t.is_spof
     assert a.spof_count == 0
-    assert a.sub_score("structural").score == pytest.approx(30.0, abs=ABS)
+    assert a.sub_score("structural").score == pytest.approx(7.5, abs=ABS)
     assert next(c for c in a.checks if c.id == "structural.spof").status.value == "pass"
 
 
@@ -146,8 +165,8 @@ def test_equal_country_impacts_rank_by_exposure(assessment: RiskAssessment) -> N
 
 
 def test_structural_top_k_override(small_engine: RiskEngine) -> None:
-    # top_k = 2: (1 + .8) / 2 × 100 = 90; top_k = 20: 4.0 / 20 × 100 = 20
-    for top_k, expected in [(2, 90.0), (20, 20.0), (1, 100.0)]:
+    # top_k = 2: 50 + 50 × (1 + .8) / 2 = 95; top_k = 20: 50 + 50 × 4.0 / 20 = 60; 1: 100
+    for top_k, expected in [(2, 95.0), (20, 60.0), (1, 100.0)]:
         params = ScoringParams.build(as_of=SMALL_AS_OF, top_k=top_k)
         score = small_engine.assess("p", params).sub_score("structural").score
         assert score == pytest.approx(expected, abs=ABS)
@@ -216,29 +235,30 @@ def test_concentration_sub_score(assessment: RiskAssessment) -> None:
 
 
 def test_geopolitical_sub_score(assessment: RiskAssessment) -> None:
-    # (0.1 × 30 + 0.2 × 55 + 0.15 × 37 + 0.1 × 20) / 0.55 = 21.55 / .55 = 39.181818
-    assert round(GEOPOLITICAL, 6) == 39.181818
+    # g = .0051 (module doc) -> 100 × .0051 / (.0051 + .02) = 20.318725
+    assert round(GEOPOLITICAL, 6) == 20.318725
+    assert assessment.geopolitical_expected_loss == pytest.approx(GEO_LOSS, abs=1e-12)
     assert assessment.sub_score("geopolitical").score == pytest.approx(GEOPOLITICAL, abs=ABS)
 
 
 def test_geopolitical_contributions_per_country(assessment: RiskAssessment) -> None:
     rows = {r.country: r for r in assessment.geopolitical_contributions}
-    # exposure(c) = sum_layer w × E(c):
-    # TWN: .2 × .8 / .55 = .290909 -> × 60 = 17.454545
-    # KOR: (.2 × .1 + .15 × .7) / .55 = .125 / .55 = .227273 -> × 40 = 9.090909
-    # USA: (.1 × 1 + .2 × .1 + .15 × .3) / .55 = .165 / .55 = .3 -> × 30 = 9
-    # NLD: .1 × 1 / .55 = .181818 -> × 20 = 3.636364
+    # expected loss per country (module doc) and its share of the sub-score's points;
+    # exposure(c) = sum_layer w × E(c) is reported beside it:
+    # USA (.1 × 1 + .2 × .1 + .15 × .3) / .55 = .3; KOR .125 / .55; TWN .16 / .55; NLD .1 / .55
     expected = {
-        "TWN": (0.16 / 0.55, 60, 0.16 / 0.55 * 60),
-        "KOR": (0.125 / 0.55, 40, 0.125 / 0.55 * 40),
-        "USA": (0.3, 30, 9.0),
-        "NLD": (0.1 / 0.55, 20, 0.1 / 0.55 * 20),
+        "USA": (0.0015, 0.3, 30),
+        "KOR": (0.0014, 0.125 / 0.55, 40),
+        "TWN": (0.0012, 0.16 / 0.55, 60),
+        "NLD": (0.0010, 0.1 / 0.55, 20),
     }
     assert [r.country for r in assessment.geopolitical_contributions] == list(expected)
-    for iso3, (exposure, risk, contribution) in expected.items():
+    for iso3, (loss, exposure, risk) in expected.items():
+        assert rows[iso3].expected_loss == pytest.approx(loss, abs=1e-12)
         assert rows[iso3].exposure == pytest.approx(exposure, abs=ABS)
         assert rows[iso3].country_risk == risk
-        assert rows[iso3].contribution == pytest.approx(contribution, abs=ABS)
+        assert rows[iso3].contribution == pytest.approx(GEOPOLITICAL * loss / GEO_LOSS, abs=ABS)
+        assert rows[iso3].events == (f"governance:{iso3}",)
     total = math.fsum(r.contribution for r in assessment.geopolitical_contributions)
     assert total == pytest.approx(GEOPOLITICAL, abs=ABS)
 
@@ -288,21 +308,24 @@ def test_jurisdictional_vetoes(assessment: RiskAssessment) -> None:
 
 
 def test_export_control_sub_score(assessment: RiskAssessment) -> None:
-    # 100 × (.5 × .3 + .5 × 1.0) = 65
+    # 100 × (.5 × .3 + .5 × (1 + .8 + .7) / 3) = 15 + 41.666667 = 56.666667
     assert assessment.sub_score("export_control").score == pytest.approx(EXPORT, abs=ABS)
+
+
+NO_BOUND = 100 * 0.5 * (1.0 + 0.8 + 0.7) / 3  # 41.666667
 
 
 @pytest.mark.parametrize(
     ("day", "us_chip", "nl_euv", "bound", "export"),
     [
-        ("2023-06-01", False, False, 0.0, 50.0),  # before both: 100 × (.5 × 0 + .5 × 1)
-        ("2023-08-31", False, False, 0.0, 50.0),
-        ("2023-09-01", False, True, 0.0, 50.0),  # nl-euv from its first day, binds CHN only
-        ("2023-12-31", False, True, 0.0, 50.0),
-        ("2024-01-01", True, True, 0.3, 65.0),  # us-chip's effective_from is inclusive
-        ("2024-12-31", True, True, 0.3, 65.0),
-        ("2025-01-01", False, True, 0.0, 50.0),  # effective_to is the first day not in force
-        ("2026-06-01", False, True, 0.0, 50.0),
+        ("2023-06-01", False, False, 0.0, NO_BOUND),  # before both: 100 × (.5 × 0 + .5 × .8333)
+        ("2023-08-31", False, False, 0.0, NO_BOUND),
+        ("2023-09-01", False, True, 0.0, NO_BOUND),  # nl-euv from its first day, binds CHN only
+        ("2023-12-31", False, True, 0.0, NO_BOUND),
+        ("2024-01-01", True, True, 0.3, EXPORT),  # inclusive start; no buffer: felt at once
+        ("2024-12-31", True, True, 0.3, EXPORT),
+        ("2025-01-01", False, True, 0.0, NO_BOUND),  # effective_to is the first day not in force
+        ("2026-06-01", False, True, 0.0, NO_BOUND),
     ],
 )
 def test_regimes_follow_the_as_of_date(
@@ -322,7 +345,7 @@ def test_regime_origin_and_destination_reach(small_copy: DatasetCopy) -> None:
     # Rewrite us-chip: severity 1, reaches every foundry_process, but only TWN-sited capacity.
     # f1 is all TWN -> bound 1; f2 has no TWN site -> unbound.
     # a = min(0, 1) = 0; b = min(.5 × 0 + .5 × 1, 1) = .5 -> a(p) = .2 -> bound .8
-    # export = 100 × (.5 × .8 + .5 × NLD 1.0) = 90
+    # export = 100 × (.5 × .8 + .5 × .833333) = 81.666667
     small_copy.replace(
         "regimes.csv",
         "2024-01-01,2025-01-01,0.5,,advanced_ai_chip,,,,",
@@ -331,7 +354,7 @@ def test_regime_origin_and_destination_reach(small_copy: DatasetCopy) -> None:
     engine = RiskEngine(small_copy.load())
     a = engine.assess("p", engine.default_params())
     assert a.bound_now == pytest.approx(0.8, abs=ABS)
-    assert a.sub_score("export_control").score == pytest.approx(90.0, abs=ABS)
+    assert a.sub_score("export_control").score == pytest.approx(81.666667, abs=ABS)
     regimes = {r.regime: r for r in a.regimes}
     assert regimes["us-chip"].reached_nodes == 1  # f1 only: f2 has no TWN capacity
     # The USA jurisdiction veto is unchanged (its own sites already stop everything).
@@ -354,11 +377,12 @@ def test_regime_origin_and_destination_reach(small_copy: DatasetCopy) -> None:
 
 def test_contributions(assessment: RiskAssessment) -> None:
     subs = {s.key: s for s in assessment.sub_scores}
-    # .25 × 72.181818 = 18.045455; .3 × 40 = 12; .25 × 39.181818 = 9.795455; .2 × 65 = 13
+    # .25 × 72.181818 = 18.045455; .3 × 70 = 21; .25 × 20.318725 = 5.079681;
+    # .2 × 56.666667 = 11.333333
     assert subs["concentration"].contribution == pytest.approx(18.045455, abs=ABS)
-    assert subs["structural"].contribution == pytest.approx(12.0, abs=ABS)
-    assert subs["geopolitical"].contribution == pytest.approx(9.795455, abs=ABS)
-    assert subs["export_control"].contribution == pytest.approx(13.0, abs=ABS)
+    assert subs["structural"].contribution == pytest.approx(21.0, abs=ABS)
+    assert subs["geopolitical"].contribution == pytest.approx(5.079681, abs=ABS)
+    assert subs["export_control"].contribution == pytest.approx(11.333333, abs=ABS)
     # No resilience or events data in the fixture: those two are unavailable (weight 0) and
     # the defaults .20/.24/.20/.16 renormalise over the rest to .25/.30/.25/.20.
     assert {k: s.weight for k, s in subs.items()} == pytest.approx(
@@ -374,16 +398,33 @@ def test_contributions(assessment: RiskAssessment) -> None:
     assert not subs["resilience"].available and not subs["tail"].available
 
 
-def test_composite_is_the_floor(assessment: RiskAssessment) -> None:
-    # weighted sum 18.045455 + 12 + 9.795455 + 13 = 52.84091;
-    # floor .8 × max(72.181818, 40, 39.181818, 65) = .8 × 72.181818 = 57.745455 > 52.84091
+def test_composite_is_the_weighted_sum_without_a_critical_sub_score(
+    assessment: RiskAssessment,
+) -> None:
+    # weighted sum 18.045455 + 21 + 5.079681 + 11.333333 = 55.458469; the largest sub-score
+    # (72.18) is below 80, so the floor (.8 × 72.18 = 57.75) does not apply (v1 applied it)
     weighted = math.fsum(s.contribution for s in assessment.sub_scores)
-    assert weighted == pytest.approx(52.840910, abs=ABS)
-    assert assessment.composite == pytest.approx(0.8 * CONCENTRATION, abs=ABS)
-    assert assessment.composite == pytest.approx(57.745455, abs=ABS)
-    assert assessment.floor_uplift == pytest.approx(4.904545, abs=ABS)
-    assert assessment.floor_alpha == 0.8
-    assert assessment.band is RiskBand.HIGH  # 50 <= 57.7 < 75
+    assert weighted == pytest.approx(55.458469, abs=ABS)
+    assert assessment.composite == pytest.approx(55.458469, abs=ABS)
+    assert assessment.floor_uplift == 0.0 and not assessment.floor_applied
+    assert assessment.floor_alpha == 0.8 and assessment.critical_threshold == 80.0
+    assert assessment.band is RiskBand.HIGH  # 50 <= 55.5 < 75
+
+
+def test_a_critical_sub_score_switches_the_floor_on(small_engine: RiskEngine) -> None:
+    # top_k 1: structural 50 + 50 × 1 = 100 >= 80 (critical); weighted 18.045455 + 30 +
+    # 5.079681 + 11.333333 = 64.458469 < floor .8 × 100 = 80 -> composite 80, uplift 15.541531
+    a = small_engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, top_k=1))
+    assert a.composite == pytest.approx(80.0, abs=ABS)
+    assert a.floor_uplift == pytest.approx(15.541531, abs=ABS)
+    assert a.floor_applied
+    # top_k 2: structural 95 is critical: .8 × 95 = 76 > weighted 62.958469 -> 76
+    two = small_engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, top_k=2))
+    assert two.floor_applied and two.composite == pytest.approx(76.0, abs=ABS)
+    # a critical threshold above every sub-score switches it off: the weighted sum
+    off = small_engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, top_k=2, critical=96.0))
+    assert not off.floor_applied and off.floor_uplift == 0.0
+    assert off.composite == pytest.approx(18.045455 + 0.3 * 95 + 5.079681 + 11.333333, abs=ABS)
 
 
 def test_contributions_plus_uplift_add_up_exactly(assessment: RiskAssessment) -> None:
@@ -402,19 +443,20 @@ def test_contributions_add_up_for_random_weight_overrides(small_engine: RiskEngi
         a = small_engine.assess("p", params)
         total = math.fsum(s.contribution for s in a.sub_scores) + a.floor_uplift
         assert math.isclose(total, a.composite, rel_tol=0, abs_tol=1e-9)
-        # composite = max(sum w s, alpha × max s), to the 1e-6 the engine keeps
+        # composite = sum w s, or max(sum w s, alpha × max s) with a critical sub-score (>= 80)
         available = [s for s in a.sub_scores if s.available]
         norm = sum(dict(params.weights)[s.key] for s in available)
         weighted = sum(dict(params.weights)[s.key] / norm * s.score for s in available)
-        floor = alpha * max(s.score for s in a.sub_scores)
+        worst = max(s.score for s in a.sub_scores)
+        floor = alpha * worst if worst >= 80 else 0.0
         assert a.composite == pytest.approx(max(weighted, floor), abs=1e-5)
         assert a.floor_uplift >= 0.0
 
 
 def test_alpha_zero_gives_the_plain_weighted_sum(small_engine: RiskEngine) -> None:
-    a = small_engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, alpha=0.0, top_k=10))
-    # 18.045455 + 12 + 9.795455 + 13 = 52.84091, no uplift
-    assert a.composite == pytest.approx(52.84091, abs=ABS)
+    a = small_engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, alpha=0.0, top_k=1))
+    # structural 100 is critical but alpha 0: 18.045455 + 30 + 5.079681 + 11.333333
+    assert a.composite == pytest.approx(64.458469, abs=ABS)
     assert a.floor_uplift == 0.0
 
 
@@ -435,10 +477,32 @@ def test_concentration_checks(assessment: RiskAssessment) -> None:
     assert foundry.observed == pytest.approx(80.0)
     assert foundry.evidence_path == ("p", "a", "f1")
     # every present layer has one check: all over 65 % here (accelerator: USA 100 %)
-    ids = sorted(c.id for c in assessment.checks if c.id.startswith("concentration."))
+    ids = sorted(
+        c.id
+        for c in assessment.checks
+        if c.id.startswith("concentration.") and not c.id.startswith("concentration.category.")
+    )
     assert ids == [
         f"concentration.{n}" for n in ("accelerator", "foundry", "lithography", "memory")
     ]
+
+
+def test_category_checks(assessment: RiskAssessment) -> None:
+    # per input category over p's sourcing (consumer flow x share):
+    # fleet: ChipCo A .6 / B .4, all USA -> FAIL (country 100 %)
+    # logic_die: a (.6 x 1 from f1) + b (.4 x .5 f1, .4 x .5 f2) -> FabOne .8, FabTwo .2 -> FAIL
+    # memory: a (.3 m1, .3 m2) + b (.4 m1) -> MemOne .7 -> FAIL
+    # lithography: f1 .8 + f2 .2 from t -> ToolCo 100 % -> FAIL
+    cats = {c.category: c for c in assessment.categories}
+    assert set(cats) == {"fleet", "logic_die", "memory", "lithography"}
+    assert cats["logic_die"].flow == pytest.approx(1.0)
+    assert cats["logic_die"].firm_hhi == pytest.approx(80**2 + 20**2)
+    assert cats["memory"].firm_top.key == "MemOne"
+    assert cats["memory"].firm_top.share == pytest.approx(0.7)
+    assert cats["lithography"].country_top.key == "NLD"
+    c = check(assessment, "concentration.category.lithography")
+    assert c.status is CheckStatus.FAIL and c.observed == pytest.approx(100.0)
+    assert "no supplier of it besides ToolCo" in c.remediation
 
 
 def test_country_impact_check(assessment: RiskAssessment) -> None:
@@ -493,8 +557,9 @@ def test_data_quality_check(assessment: RiskAssessment) -> None:
 @pytest.mark.parametrize("day", ["2023-06-01", "2024-06-01", "2025-01-01"])
 def test_every_check_has_a_reason_and_a_remediation(small_engine: RiskEngine, day: str) -> None:
     a = on(small_engine, day)
-    # spof, 4 layers, country, in_force, veto, quality, layers, resilience, tail
-    assert len(a.checks) == 12
+    # spof, near-spof, 4 layers, 4 categories, country, in_force, veto, quality, layers,
+    # resilience, tail
+    assert len(a.checks) == 17
     for c in a.checks:
         assert c.reason.strip(), c.id
         assert c.remediation.strip(), c.id
@@ -534,7 +599,7 @@ def test_weight_override_is_normalised() -> None:
 
 
 def test_single_weight_scores_that_sub_score(small_engine: RiskEngine) -> None:
-    # only structural weighted: weighted sum 40; floor .8 × 72.181818 = 57.745455 -> composite
+    # only structural weighted: 70; no sub-score is critical (max 72.18 < 80): no floor
     zero_others = {
         "concentration": 0.0,
         "geopolitical": 0.0,
@@ -547,9 +612,9 @@ def test_single_weight_scores_that_sub_score(small_engine: RiskEngine) -> None:
     )
     assert dict(params.weights)["structural"] == 1.0
     a = small_engine.assess("p", params)
-    assert a.sub_score("structural").contribution == pytest.approx(40.0, abs=ABS)
-    assert a.composite == pytest.approx(57.745455, abs=ABS)
-    assert a.floor_uplift == pytest.approx(17.745455, abs=ABS)
+    assert a.sub_score("structural").contribution == pytest.approx(70.0, abs=ABS)
+    assert a.composite == pytest.approx(70.0, abs=ABS)
+    assert a.floor_uplift == 0.0
 
 
 @pytest.mark.parametrize(
@@ -566,6 +631,8 @@ def test_single_weight_scores_that_sub_score(small_engine: RiskEngine) -> None:
         ({"alpha": float("nan")}, "alpha", "nan"),
         ({"top_k": 0}, "top_k", "0"),
         ({"export_now_weight": -0.5}, "export_now_weight", "-0.5"),
+        ({"horizon_weeks": 12.0}, "horizon_weeks", "12.0"),
+        ({"critical": 0.0}, "critical", "0.0"),
     ],
 )
 def test_invalid_parameters_name_field_and_value(kwargs: dict, field: str, value: str) -> None:
@@ -611,33 +678,37 @@ def test_params_are_a_stable_cache_key() -> None:
 
 def test_risk_vector_round_trip(assessment: RiskAssessment, small_graph: SupplyGraph) -> None:
     text = assessment.risk_vector
-    # composite 57.745455 -> 57.7; 72.181818 -> 72.2; 40 -> 40.0; 39.181818 -> 39.2; 65 -> 65.0
+    # composite 55.458469 -> 55.5; 72.181818 -> 72.2; 70 -> 70.0; 20.318725 -> 20.3;
+    # 56.666667 -> 56.7; resilience and tail unavailable: "-"
     assert text == (
-        "SOVRISK:1/P:p/S:57.7/CO:72.2/ST:40.0/GE:39.2/EX:65.0/D:2024-06-01/H:"
+        "SOVRISK:2/P:p/S:55.5/CO:72.2/ST:70.0/GE:20.3/EX:56.7/RE:-/TA:-/D:2024-06-01/H:"
         + small_graph.content_hash[:12]
     )
     vector = RiskVector.parse(text)
     assert str(vector) == text
     assert vector.provider == "p"
-    assert vector.composite == 57.7
+    assert vector.composite == 55.5
     assert dict(vector.sub_scores) == {
         "concentration": 72.2,
-        "structural": 40.0,
-        "geopolitical": 39.2,
-        "export_control": 65.0,
+        "structural": 70.0,
+        "geopolitical": 20.3,
+        "export_control": 56.7,
     }
     assert vector.as_of == dt.date(2024, 6, 1)
     assert RiskVector.parse(f"  {text}\n") == vector  # surrounding whitespace is tolerated
 
 
-GOOD = "SOVRISK:1/P:p/S:57.7/CO:72.2/ST:40.0/GE:39.2/EX:65.0/D:2024-06-01/H:0123456789ab"
+GOOD = (
+    "SOVRISK:2/P:p/S:57.7/CO:72.2/ST:40.0/GE:39.2/EX:65.0/RE:12.0/TA:-/D:2024-06-01/H:0123456789ab"
+)
 
 
 @pytest.mark.parametrize(
     "text",
     [
         "",
-        "SOVRISK:2" + GOOD[len("SOVRISK:1") :],  # wrong version
+        "SOVRISK:1" + GOOD[len("SOVRISK:2") :],  # the v1 format
+        GOOD.replace("/RE:12.0", ""),  # a sub-score missing (v2 carries every one)
         GOOD.replace("P:p", "P:AWS"),  # provider not a slug
         GOOD.replace("S:57.7", "S:57"),  # no decimal
         GOOD.replace("S:57.7", "S:57.75"),  # two decimals
@@ -724,5 +795,6 @@ def test_regime_binds_only_deliveries_to_its_destinations(small_copy: DatasetCop
     rule = next(r for r in a.regimes if r.regime == "kr-tool")
     assert rule.in_force and rule.binds_provider
     assert rule.veto == pytest.approx(0.1, abs=ABS)
-    # With us-chip (a at .5) in force too: a = .5, b = .75 -> P = .3 + .3 = .6, bound .4
-    assert a.bound_now == pytest.approx(0.4, abs=ABS)
+    # In force it is a standing restriction on tools: the installed base keeps producing, so
+    # it binds nothing today (only us-chip's .3); as a new shock (the veto) it costs .1.
+    assert a.bound_now == pytest.approx(0.3, abs=ABS)

@@ -240,11 +240,16 @@ def test_scores_stay_within_0_and_100(small_engine: RiskEngine, params: ScoringP
     total = math.fsum(s.contribution for s in a.sub_scores) + a.floor_uplift
     assert math.isclose(total, a.composite, rel_tol=0, abs_tol=1e-9)
     assert a.floor_uplift >= 0.0
-    assert a.composite >= params.alpha * max(s.score for s in a.sub_scores) - 1e-6
+    worst = max(s.score for s in a.sub_scores)
+    if worst >= params.critical:  # the floor only with a critical sub-score
+        assert a.composite >= params.alpha * worst - 1e-6
+    else:
+        assert a.floor_uplift == 0.0
     assert 0.0 <= a.bound_now <= 1.0
-    # export = 100 × (w × bound + (1 - w) × NLD's veto 1.0); bound is .3 while us-chip is in
-    # force (2024-01-01 <= as_of < 2025-01-01), else 0
+    # export = 100 × (w × bound + (1 - w) × mean of the three largest foreign vetoes NLD 1,
+    # TWN .8, KOR .7); bound is .3 while us-chip is in force (2024-01-01 <= as_of <
+    # 2025-01-01; no buffer: felt at once), else 0
     bound = 0.3 if dt.date(2024, 1, 1) <= params.as_of < dt.date(2025, 1, 1) else 0.0
     w = params.export_now_weight
-    expected = 100.0 * (w * bound + (1.0 - w) * 1.0)
+    expected = 100.0 * (w * bound + (1.0 - w) * (1.0 + 0.8 + 0.7) / 3)
     assert a.sub_score("export_control").score == pytest.approx(expected, abs=1e-6)

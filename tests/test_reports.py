@@ -40,19 +40,20 @@ BUNDLED = Path(__file__).resolve().parent.parent / "data"
 #: Samples of the one bundled-data HTML report with a simulation.
 BUNDLED_SAMPLES = 2000
 
-SMALL_COMPOSITE = 57.745455
+# test_engine.py works these out by hand (default top_k 25)
+SMALL_COMPOSITE = 51.858469
 SMALL_SUBS = {
     "concentration": 72.181818,
-    "structural": 16.0,
-    "geopolitical": 39.181818,
-    "export_control": 65.0,
+    "structural": 58.0,
+    "geopolitical": 20.318725,
+    "export_control": 56.666667,
 }
 ARIBA_SMALL = {
-    "ariba_supply_risk_1_100": "58",
+    "ariba_supply_risk_1_100": "52",
     "ariba_concentration_risk_1_100": "72",
-    "ariba_single_source_risk_1_100": "16",
-    "ariba_geopolitical_risk_1_100": "39",
-    "ariba_regulatory_risk_1_100": "65",
+    "ariba_single_source_risk_1_100": "58",
+    "ariba_geopolitical_risk_1_100": "20",
+    "ariba_regulatory_risk_1_100": "57",
     "ariba_operational_risk_1_100": "",  # no resilience data: Unknown, never 1
     "ariba_disruption_risk_1_100": "",  # no events
 }
@@ -250,13 +251,13 @@ def test_csv_small_hand_numbers(small_engine: RiskEngine) -> None:
 
 
 def test_csv_as_of_moves_the_export_score(small_engine: RiskEngine) -> None:
-    # On 2025-02-01 the US chip rule has lapsed: export = 100 x .5 x NLD veto 1 = 50; the
-    # composite stays on its floor (.8 x concentration).
+    # On 2025-02-01 the US chip rule has lapsed: export = 100 x .5 x (1 + .8 + .7) / 3 =
+    # 41.666667, and the composite drops by .2 x (56.666667 - 41.666667) = 3.
     day = dt.date(2025, 2, 1)
     row = _csv(build_report(small_engine, fmt="csv", providers=["p"], as_of=day))[0]
-    assert float(row["export_control"]) == 50.0
-    assert row["ariba_regulatory_risk_1_100"] == "50"
-    assert float(row["composite"]) == SMALL_COMPOSITE
+    assert float(row["export_control"]) == 41.666667
+    assert row["ariba_regulatory_risk_1_100"] == "42"
+    assert float(row["composite"]) == pytest.approx(SMALL_COMPOSITE - 3.0, abs=1e-6)
     assert row["as_of"] == "2025-02-01"
 
 
@@ -360,8 +361,8 @@ def _ranking_rows(md: str) -> list[list[str]]:
 def test_markdown_ranking_table(small_engine: RiskEngine) -> None:
     md = build_report(small_engine, fmt="md", providers=None, as_of=None).decode()
     [row] = _ranking_rows(md)
-    assert row[:4] == ["1", "Provider P (`p`)", "57.7", "high"]
-    assert row[4:8] == ["72.2", "16.0", "39.2", "65.0"] and row[8:10] == ["n/a", "n/a"]
+    assert row[:4] == ["1", "Provider P (`p`)", "51.9", "high"]
+    assert row[4:8] == ["72.2", "58.0", "20.3", "56.7"] and row[8:10] == ["n/a", "n/a"]
     assert "## Provenance" in md and "## Sources" in md and "### Checks" in md
 
 
@@ -432,7 +433,7 @@ def test_html_small_tree_by_hand(small_engine: RiskEngine) -> None:
     links = {(e.attrs["data-from"], e.attrs["data-to"]) for e in doc.find("path", "link")}
     # each node hangs under its evidence path's predecessor: t under f1 (p > a > f1 > t)
     assert ("f1", "t") in links and ("p", "a") in links and len(links) == 7
-    assert doc.find("rect", "bar", chart="ranking")[0].attrs["data-composite"] == "57.745455"
+    assert doc.find("rect", "bar", chart="ranking")[0].attrs["data-composite"] == "51.858469"
     assert "loss-p" not in doc.charts()
 
 

@@ -286,9 +286,7 @@ def test_demand_shares(rs_engine: RiskEngine) -> None:
 
 # -- loaders: file, line and field of every problem -----------------------------------------------
 
-RES_HEADER = (
-    "node,ttr_weeks,ttr_low,ttr_high,inventory_weeks,spare_capacity,quality,source,as_of,notes"
-)
+RES_HEADER = "node,ttr_weeks,ttr_low,ttr_high,spare_capacity,quality,source,as_of,notes"
 TAIL = "C,fixture,2024-01-01,"
 
 
@@ -310,7 +308,8 @@ def test_resilience_loader_accepts_a_file_or_a_folder(small_graph: SupplyGraph) 
     by_file = load_resilience(RES_SMALL / "resilience.csv", graph)
     assert by_dir == by_file
     t = by_dir.records["t"]
-    assert (t.ttr_weeks, t.ttr_low, t.ttr_high, t.inventory_weeks) == (4.0, 2.0, 12.0, 8.0)
+    assert (t.ttr_weeks, t.ttr_low, t.ttr_high) == (4.0, 2.0, 12.0)
+    assert graph.nodes["t"].buffer_weeks == 8.0  # v2: the buffer lives in nodes.csv
     assert t.provenance.quality is Quality.C and t.provenance.sources == ("fixture",)
     assert by_dir.records["f1"].ttr_low == 10.0  # blank range = the TTR
     tiny = load_resilience(TINY, load_dataset(TINY))
@@ -321,25 +320,23 @@ def test_resilience_loader_accepts_a_file_or_a_folder(small_graph: SupplyGraph) 
 @pytest.mark.parametrize(
     ("line", "field", "message"),
     [
-        ("zz,4,,,1,0," + TAIL, "node", "unknown node"),
-        ("p,4,,,1,0," + TAIL, "node", "provider"),
-        ("t,0,,,1,0," + TAIL, "ttr_weeks", "> 0"),
-        ("t,-2,,,1,0," + TAIL, "ttr_weeks", ">= 0"),
-        ("t,abc,,,1,0," + TAIL, "ttr_weeks", "number"),
-        ("t,4,5,,1,0," + TAIL, "ttr_low", "<= ttr_weeks"),
-        ("t,4,,3,1,0," + TAIL, "ttr_high", ">= ttr_weeks"),
-        ("t,4,,,-1,0," + TAIL, "inventory_weeks", ">= 0"),
-        ("t,4,,,,0," + TAIL, "inventory_weeks", "required"),
-        ("t,4,,,1,-0.5," + TAIL, "spare_capacity", ">= 0"),
-        ("t,4,,,1,0,C,nosuch,2024-01-01,", "source", "unknown source"),
-        ("t,4,,,1,0,D,fixture,2024-01-01,", "quality", "A, B or C"),
-        ("t,4,,,1,0,C,fixture,2024-13-01,", "as_of", "date"),
+        ("zz,4,,,0," + TAIL, "node", "unknown node"),
+        ("p,4,,,0," + TAIL, "node", "provider"),
+        ("t,0,,,0," + TAIL, "ttr_weeks", "> 0"),
+        ("t,-2,,,0," + TAIL, "ttr_weeks", ">= 0"),
+        ("t,abc,,,0," + TAIL, "ttr_weeks", "number"),
+        ("t,4,5,,0," + TAIL, "ttr_low", "<= ttr_weeks"),
+        ("t,4,,3,0," + TAIL, "ttr_high", ">= ttr_weeks"),
+        ("t,4,,,-0.5," + TAIL, "spare_capacity", ">= 0"),
+        ("t,4,,,0,C,nosuch,2024-01-01,", "source", "unknown source"),
+        ("t,4,,,0,D,fixture,2024-01-01,", "quality", "A, B or C"),
+        ("t,4,,,0,C,fixture,2024-13-01,", "as_of", "date"),
     ],
 )
 def test_resilience_loader_rejects(
     tmp_path: Path, small_graph: SupplyGraph, line: str, field: str, message: str
 ) -> None:
-    issues = res_issues(tmp_path, small_graph, "f1,10,,,2,0," + TAIL, line)
+    issues = res_issues(tmp_path, small_graph, "f1,10,,,0," + TAIL, line)
     hit = [i for i in issues if (i.file, i.row, i.field) == ("resilience.csv", 3, field)]
     assert hit, issues
     assert message in hit[0].message
@@ -352,9 +349,9 @@ def test_resilience_loader_rejects_duplicates_and_lists_every_problem(
     issues = res_issues(
         tmp_path,
         small_graph,
-        "t,4,,,1,0," + TAIL,
-        "zz,4,,,1,0," + TAIL,
-        "t,5,,,1,0," + TAIL,
+        "t,4,,,0," + TAIL,
+        "zz,4,,,0," + TAIL,
+        "t,5,,,0," + TAIL,
     )
     assert where(issues) == {("resilience.csv", 3, "node"), ("resilience.csv", 4, "node")}
     assert "duplicate" in next(i for i in issues if i.row == 4).message
@@ -368,10 +365,26 @@ def test_resilience_loader_missing_file_and_column(
         load_resilience(tmp_path, small_graph)
     assert info.value.issues[0].message == "file is missing"
     path = tmp_path / "resilience.csv"
-    path.write_text("node,ttr_weeks,quality,source,as_of\nt,4,C,fixture,2024-01-01\n")
+    path.write_text("node,quality,source,as_of\nt,C,fixture,2024-01-01\n")
     with pytest.raises(DataValidationError) as info:
         load_resilience(path, small_graph)
-    assert where(info.value.issues) == {("resilience.csv", 1, "inventory_weeks")}
+    assert where(info.value.issues) == {("resilience.csv", 1, "ttr_weeks")}
+
+
+def test_resilience_loader_points_v1_inventory_to_nodes_csv(
+    tmp_path: Path, small_graph: SupplyGraph
+) -> None:
+    # Model v2 moved inventory cover to nodes.csv buffer_weeks, where the engine reads it: a
+    # v1 column is an error that says where the figure goes now, not a silently ignored one.
+    path = tmp_path / "resilience.csv"
+    path.write_text(
+        "node,ttr_weeks,inventory_weeks,quality,source,as_of\nt,4,8,C,fixture,2024-01-01\n"
+    )
+    with pytest.raises(DataValidationError) as info:
+        load_resilience(path, small_graph)
+    [issue] = info.value.issues
+    assert (issue.row, issue.field) == (2, "inventory_weeks")
+    assert "nodes.csv buffer_weeks" in issue.message
 
 
 DEMAND_HEADER = "provider,demand_weight,demand_low,demand_high,quality,source,as_of,notes"
@@ -461,13 +474,18 @@ def test_bundled_demand_uses_the_fact_sheet_capex(bundled_engine: RiskEngine) ->
     demand = load_provider_demand(DATA, bundled_engine.graph)
     weights = demand.weights()
     assert set(weights) == set(bundled_engine.provider_ids)
+    # 2026 capex guidance: Amazon ~200 (Q4-2025 call, A); Alphabet 180-190 and Meta 125-145
+    # (raised on the Q1-2026 calls, B); Microsoft ~190 (FY26 Q3 call, B)
     assert weights["aws"] == 200.0
-    assert 175.0 <= weights["google-cloud"] <= 185.0
-    assert 115.0 <= weights["meta"] <= 135.0
-    for pid in ("aws", "google-cloud", "meta"):
-        assert demand.records[pid].provenance.quality is Quality.A
-    others = set(weights) - {"aws", "google-cloud", "meta"}
-    assert all(demand.records[p].provenance.quality is Quality.C for p in others)
+    assert 180.0 <= weights["google-cloud"] <= 190.0
+    assert 125.0 <= weights["meta"] <= 145.0
+    assert weights["microsoft-azure"] == 190.0
+    assert demand.records["aws"].provenance.quality is Quality.A
+    assert all(r.provenance.quality is not Quality.C for r in demand.records.values())
+    # capex (US$ bn) and 2024 accelerator intake (Omdia via the FT) where published
+    assert demand.records["aws"].capex_usd_bn == 200.0
+    assert demand.records["aws"].intake_units == 1_496_000
+    assert demand.records["oracle-oci"].intake_units is None
 
 
 def test_bundled_analysis_is_fast_and_consistent(
@@ -495,6 +513,9 @@ def test_bundled_flags_the_known_chokepoints(bundled: tuple[ResilienceResult, fl
     flagged = {n.node for n in result.flagged}
     # the single ABF source and the Blackwell logic/packaging/memory chain cannot be buffered
     assert {"ajinomoto-abf", "tsmc-n4", "tsmc-cowos-l", "skhynix-hbm3e"} <= flagged
-    # installed-base buffers: a scanner maker's stop does not halt today's output
-    assert "asml-euv" not in flagged
+    # installed-base buffers: a stop of the DUV scanner or coater makers (39-week service
+    # buffers, 20-39 week recoveries) does not halt today's output; EUV's 26-week buffer
+    # (scanners need constant service) does not outlast a 52-week recovery: flagged.
+    assert not {"asml-arfi", "tel-coater-developer", "tel-etch"} & flagged
+    assert "asml-euv" in flagged
     assert result.horizon_weeks == DEFAULT_HORIZON_WEEKS

@@ -111,14 +111,17 @@ def test_hypothetical_regime(small_engine: RiskEngine) -> None:
 
 
 def test_capacity_factor_and_scoring_parameter(small_engine: RiskEngine) -> None:
-    # f2 at .5: b = min(.5 x 1 + .5 x .5, 1) = .75 -> p = .3 + .3 = .6
+    # f2 at .5: b = min(1, .5 x 1 + .5 x .5, 1) = .75 -> p = .3 + .3 = .6 (a at .5: us-chip)
     result = run(small_engine, SetParameter("capacity.f2", 0.5))
     assert delta(result, "available_capacity") == pytest.approx((0.7, 0.6, -0.1), abs=ABS)
-    # alpha 0: the composite becomes the plain weighted sum (no floor uplift)
-    result = run(small_engine, SetParameter("alpha", 0.0))
+    # top_k 1 makes structural critical (100): the floor sets the composite; alpha 0 then
+    # removes it again
+    result = run(small_engine, SetParameter("top_k", 1.0))
+    assert result.outcomes[0].scenario.floor_applied
+    assert delta(result, "composite")[2] > 0
+    result = run(small_engine, SetParameter("top_k", 1.0), SetParameter("alpha", 0.0))
     after = result.outcomes[0].scenario
-    assert after.floor_uplift == pytest.approx(0.0, abs=ABS)
-    assert delta(result, "composite")[2] < 0
+    assert after.floor_uplift == pytest.approx(0.0, abs=ABS) and not after.floor_applied
 
 
 def test_invalid_perturbations_are_all_reported(small_engine: RiskEngine) -> None:

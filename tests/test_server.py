@@ -478,11 +478,15 @@ async def assessment(risk: risk_pb2_grpc.RiskServiceStub) -> risk_pb2.RiskAssess
 async def test_score_provider_headline(assessment: risk_pb2.RiskAssessment) -> None:
     a = assessment
     assert (a.provider, a.display_name, a.home_country) == ("providers/p", "Provider P", "USA")
-    assert a.composite == pytest.approx(57.745455, abs=ABS)
+    # test_engine.py works the numbers out by hand: 18.045455 + 17.4 + 5.079681 + 11.333333
+    assert a.composite == pytest.approx(51.858469, abs=ABS)
     assert a.band == risk_pb2.RISK_BAND_HIGH
     assert a.floor_alpha == 0.8
-    assert a.floor_uplift == pytest.approx(12.104545, abs=ABS)
-    assert a.retained_capacity == pytest.approx(1.0, abs=ABS)
+    assert a.floor_uplift == 0.0 and not a.floor_applied  # no sub-score >= 80
+    assert a.critical_threshold == 80.0
+    assert a.retained_capacity == pytest.approx(0.7, abs=ABS)  # us-chip binds .3
+    assert a.horizon_weeks == 13.0
+    assert not a.HasField("loss_units")  # no events in the fixture
     assert "higher means riskier" in a.score_interpretation
     assert "0-100" in a.score_interpretation
 
@@ -492,9 +496,9 @@ async def test_score_provider_sub_scores_add_up(assessment: risk_pb2.RiskAssessm
     got = [(s.key, s.score, s.weight, s.contribution) for s in a.sub_scores]
     expected = [
         (risk_pb2.SUB_SCORE_KEY_CONCENTRATION, 72.181818, 0.25, 18.045455),
-        (risk_pb2.SUB_SCORE_KEY_STRUCTURAL, 16.0, 0.30, 4.8),
-        (risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL, 39.181818, 0.25, 9.795455),
-        (risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL, 65.0, 0.20, 13.0),
+        (risk_pb2.SUB_SCORE_KEY_STRUCTURAL, 58.0, 0.30, 17.4),
+        (risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL, 20.318725, 0.25, 5.079681),
+        (risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL, 56.666667, 0.20, 11.333333),
         # no resilience or events data in the fixture: unavailable, weight 0
         (risk_pb2.SUB_SCORE_KEY_RESILIENCE, 0.0, 0.0, 0.0),
         (risk_pb2.SUB_SCORE_KEY_TAIL, 0.0, 0.0, 0.0),
@@ -508,8 +512,8 @@ async def test_score_provider_sub_scores_add_up(assessment: risk_pb2.RiskAssessm
     assert all(s.explanation for s in a.sub_scores)
     assert math.fsum(s.weight for s in a.sub_scores) == pytest.approx(1.0, abs=1e-12)
     adds_up(a)
-    # the floor binds: composite = .8 × the largest sub-score
-    assert a.composite == pytest.approx(0.8 * max(s.score for s in a.sub_scores), abs=ABS)
+    # no critical sub-score: the composite is the weighted sum
+    assert a.composite == pytest.approx(math.fsum(s.contribution for s in a.sub_scores))
 
 
 async def test_score_provider_structural(assessment: risk_pb2.RiskAssessment) -> None:
@@ -549,10 +553,20 @@ async def test_score_provider_countries_and_firms(assessment: risk_pb2.RiskAsses
         "nodes/t",
         "countries/NLD",
     ]
+    # blockades and curves: no buffers in the fixture, so every horizon is the long run
+    usa = a.country_impacts[0]
+    assert [v.horizon_weeks for v in usa.site_loss_curve] == [4, 13, 26, 52, 104]
+    assert [v.value for v in usa.site_loss_curve] == pytest.approx([1.0] * 5)
+    assert usa.long_run_impact == pytest.approx(1.0)
     geo = {c.country: c for c in a.geopolitical_contributions}
-    assert [c.country for c in a.geopolitical_contributions] == ["TWN", "KOR", "USA", "NLD"]
+    # expected losses (governance events, test_engine.py): USA .0015, KOR .0014, TWN .0012,
+    # NLD .001 of .0051
+    assert [c.country for c in a.geopolitical_contributions] == ["USA", "KOR", "TWN", "NLD"]
     assert geo["USA"].exposure == pytest.approx(0.3, abs=ABS)
-    assert geo["TWN"].contribution == pytest.approx(0.16 / 0.55 * 60, abs=ABS)
+    assert geo["TWN"].expected_loss == pytest.approx(0.0012, abs=1e-12)
+    assert geo["TWN"].contribution == pytest.approx(20.318725 * 0.0012 / 0.0051, abs=ABS)
+    assert list(geo["TWN"].events) == ["governance:TWN"]
+    assert a.geopolitical_expected_loss == pytest.approx(0.0051, abs=1e-12)
     geo_score = sub(a, risk_pb2.SUB_SCORE_KEY_GEOPOLITICAL).score
     total = math.fsum(c.contribution for c in a.geopolitical_contributions)
     assert total == pytest.approx(geo_score, abs=ABS)
@@ -653,10 +667,15 @@ async def test_score_provider_checks_and_coverage(assessment: risk_pb2.RiskAsses
     )
     assert {c.id: c.status for c in a.checks} == {
         "structural.spof": fail,
+        "structural.near_spof": ok,
         "concentration.accelerator": fail,
         "concentration.foundry": fail,
         "concentration.lithography": fail,
         "concentration.memory": fail,
+        "concentration.category.fleet": fail,
+        "concentration.category.lithography": fail,
+        "concentration.category.logic_die": fail,
+        "concentration.category.memory": fail,
         "geopolitical.country_impact": fail,
         "export_control.in_force": fail,
         "export_control.foreign_veto": fail,
@@ -707,38 +726,44 @@ async def test_score_provider_provenance_and_vector(assessment: risk_pb2.RiskAss
     assert any(k.startswith("layer_weights.") for k in params)
 
     text = assessment.risk_vector
-    scores = "S:57.7/CO:72.2/ST:16.0/GE:39.2/EX:65.0"
-    assert text == f"SOVRISK:1/P:p/{scores}/D:2024-06-01/H:{SMALL_HASH[:12]}"
+    scores = "S:51.9/CO:72.2/ST:58.0/GE:20.3/EX:56.7/RE:-/TA:-"
+    assert text == f"SOVRISK:2/P:p/{scores}/D:2024-06-01/H:{SMALL_HASH[:12]}"
     vector = RiskVector.parse(text)
-    assert (vector.provider, vector.composite) == ("p", 57.7)
+    assert (vector.provider, vector.composite) == ("p", 51.9)
     assert vector.as_of.isoformat() == "2024-06-01"
     assert vector.dataset_hash_prefix == SMALL_HASH[:12]
-    assert dict(vector.sub_scores)["export_control"] == 65.0
+    assert dict(vector.sub_scores)["export_control"] == 56.7
 
 
 async def test_score_provider_before_any_regime(risk: risk_pb2_grpc.RiskServiceStub) -> None:
     a = await risk.ScoreProvider(score(as_of=date("2023-06-01")))
-    # 100 × (.5 × bound 0 + .5 × NLD veto 1.0) = 50
-    assert sub(a, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).score == pytest.approx(50.0, abs=ABS)
-    assert sub(a, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).contribution == pytest.approx(10.0)
+    # 100 × (.5 × bound 0 + .5 × mean foreign veto (1 + .8 + .7) / 3) = 41.666667
+    assert sub(a, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).score == pytest.approx(41.666667, abs=ABS)
+    assert sub(a, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).contribution == pytest.approx(
+        8.333333, abs=ABS
+    )
     assert not any(r.in_force and r.binds_provider for r in a.regimes)
     assert not any(r.in_force for r in a.regimes)  # nl-euv starts 2023-09-01
     assert all(r.veto == 0.0 for r in a.regimes)
     assert a.bound_now == 0.0
     checks = {c.id: c.status for c in a.checks}
     assert checks["export_control.in_force"] == risk_pb2.CHECK_STATUS_PASS
-    assert a.composite == pytest.approx(57.745455, abs=ABS)  # still the concentration floor
-    assert a.floor_uplift == pytest.approx(15.104545, abs=ABS)
+    assert a.composite == pytest.approx(48.858469, abs=ABS)  # 51.858469 - 3: export only
+    assert a.floor_uplift == 0.0
     adds_up(a)
     assert iso(a.provenance.as_of) == "2023-06-01"
     assert a.provenance.parameters["as_of"] == "2023-06-01"
     assert RiskVector.parse(a.risk_vector).as_of.isoformat() == "2023-06-01"
-    assert "/EX:50.0/" in a.risk_vector
+    assert "/EX:41.7/" in a.risk_vector
 
 
 @pytest.mark.parametrize(
     ("day", "us_chip", "export"),
-    [("2023-12-31", False, 50.0), ("2024-01-01", True, 65.0), ("2025-01-01", False, 50.0)],
+    [
+        ("2023-12-31", False, 41.666667),
+        ("2024-01-01", True, 56.666667),
+        ("2025-01-01", False, 41.666667),
+    ],
 )
 async def test_score_provider_regime_window(
     risk: risk_pb2_grpc.RiskServiceStub, day: str, us_chip: bool, export: float
@@ -775,11 +800,11 @@ async def test_score_provider_weight_override(
         assert s.score == sub(assessment, s.key).score
         assert s.contribution == pytest.approx(s.weight * s.score, abs=ABS)
     structural = sub(a, risk_pb2.SUB_SCORE_KEY_STRUCTURAL)
-    assert structural.contribution == pytest.approx(16.0 / 1.56, abs=ABS)
-    # weighted sum (.2 x 72.181818 + 16 + .2 x 39.181818 + .16 x 65) / 1.56
-    #            = 48.672727 / 1.56 = 31.200466, still below the floor 57.745455
-    assert a.composite == pytest.approx(57.745455, abs=ABS)
-    assert a.floor_uplift == pytest.approx(57.745455 - 48.672727 / 1.56, abs=2e-6)
+    assert structural.contribution == pytest.approx(58.0 / 1.56, abs=ABS)
+    # weighted sum (.2 x 72.181818 + 58 + .2 x 20.318725 + .16 x 56.666667) / 1.56
+    #            = 85.566776 / 1.56 = 54.850497; no sub-score is critical: no floor
+    assert a.composite == pytest.approx(85.566776 / 1.56, abs=2e-6)
+    assert a.floor_uplift == 0.0
     adds_up(a)
     assert a != assessment
     assert a.SerializeToString(deterministic=True) != assessment.SerializeToString(
@@ -790,13 +815,13 @@ async def test_score_provider_weight_override(
 async def test_score_provider_weight_override_without_floor(
     risk: risk_pb2_grpc.RiskServiceStub,
 ) -> None:
-    # only export control weighted: weighted sum 65 beats the floor .8 × 72.18 = 57.75
+    # only export control weighted: the composite is its 56.666667 (no critical sub-score)
     zeros = {"concentration": 0.0, "structural": 0.0, "geopolitical": 0.0}
     a = await risk.ScoreProvider(
         score(weights=risk_pb2.ScoringWeights(export_control=0.5, **zeros))
     )
     assert sub(a, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).weight == 1.0
-    assert a.composite == pytest.approx(65.0, abs=ABS)
+    assert a.composite == pytest.approx(56.666667, abs=ABS)
     assert a.floor_uplift == 0.0
     assert a.band == risk_pb2.RISK_BAND_HIGH
     adds_up(a)
@@ -880,7 +905,9 @@ async def test_concurrent_scores_are_consistent(risk: risk_pb2_grpc.RiskServiceS
     results = await asyncio.gather(*(risk.ScoreProvider(score(as_of=date(d))) for d in days))
     for day, a in zip(days, results, strict=True):
         export = sub(a, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).score
-        assert export == pytest.approx(50.0 if day.startswith("2023") else 65.0, abs=ABS)
+        assert export == pytest.approx(
+            41.666667 if day.startswith("2023") else 56.666667, abs=ABS
+        )
         assert iso(a.provenance.as_of) == day
 
 
@@ -915,7 +942,7 @@ async def test_list_provider_scores_as_of_and_errors(risk: risk_pb2_grpc.RiskSer
         risk_pb2.ListProviderScoresRequest(as_of=date("2023-06-01"))
     )
     [row] = reply.provider_scores
-    assert sub(row, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).score == pytest.approx(50.0)
+    assert sub(row, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).score == pytest.approx(41.666667)
     assert iso(reply.provenance.as_of) == "2023-06-01"
     for request, fields in [
         (risk_pb2.ListProviderScoresRequest(page_size=-1), ["page_size"]),

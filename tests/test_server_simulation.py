@@ -74,11 +74,13 @@ async def test_streams_progress_then_a_seeded_result(
 
 
 async def test_caller_events_and_sensitivity(small: risk_pb2_grpc.RiskServiceStub) -> None:
-    # One event that always takes the tool t down: p loses everything in every sample.
+    # One event that always takes the tool t down for the whole year (the fixture has no
+    # buffers): p loses everything in every sample.
     event = simulation_pb2.DisruptionEvent(
         id="tool-down",
         probability=1.0,
         severity=simulation_pb2.PertRange(min=1, mode=1, max=1),
+        duration_weeks=simulation_pb2.PertRange(min=52, mode=52, max=52),
         member_nodes=["nodes/t"],
     )
     request = risk_pb2.SimulateDisruptionsRequest(

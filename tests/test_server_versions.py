@@ -363,7 +363,7 @@ def _watch_request(start_after: str = "") -> history_pb2.WatchProviderScoresRequ
         providers=["providers/p"],
         thresholds=[
             history_pb2.ScoreThreshold(kind=history_pb2.THRESHOLD_KIND_CHANGE, value=1.0),
-            history_pb2.ScoreThreshold(kind=history_pb2.THRESHOLD_KIND_ABOVE, value=60.0),
+            history_pb2.ScoreThreshold(kind=history_pb2.THRESHOLD_KIND_ABOVE, value=52.5),
             history_pb2.ScoreThreshold(
                 metric=history_pb2.SCORE_METRIC_STRUCTURAL,
                 kind=history_pb2.THRESHOLD_KIND_CHANGE,
@@ -381,7 +381,7 @@ async def test_a_watcher_started_before_an_edit_receives_its_alerts(stubs: Stubs
     await asyncio.sleep(0.3)  # let the stream subscribe before the edit lands
     await graph.BatchUpdateGraph(_resplit(), metadata=EDITOR)
     after = await _score(risk)
-    assert before <= 60.0 < after  # the fixture's edit crosses 60 (57.7 -> 60.5)
+    assert before <= 52.5 < after  # the fixture's edit crosses 52.5 (51.9 -> 53.3)
     message = await asyncio.wait_for(stream.read(), timeout=30)
     assert (message.graph_version, message.base_version) == ("graph/versions/2", "graph/versions/1")
     fired = [(a.threshold.kind, a.threshold.metric) for a in message.alerts]
@@ -395,7 +395,7 @@ async def test_a_watcher_started_before_an_edit_receives_its_alerts(stubs: Stubs
     assert alert.score.base_value == pytest.approx(before)
     assert alert.score.target_value == pytest.approx(after)
     assert alert.assessment_delta.composite == pytest.approx(after - before, abs=1e-6)
-    assert alert.message == f"Provider P composite rose above 60: {before:.1f} -> {after:.1f}"
+    assert alert.message == f"Provider P composite rose above 52.5: {before:.1f} -> {after:.1f}"
     stream.cancel()
 
 
@@ -407,7 +407,7 @@ async def test_a_reconnecting_watcher_misses_nothing(stubs: Stubs) -> None:
     first = await asyncio.wait_for(stream.read(), timeout=30)
     second = await asyncio.wait_for(stream.read(), timeout=30)
     assert [first.graph_version, second.graph_version] == ["graph/versions/2", "graph/versions/3"]
-    assert len(first.alerts) == 2  # up above 60 and by > 1 point
+    assert len(first.alerts) == 2  # up above 52.5 and by > 1 point
     assert [a.threshold.kind for a in second.alerts] == [history_pb2.THRESHOLD_KIND_CHANGE]
     assert second.alerts[0].score.delta == pytest.approx(-first.alerts[0].score.delta, abs=1e-6)
     # Live versions follow the replayed ones on the same stream.

@@ -1,16 +1,19 @@
-"""The correlated Monte Carlo (models/simulation.py), checked against hand-enumerated cases.
+"""The correlated Monte Carlo (models/analysis/simulation.py), checked against hand-enumerated
+cases.
 
 The hand graph ``additive``: provider p takes 0.6 of its fleet from chip a (sited USA) and 0.4
-from chip b (half KOR, half USA). Event e1 takes all of a (p = 0.1, lasts 26 weeks); event e2
-takes all Korean capacity (p = 0.3, 13 weeks), i.e. half of b. So the loss is exactly
-``0.6 X1 + 0.2 X2`` and its distribution is enumerable:
+from chip b (half KOR, half USA); no buffers. Event e1 takes all of a (p = 0.1, lasts 26
+weeks); event e2 takes all Korean capacity (p = 0.3, 13 weeks), i.e. half of b. While both
+are active the loss is 0.8, e1 alone 0.6, e2 alone 0.2. The annual loss (model v2: the
+duration-weighted share of a year's supply lost) is enumerable:
 
-    loss  0     0.2    0.6    0.8
-    prob  0.63  0.27   0.07   0.03      mean 0.12, Pr(loss > 0.5) = 0.10, Pr(loss > 0) = 0.37
+    e1 alone  0.6 x 26/52 = 0.30                                 prob 0.1 x 0.7 = 0.07
+    e2 alone  0.2 x 13/52 = 0.05                                 prob 0.9 x 0.3 = 0.27
+    both      0.6 x (26 - 13)/52 + 0.8 x 13/52 = 0.15 + 0.2 = 0.35   prob 0.03
+    none      0                                                  prob 0.63
 
-so VaR95 = 0.6 (the CDF reaches 0.90 at 0.2 and 0.97 at 0.6) and CVaR95 = (0.03 x 0.8 +
-0.02 x 0.6) / 0.05 = 0.72. Duration-weighted: e1 alone 0.6 x 26/52 = 0.3; e2 alone
-0.2 x 13/52 = 0.05; both 0.6 x (26 - 13)/52 + 0.8 x 13/52 = 0.35; mean 0.045.
+mean 0.045, Pr(loss > 0.5) = 0, Pr(loss > 0) = 0.37; VaR95 = 0.3 (the CDF reaches 0.90 at
+0.05 and 0.97 at 0.3) and CVaR95 = (0.03 x 0.35 + 0.02 x 0.3) / 0.05 = 0.33.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from models.analysis.simulation import (
 )
 from models.engine.compiled import CompiledGraph, compile_graph
 from models.errors import InvalidParameterError, NotFoundError
-from models.graph.events import Event, Pert, load_events
+from models.graph.events import Event, EventMode, Pert, load_events
 from models.graph.loader import load_dataset
 from models.graph.supply_graph import SupplyGraph
 from models.scoring.risk_engine import RiskEngine
@@ -150,31 +153,100 @@ def test_horizon_probability_constant_hazard() -> None:
 
 
 def test_two_independent_events_match_enumeration() -> None:
-    truth = exact([(0.63, 0.0), (0.27, 0.2), (0.07, 0.6), (0.03, 0.8)])
-    assert truth["mean"] == pytest.approx(0.12)
-    assert truth["var95"] == 0.6 and truth["cvar95"] == pytest.approx(0.72)
+    truth = exact([(0.63, 0.0), (0.27, 0.05), (0.07, 0.3), (0.03, 0.35)])
+    assert truth["mean"] == pytest.approx(0.045)
+    assert truth["var95"] == 0.3 and truth["cvar95"] == pytest.approx(0.33)
     p = run_additive().provider("p")
     assert abs(p.mean_loss - truth["mean"]) < 3 * p.mean_loss_se
-    assert abs(p.prob_shortfall - truth["shortfall"]) < 3 * p.prob_shortfall_se
+    assert p.eal == p.mean_loss
+    assert p.prob_shortfall == truth["shortfall"] == 0.0
     assert abs(p.prob_any_loss - truth["any"]) < 3 * p.prob_any_loss_se
-    assert p.prob_shortfall_se == pytest.approx(
-        math.sqrt(p.prob_shortfall * (1 - p.prob_shortfall) / N)
-    )
     assert p.p50 == 0.0
     assert p.p95 == p.var95 == pytest.approx(truth["var95"])
-    # CVaR95 = 0.6 + 0.2 x (samples at 0.8) / (5 % of N): its sd is
-    # 0.2 x sqrt(N x 0.03 x 0.97) / (0.05 N).
-    sd_cvar = 0.2 * math.sqrt(N * 0.03 * 0.97) / (0.05 * N)
+    # CVaR95 = 0.3 + 0.05 x (samples at 0.35) / (5 % of N): its sd is
+    # 0.05 x sqrt(N x 0.03 x 0.97) / (0.05 N).
+    sd_cvar = 0.05 * math.sqrt(N * 0.03 * 0.97) / (0.05 * N)
     assert abs(p.cvar95 - truth["cvar95"]) < 4 * sd_cvar
     assert p.p50 <= p.p95 <= p.cvar95 <= 1.0
+    # the exceedance curve: 1 in 10 is the 0.9 quantile (0.05: the CDF is 0.90 at 0.05),
+    # 1 in 25 the 0.96 quantile (0.3), 1 in 100 the 0.99 quantile (0.35)
+    assert p.loss_at(10) == pytest.approx(0.05)
+    assert p.loss_at(25) == pytest.approx(0.3)
+    assert p.loss_at(100) == pytest.approx(0.35)
 
 
-def test_duration_weighted_loss_matches_enumeration() -> None:
-    truth = 0.07 * 0.3 + 0.27 * 0.05 + 0.03 * 0.35
-    p = run_additive().provider("p")
-    assert truth == pytest.approx(0.045)
-    assert abs(p.mean_duration_weighted_loss - truth) < 3 * p.mean_duration_weighted_loss_se
-    assert p.p95_duration_weighted_loss == pytest.approx(0.3)  # CDF: 0.90 at 0.05, 0.97 at 0.3
+def test_buffers_delay_the_annual_loss() -> None:
+    # p <- a (buffer 4 weeks: p's inventory of chips) <- t (buffer 26: an installed base).
+    # An event takes all of a for 13 weeks, every year: the loss reaches p after 4 weeks, so
+    # the year loses 13/52 x (1 - 4/13) = 9/52 of its supply. One on t for 13 weeks: a
+    # keeps producing on its installed tools (13 < 26): nothing is lost.
+    cg = CompiledGraph.from_arrays(
+        ["p", "a", "t"],
+        np.array([0, 1], dtype=np.int64),
+        np.array([1, 2], dtype=np.int64),
+        ["fleet", "lithography"],
+        np.array([1.0, 1.0]),
+        [(1, "USA", 1.0), (2, "NLD", 1.0)],
+        buffers=np.array([4.0, 26.0]),
+    )
+    on_a = Event(
+        id="a-down",
+        probability=1.0,
+        severity=Pert.fixed(1.0),
+        duration=Pert.fixed(13.0),
+        member_nodes=frozenset({"a"}),
+    )
+    p = simulate(cg, [on_a], 100, 0, providers=["p"], node_failures=None).provider("p")
+    assert p.mean_loss == pytest.approx(9 / 52, abs=1e-12)
+    on_t = Event(
+        id="t-down",
+        probability=1.0,
+        severity=Pert.fixed(1.0),
+        duration=Pert.fixed(13.0),
+        member_nodes=frozenset({"t"}),
+    )
+    q = simulate(cg, [on_t], 100, 0, providers=["p"], node_failures=None).provider("p")
+    assert q.mean_loss == 0.0
+    # For 52 weeks: t's loss reaches a after 26 weeks (half the year: f = 1 - 26/52 = .5) and
+    # p sees a's averaged loss behind its own 4 weeks: 1 - (1 - .5) = .5 of a, felt at
+    # f = 1 - 4/52: 52/52 x .5 x 48/52 = 0.461538...
+    long = Event(
+        id="t-year",
+        probability=1.0,
+        severity=Pert.fixed(1.0),
+        duration=Pert.fixed(52.0),
+        member_nodes=frozenset({"t"}),
+    )
+    r = simulate(cg, [long], 100, 0, providers=["p"], node_failures=None).provider("p")
+    assert r.mean_loss == pytest.approx(0.5 * 48 / 52, abs=1e-12)
+
+
+def test_a_blockade_stops_cross_border_edges_only() -> None:
+    # additive: p (USA, home) <- a (USA) .6 and b (half KOR, half USA) .4. A KOR blockade
+    # stops the flow b -> p for the half of b's output sited in KOR: loss .4 x .5 = .2 while
+    # it lasts (13 of 52 weeks): 0.05. A USA blockade stops nothing that crosses a border
+    # except b's Korean half shipping in: also .2; a is domestic.
+    for country in ("KOR", "USA"):
+        event = Event(
+            id="x",
+            probability=1.0,
+            severity=Pert.fixed(1.0),
+            duration=Pert.fixed(13.0),
+            member_countries=frozenset({country}),
+            mode=EventMode.BLOCKADE,
+        )
+        cg = CompiledGraph.from_arrays(
+            ["p", "a", "b", "c"],
+            np.array([0, 0], dtype=np.int64),
+            np.array([1, 2], dtype=np.int64),
+            ["fleet", "fleet"],
+            np.array([0.6, 0.4]),
+            [(1, "USA", 1.0), (2, "KOR", 0.5), (2, "USA", 0.5), (3, "TWN", 1.0)],
+            # where output crosses borders from: the sites, and the provider at home (USA)
+            location_rows=[(0, "USA", 1.0), (1, "USA", 1.0), (2, "KOR", 0.5), (2, "USA", 0.5)],
+        )
+        p = simulate(cg, [event], 50, 0, providers=["p"], node_failures=None)
+        assert p.provider("p").mean_loss == pytest.approx(0.2 * 13 / 52, abs=1e-12), country
 
 
 def test_durations_longer_than_the_horizon_count_as_the_horizon() -> None:
@@ -186,8 +258,7 @@ def test_durations_longer_than_the_horizon_count_as_the_horizon() -> None:
         member_nodes=frozenset({"a"}),
     )
     p = simulate(additive(), [forever], 50, 0, providers=["p"], node_failures=None).provider("p")
-    assert p.mean_loss == pytest.approx(0.6)
-    assert p.mean_duration_weighted_loss == pytest.approx(0.6)
+    assert p.mean_loss == pytest.approx(0.6)  # 52/52 x 0.6: the whole year
 
 
 # -- independent node failures -------------------------------------------------------------------
@@ -206,23 +277,42 @@ def chain() -> CompiledGraph:
 
 
 def test_independent_failures_match_enumeration() -> None:
-    failures = NodeFailures(probability=0.1, duration=Pert.fixed(4.0))
+    # One site each (a: USA, t: NLD), each failing whole for 4 weeks with probability 0.1:
+    # whenever anything fails the loss is total for 4 weeks (both at once: still 4 weeks).
+    failures = NodeFailures(probability=0.1, severity=Pert.fixed(1.0), duration=Pert.fixed(4.0))
     p = simulate(chain(), [], N, 2, providers=["p"], node_failures=failures).provider("p")
-    truth = 1 - 0.9**2  # a or t fails; the provider itself never does
-    assert abs(p.mean_loss - truth) < 3 * p.mean_loss_se
-    assert abs(p.prob_shortfall - truth) < 3 * p.prob_shortfall_se
-    # Whenever anything fails the loss is total, for 4 weeks (both at once: still 4 weeks).
-    assert p.mean_duration_weighted_loss == pytest.approx(p.mean_loss * 4 / 52)
+    truth = 1 - 0.9**2  # a's or t's site fails; the provider itself never does
+    assert abs(p.prob_any_loss - truth) < 3 * p.prob_any_loss_se
+    assert p.mean_loss == pytest.approx(p.prob_any_loss * 4 / 52, abs=1e-12)
     off = p.attribution(NODE_FAILURES_ID)
     assert off.mean_loss_without == 0.0 and off.mean_loss_delta == p.mean_loss
     assert off.occurrences == round(p.prob_any_loss * N)
 
 
+def test_site_failures_take_the_sites_share() -> None:
+    # b is half KOR, half USA: a failed site takes half of b (severity 1), i.e. .2 of p, for
+    # 4 weeks; only b's sites may fail here (a excluded).
+    failures = NodeFailures(
+        probability=0.2,
+        severity=Pert.fixed(1.0),
+        duration=Pert.fixed(4.0),
+        overrides=(("a", 0.0), ("c", 0.0)),
+    )
+    p = simulate(additive(), [], 4000, 3, providers=["p"], node_failures=failures)
+    prob = p.provider("p")
+    # one site down: .2 x 4/52; both: .4 x 4/52
+    assert prob.loss_at(100) == pytest.approx(0.4 * 4 / 52)
+    # Pr(both) = .04 > 1 %: the 1-in-100 year has b's two sites down, the 1-in-25 year one
+    assert prob.loss_at(25) == pytest.approx(0.2 * 4 / 52)
+
+
 def test_failure_overrides_and_severity() -> None:
-    only_a = NodeFailures(probability=0.1, overrides=(("t", 0.0),))
+    only_a = NodeFailures(probability=0.1, severity=Pert.fixed(1.0), overrides=(("t", 0.0),))
     p = simulate(chain(), [], N, 2, providers=["p"], node_failures=only_a).provider("p")
-    assert abs(p.mean_loss - 0.1) < 3 * p.mean_loss_se
-    half = NodeFailures(probability=0.1, severity=Pert.fixed(0.5), overrides=(("t", 0.0),))
+    assert abs(p.prob_any_loss - 0.1) < 3 * p.prob_any_loss_se
+    half = NodeFailures(
+        probability=0.1, severity=Pert.fixed(0.5), duration=only_a.duration, overrides=(("t", 0.0),)
+    )
     q = simulate(chain(), [], N, 2, providers=["p"], node_failures=half).provider("p")
     assert q.mean_loss == pytest.approx(p.mean_loss / 2)  # same draws, half the severity
     assert q.prob_shortfall == 0.0
@@ -231,18 +321,24 @@ def test_failure_overrides_and_severity() -> None:
 def test_default_failures_skip_providers_and_aggregate_markets() -> None:
     graph = load_dataset(DATA)
     result = simulate(graph, [], 4000, 0)
-    assert result.node_failures is not None and result.node_failures.probability == 0.005
+    assert result.node_failures is not None and result.node_failures.probability == 0.01
     drivers = [a.driver for a in result.providers[0].attributions]
     assert drivers == [NODE_FAILURES_ID]
-    from models.analysis.simulation import _failure_nodes
+    from models.analysis.simulation import _failure_sites
 
-    nodes, _ = _failure_nodes(
+    nodes, shares, _ = _failure_sites(
         compile_graph(graph), graph, {p.id for p in graph.providers()}, result.node_failures, 52.0
     )
     eligible = {compile_graph(graph).ids[i] for i in nodes}
     assert not eligible & {p.id for p in graph.providers()}
     assert not {n for n in eligible if "aggregate_market" in graph.nodes[n].tags}
     assert "tsmc-n3" in eligible and "asml-euv" in eligible
+    # chip families, design teams and EDA licences have no sites: they never fail on their own
+    assert not {n for n in eligible if graph.nodes[n].kind.value in ("accelerator", "designer")}
+    # one row per site: a node's sites' shares sum to 1
+    for nid in ("tsmc-n3", "skhynix-hbm3e"):
+        k = compile_graph(graph).index[nid]
+        assert shares[nodes == k].sum() == pytest.approx(1.0)
 
 
 # -- reproducibility -----------------------------------------------------------------------------
@@ -309,7 +405,7 @@ def test_switching_off_the_only_loss_source_removes_the_loss() -> None:
     )
     result = simulate(additive(), [e1, E3], 5000, 3, providers=["p"], node_failures=None)
     p = result.provider("p")
-    assert p.mean_loss > 0.05
+    assert p.mean_loss > 0.005
     only = p.attribution("e1")
     assert only.mean_loss_without == 0.0 and only.cvar95_without == 0.0
     assert only.mean_loss_delta == p.mean_loss and only.cvar95_delta == p.cvar95
@@ -320,8 +416,11 @@ def test_switching_off_the_only_loss_source_removes_the_loss() -> None:
 
 
 def test_attribution_of_additive_events_is_exact() -> None:
+    # Switching e2 off turns "both" years (0.35) into e1-alone years (0.30) and e2-alone years
+    # (0.05) into 0: every e2 year loses exactly 0.05 with it. Switching e1 off turns both
+    # into 0.05 and e1-alone into 0: every e1 year loses 0.3.
     p = run_additive(5000).provider("p")
-    for event, weight in (("e1", 0.6), ("e2", 0.2)):
+    for event, weight in (("e1", 0.3), ("e2", 0.05)):
         a = p.attribution(event)
         assert a.mean_loss_delta == pytest.approx(weight * a.occurrences / 5000, abs=1e-12)
     with pytest.raises(NotFoundError):
@@ -424,13 +523,13 @@ def test_bundled_simulation_is_coherent(bundled: tuple[SupplyGraph, tuple[Event,
         assert p.mean_loss == pytest.approx(loss[:, k].mean(), abs=1e-15)
         assert p.mean_loss_se == pytest.approx(loss[:, k].std(ddof=1) / math.sqrt(n))
         assert p.prob_shortfall == pytest.approx(np.mean(loss[:, k] > 0.5))
-        assert p.mean_duration_weighted_loss <= p.mean_loss + 1e-12
+        assert p.loss_at(10) <= p.loss_at(25) <= p.loss_at(100) <= 1.0
         assert {a.driver for a in p.attributions} == {*result.drivers.drivers}
         for e, event in enumerate(events):
             assert p.attribution(event.id).occurrences == int(np.count_nonzero(x[:, e] > 0))
     # US providers are not reached by the China-bound control events.
     aws = result.provider("aws")
-    assert aws.attribution("us-controls-tightening").mean_loss_delta == 0.0
+    assert abs(aws.attribution("us-controls-tightening").mean_loss_delta) < 1e-12
     assert (
         result.provider("alibaba-cloud").attribution("us-controls-tightening").mean_loss_delta > 0
     )

@@ -127,7 +127,7 @@ def test_score_provider(grpcurl: str, server: Server) -> None:
     provenance = field(doc, "provenance")
     dataset_hash = field(provenance, "dataset_hash")
     assert re.fullmatch(r"[0-9a-f]{64}", dataset_hash)
-    assert field(doc, "risk_vector").startswith("SOVRISK:1/P:aws/")
+    assert field(doc, "risk_vector").startswith("SOVRISK:2/P:aws/")
     assert field(doc, "risk_vector").endswith(f"/H:{dataset_hash[:12]}")
 
 

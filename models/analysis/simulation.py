@@ -17,10 +17,11 @@ The **annual loss** of a sample is the duration-weighted share of the year's sup
 after each edge's buffer (METHODS v2 §2): with the sample's shocks sorted by duration
 ``d_1 >= ... >= d_k`` (rounded up to whole weeks, capped at the horizon H), the top m shocks
 are active together during ``[d_{m+1}, d_m)`` and that step adds
-``(d_m - d_{m+1}) / H x L_m(d_m)``, where ``L_m(h)`` is ``1 - a(P)`` with the top m shocks
-evaluated at horizon h: the loss averaged over an ``h``-week window behind each edge's
-inventory or service buffer. A single shock of d weeks therefore loses ``d / H x L(d)``
-exactly; for several, each step is read at its own window's end (docs/simulation.md).
+``(d_m L_m(d_m) - d_{m+1} L_m(d_{m+1})) / H``, where ``L_m(h)`` is ``1 - a(P)`` with the top m
+shocks evaluated at horizon h: the loss averaged over an ``h``-week window behind each edge's
+inventory or service buffer, so ``h L_m(h)`` is what the set would cost over its first h
+weeks. A single shock of d weeks therefore loses ``d / H x L(d)`` exactly; for several, the
+steps telescope, so a shock that reaches no provider changes nothing (docs/simulation.md).
 Evaluations are grouped by horizon (whole weeks), so a batch is a few compiled evaluations.
 
 Per provider the result holds the expected annual loss (EAL, the mean, with its Monte Carlo
@@ -513,19 +514,30 @@ def _annual_losses(plan: _Plan, shocks: _Shocks, n_samples: int) -> FloatArray:
             coef[cols] = pair_sev[sel]
         if plan.exposure[e].any():
             up[:, cols] *= 1.0 - np.outer(plan.exposure[e], pair_sev[sel])
+    # Failed sites of one node add up (two sites of half the node each, both lost: the node
+    # is gone), then act like one more factor on the node.
     sel = pair_member < 0
-    site = -1 - pair_member[sel]
-    np.multiply.at(
-        up,
-        (plan.site_node[site], pair_col[sel]),
-        1.0 - pair_sev[sel] * plan.site_share[site],
-    )
+    if sel.any():
+        site = -1 - pair_member[sel]
+        lost = np.zeros_like(up)
+        np.add.at(
+            lost, (plan.site_node[site], pair_col[sel]), pair_sev[sel] * plan.site_share[site]
+        )
+        up *= np.maximum(0.0, 1.0 - lost)
 
-    horizon_of_col = weeks[opens]
-    loss = np.empty((n_cols, n_prov), dtype=np.float64)
+    # Each step is read twice: its cumulative loss to its own end minus that to its start,
+    # ``d_m L_m(d_m) - d_{m+1} L_m(d_{m+1})`` (T L(T) is the loss accumulated over T weeks
+    # of a constant shock set), so a shock that touches no provider changes nothing.
+    ends = weeks[opens].astype(np.float64)
+    starts = nxt[opens].astype(np.float64)
+    second = np.flatnonzero(starts > 0)
+    col_of = np.concatenate([np.arange(n_cols), second])  # the step's column in ``up``
+    at = np.concatenate([ends, starts[second]])
+    loss = np.empty((len(col_of), n_prov), dtype=np.float64)
     cg = plan.compiled
-    for h in np.unique(horizon_of_col).tolist():
-        cols = np.flatnonzero(horizon_of_col == h)
+    for h in np.unique(at).tolist():
+        rows = np.flatnonzero(at == h)
+        cols = col_of[rows]
         terms = [
             EdgeTerm(plan.blockades[e], coef[cols])
             for e, coef in sorted(coefficients.items())
@@ -536,9 +548,12 @@ def _annual_losses(plan: _Plan, shocks: _Shocks, n_samples: int) -> FloatArray:
             a = cg.evaluate(block, horizon=float(h), edge_terms=terms)[plan.provider_index]
         else:
             a = cg.evaluate_rows(block, plan.provider_index, horizon=float(h))
-        loss[cols] = np.maximum(0.0, 1.0 - a.T)
-    step_weight = width[opens] / plan.horizon
-    np.add.at(result, sample[opens], loss * step_weight[:, None])
+        loss[rows] = np.maximum(0.0, 1.0 - a.T)
+    cumulative = loss * at[:, None]
+    step = cumulative[:n_cols].copy()
+    step[second] -= cumulative[n_cols:]
+    step_weight = np.maximum(step, 0.0) / plan.horizon
+    np.add.at(result, sample[opens], step_weight)
     return result
 
 

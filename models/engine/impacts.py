@@ -123,6 +123,9 @@ class ImpactModel:
         self.firm_impact: FloatArray = self.firm_curve[LONG]
         self.flows: FloatArray = cg.flows(prov_idx)  # nodes x providers
         self._site_dense = np.asarray(cg.sites.toarray())  # nodes x countries
+        # where each node's output is (sites; a chip family at its packaging; a design team or
+        # licence at home): the country view of concentration and exposure
+        self._location_dense = np.asarray(cg.location.toarray())  # nodes x countries
         self._country_col = {c: k for k, c in enumerate(cg.countries)}
         # Regimes: node-level bound fractions (whatever the destination, for jurisdictional
         # vetoes) and edge-level scales (deliveries to the regime's destinations only). A
@@ -297,7 +300,7 @@ class ImpactModel:
             start = np.where(bound, 0.0, np.inf)
             delay = cg.delays(start, cg.flow_entries)
             reached = delay[supplier] + cg.buffers <= elapsed
-            felt |= reached & (cg.flow_entries | bound[supplier])
+            felt |= reached & cg.flow_entries
         return np.where(felt, 0.0, np.inf)
 
     def _path_delays(self) -> FloatArray:

@@ -223,7 +223,7 @@ class RiskEngine(ImpactModel):
         tree = [i for i in np.flatnonzero(x > 0).tolist() if cg.ids[i] != pid]
 
         layers, conc_score, exposure = self._layers(x, tree, params)
-        categories = self._categories(x, tree)
+        categories = self._categories(x, [cg.index[pid], *tree])
         impacts = self._node_impacts(pid, k, tree, h)
         # Aggregate market nodes (a whole commodity market) are reported but not scored as
         # single points of failure: losing a whole market is a country or regime event.
@@ -248,7 +248,7 @@ class RiskEngine(ImpactModel):
         countries = self._country_impacts(pid, k, x, exposure, h)
         geo_rows, geo_loss = self._geopolitical(k, h, exposure)
         regimes, bound_now, jurisdictions = self._export_controls(
-            pid, node.hq_country, tree, params
+            pid, node.hq_country, tree, params, exposure
         )
         foreign = [j for j in jurisdictions if j.foreign]
         largest = foreign[0] if foreign else None  # already ranked by veto, then country
@@ -370,8 +370,8 @@ class RiskEngine(ImpactModel):
             for i in members:
                 share = x[i] / flow
                 firms[g.nodes[cg.ids[i]].owner] += share
-                for c in np.flatnonzero(self._site_dense[i]).tolist():
-                    nations[cg.countries[c]] += share * self._site_dense[i, c]
+                for c in np.flatnonzero(self._location_dense[i]).tolist():
+                    nations[cg.countries[c]] += share * self._location_dense[i, c]
             w = weights[layer] / total_w if total_w > 0 else 0.0
             firm_hhi, country_hhi = hhi(firms), hhi(nations)
             top_firm, top_firm_pct = cr1(firms)
@@ -412,7 +412,7 @@ class RiskEngine(ImpactModel):
         flow: dict[str, float] = defaultdict(float)
         consumers: dict[str, set[str]] = defaultdict(set)
         members = {cg.ids[i] for i in tree}
-        for i in tree:
+        for i in tree:  # the provider (its fleet) and every consumer in its supply tree
             nid = cg.ids[i]
             for edge in g.inputs(nid):
                 if edge.supplier not in members:
@@ -529,7 +529,12 @@ class RiskEngine(ImpactModel):
         )
 
     def _export_controls(
-        self, pid: str, home: str, tree: Sequence[int], params: ScoringParams
+        self,
+        pid: str,
+        home: str,
+        tree: Sequence[int],
+        params: ScoringParams,
+        exposure: dict[str, float],
     ) -> tuple[tuple[RegimeExposure, ...], float, tuple[JurisdictionVeto, ...]]:
         g, cg = self.graph, self.compiled
         k = self._prow[pid]
@@ -582,7 +587,13 @@ class RiskEngine(ImpactModel):
                     for c, j in enumerate(self.jurisdictions)
                     if j in exposed or j in issuers
                 ),
-                key=lambda v: (-round(v.veto, 12), -round(v.long_run, 12), v.country),
+                # equal vetoes: the longer-run one, then the more of the provider's sourcing
+                key=lambda v: (
+                    -round(v.veto, 12),
+                    -round(v.long_run, 12),
+                    -exposure.get(v.country, 0.0),
+                    v.country,
+                ),
             )
         )
         return tuple(regimes), max(0.0, bound_now), jurisdictions
@@ -602,6 +613,9 @@ class RiskEngine(ImpactModel):
             for iso3 in spec.countries:
                 by_country[iso3] += term / len(spec.countries)
                 events[iso3].append(spec.id)
+        for iso3, share in exposure.items():  # every country the provider sources from
+            if share > 0.0:
+                by_country[iso3] += 0.0
         total = math.fsum(by_country.values())
         score = geo_score(total)
         rows = tuple(
@@ -618,7 +632,7 @@ class RiskEngine(ImpactModel):
                     )
                     for c, value in by_country.items()
                 ),
-                key=lambda r: (-r.expected_loss, r.country),
+                key=lambda r: (-r.expected_loss, -r.exposure, r.country),
             )
         )
         return rows, total
