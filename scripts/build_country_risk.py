@@ -47,9 +47,20 @@ FACTS_COUNTRIES = (
     "VNM", "IND", "PHL", "THA", "MEX", "SAU", "ARE", "RUS",
 )  # fmt: skip
 RISK_INDICATORS = ("pv", "rl", "rq")
+#: Display names: the common English short names (METHODS v2 §4), where the WGI label differs
+#: ("Taiwan, China", "Korea, Rep." ...); the WGI label is kept as the row's source_label.
+COMMON_NAMES = {
+    "CZE": "Czechia",
+    "HKG": "Hong Kong",
+    "KOR": "South Korea",
+    "RUS": "Russia",
+    "TWN": "Taiwan",
+    "VNM": "Vietnam",
+}
 OUTPUT_COLUMNS = (
     "iso3",
     "name",
+    "source_label",
     "wgi_year",
     "pv",
     "rl",
@@ -224,6 +235,7 @@ def render(rows: Iterable[CountryRow]) -> str:
         writer.writerow(
             (
                 r.iso3,
+                COMMON_NAMES.get(r.iso3, r.name),
                 r.name,
                 str(r.year),
                 f"{r.pv:.4f}",

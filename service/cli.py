@@ -27,6 +27,7 @@ from pathlib import Path
 from models.errors import DataValidationError, InvalidParameterError, NotFoundError
 from models.graph.bundle import load_bundle
 from models.graph.editing import EditRejected
+from models.scoring.params import ScoringParams
 from models.scoring.risk_engine import RiskEngine
 from service import report_cli, screening_cli, store_cli
 from service.auth import TOKENS_FILE_NAME
@@ -105,6 +106,12 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("provider", nargs="?", help="provider id, e.g. aws (default: all)")
     score.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
     score.add_argument("--as-of", type=_date, help="date the score speaks for (YYYY-MM-DD)")
+    score.add_argument(
+        "--horizon",
+        type=float,
+        default=13.0,
+        help="headline horizon in weeks: 4, 13 (default), 26, 52 or 104",
+    )
     score.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
 
     scenario = sub.add_parser(
@@ -122,6 +129,14 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ISO3[:FRACTION]",
         help="sites in a country lose FRACTION (default 1) of capacity, e.g. TWN or KOR:0.5",
+    )
+    scenario.add_argument(
+        "--blockade",
+        action="append",
+        default=[],
+        metavar="ISO3[:FRACTION]",
+        help="edges crossing a country's border lose FRACTION (default 1) of their flow, e.g. "
+        "TWN:0.6 (domestic edges go on)",
     )
     scenario.add_argument(
         "--node",
@@ -154,6 +169,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     scenario.add_argument("--providers", default="", help="comma-separated ids (default all)")
     scenario.add_argument("--as-of", type=_date, help="date the comparison speaks for")
+    scenario.add_argument(
+        "--horizon",
+        type=float,
+        default=13.0,
+        help="headline horizon in weeks: 4, 13 (default), 26, 52 or 104",
+    )
     scenario.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
 
     simulate = sub.add_parser(
@@ -179,6 +200,14 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="validate a dataset directory")
     validate.add_argument("dir", help="dataset directory")
+
+    validity = sub.add_parser(
+        "validity",
+        help="does the model tell providers apart? country impacts per horizon, sub-score "
+        "spreads, floor, CoWoS and Taiwan shocks, ranking, METHODS v2 §12 properties",
+    )
+    validity.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    validity.add_argument("--as-of", type=_date, help="date the report speaks for")
     store_cli.add_parsers(sub)
     report_cli.add_parser(sub)
     screening_cli.add_parser(sub)
@@ -210,9 +239,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _params(engine: RiskEngine, args: argparse.Namespace) -> ScoringParams:
+    return ScoringParams.build(
+        as_of=args.as_of or engine.graph.info.as_of, horizon_weeks=args.horizon
+    )
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     engine = _load_engine(args.data)
-    params = engine.default_params(args.as_of)
+    params = _params(engine, args)
     if args.provider:
         assessments = [engine.assess(args.provider.removeprefix("providers/"), params)]
     else:
@@ -232,6 +267,15 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     from service.scenario_cli import run_from_args
 
     return run_from_args(args)
+
+
+def cmd_validity(args: argparse.Namespace) -> int:
+    from models.scoring.validity import render, validity_report
+
+    engine = _load_engine(args.data)
+    report = validity_report(engine, engine.default_params(args.as_of))
+    print(render(report))
+    return 0 if report.holds else 3
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -268,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {
         "validate": cmd_validate,
+        "validity": cmd_validity,
         "score": cmd_score,
         "scenario": cmd_scenario,
         "simulate": cmd_simulate,

@@ -10,11 +10,12 @@ from google.protobuf import json_format
 
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph.bundle import load_bundle
+from models.scoring.params import ScoringParams
 from models.scoring.risk_engine import RiskEngine
 from models.scoring.scenarios import ScenarioResult, run_scenario
 from service import converters as conv
 from service import scenario_converters as scenario_conv
-from service.grpc_gen.sovrisk.v1 import risk_pb2, scenario_pb2
+from service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, scenario_pb2
 
 
 def _split(text: str, flag: str, parts: int) -> list[str]:
@@ -46,6 +47,14 @@ def request_from_args(args: argparse.Namespace) -> risk_pb2.RunScenarioRequest:
         if fraction:
             degradation.fraction_lost = _number(fraction, "--country")
         request.perturbations.add(country=degradation)
+    for item in getattr(args, "blockade", []):
+        code, _, fraction = item.partition(":")
+        blockade = scenario_pb2.CountryDegradation(
+            country=code, duration_weeks=args.weeks, kind=common_pb2.COUNTRY_EVENT_KIND_BLOCKADE
+        )
+        if fraction:
+            blockade.fraction_lost = _number(fraction, "--blockade")
+        request.perturbations.add(country=blockade)
     for item in args.node:
         node, _, fraction = item.partition(":")
         node_degradation = scenario_pb2.NodeDegradation(
@@ -77,6 +86,7 @@ def request_from_args(args: argparse.Namespace) -> risk_pb2.RunScenarioRequest:
         request.providers.append(f"providers/{provider}")
     if args.as_of:
         request.as_of.CopyFrom(conv.date_to_proto(args.as_of))
+    request.horizon_weeks = getattr(args, "horizon", 13.0)
     return request
 
 
@@ -84,8 +94,9 @@ def render(result: ScenarioResult) -> str:
     lines = [
         f"Scenario: {result.scenario.name} (as of {result.as_of.isoformat()}; graph "
         f"{result.baseline_version} -> {result.scenario_version})",
-        "Available capacity is a(P) with every regime in force (0-1, higher = more supply); "
-        "scores 0-100, higher = riskier.",
+        "Available capacity is a(P) at the headline horizon with every regime in force (0-1, "
+        "higher = more supply); weeks = supply-weeks lost over --weeks; scores 0-100, higher "
+        "= riskier.",
         "",
         f"{'provider':<26} {'avail':>6} {'->':>2} {'scen':>6} {'delta':>7} {'weeks':>6} "
         f"{'score':>6} {'->':>2} {'scen':>6}  top driver of the capacity change",
@@ -111,7 +122,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     providers = [
         conv.parse_name(n, "providers", f"providers[{k}]") for k, n in enumerate(request.providers)
     ]
-    params = engine.default_params(conv.date_from_proto(request.as_of, "as_of"))
+    params = ScoringParams.build(
+        as_of=conv.date_from_proto(request.as_of, "as_of") or engine.graph.info.as_of,
+        horizon_weeks=conv.horizon_from_proto(request.horizon_weeks),
+    )
     result = run_scenario(engine, scenario, params, providers or None)
     if args.json:
         response = scenario_conv.result_to_proto(result)

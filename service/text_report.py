@@ -101,7 +101,7 @@ def assessment_detail(a: RiskAssessment, *, top: int = 8) -> str:
     for i in a.structural_impacts[:top]:
         flag = "SPOF" if i.is_spof else "near" if i.near_spof else "    "
         out.append(
-            f"  {100 * i.impact:>5.1f}% {100 * i.headline:>5.1f}% {flag} {i.node:<24} "
+            f"  {100 * i.impact:>6.2f}% {100 * i.headline:>5.1f}% {flag} {i.node:<24} "
             f"{' > '.join(i.evidence_path)}"
         )
     out += [

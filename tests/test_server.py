@@ -905,9 +905,7 @@ async def test_concurrent_scores_are_consistent(risk: risk_pb2_grpc.RiskServiceS
     results = await asyncio.gather(*(risk.ScoreProvider(score(as_of=date(d))) for d in days))
     for day, a in zip(days, results, strict=True):
         export = sub(a, risk_pb2.SUB_SCORE_KEY_EXPORT_CONTROL).score
-        assert export == pytest.approx(
-            41.666667 if day.startswith("2023") else 56.666667, abs=ABS
-        )
+        assert export == pytest.approx(41.666667 if day.startswith("2023") else 56.666667, abs=ABS)
         assert iso(a.provenance.as_of) == day
 
 

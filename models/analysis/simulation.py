@@ -68,8 +68,19 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Samples per random-number block. Part of the model: changing it changes every result.
 DRAW_BLOCK = 1024
-#: Samples evaluated per batch by default (any value gives the same result).
-DEFAULT_BATCH_SIZE = 512
+#: Samples evaluated per batch by default (any value gives the same result): as many as keep
+#: the batch's ``up`` matrix (nodes x about two step columns a sample) within
+#: :data:`BATCH_MEMORY`, between 64 and 8192. Wide batches pay because a batch is evaluated
+#: once per distinct duration (whole weeks), whatever its size.
+DEFAULT_BATCH_SIZE: int | None = None
+BATCH_MEMORY = 256 * 2**20
+MAX_BATCH = 8192
+
+
+def default_batch_size(n_nodes: int) -> int:
+    return int(max(64, min(MAX_BATCH, BATCH_MEMORY // max(1, n_nodes * 8 * 2 * 3))))
+
+
 MAX_SAMPLES = 1_000_000
 #: Progress is reported after every batch, but no more than about this many times a run.
 MAX_PROGRESS_REPORTS = 100
@@ -651,7 +662,7 @@ def simulate(
     node_failures: NodeFailures | None = DEFAULT_NODE_FAILURES,
     horizon_weeks: float = DEFAULT_HORIZON_WEEKS,
     threshold: float = 0.5,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
     keep_drivers: bool = False,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -696,6 +707,8 @@ def simulate(
     done = batch_no = 0
     # Progress after every batch, but at most about MAX_PROGRESS_REPORTS times in all (each
     # report scans every sample so far), and always after the last one.
+    if batch_size is None:
+        batch_size = default_batch_size(plan.compiled.n_nodes)
     report_every = max(1, math.ceil(math.ceil(n_samples / batch_size) / MAX_PROGRESS_REPORTS))
     while done < n_samples:
         if should_stop is not None and should_stop():
@@ -820,7 +833,7 @@ def _plan(
     node_failures: NodeFailures | None,
     horizon_weeks: float,
     threshold: float,
-    batch_size: int,
+    batch_size: int | None,
 ) -> _Plan:
     graph: SupplyGraph | None
     if isinstance(model, ImpactModel):
@@ -840,7 +853,9 @@ def _plan(
         bad.append(FieldViolation("n_samples", str(n_samples), f"must be 1..{MAX_SAMPLES}"))
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         bad.append(FieldViolation("seed", str(seed), "must be an integer >= 0"))
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         bad.append(FieldViolation("batch_size", str(batch_size), "must be an integer >= 1"))
     if not (math.isfinite(horizon_weeks) and horizon_weeks > 0.0):
         bad.append(FieldViolation("horizon_weeks", str(horizon_weeks), "must be > 0"))

@@ -352,6 +352,7 @@ def _load_countries(
                 overlay_reason=row.text("overlay_reason", required=False),
                 risk=risk,
                 provenance=provenance,
+                source_label=row.text("source_label", required=False),
             )
     return countries
 

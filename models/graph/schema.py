@@ -236,6 +236,9 @@ class CountryRisk:
     overlay_reason: str
     risk: float
     provenance: Provenance
+    #: The data source's own label (e.g. the WGI's "Taiwan, China"); ``name`` is the display
+    #: name, the common English short name.
+    source_label: str = ""
 
 
 @dataclass(frozen=True, slots=True)
