@@ -15,6 +15,10 @@ numpy path (``SOVRISK_NUMBA=0``) for comparison. This process then builds the
 networkx reference (models/reference.py) and evaluates ``--ref-scenarios`` scenarios with it,
 compares every node with the engine's float64 and float32 results, and reports per-scenario
 speed ratios (reference one scenario at a time vs the engine batched).
+
+Model v2: every edge carries a buffer (0-52 weeks) and every evaluation runs at the headline
+horizon of 13 weeks (``--horizon``; ``--horizon 0`` is the long run), on the engine and the
+reference alike: a horizon only rescales the shares and adds a constant per segment.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         cg = load_edge_table(npz)
         loads.append(time.perf_counter() - t0)
+    h = args.horizon or None
     out: dict[str, Any] = {"load_npz_s": median(loads), "load_npz_runs": loads}
     if args.csv:
         t0 = time.perf_counter()
@@ -81,11 +86,11 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
 
     up1 = next(degraded_batches(cg.n_nodes, 1, batch_size=1, fraction=FRACTION, seed=99))[:, 0]
     up1 = up1.copy()
-    cg.evaluate(up1)  # warm the per-dtype caches
+    cg.evaluate(up1, horizon=h)  # warm the per-dtype caches
     evals = []
     for _ in range(max(5, args.runs)):
         t0 = time.perf_counter()
-        cg.evaluate(up1)
+        cg.evaluate(up1, horizon=h)
         evals.append(time.perf_counter() - t0)
     out["eval1_ms"] = 1000 * median(evals)
 
@@ -103,7 +108,7 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
         # first batch: loads (or on a fresh machine compiles) the kernel, builds the plan
         t0 = time.perf_counter()
         warm = degraded_batches(cg.n_nodes, batch, batch_size=batch, seed=7, dtype=dtype)
-        cg.evaluate_rows(warm, rows, dtype=dtype)
+        cg.evaluate_rows(warm, rows, dtype=dtype, horizon=h)
         out[f"warm_{name}_s"] = time.perf_counter() - t0
         gens = []
         for run in range(args.runs):
@@ -128,7 +133,7 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
                 dtype=dtype,
             )
             t0 = time.perf_counter()
-            kept = cg.evaluate_rows(batches, rows, dtype=dtype)
+            kept = cg.evaluate_rows(batches, rows, dtype=dtype, horizon=h)
             times.append(time.perf_counter() - t0)
         assert kept is not None and kept.shape == (len(rows), args.scenarios)
         out[f"mc_{name}_s"] = median(times)
@@ -148,9 +153,9 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
     np.savez(
         args.engine_out,
         up=ref_up,
-        a64=cg.evaluate(ref_up),
-        a32=cg.evaluate(ref_up, dtype=np.float32),
-        rows=cg.evaluate_rows(ref_up, rows),
+        a64=cg.evaluate(ref_up, horizon=h),
+        a32=cg.evaluate(ref_up, dtype=np.float32, horizon=h),
+        rows=cg.evaluate_rows(ref_up, rows, horizon=h),
         row_index=rows,
         ids=np.array(cg.ids),
     )
@@ -163,7 +168,7 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
 
 def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
-    table = layered_graph(n, seed=args.seed, shape=args.shape)
+    table = layered_graph(n, seed=args.seed, shape=args.shape, buffers=True)
     gen_s = time.perf_counter() - t0
     npz = workdir / f"graph_{n}.npz"
     save_edge_table(npz, table)
@@ -175,6 +180,7 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         sys.executable, __file__, "--worker", "--table", str(npz),
         "--runs", str(args.runs), "--scenarios", str(args.scenarios),
         "--ref-scenarios", str(args.ref_scenarios), "--engine-out", str(engine_out),
+        "--horizon", str(args.horizon),
     ]  # fmt: skip
     if n <= args.csv_max:
         cmd += ["--csv", str(csv)]
@@ -198,6 +204,7 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
                 cats,
                 map(names.__getitem__, table.supplier.tolist()),
                 table.share.tolist(),
+                table.buffer.tolist(),
                 strict=True,
             ),
         )
@@ -207,7 +214,7 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         for k in range(args.ref_scenarios):
             up = dict(zip(ids, engine["up"][:, k].tolist(), strict=True))
             t0 = time.perf_counter()
-            a = ref.evaluate(up)
+            a = ref.evaluate(up, horizon=args.horizon or None)
             per.append(time.perf_counter() - t0)
             want = np.array([a[nid] for nid in ids])
             d64 = max(d64, float(np.max(np.abs(engine["a64"][:, k] - want))))
@@ -302,6 +309,9 @@ def main() -> int:
     parser.add_argument("--ref-scenarios", type=int, default=3)
     parser.add_argument("--shape", choices=["pyramid", "uniform"], default="pyramid")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--horizon", type=float, default=13.0, help="weeks (default 13); 0 = the long run"
+    )
     parser.add_argument("--csv-max", type=int, default=100_000, help="also time CSV up to this")
     parser.add_argument("--json", help="write the raw results here")
     parser.add_argument(

@@ -78,12 +78,15 @@ def layered_graph(
     n_categories: int = 24,
     previous_level_bias: float = 0.8,
     shape: str = "pyramid",
+    buffers: bool = False,
 ) -> EdgeTable:
     """A random layered AND/OR supply graph with ``n`` nodes (see the module docstring).
 
     Suppliers drawn from the level just below are dealt out as shuffled decks of that level,
     so (where there are enough draws, as with the defaults) every node supplies someone and
     the top level's supply trees span the whole graph: no dead ends for pruning to skip.
+    With ``buffers`` every edge gets a buffer of 0, 2, 4, 8, 13, 26 or 52 weeks (drawn after
+    everything else, so the graph is the same with or without them).
     """
     rng = np.random.default_rng(seed)
     sizes = level_sizes(n, depth, leaf_fraction, n_top, shape)
@@ -126,6 +129,11 @@ def layered_graph(
 
     width = len(str(n - 1))
     ids = np.char.add("n", np.char.zfill(np.arange(n).astype(str), width))
+    weeks = (
+        rng.choice(np.array([0.0, 2.0, 4.0, 8.0, 13.0, 26.0, 52.0]), size=len(edge_seg))
+        if buffers
+        else np.zeros(0)
+    )
     return EdgeTable(
         ids=ids,
         consumer=edge_cons,
@@ -133,6 +141,7 @@ def layered_graph(
         category=seg_code[edge_seg],
         categories=np.array([f"cat{k:02d}" for k in range(n_categories)]),
         share=share,
+        buffer=weeks,
     )
 
 

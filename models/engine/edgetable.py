@@ -17,6 +17,7 @@ Two formats, chosen by the file suffix.
     ``site_country`` int32/int64 ... country (index into ``countries``) ...
     ``site_share``  float64      ... and capacity share
     ``countries``   str (U)      country codes (ISO 3166 alpha-3)
+    ``buffer``      float64      optional, per edge: weeks before a loss reaches the consumer
     ==============  ===========  ==========================================================
 
     One million nodes and five million edges load and compile in a few seconds.
@@ -83,6 +84,8 @@ class EdgeTable:
     site_share: FloatArray = field(default_factory=_empty_float)
     countries: StrArray = field(default_factory=_empty_str)
     row_name: Callable[[int], str] = field(default=lambda k: f"edge row {k}", repr=False)
+    #: Weeks of buffer per edge (empty: none, 0 for every edge).
+    buffer: FloatArray = field(default_factory=_empty_float)
 
     @property
     def n_nodes(self) -> int:
@@ -150,6 +153,7 @@ class EdgeTable:
             site_country=sites.col.astype(np.int64),
             site_share=np.asarray(sites.data, dtype=np.float64),
             countries=_strings(graph.countries),
+            buffer=np.asarray(graph.buffers, dtype=np.float64),
         )
 
     def compile(self) -> CompiledGraph:
@@ -164,6 +168,7 @@ class EdgeTable:
             site_countries=self.site_country,
             country_names=self.countries,
             site_shares=self.site_share,
+            buffers=self.buffer if len(self.buffer) else None,
         )
 
     # -- validation --------------------------------------------------------------------------
@@ -302,6 +307,7 @@ def _replace_share(table: EdgeTable, share: FloatArray) -> EdgeTable:
         site_share=table.site_share,
         countries=table.countries,
         row_name=table.row_name,
+        buffer=table.buffer,
     )
 
 
@@ -359,6 +365,8 @@ def save_edge_table(path: str | Path, source: EdgeTable | CompiledGraph) -> None
             "site_share": np.asarray(table.site_share, dtype=np.float64),
             "countries": _strings(table.countries),
         }
+        if len(table.buffer):
+            arrays["buffer"] = np.asarray(table.buffer, dtype=np.float64)
         with p.open("wb") as fh:
             np.savez(fh, **arrays)
     elif suffix == ".csv":
@@ -406,6 +414,9 @@ def _read_npz(path: Path) -> EdgeTable:
                 else _empty_float()
             ),
             countries=_strings(z["countries"]) if "countries" in names else _empty_str(),
+            buffer=(
+                z["buffer"].astype(np.float64, copy=False) if "buffer" in names else _empty_float()
+            ),
         )
 
 
