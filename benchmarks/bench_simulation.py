@@ -5,9 +5,9 @@
 
 Reports the median wall time of R runs of ``simulate`` (every provider, the dataset's
 ``events.csv``, default independent failures) and, once, of the sensitivity analysis; then a
-Markdown table per provider: mean loss, P95, CVaR95, Pr(a < 0.5), the duration-weighted mean
-loss, and the three drivers whose removal lowers CVaR95 most (docs/simulation.md shows its
-output for seed 7 and 10,000 samples).
+Markdown table per provider of annual losses: EAL, P95, CVaR95, the 1-in-10/25/100-year losses,
+and the three drivers whose removal lowers CVaR95 most (docs/simulation.md shows its output for
+seed 7 and 10,000 samples).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from models.scoring.risk_engine import RiskEngine  # noqa: E402
 
 def table(result: SimulationResult) -> str:
     lines = [
-        "| provider | mean loss (± se) | P95 | CVaR95 | Pr(a < 0.5) | duration-weighted mean "
-        "| top drivers by attribution: ΔCVaR95 (Δmean) |",
-        "|---|---|---|---|---|---|---|",
+        "| provider | EAL (± se) | P95 | CVaR95 | 1-in-10 | 1-in-25 | 1-in-100 "
+        "| top drivers by attribution: ΔCVaR95 (ΔEAL) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in result.providers:
         top = ", ".join(
@@ -41,9 +41,9 @@ def table(result: SimulationResult) -> str:
             for a in p.attributions[:3]
         )
         lines.append(
-            f"| {p.provider} | {p.mean_loss:.3f} ± {p.mean_loss_se:.3f} | {p.p95:.3f} "
-            f"| {p.cvar95:.3f} | {p.prob_shortfall:.3f} ± {p.prob_shortfall_se:.3f} "
-            f"| {p.mean_duration_weighted_loss:.3f} | {top} |"
+            f"| {p.provider} | {p.mean_loss:.4f} ± {p.mean_loss_se:.4f} | {p.p95:.3f} "
+            f"| {p.cvar95:.3f} | {p.loss_at(10):.3f} | {p.loss_at(25):.3f} "
+            f"| {p.loss_at(100):.3f} | {top} |"
         )
     return "\n".join(lines)
 

@@ -131,14 +131,14 @@ def test_structural_default_top_k_is_25(small_engine: RiskEngine) -> None:
 def test_aggregate_market_is_reported_but_not_a_spof(small_copy: DatasetCopy) -> None:
     # Tag the tool t as a whole commodity market: its impact is still 1 and reported, but it
     # is no longer a SPOF and drops out of the structural sum. No SPOF nor near-SPOF left
-    # (f1 .8): band [0, 25): 25 × (.8 + .7 + .6 + .4 + .3 + .2) / 10 = 25 × .3 = 7.5.
+    # (f1 .8): band [0, 40): 40 × (.8 + .7 + .6 + .4 + .3 + .2) / 10 = 40 × .3 = 12.
     small_copy.replace("nodes.csv", "lithography,euv,", "lithography,euv;aggregate_market,")
     engine = RiskEngine(small_copy.load())
     a = engine.assess("p", ScoringParams.build(as_of=SMALL_AS_OF, top_k=10))
     t = next(i for i in a.structural_impacts if i.node == "t")
     assert t.impact == pytest.approx(1.0) and t.aggregate_market and not t.is_spof
     assert a.spof_count == 0
-    assert a.sub_score("structural").score == pytest.approx(7.5, abs=ABS)
+    assert a.sub_score("structural").score == pytest.approx(12.0, abs=ABS)
     assert next(c for c in a.checks if c.id == "structural.spof").status.value == "pass"
 
 

@@ -104,7 +104,7 @@ def test_the_floor_only_for_critical_sub_scores(report: ValidityReport) -> None:
 
 
 def test_no_sub_score_is_identical_across_us_providers(report: ValidityReport) -> None:
-    # ranges over the six US providers: concentration 70.1-76.3, structural 28.7-58.0,
+    # ranges over the six US providers: concentration 70.1-76.3, structural 41.5-58.0,
     # geopolitical 61.5-62.0, export control 26.1-26.5, resilience 36.8-47.1, tail 53.6-53.9
     for key in SUB_SCORES:
         values = [report.spreads[key][2][p] for p in US]

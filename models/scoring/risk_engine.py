@@ -750,18 +750,20 @@ def _structural_score(
     headline: Sequence[float], spofs: Sequence[NodeImpact], near: Sequence[NodeImpact], top_k: int
 ) -> float:
     """Banded by the worst single failure in the long run, placed in the band by breadth:
-    ``[50, 100]`` with a single point of failure, ``[25, 50)`` with near-SPOFs (>= 0.95)
-    only, ``[0, 25)`` otherwise; the breadth is the mean impact at the headline horizon of
-    the ``top_k`` most critical supplier nodes (0-1). A provider with a SPOF therefore always
-    ranks above one without, and within a band the breadth of its critical core, after
-    buffers, orders them."""
+    ``[50, 100]`` with a single point of failure (``50 + 50 b``), ``[40, 50)`` with near-SPOFs
+    (>= 0.95) only (``40 + 10 b``), ``[0, 40)`` otherwise (``40 b``); the breadth ``b`` is the
+    mean impact at the headline horizon of the ``top_k`` most critical supplier nodes (0-1).
+    A provider with a SPOF therefore always ranks above one without (METHODS v2 §12), a
+    near-SPOF (a 95 % loss) sits just below that line rather than far from it, and within a band
+    the breadth of the critical core, after buffers, orders providers."""
     top = sorted(headline, reverse=True)[:top_k]
     breadth = min(1.0, math.fsum(top) / top_k) if top else 0.0
+    below = min(breadth, 1.0 - 1e-9)  # stays inside its band
     if spofs:
         return 50.0 + 50.0 * breadth
     if near:
-        return 25.0 + 25.0 * min(breadth, 1.0 - 1e-9)
-    return 25.0 * min(breadth, 1.0 - 1e-9)
+        return 40.0 + 10.0 * below
+    return 40.0 * below
 
 
 def tail_score(cvar95: float) -> float:
@@ -781,8 +783,8 @@ def _explain_structural(
         else "No node's loss cuts 95 % or more"
     )
     return (
-        f"{head}; {len(near)} near-SPOF(s) >= 95 %. Band [50, 100] with a SPOF, [25, 50) with "
-        f"near-SPOFs only, [0, 25) otherwise; placed by the mean headline impact of the {k} "
+        f"{head}; {len(near)} near-SPOF(s) >= 95 %. Band [50, 100] with a SPOF, [40, 50) with "
+        f"near-SPOFs only, [0, 40) otherwise; placed by the mean headline impact of the {k} "
         "most critical nodes."
     )
 
