@@ -13,7 +13,7 @@ import datetime as dt
 import math
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
@@ -696,6 +696,20 @@ def _shares(values: dict[str, float], namer: Callable[[str], str]) -> tuple[Shar
     return tuple(Share(key, namer(key), share) for key, share in ordered if share > 0)
 
 
+def compose(
+    weights: Mapping[str, float], scores: Mapping[str, float], alpha: float, critical: float
+) -> tuple[dict[str, int], int]:
+    """The composite rule on given weights and scores, in micro-points (1e-6): each
+    contribution ``w_k s_k`` and the composite ``sum w_k s_k``, raised to ``alpha max_k s_k``
+    only when ``max_k s_k >= critical`` (METHODS v2 §8). Shared by scoring and the reports'
+    inherent-risk recomposition so that the rule lives in one place."""
+    contributions = {k: _micro(weights[k] * scores[k]) for k in weights}
+    weighted = sum(contributions.values())
+    worst = max((scores[k] for k in weights), default=0.0)
+    floor = _micro(alpha * worst) if worst >= critical else 0
+    return contributions, max(weighted, floor)
+
+
 def _composite(
     raw: dict[str, float | None], explanations: dict[str, str], params: ScoringParams
 ) -> tuple[tuple[SubScore, ...], float, float]:
@@ -716,11 +730,8 @@ def _composite(
         )
     weight = {k: params.weight(k) / total if total > 0 else 0.0 for k in available}
     scores = {k: min(100.0, max(0.0, float(raw[k] or 0.0))) for k in available}
-    contributions = {k: _micro(weight[k] * scores[k]) for k in available}
+    contributions, composite = compose(weight, scores, params.alpha, params.critical)
     weighted = sum(contributions.values())
-    worst = max(scores.values(), default=0.0)
-    floor = _micro(params.alpha * worst) if worst >= params.critical else 0
-    composite = max(weighted, floor)
     subs = tuple(
         SubScore(k, round(scores[k], 6), weight[k], contributions[k] / _MICRO, explanations[k])
         if k in scores

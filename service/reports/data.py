@@ -19,7 +19,7 @@ from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.graph.schema import Provenance, Source
 from models.scoring.assessment import RiskAssessment
 from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from models.scoring.risk_engine import RiskEngine, compose
 
 #: ``progress(stage, fraction)``: the stage name and the fraction (0-1) of the whole report done.
 ProgressFn = Callable[[str, float], None]
@@ -385,10 +385,8 @@ def mitigation(engine: RiskEngine, a: RiskAssessment) -> Mitigation:
 
 
 def recompose(a: RiskAssessment, scores: dict[str, float]) -> float:
-    """The composite formula (``max(sum w_k s_k, alpha x max s_k)``, to 1e-6) with the
-    assessment's own renormalised weights and alpha, on other sub-score values."""
-    micro = 1_000_000
+    """The composite rule (:func:`models.scoring.risk_engine.compose`) with the assessment's
+    own renormalised weights, alpha and critical threshold, on other sub-score values."""
     weights = {s.key: s.weight for s in a.sub_scores if s.available}
-    weighted = sum(round(weights[k] * scores[k] * micro) for k in weights)
-    floor = round(a.floor_alpha * max(scores[k] for k in weights) * micro)
-    return max(weighted, floor) / micro
+    _, composite = compose(weights, scores, a.floor_alpha, a.critical_threshold)
+    return composite / 1_000_000
