@@ -1,5 +1,6 @@
 """A dataset folder as one unit: the graph plus the optional supplementary tables that
-the resilience, tail and contention analytics read (events, resilience, provider demand)."""
+the resilience, tail and contention analytics read (events, resilience, provider demand)
+and the dated series (fleets, capacities, allocations, alternates, capex)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from models.graph.resilience_data import (
     load_provider_demand,
     load_resilience,
 )
+from models.graph.series import SERIES_FILES, DatedSeries, load_series
 from models.graph.supply_graph import SupplyGraph
 
 EVENTS_FILE = "events.csv"
@@ -31,19 +33,22 @@ class Supplements:
     events: tuple[Event, ...] = ()
     resilience: ResilienceData | None = None
     demand: ProviderDemand | None = None
+    #: Fleets, capacities, allocations, alternates and capex by date (each may be empty).
+    series: DatedSeries = field(default_factory=DatedSeries)
     digest: str = field(default="")  # sha256 of the files read, for provenance
 
 
 def load_supplements(path: str | Path | DatasetFiles, graph: SupplyGraph) -> Supplements:
     files = path if isinstance(path, DatasetFiles) else DatasetFiles.from_directory(path)
     digest = hashlib.sha256()
-    for name in (EVENTS_FILE, RESILIENCE_FILE, DEMAND_FILE):
+    for name in (EVENTS_FILE, RESILIENCE_FILE, DEMAND_FILE, *SERIES_FILES):
         if name in files:
             digest.update(name.encode() + b"\0" + files[name])
     return Supplements(
         events=load_events(files, graph) if EVENTS_FILE in files else (),
         resilience=load_resilience(files, graph) if RESILIENCE_FILE in files else None,
         demand=load_provider_demand(files, graph) if DEMAND_FILE in files else None,
+        series=load_series(files, graph),
         digest=digest.hexdigest(),
     )
 

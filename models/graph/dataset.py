@@ -30,6 +30,11 @@ DATASET_FILES: tuple[str, ...] = (
     "events.csv",
     "resilience.csv",
     "provider_demand.csv",
+    "fleet.csv",
+    "capacity.csv",
+    "allocation.csv",
+    "alternates.csv",
+    "capex.csv",
 )
 REQUIRED_FILES: tuple[str, ...] = DATASET_FILES[:7]
 
@@ -59,6 +64,11 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("event", "events.csv", ("id",)),
         TableSpec("resilience", "resilience.csv", ("node",)),
         TableSpec("demand", "provider_demand.csv", ("provider",)),
+        TableSpec("fleet", "fleet.csv", ("provider", "period", "basis", "chip")),
+        TableSpec("capacity", "capacity.csv", ("pool", "period")),
+        TableSpec("allocation", "allocation.csv", ("pool", "period", "claimant")),
+        TableSpec("alternate", "alternates.csv", ("supplier", "alternate", "category")),
+        TableSpec("capex", "capex.csv", ("provider", "year")),
     )
 }
 TABLE_BY_FILE: dict[str, TableSpec] = {spec.file: spec for spec in TABLES.values()}

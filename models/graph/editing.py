@@ -25,6 +25,18 @@ from models.graph.loader import (
     load_dataset,
 )
 from models.graph.resilience_data import DEMAND_COLUMNS, RESILIENCE_COLUMNS
+from models.graph.series import (
+    ALLOCATION_FILE,
+    ALLOCATION_HEADER,
+    ALTERNATES_FILE,
+    ALTERNATES_HEADER,
+    CAPACITY_FILE,
+    CAPACITY_HEADER,
+    CAPEX_FILE,
+    CAPEX_HEADER,
+    FLEET_FILE,
+    FLEET_HEADER,
+)
 from models.graph.supply_graph import SupplyGraph
 
 #: Column order for a table an edit creates (only optional files can be absent).
@@ -44,6 +56,11 @@ NEW_TABLE_HEADERS: dict[str, tuple[str, ...]] = {
         *DEMAND_COLUMNS[2:],
         "notes",
     ),
+    FLEET_FILE: FLEET_HEADER,
+    CAPACITY_FILE: CAPACITY_HEADER,
+    ALLOCATION_FILE: ALLOCATION_HEADER,
+    ALTERNATES_FILE: ALTERNATES_HEADER,
+    CAPEX_FILE: CAPEX_HEADER,
 }
 
 
