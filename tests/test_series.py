@@ -12,7 +12,7 @@ import pytest
 from models.errors import DataValidationError
 from models.graph.bundle import load_bundle
 from models.graph.dated import fleet_shares, graph_at
-from models.graph.series import FleetBasis, Quarter, quarters
+from models.graph.series import CAPACITY_HEADER, FleetBasis, Quarter, quarters
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 
@@ -24,10 +24,13 @@ p,2024Q4,new,b,800,,,,B,fixture,2024-12-31,
 p,2024Q4,installed,a,,,,0.7,C,fixture,2024-12-31,
 p,2024Q4,installed,b,,,,0.3,C,fixture,2024-12-31,
 """
-CAPACITY = """pool,period,capacity,capacity_low,capacity_high,unit,yield,demand,demand_low,demand_high,quality,source,as_of,notes
+CAPACITY = (
+    ",".join(CAPACITY_HEADER)
+    + """
 m1,2024Q1,80,,,stacks_per_month,0.9,100,,,B,fixture,2024-03-31,
 m1,2024Q3,120,,,stacks_per_month,0.95,110,,,B,fixture,2024-09-30,
 """
+)
 ALLOCATION = """pool,period,claimant,demand_share,reserved_share,quality,source,as_of,notes
 m1,2024Q1,a,0.7,0.5,B,fixture,2024-03-31,
 m1,2024Q1,b,0.3,,B,fixture,2024-03-31,

@@ -71,6 +71,7 @@ except ImportError:  # pragma: no cover - a scipy without the private module: us
 
 if TYPE_CHECKING:
     from models.engine.kernels import KernelPlan
+    from models.graph.series import Alternate
     from models.graph.supply_graph import SupplyGraph
 
 FloatArray = npt.NDArray[np.float64]
@@ -158,6 +159,9 @@ class CompiledGraph:
     edge_position: IntArray  # position of each input edge's share in ``shares.data``
     buffers: FloatArray  # per entry of ``shares.data``: weeks before a loss reaches the consumer
     flow_entries: npt.NDArray[np.bool_]  # per entry: a flow (False: installed base or licence)
+    #: Per entry: a qualifiable alternate (METHODS v2 §10), which delivers only what it adds
+    #: once qualified, ``s max(0, 1 - lead / h) a``, where ``buffers`` holds the lead time.
+    ramp_entries: npt.NDArray[np.bool_]
     location: sp.csr_matrix  # nodes x countries: where a node's output crosses borders from
     _plan: _Plan  # the level operations over every node, in the internal order
     _pos: IntArray  # internal row of each public node
@@ -175,17 +179,41 @@ class CompiledGraph:
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def from_graph(cls, graph: SupplyGraph) -> CompiledGraph:
+    def from_graph(cls, graph: SupplyGraph, alternates: Sequence[Alternate] = ()) -> CompiledGraph:
+        """Compile ``graph``; each alternate adds, to every consumer of its supplier in its
+        category, an entry of share ``s × spare`` that ramps in after ``lead_weeks`` (after
+        the graph's edges, so ``edge_position`` is unchanged)."""
         ids = list(graph.nodes)
         position = {nid: i for i, nid in enumerate(ids)}
-        consumers = np.array([position[e.consumer] for e in graph.edges], dtype=np.int64)
-        suppliers = np.array([position[e.supplier] for e in graph.edges], dtype=np.int64)
-        categories = [e.category for e in graph.edges]
-        shares = np.array([e.share for e in graph.edges], dtype=np.float64)
-        buffers = np.array([graph.edge_buffer(e) for e in graph.edges], dtype=np.float64)
-        is_flow = np.array(
-            [graph.edge_class(e) is InputClass.FLOW for e in graph.edges], dtype=bool
+        extra = [
+            (edge, alt)
+            for alt in alternates
+            for edge in graph.outputs(alt.supplier)
+            if edge.category == alt.category
+        ]
+        consumers = np.array(
+            [position[e.consumer] for e in graph.edges] + [position[e.consumer] for e, _ in extra],
+            dtype=np.int64,
         )
+        suppliers = np.array(
+            [position[e.supplier] for e in graph.edges] + [position[a.alternate] for _, a in extra],
+            dtype=np.int64,
+        )
+        categories = [e.category for e in graph.edges] + [e.category for e, _ in extra]
+        shares = np.array(
+            [e.share for e in graph.edges] + [e.share * a.spare for e, a in extra],
+            dtype=np.float64,
+        )
+        buffers = np.array(
+            [graph.edge_buffer(e) for e in graph.edges] + [a.lead_weeks for _, a in extra],
+            dtype=np.float64,
+        )
+        is_flow = np.array(
+            [graph.edge_class(e) is InputClass.FLOW for e in graph.edges] + [True] * len(extra),
+            dtype=bool,
+        )
+        ramp = np.zeros(len(shares), dtype=bool)
+        ramp[len(graph.edges) :] = True
         site_rows = [
             (position[s.node], s.country, s.share) for group in graph.sites.values() for s in group
         ]
@@ -204,6 +232,7 @@ class CompiledGraph:
             buffers=buffers,
             location_rows=location_rows,
             is_flow=is_flow,
+            ramp=ramp,
         )
 
     @classmethod
@@ -219,6 +248,7 @@ class CompiledGraph:
         buffers: FloatArray | None = None,
         location_rows: Sequence[tuple[int, str, float]] | None = None,
         is_flow: npt.NDArray[np.bool_] | None = None,
+        ramp: npt.NDArray[np.bool_] | None = None,
     ) -> CompiledGraph:
         """Compile from edge tables (indices into ``ids``) without building a networkx graph.
 
@@ -256,6 +286,7 @@ class CompiledGraph:
             buffers=buffers,
             location=location,
             is_flow=is_flow,
+            ramp=ramp,
         )
 
     @classmethod
@@ -280,6 +311,7 @@ class CompiledGraph:
         ]
         | None = None,
         is_flow: npt.NDArray[np.bool_] | None = None,
+        ramp: npt.NDArray[np.bool_] | None = None,
     ) -> CompiledGraph:
         """Compile from pure arrays: edge ``e`` says ``consumers[e]`` takes ``shares[e]`` of its
         input category ``category_names[category_codes[e]]`` from ``suppliers[e]`` (indices
@@ -303,6 +335,9 @@ class CompiledGraph:
         flow_arr = np.ones(m, dtype=bool) if is_flow is None else np.asarray(is_flow, dtype=bool)
         if len(flow_arr) != m:
             raise ValueError(f"is_flow has {len(flow_arr)} entries, the edges {m}")
+        ramp_arr = np.zeros(m, dtype=bool) if ramp is None else np.asarray(ramp, dtype=bool)
+        if len(ramp_arr) != m:
+            raise ValueError(f"ramp has {len(ramp_arr)} entries, the edges {m}")
         if not len(sups) == len(codes) == len(share_arr) == len(buffer_arr) == m:
             raise ValueError(
                 f"edge arrays differ in length: consumers {m}, suppliers {len(sups)}, "
@@ -330,15 +365,16 @@ class CompiledGraph:
         sorted_cats = np.sort(cat_arr)
         codes = cat_rank[codes]
         n_cat = max(1, len(cat_arr))
-        if m and n * n_cat * n < 2**62:
+        if m and not ramp_arr.any() and n * n_cat * n < 2**62:
             by_entry = np.argsort((cons * n_cat + codes) * n + sups)  # ties are repeats
-        else:
-            by_entry = np.lexsort((sups, codes, cons))
+        else:  # an alternate's entry never merges with an edge from the same supplier
+            by_entry = np.lexsort((ramp_arr, sups, codes, cons))
         e_cons, e_codes, e_sups = cons[by_entry], codes[by_entry], sups[by_entry]
+        e_ramp = ramp_arr[by_entry]
         new_segment = np.ones(m, dtype=bool)
         new_segment[1:] = (e_cons[1:] != e_cons[:-1]) | (e_codes[1:] != e_codes[:-1])
         new_entry = new_segment.copy()
-        new_entry[1:] |= e_sups[1:] != e_sups[:-1]
+        new_entry[1:] |= (e_sups[1:] != e_sups[:-1]) | (e_ramp[1:] != e_ramp[:-1])
         # A repeated (consumer, category, supplier) row adds to one entry, as scipy's COO does.
         entry_of_sorted = np.cumsum(new_entry) - 1
         edge_position = np.empty(m, dtype=np.int64)
@@ -350,6 +386,8 @@ class CompiledGraph:
         np.minimum.at(entry_buffers, entry_of_sorted, buffer_arr[by_entry])
         entry_flow = np.zeros(n_entries, dtype=bool)  # a merged row is a flow if any part is
         np.logical_or.at(entry_flow, entry_of_sorted, flow_arr[by_entry])
+        entry_ramp = np.zeros(n_entries, dtype=bool)
+        entry_ramp[entry_of_sorted] = e_ramp
         seg_first = np.flatnonzero(new_segment)
         segment_owner = e_cons[seg_first]
         segment_category: tuple[str, ...] = tuple(
@@ -364,7 +402,11 @@ class CompiledGraph:
             shape=(len(seg_first), n),
         )
         share_matrix.has_sorted_indices = True
-        flow = sp.csr_matrix((share_arr, (sups, cons)), shape=(n, n), dtype=np.float64)
+        # What flows at baseline: an alternate delivers nothing until it is needed.
+        flow = sp.csr_matrix(
+            (np.where(ramp_arr, 0.0, share_arr), (sups, cons)), shape=(n, n), dtype=np.float64
+        )
+        flow.eliminate_zeros()
 
         site_node_arr = np.zeros(0, np.int64) if site_nodes is None else np.asarray(site_nodes)
         site_code_arr = (
@@ -418,7 +460,7 @@ class CompiledGraph:
             )
 
         perm, pos, ops = _level_ops(n, levels, segment_owner, share_matrix)
-        plan = _Plan(ops, perm, buffers=entry_buffers)
+        plan = _Plan(ops, perm, buffers=entry_buffers, ramps=entry_ramp)
         return cls(
             ids=sorted_ids,
             index=dict(zip(sorted_ids, range(n), strict=True)),
@@ -432,6 +474,7 @@ class CompiledGraph:
             edge_position=edge_position,
             buffers=entry_buffers,
             flow_entries=entry_flow,
+            ramp_entries=entry_ramp,
             location=location_matrix,
             _plan=plan,
             _pos=pos,
@@ -690,9 +733,13 @@ class CompiledGraph:
         return np.asarray(spsolve_triangular(system, rhs, lower=False), dtype=np.float64)
 
 
-def compile_graph(graph: SupplyGraph) -> CompiledGraph:
-    """The compiled arrays of ``graph``, built once per graph version (kept on the graph)."""
-    return graph.memo("compiled", lambda: CompiledGraph.from_graph(graph))
+def compile_graph(graph: SupplyGraph, alternates: Sequence[Alternate] = ()) -> CompiledGraph:
+    """The compiled arrays of ``graph`` (with ``alternates``), built once per graph version
+    and set of alternates (kept on the graph)."""
+    key = "compiled" + "".join(
+        f"|{a.supplier}>{a.alternate}:{a.category}:{a.lead_weeks!r}:{a.spare!r}" for a in alternates
+    )
+    return graph.memo(key, lambda: CompiledGraph.from_graph(graph, alternates))
 
 
 # -- evaluation kernel ---------------------------------------------------------------------------
@@ -710,6 +757,7 @@ class _Plan:
     perm: IntArray
     rows: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     buffers: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    ramps: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
     _data: dict[tuple[str, float], _LevelArrays] = field(default_factory=dict, repr=False)
     _kernel: list[KernelPlan] = field(default_factory=list, repr=False)
 
@@ -760,6 +808,8 @@ class _Plan:
             felt = shares * factor
             data.append(felt.astype(dtype))
             kept = shares - felt  # s (1 - f): the part of each share the buffer still holds
+            if self.ramps.any():  # an alternate holds nothing: it only adds once qualified
+                kept[self.ramps[op.data_pos]] = 0.0
             if baseline is not None:
                 kept = kept * np.asarray(baseline, dtype=np.float64)[self.perm[op.indices]]
             offsets.append(_segment_sums(kept, op.indptr).astype(dtype))
@@ -814,7 +864,9 @@ class _Plan:
                 )
             )
         base = self.rows if len(self.rows) else np.arange(self.n_rows, dtype=np.int64)
-        return _Plan(tuple(ops), self.perm[keep], base[keep], buffers=self.buffers)
+        return _Plan(
+            tuple(ops), self.perm[keep], base[keep], buffers=self.buffers, ramps=self.ramps
+        )
 
 
 def _segment_mask(op: _LevelOp, nodes: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:

@@ -35,6 +35,7 @@ import numpy as np
 
 from models.engine.compiled import EdgeTerm, FloatArray, compile_graph
 from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind, Regime
+from models.graph.series import Alternate
 from models.graph.supply_graph import SupplyGraph
 
 #: The reporting horizons in weeks (METHODS v2 §2).
@@ -85,9 +86,11 @@ class ImpactModel:
     (``provider_ids`` order), then the knocked-out item.
     """
 
-    def __init__(self, graph: SupplyGraph) -> None:
+    def __init__(self, graph: SupplyGraph, alternates: Sequence[Alternate] = ()) -> None:
         self.graph = graph
-        cg = compile_graph(graph)
+        #: Qualifiable alternates (METHODS v2 §10), compiled in as entries that ramp in.
+        self.alternates = tuple(alternates)
+        cg = compile_graph(graph, self.alternates)
         self.compiled = cg
         self.provider_ids = tuple(sorted(p.id for p in graph.providers()))
         self._prow = {pid: k for k, pid in enumerate(self.provider_ids)}

@@ -8,6 +8,8 @@ One scenario at a time, over a networkx graph: visit the nodes in topological or
 
 with ``c`` the edge's buffer in weeks and ``h`` the horizon (``None``: the long run, where the
 buffer hides nothing) and ``scale`` a standing restriction on the edge (a regime in force).
+A qualifiable alternate (METHODS v2 §10) is an extra edge that delivers only what it adds once
+qualified: ``s × scale × max(0, 1 − lead / h) × a(i)``, with its lead time in place of a buffer.
 
 No arrays, no batching: it exists so tests and benchmarks can check the compiled engine
 (:mod:`models.engine.compiled`) against something a reader can verify line by line.
@@ -28,8 +30,13 @@ import networkx as nx
 import numpy as np
 import numpy.typing as npt
 
-#: (consumer, category, supplier, share) or (consumer, category, supplier, share, buffer weeks)
-Edge = tuple[str, str, str, float] | tuple[str, str, str, float, float]
+#: (consumer, category, supplier, share), optionally + buffer weeks, optionally + is-alternate
+#: (then the weeks are its lead time).
+Edge = (
+    tuple[str, str, str, float]
+    | tuple[str, str, str, float, float]
+    | tuple[str, str, str, float, float, bool]
+)
 EdgeKey = tuple[str, str, str]  # (consumer, category, supplier)
 
 
@@ -46,7 +53,16 @@ class ReferenceGraph:
         for edge in edges:
             consumer, category, supplier, share = edge[:4]
             buffer = edge[4] if len(edge) > 4 else 0.0
-            graph.add_edge(supplier, consumer, key=category, share=share, buffer=buffer)
+            ramp = bool(edge[5]) if len(edge) > 5 else False
+            graph.add_edge(
+                supplier,
+                consumer,
+                key=(category, ramp),
+                category=category,
+                share=share,
+                buffer=buffer,
+                ramp=ramp,
+            )
         return cls(graph)
 
     @classmethod
@@ -58,15 +74,18 @@ class ReferenceGraph:
         categories: Sequence[str],
         shares: npt.NDArray[np.floating[Any]],
         buffers: npt.NDArray[np.floating[Any]] | None = None,
+        ramp: npt.NDArray[np.bool_] | None = None,
     ) -> ReferenceGraph:
         """The same inputs as :meth:`models.engine.compiled.CompiledGraph.from_arrays`."""
         weeks = np.zeros(len(shares)) if buffers is None else np.asarray(buffers, np.float64)
+        ramps = np.zeros(len(shares), dtype=bool) if ramp is None else np.asarray(ramp, bool)
         edges = zip(
             (ids[c] for c in np.asarray(consumers).tolist()),
             categories,
             (ids[s] for s in np.asarray(suppliers).tolist()),
             np.asarray(shares, dtype=np.float64).tolist(),
             weeks.tolist(),
+            ramps.tolist(),
             strict=True,
         )
         return cls.from_edges(ids, edges)
@@ -90,14 +109,18 @@ class ReferenceGraph:
         a: dict[str, float] = {}
         for node in self.order:
             supplied: dict[str, float] = {}
-            for supplier, _, category, data in self.graph.in_edges(node, keys=True, data=True):
-                scale = (
-                    1.0 if edge_scale is None else edge_scale.get((node, category, supplier), 1.0)
-                )
+            for supplier, _, data in self.graph.in_edges(node, data=True):
+                category = data["category"]
+                scale = 1.0
+                if edge_scale is not None and not data["ramp"]:
+                    scale = edge_scale.get((node, category, supplier), 1.0)
                 felt = 1.0  # the share of the supplier's loss the buffer does not hide
                 if horizon is not None and not math.isinf(horizon):
                     felt = max(0.0, 1.0 - data["buffer"] / horizon)
-                delivered = scale * (1.0 - (1.0 - a[supplier]) * felt)
+                if data["ramp"]:  # an alternate: what it adds once qualified
+                    delivered = felt * a[supplier]
+                else:
+                    delivered = scale * (1.0 - (1.0 - a[supplier]) * felt)
                 supplied[category] = supplied.get(category, 0.0) + data["share"] * delivered
             a[node] = min(up[node], *supplied.values()) if supplied else up[node]
         return a

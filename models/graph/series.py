@@ -506,8 +506,8 @@ def _quarter(row: _Row, name: str = "period") -> Quarter | None:
 def _range(
     row: _Row, value: float | None, low_field: str, high_field: str, central: str, **bounds: float
 ) -> tuple[float | None, float | None]:
-    low = row.number(low_field, required=False, **bounds) 
-    high = row.number(high_field, required=False, **bounds) 
+    low = row.number(low_field, required=False, **bounds)
+    high = row.number(high_field, required=False, **bounds)
     if value is not None and low is not None and low > value:
         row.fail(low_field, f"must be <= {central} ({value:g})")
     if value is not None and high is not None and high < value:

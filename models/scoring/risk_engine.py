@@ -111,8 +111,9 @@ class RiskEngine(ImpactModel):
         *,
         graph_version: str = "",
     ) -> None:
-        super().__init__(graph)
-        self.supplements = supplements or Supplements()
+        supplements = supplements or Supplements()
+        super().__init__(graph, supplements.series.alternates)
+        self.supplements = supplements
         #: Name of the stored version this graph is (e.g. "graph/versions/3"), if any.
         self.graph_version = graph_version
         self._resilience: ResilienceResult | bool | None = False  # False: not computed yet
