@@ -96,6 +96,8 @@ class ImpactModel:
         self._prow = {pid: k for k, pid in enumerate(self.provider_ids)}
         prov_idx = [cg.index[p] for p in self.provider_ids]
         self._prov_idx = np.asarray(prov_idx, dtype=np.int64)
+        #: Compiled row of each provider (``provider_ids`` order).
+        self.provider_rows = self._prov_idx
         n = cg.n_nodes
 
         self.baseline = cg.evaluate(np.ones(n))
