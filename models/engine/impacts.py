@@ -198,6 +198,10 @@ class ImpactModel:
             rows.append((nid, impacts))
         return _rank(rows, min_impact)
 
+    def firm_nodes(self, firm: str) -> tuple[str, ...]:
+        """The nodes ``firm`` owns (aggregate markets and providers excluded)."""
+        return self._firm_nodes[firm]
+
     def firm_chokepoints(
         self, min_impact: float, horizon: float = LONG_RUN
     ) -> list[tuple[str, list[tuple[str, float]]]]:
