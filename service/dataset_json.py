@@ -34,7 +34,7 @@ def _date(text: str) -> date_pb2.Date | None:
 
 
 def _node(r: Mapping[str, str]) -> v.NodeRecord:
-    return v.NodeRecord(
+    record = v.NodeRecord(
         id=r["id"],
         kind=r["kind"],
         name=r["name"],
@@ -46,7 +46,14 @@ def _node(r: Mapping[str, str]) -> v.NodeRecord:
         sources=_items(r["source"]),
         as_of=_date(r["as_of"]),
         notes=r.get("notes", ""),
+        buffer_quality=r.get("buffer_quality", ""),
+        buffer_sources=_items(r.get("buffer_source", "")),
     )
+    if r.get("buffer_weeks", "").strip():
+        record.buffer_weeks = float(r["buffer_weeks"])
+    if r.get("compute_h100e", "").strip():
+        record.compute_h100e = float(r["compute_h100e"])
+    return record
 
 
 def _edge(r: Mapping[str, str]) -> v.EdgeRecord:
@@ -59,7 +66,10 @@ def _edge(r: Mapping[str, str]) -> v.EdgeRecord:
         sources=_items(r["source"]),
         as_of=_date(r["as_of"]),
         notes=r.get("notes", ""),
+        input_class=r.get("input_class", ""),
     )
+    if r.get("buffer_weeks", "").strip():
+        record.buffer_weeks = float(r["buffer_weeks"])
     if r.get("share_low", "").strip():
         record.share_low = float(r["share_low"])
     if r.get("share_high", "").strip():

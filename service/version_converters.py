@@ -33,9 +33,13 @@ _ARMS: dict[str, tuple[str, bool]] = {
     "delete_site": ("site", False),
     "upsert_regime": ("regime", True),
     "delete_regime": ("regime", False),
+    "upsert_row": ("", True),  # the kind is the row's table
+    "delete_row": ("", False),
 }
+#: Tables a generic row may touch: every editable table but the four typed records.
+ROW_TABLES = tuple(k for k in TABLES if k not in ("node", "edge", "site", "regime"))
 #: CSV column -> record field, where they differ.
-_FIELD_OF_COLUMN = {"source": "sources"}
+_FIELD_OF_COLUMN = {"source": "sources", "buffer_source": "buffer_sources"}
 
 _OPS = {
     "added": version_pb2.CHANGE_OPERATION_ADDED,
@@ -103,6 +107,10 @@ def node_row(r: version_pb2.NodeRecord) -> dict[str, str]:
         "quality": r.quality,
         "source": _items(r.sources),
         "as_of": _date(r.as_of),
+        "buffer_weeks": _number(r.buffer_weeks) if r.HasField("buffer_weeks") else "",
+        "buffer_quality": r.buffer_quality,
+        "buffer_source": _items(r.buffer_sources),
+        "compute_h100e": _number(r.compute_h100e) if r.HasField("compute_h100e") else "",
         "notes": r.notes,
     }
 
@@ -115,6 +123,8 @@ def edge_row(r: version_pb2.EdgeRecord) -> dict[str, str]:
         "share": _number(r.share),
         "share_low": _number(r.share_low) if r.HasField("share_low") else "",
         "share_high": _number(r.share_high) if r.HasField("share_high") else "",
+        "input_class": r.input_class,
+        "buffer_weeks": _number(r.buffer_weeks) if r.HasField("buffer_weeks") else "",
         "quality": r.quality,
         "source": _items(r.sources),
         "as_of": _date(r.as_of),
@@ -171,7 +181,22 @@ def changes_from_proto(
             continue
         arms.append(arm)
         kind, upsert = _ARMS[arm]
-        if arm == "upsert_node":
+        if arm in ("upsert_row", "delete_row"):
+            row = change.upsert_row if arm == "upsert_row" else change.delete_row
+            if row.table not in ROW_TABLES:
+                violations.append(
+                    FieldViolation(
+                        f"changes[{k}].{arm}.table",
+                        row.table,
+                        f"must be one of {', '.join(ROW_TABLES)}",
+                    )
+                )
+                continue
+            if arm == "upsert_row":
+                out.append(Upsert(row.table, dict(change.upsert_row.values)))
+            else:
+                out.append(Delete(row.table, tuple(change.delete_row.key)))
+        elif arm == "upsert_node":
             out.append(Upsert(kind, node_row(change.upsert_node)))
         elif arm == "upsert_edge":
             out.append(Upsert(kind, edge_row(change.upsert_edge)))
@@ -204,7 +229,9 @@ def problems_to_violations(
     for p in problems:
         if p.change is not None and p.change < len(arms):
             arm = arms[p.change]
-            if arm.startswith("upsert_"):
+            if arm == "upsert_row":
+                path = f"changes[{p.change}].upsert_row.values[{p.column}]"
+            elif arm.startswith("upsert_"):
                 column = _FIELD_OF_COLUMN.get(p.column, p.column)
                 path = f"changes[{p.change}].{arm}.{column}"
             else:

@@ -37,9 +37,20 @@ m1,2024Q1,b,0.3,,B,fixture,2024-03-31,
 """
 
 
-def dataset(tmp_path: Path, **files: str) -> Path:
+def dataset(tmp_path: Path, compute: tuple[float, float] = (1.0, 1.0), **files: str) -> Path:
+    """The small fixture with chips a and b given a compute per unit, plus ``files``."""
     root = tmp_path / "ds"
     shutil.copytree(SMALL, root)
+    nodes = (root / "nodes.csv").read_text().splitlines()
+    nodes[0] += ",compute_h100e"
+    nodes = [
+        line
+        + (f",{compute[0]:g}" if line.startswith("a,") else "")
+        + (f",{compute[1]:g}" if line.startswith("b,") else "")
+        + ("" if line.startswith(("a,", "b,")) or k == 0 else ",")
+        for k, line in enumerate(nodes)
+    ]
+    (root / "nodes.csv").write_text("\n".join(nodes) + "\n")
     for name, text in files.items():
         (root / f"{name}.csv").write_text(text)
     return root
@@ -95,6 +106,24 @@ def test_dated_graph_replaces_fleet_edges_only(tmp_path: Path) -> None:
     assert graph_at(graph, sup.series, dt.date(2024, 2, 1)).graph is graph
     far = graph_at(graph, sup.series, dt.date(2027, 1, 1))
     assert far.notes and "after the last" in far.notes[0]
+
+
+def test_fleet_edges_are_compute_shares(tmp_path: Path) -> None:
+    # a holds twice the compute of b: 2024Q1's 600 a and 400 b are 1200 and 400 H100e.
+    graph, sup = load_bundle(dataset(tmp_path, (2.0, 1.0), fleet=FLEET))
+    dated = graph_at(graph, sup.series, dt.date(2024, 2, 1))
+    assert fleet_shares(dated.graph, "p") == pytest.approx({"a": 0.75, "b": 0.25})
+    # The mix itself stays a count of chips.
+    assert dated.fleets["p"].value.shares == pytest.approx({"a": 0.6, "b": 0.4})
+
+
+def test_fleet_chip_needs_a_compute_per_unit(tmp_path: Path) -> None:
+    root = dataset(tmp_path, fleet=FLEET)
+    (root / "nodes.csv").write_text((SMALL / "nodes.csv").read_text())
+    with pytest.raises(DataValidationError) as err:
+        load_bundle(root)
+    assert err.value.issues[0].field == "chip"
+    assert "has no compute_h100e" in err.value.issues[0].message
 
 
 def test_capacity_and_claims(tmp_path: Path) -> None:

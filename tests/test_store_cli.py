@@ -120,3 +120,14 @@ def test_json_export_imports_back_with_the_same_records(tmp_path: Path) -> None:
     assert latest is not None and latest.id == 2
     assert latest.content_hash == versions.get(1).content_hash  # same records
     assert latest.change_count == 0
+
+
+def test_json_round_trip_keeps_buffers_input_classes_and_compute() -> None:
+    # The bundled data carry node buffers, edge input classes and buffer overrides: a JSON
+    # export read back must give the same records (the content hash covers all of them).
+    from models.graph.loader import load_dataset
+    from service import dataset_json
+
+    files = DatasetFiles.from_directory(Path(__file__).parent.parent / "data")
+    back = dataset_json.loads(dataset_json.dumps(files))
+    assert load_dataset(back).content_hash == load_dataset(files).content_hash

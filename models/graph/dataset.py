@@ -270,14 +270,23 @@ def apply_changes(
             continue
         current, rows = table(spec)
         if isinstance(change, Upsert):
-            unknown = sorted(set(change.values) - set(current.header))
-            for column in unknown:
-                problems.append(
-                    ChangeProblem(index, column, change.values[column], "unknown column")
+            # An empty value for a column the file lacks changes nothing; a known optional
+            # column the file lacks is added (every existing row empty in it).
+            given = {c: v for c, v in change.values.items() if c in current.header or str(v)}
+            known = headers.get(spec.file, ())
+            added = [c for c in given if c not in current.header and c in known]
+            if added:
+                current = Table(
+                    current.preamble, (*current.header, *added), current.rows, current.origins
                 )
+                parsed[spec.file] = current
+                rows[:] = [((*r, *("" for _ in added)), o) for r, o in rows]
+            unknown = sorted(set(given) - set(current.header))
+            for column in unknown:
+                problems.append(ChangeProblem(index, column, str(given[column]), "unknown column"))
             if unknown:
                 continue
-            row = tuple(str(change.values.get(column, "")) for column in current.header)
+            row = tuple(str(given.get(column, "")) for column in current.header)
             key = current.key_of(spec, row)
             hit = next((i for i, (r, _) in enumerate(rows) if current.key_of(spec, r) == key), None)
             if hit is None:

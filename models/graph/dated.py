@@ -1,9 +1,11 @@
 """The graph as of a quarter: each provider's fleet edges replaced by its dated mix.
 
 ``edges.csv``'s fleet rows are the dataset's snapshot; ``fleet.csv`` (new supply) says how the
-mix moves from quarter to quarter (:mod:`models.graph.series`). :func:`graph_at` rebuilds only
-the providers' ``fleet`` edges, so every supply tree below the chips is shared, and returns
-the very same graph object when nothing changes (callers cache engines by identity).
+mix moves from quarter to quarter (:mod:`models.graph.series`). Fleet rows count chips; fleet
+edges are shares of compute, so each chip's count is weighed by its ``compute_h100e``
+(nodes.csv) before normalising. :func:`graph_at` rebuilds only the providers' ``fleet``
+edges, so every supply tree below the chips is shared, and returns the very same graph object
+when nothing changes (callers cache engines by identity).
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def graph_at(graph: SupplyGraph, series: DatedSeries, date: dt.date | Quarter) -
         if mix is not None:
             fleets[node.id] = mix
     notes = tuple(m.note for m in fleets.values() if m.note)
-    changed = {pid: m for pid, m in fleets.items() if not _same(graph, pid, m.value)}
+    changed = {
+        pid: m for pid, m in fleets.items() if not _same(graph, pid, compute_shares(graph, m.value))
+    }
     if not changed:
         return DatedGraph(quarter, graph, fleets, notes)
     kept = [e for e in graph.edges if not (e.consumer in changed and e.category == FLEET_CATEGORY)]
@@ -61,11 +65,16 @@ def fleet_shares(graph: SupplyGraph, provider: str) -> dict[str, float]:
     return {e.supplier: e.share for e in graph.inputs(provider) if e.category == FLEET_CATEGORY}
 
 
-def _same(graph: SupplyGraph, provider: str, mix: FleetMix) -> bool:
+def compute_shares(graph: SupplyGraph, mix: FleetMix) -> dict[str, float]:
+    """The mix as shares of compute (chip counts weighed by ``compute_h100e``)."""
+    return mix.weighted({c: graph.nodes[c].compute_h100e or 1.0 for c in mix.shares})
+
+
+def _same(graph: SupplyGraph, provider: str, shares: dict[str, float]) -> bool:
     current = fleet_shares(graph, provider)
-    if set(current) != set(mix.shares):
+    if set(current) != set(shares):
         return False
-    return all(abs(current[c] - mix.shares[c]) < SAME_SHARE for c in current)
+    return all(abs(current[c] - shares[c]) < SAME_SHARE for c in current)
 
 
 def _fleet_edges(
@@ -78,7 +87,7 @@ def _fleet_edges(
         if p.provider == provider and p.basis is FleetBasis.NEW
     }
     edges = []
-    for chip, share in mix.value.shares.items():
+    for chip, share in compute_shares(graph, mix.value).items():
         assert graph.nodes[chip].kind is NodeKind.ACCELERATOR
         point = points.get((mix.before, chip)) or points.get((mix.after, chip))
         assert point is not None  # a blended chip is in one of the two points

@@ -102,7 +102,16 @@ COUNTRY_COLUMNS = (
 
 #: The full header of each file as written (required columns plus the optional ones, in the
 #: order of the bundled data): for tools that write datasets (edits, the ETO importer).
-NODE_HEADER = (*NODE_COLUMNS, "buffer_weeks", "buffer_quality", "buffer_source", "notes")
+NODE_HEADER = (
+    *NODE_COLUMNS,
+    "buffer_weeks",
+    "buffer_quality",
+    "buffer_source",
+    "compute_h100e",
+    "notes",
+)
+#: Largest compute per accelerator accepted, in H100-equivalents.
+MAX_COMPUTE_H100E = 1000.0
 EDGE_HEADER = (
     *EDGE_COLUMNS[:4],
     "share_low",
@@ -397,6 +406,11 @@ def _load_nodes(
             row.fail("id", "duplicate node id")
         if buffer is not None and kind is NodeKind.PROVIDER:
             row.fail("buffer_weeks", "a provider supplies nothing: it has no buffer to give")
+        compute = row.number("compute_h100e", required=False, low=0.0, high=MAX_COMPUTE_H100E)
+        if compute is not None and compute <= 0.0:
+            row.fail("compute_h100e", "must be > 0 (H100-equivalents per unit)")
+        if compute is not None and kind is not NodeKind.ACCELERATOR:
+            row.fail("compute_h100e", "only an accelerator has a compute per unit")
         if row.ok and kind is not None:
             nodes[nid] = Node(
                 id=nid,
@@ -410,6 +424,7 @@ def _load_nodes(
                 notes=row.text("notes", required=False),
                 buffer_weeks=buffer,
                 buffer_provenance=buffer_provenance,
+                compute_h100e=compute,
             )
     return nodes
 

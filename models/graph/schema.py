@@ -154,6 +154,9 @@ class Node:
     buffer_weeks: float | None = None
     #: Where the buffer figure comes from (its own sources and quality; as-of of the row).
     buffer_provenance: Provenance | None = None
+    #: An accelerator's compute per unit in H100-equivalents (dense BF16/FP8), to turn unit
+    #: counts in fleet.csv into the compute shares fleet edges carry. None: not given.
+    compute_h100e: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

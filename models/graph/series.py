@@ -307,8 +307,8 @@ def _normalised(values: Mapping[str, float]) -> dict[str, float]:
 
 @dataclass(frozen=True, slots=True)
 class FleetMix:
-    """A provider's accelerator mix in one quarter: shares sum to 1; ``units`` when both points
-    around the quarter give units."""
+    """A provider's accelerator mix in one quarter, by chip count: ``shares`` sum to 1;
+    ``units`` when both points around the quarter give units."""
 
     shares: dict[str, float]
     units: dict[str, float] | None
@@ -316,6 +316,10 @@ class FleetMix:
     @property
     def total_units(self) -> float | None:
         return None if self.units is None else math.fsum(self.units.values())
+
+    def weighted(self, per_unit: Mapping[str, float]) -> dict[str, float]:
+        """Shares of ``per_unit``-weighted totals (e.g. compute in H100-equivalents)."""
+        return _normalised({c: s * per_unit[c] for c, s in self.shares.items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,6 +546,12 @@ def _load_fleet(
             row.fail("chip", "unknown node id (not in nodes.csv)")
         elif chip and graph.nodes[chip].kind is not NodeKind.ACCELERATOR:
             row.fail("chip", f"'{chip}' is a {graph.nodes[chip].kind}, not an accelerator")
+        elif chip and graph.nodes[chip].compute_h100e is None:
+            row.fail(
+                "chip",
+                "has no compute_h100e in nodes.csv: fleet rows count chips, and the fleet "
+                "edges they set are compute shares",
+            )
         if units is None and share is None:
             row.fail("units", "give units or share")
         if units is not None and share is not None:

@@ -114,6 +114,7 @@ class SupplyGraph:
                         if n.buffer_weeks is None or n.buffer_provenance is None
                         else [repr(n.buffer_weeks), _provenance_json(n.buffer_provenance)]
                     ),
+                    *([] if n.compute_h100e is None else ["h100e", repr(n.compute_h100e)]),
                 ]
                 for n in self.nodes.values()
             ],

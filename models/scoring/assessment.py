@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from models.analysis.concentration import Band
+from models.analysis.sovereignty import Sovereignty
 
 #: Said in every response: how to read the numbers.
 SCORE_INTERPRETATION = (
@@ -223,6 +224,22 @@ class LossUnits:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolShortfall:
+    """A constrained pool as of the assessment's quarter (capacity.csv, allocation.csv) and
+    the supply the provider loses to it under each allocation rule (METHODS v2 §10)."""
+
+    pool: str
+    quarter: str
+    unit: str
+    capacity: float | None  # per month
+    yield_: float | None
+    demand: float | None  # per month
+    output: float  # good output in units of demand, K y / D (> 1: headroom)
+    shortfall: tuple[tuple[str, float], ...]  # (rule, 1 - a(P) with the pool allocated so)
+    note: str  # set when the quarter lies outside the pool's series
+
+
+@dataclass(frozen=True, slots=True)
 class ResultProvenance:
     model_version: str
     dataset_name: str
@@ -272,6 +289,10 @@ class RiskAssessment:
     categories: tuple[CategoryConcentration, ...] = ()
     geopolitical_expected_loss: float = 0.0  # sum over events of p x loss (headline horizon)
     loss_units: LossUnits | None = None
+    quarter: str = ""  # the quarter whose fleets and capacities the assessment used
+    series_notes: tuple[str, ...] = ()  # dated series used outside their range, said so
+    sovereignty: Sovereignty | None = None
+    capacity: tuple[PoolShortfall, ...] = ()
 
     def sub_score(self, key: str) -> SubScore:
         return next(s for s in self.sub_scores if s.key == key)

@@ -20,6 +20,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from models.analysis.allocation import (
+    RULES,
+    AllocationRule,
+    Pool,
+    pools_at,
+    standing_shortfall,
+)
 from models.analysis.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
 from models.analysis.geopolitics import (
     GEO_HALF,
@@ -28,6 +35,7 @@ from models.analysis.geopolitics import (
     event_loss_curves,
     geo_score,
 )
+from models.analysis.sovereignty import sovereignty
 from models.engine.compiled import FloatArray
 from models.engine.impacts import (
     HORIZONS,
@@ -40,7 +48,9 @@ from models.engine.impacts import (
 )
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.graph.bundle import Supplements
+from models.graph.dated import DatedGraph, graph_at
 from models.graph.schema import AGGREGATE_MARKET_TAG, Quality
+from models.graph.series import Quarter
 from models.graph.supply_graph import SupplyGraph
 from models.scoring import checks as checks_mod
 from models.scoring.assessment import (
@@ -55,6 +65,7 @@ from models.scoring.assessment import (
     LayerConcentration,
     LossUnits,
     NodeImpact,
+    PoolShortfall,
     RegimeExposure,
     ResultProvenance,
     RiskAssessment,
@@ -80,6 +91,8 @@ def _find(rows: Sequence[R], provider: str) -> R | None:
 
 #: The tail sub-score's Monte Carlo: fixed so that a score is reproducible byte for byte.
 TAIL_SAMPLES = 10_000
+#: Dated engines (one per quarter) kept per stored graph: 2023Q1-2027Q4 and a few more.
+MAX_DATED_ENGINES = 24
 #: Cut sets listed per provider in an assessment (the counts cover all of them).
 MAX_CUT_SETS = 20
 TAIL_SEED = 0
@@ -110,12 +123,21 @@ class RiskEngine(ImpactModel):
         supplements: Supplements | None = None,
         *,
         graph_version: str = "",
+        origin: RiskEngine | None = None,
+        dated: DatedGraph | None = None,
     ) -> None:
         supplements = supplements or Supplements()
         super().__init__(graph, supplements.series.alternates)
         self.supplements = supplements
         #: Name of the stored version this graph is (e.g. "graph/versions/3"), if any.
         self.graph_version = graph_version
+        #: The engine of the stored graph this one was dated from (itself if not dated): its
+        #: graph is the dataset the provenance names.
+        self.origin: RiskEngine = origin or self
+        #: The quarter's fleets this engine uses (None: the dataset's snapshot as it is).
+        self.dated = dated
+        self._dated: dict[Quarter, RiskEngine] = {}
+        self._pools: dict[str, tuple[Pool, dict[AllocationRule, FloatArray]]] | None = None
         self._resilience: ResilienceResult | bool | None = False  # False: not computed yet
         self._tail: SimulationResult | bool | None = False
         self._cut_sets: CutSetResult | None = None
@@ -127,18 +149,72 @@ class RiskEngine(ImpactModel):
     def default_params(self, as_of: dt.date | None = None) -> ScoringParams:
         return ScoringParams.build(as_of=as_of or self.graph.info.as_of)
 
+    # -- dates ------------------------------------------------------------------------------
+
+    def at(self, as_of: dt.date) -> RiskEngine:
+        """The engine for the quarter of ``as_of``: each provider's fleet set to its dated mix
+        (fleet.csv, METHODS v2 §10), built once per quarter and kept (at most
+        :data:`MAX_DATED_ENGINES`). Without fleet series, or when the quarter's mixes are the
+        dataset's own, the stored graph's engine itself."""
+        origin = self.origin
+        series = origin.supplements.series
+        if not series.fleet:
+            return origin
+        quarter = Quarter.of(as_of)
+        with origin._lazy_lock:
+            engine = origin._dated.get(quarter)
+        if engine is not None:
+            return engine
+        dated = graph_at(origin.graph, series, quarter)
+        engine = RiskEngine(
+            dated.graph,
+            origin.supplements,
+            graph_version=origin.graph_version,
+            origin=origin,
+            dated=dated,
+        )
+        with origin._lazy_lock:
+            if len(origin._dated) >= MAX_DATED_ENGINES:
+                origin._dated.pop(next(iter(origin._dated)))
+            return origin._dated.setdefault(quarter, engine)
+
     # -- public API -------------------------------------------------------------------------
 
     def assess(self, provider_id: str, params: ScoringParams) -> RiskAssessment:
-        """The full assessment of one provider; raises NotFoundError for an unknown id."""
+        """The full assessment of one provider as of ``params.as_of`` (fleets, capacities and
+        regimes of that date); raises NotFoundError for an unknown id."""
         if provider_id not in self._prow:
             raise NotFoundError("provider", provider_id)
-        return self._assess(provider_id, params)
+        engine = self.at(params.as_of)
+        return engine._assess(provider_id, params)
 
     def assess_all(self, params: ScoringParams) -> list[RiskAssessment]:
         """Every provider, riskiest first (ties by id, so the order is reproducible)."""
         results = [self.assess(pid, params) for pid in self.provider_ids]
         return sorted(results, key=lambda r: (-r.composite, r.provider))
+
+    def pool_shortfalls(self) -> dict[str, tuple[Pool, dict[AllocationRule, FloatArray]]]:
+        """Per pool with capacity data, as of this engine's quarter: the pool and, per rule
+        (priority lists excepted), each provider's supply lost to it (computed once)."""
+        with self._lazy_lock:
+            if self._pools is None:
+                quarter = self.dated.quarter if self.dated else Quarter.of(self.graph.info.as_of)
+                demand = self.supplements.demand
+                weights = demand.weights() if demand else dict.fromkeys(self.provider_ids, 1.0)
+                pools = pools_at(self, self.supplements.series, quarter, weights)
+                self._pools = {
+                    pool.id: (
+                        pool,
+                        {
+                            rule: standing_shortfall(self, [pool], rule)
+                            for rule in RULES
+                            if rule is not AllocationRule.PRIORITY
+                        },
+                    )
+                    for pool in pools
+                    if pool.capacity is not None
+                }
+            return self._pools
 
     def cut_set_result(self) -> CutSetResult:
         """Minimal cut sets (size <= 2, a(P) < 0.5) of every provider, computed once."""
@@ -190,11 +266,14 @@ class RiskEngine(ImpactModel):
         if self.supplements.digest:
             parameters["supplements_sha256"] = self.supplements.digest
         parameters["tail_samples"], parameters["tail_seed"] = str(TAIL_SAMPLES), str(TAIL_SEED)
+        if self.dated is not None:
+            parameters["fleet_quarter"] = str(self.dated.quarter)
+        stored = self.origin.graph
         return ResultProvenance(
             model_version=MODEL_VERSION,
-            dataset_name=self.graph.info.name,
-            dataset_version=self.graph.version_id,
-            dataset_hash=self.graph.content_hash,
+            dataset_name=stored.info.name,
+            dataset_version=stored.version_id,
+            dataset_hash=stored.content_hash,
             as_of=params.as_of,
             parameters=tuple(sorted(parameters.items())),
             graph_version=self.graph_version,
@@ -304,7 +383,7 @@ class RiskEngine(ImpactModel):
             composite=composite,
             sub_scores=tuple((s.key, s.score) for s in sub_scores if s.available),
             as_of=params.as_of,
-            dataset_hash_prefix=g.content_hash[:12],
+            dataset_hash_prefix=self.origin.graph.content_hash[:12],
         )
         partial = RiskAssessment(
             provider=pid,
@@ -344,7 +423,11 @@ class RiskEngine(ImpactModel):
             critical_threshold=params.critical,
             categories=categories,
             geopolitical_expected_loss=geo_loss,
-            loss_units=self._loss_units(pid, provider_tail),
+            loss_units=self._loss_units(pid, provider_tail, params.as_of),
+            quarter=str(self.dated.quarter if self.dated else Quarter.of(params.as_of)),
+            series_notes=self._series_notes(pid, params.as_of),
+            sovereignty=sovereignty(self, pid, horizon=params.horizon_weeks),
+            capacity=self._capacity(k),
         )
         return replace(partial, checks=checks_mod.run_checks(g, partial))
 
@@ -638,14 +721,23 @@ class RiskEngine(ImpactModel):
         )
         return rows, total
 
-    def _loss_units(self, pid: str, risk: ProviderRisk | None) -> LossUnits | None:
-        """EAL and the tail in units: supply-weeks, capex at risk, accelerators."""
+    def _loss_units(self, pid: str, risk: ProviderRisk | None, as_of: dt.date) -> LossUnits | None:
+        """EAL and the tail in units: supply-weeks, capex at risk, accelerators. Capex is the
+        year's (capex.csv) and intake four times the quarter's new units (fleet.csv) where
+        the series give them, else provider_demand.csv's."""
         if risk is None:
             return None
         demand = self.supplements.demand
         record = demand.records.get(pid) if demand else None
         capex = record.capex_usd_bn if record else None
         intake = record.intake_units if record else None
+        series = self.supplements.series
+        year_capex = series.capex_at(pid, as_of.year)
+        if year_capex is not None and not year_capex.extrapolated:
+            capex = year_capex.value
+        mix = self.dated.fleets.get(pid) if self.dated else None
+        if mix is not None and mix.value.total_units is not None and not mix.extrapolated:
+            intake = 4.0 * mix.value.total_units
         eal = risk.mean_loss
         return LossUnits(
             expected_annual_loss=eal,
@@ -660,6 +752,37 @@ class RiskEngine(ImpactModel):
             samples=TAIL_SAMPLES,
             seed=TAIL_SEED,
         )
+
+    def _series_notes(self, pid: str, as_of: dt.date) -> tuple[str, ...]:
+        """What the dated series could not give for this date, said so (never silently)."""
+        notes = []
+        if self.dated is not None and pid in self.dated.fleets and self.dated.fleets[pid].note:
+            notes.append(self.dated.fleets[pid].note)
+        year_capex = self.supplements.series.capex_at(pid, as_of.year)
+        if year_capex is not None and year_capex.note:
+            notes.append(year_capex.note + " (capex)")
+        for pool, _ in self.pool_shortfalls().values():
+            notes.extend(pool.notes)
+        return tuple(notes)
+
+    def _capacity(self, k: int) -> tuple[PoolShortfall, ...]:
+        rows = []
+        for pool, by_rule in self.pool_shortfalls().values():
+            state = pool.capacity.value if pool.capacity else None
+            rows.append(
+                PoolShortfall(
+                    pool=pool.id,
+                    quarter=str(pool.quarter),
+                    unit=state.unit if state else "",
+                    capacity=state.capacity if state else None,
+                    yield_=state.yield_ if state else None,
+                    demand=state.demand if state else None,
+                    output=pool.output,
+                    shortfall=tuple((str(r), float(v[k])) for r, v in by_rule.items()),
+                    note="; ".join(pool.notes),
+                )
+            )
+        return tuple(rows)
 
     def _coverage(self, pid: str, x: FloatArray, tree: Sequence[int]) -> Coverage:
         g, cg = self.graph, self.compiled

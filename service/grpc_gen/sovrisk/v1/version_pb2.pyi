@@ -128,6 +128,10 @@ class NodeRecord(_message.Message):
     SOURCES_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    BUFFER_WEEKS_FIELD_NUMBER: _builtins.int
+    BUFFER_QUALITY_FIELD_NUMBER: _builtins.int
+    BUFFER_SOURCES_FIELD_NUMBER: _builtins.int
+    COMPUTE_H100E_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Node id: a lowercase slug (e.g. "skhynix-hbm3e")."""
     kind: _builtins.str
@@ -144,6 +148,16 @@ class NodeRecord(_message.Message):
     """Quality tag of the record: "A", "B" or "C"."""
     notes: _builtins.str
     """Free-text notes."""
+    buffer_weeks: _builtins.float
+    """Weeks its consumers keep going after it stops (inventory cover, installed-base service
+    buffer, licence life): the default of every edge out of it. Unset: no buffer.
+    """
+    buffer_quality: _builtins.str
+    """Quality tag of the buffer figure: "A", "B" or "C" (required with `buffer_weeks`)."""
+    compute_h100e: _builtins.float
+    """An accelerator's compute per unit in H100-equivalents (turns fleet.csv units into
+    compute shares). Unset: not given.
+    """
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Tags that regimes and events can reach (e.g. "hbm")."""
@@ -155,6 +169,10 @@ class NodeRecord(_message.Message):
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date the record speaks for."""
+
+    @_builtins.property
+    def buffer_sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Source ids of the buffer figure (required with `buffer_weeks`)."""
 
     def __init__(
         self,
@@ -170,12 +188,23 @@ class NodeRecord(_message.Message):
         sources: _abc.Iterable[_builtins.str] | None = ...,
         as_of: _date_pb2.Date | None = ...,
         notes: _builtins.str = ...,
+        buffer_weeks: _builtins.float | None = ...,
+        buffer_quality: _builtins.str = ...,
+        buffer_sources: _abc.Iterable[_builtins.str] | None = ...,
+        compute_h100e: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_buffer_weeks", b"_buffer_weeks", "_compute_h100e", b"_compute_h100e", "as_of", b"as_of", "buffer_weeks", b"buffer_weeks", "compute_h100e", b"compute_h100e"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "hq_country", b"hq_country", "id", b"id", "kind", b"kind", "layer", b"layer", "name", b"name", "notes", b"notes", "owner", b"owner", "quality", b"quality", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_buffer_weeks", b"_buffer_weeks", "_compute_h100e", b"_compute_h100e", "as_of", b"as_of", "buffer_quality", b"buffer_quality", "buffer_sources", b"buffer_sources", "buffer_weeks", b"buffer_weeks", "compute_h100e", b"compute_h100e", "hq_country", b"hq_country", "id", b"id", "kind", b"kind", "layer", b"layer", "name", b"name", "notes", b"notes", "owner", b"owner", "quality", b"quality", "sources", b"sources", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__buffer_weeks: _TypeAlias = _typing.Literal["buffer_weeks"]  # noqa: Y015
+    _WhichOneofArgType__buffer_weeks: _TypeAlias = _typing.Literal["_buffer_weeks", b"_buffer_weeks"]  # noqa: Y015
+    _WhichOneofReturnType__compute_h100e: _TypeAlias = _typing.Literal["compute_h100e"]  # noqa: Y015
+    _WhichOneofArgType__compute_h100e: _TypeAlias = _typing.Literal["_compute_h100e", b"_compute_h100e"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__buffer_weeks) -> _WhichOneofReturnType__buffer_weeks | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__compute_h100e) -> _WhichOneofReturnType__compute_h100e | None: ...
 
 Global___NodeRecord: _TypeAlias = NodeRecord  # noqa: Y015
 
@@ -195,6 +224,8 @@ class EdgeRecord(_message.Message):
     SOURCES_FIELD_NUMBER: _builtins.int
     AS_OF_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    INPUT_CLASS_FIELD_NUMBER: _builtins.int
+    BUFFER_WEEKS_FIELD_NUMBER: _builtins.int
     consumer: _builtins.str
     """The consuming node id."""
     category: _builtins.str
@@ -211,6 +242,12 @@ class EdgeRecord(_message.Message):
     """Quality tag of the record: "A", "B" or "C"."""
     notes: _builtins.str
     """Free-text notes."""
+    input_class: _builtins.str
+    """Input class: "flow", "installed_base" or "licence"; empty takes the supplier kind's
+    default (docs/data-format.md).
+    """
+    buffer_weeks: _builtins.float
+    """Buffer in weeks for this edge, overriding the supplier's `buffer_weeks`."""
     @_builtins.property
     def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Source ids (rows of sources.csv)."""
@@ -232,15 +269,21 @@ class EdgeRecord(_message.Message):
         sources: _abc.Iterable[_builtins.str] | None = ...,
         as_of: _date_pb2.Date | None = ...,
         notes: _builtins.str = ...,
+        input_class: _builtins.str = ...,
+        buffer_weeks: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_share_high", b"_share_high", "_share_low", b"_share_low", "as_of", b"as_of", "share_high", b"share_high", "share_low", b"share_low"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_buffer_weeks", b"_buffer_weeks", "_share_high", b"_share_high", "_share_low", b"_share_low", "as_of", b"as_of", "buffer_weeks", b"buffer_weeks", "share_high", b"share_high", "share_low", b"share_low"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_share_high", b"_share_high", "_share_low", b"_share_low", "as_of", b"as_of", "category", b"category", "consumer", b"consumer", "notes", b"notes", "quality", b"quality", "share", b"share", "share_high", b"share_high", "share_low", b"share_low", "sources", b"sources", "supplier", b"supplier"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_buffer_weeks", b"_buffer_weeks", "_share_high", b"_share_high", "_share_low", b"_share_low", "as_of", b"as_of", "buffer_weeks", b"buffer_weeks", "category", b"category", "consumer", b"consumer", "input_class", b"input_class", "notes", b"notes", "quality", b"quality", "share", b"share", "share_high", b"share_high", "share_low", b"share_low", "sources", b"sources", "supplier", b"supplier"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__buffer_weeks: _TypeAlias = _typing.Literal["buffer_weeks"]  # noqa: Y015
+    _WhichOneofArgType__buffer_weeks: _TypeAlias = _typing.Literal["_buffer_weeks", b"_buffer_weeks"]  # noqa: Y015
     _WhichOneofReturnType__share_high: _TypeAlias = _typing.Literal["share_high"]  # noqa: Y015
     _WhichOneofArgType__share_high: _TypeAlias = _typing.Literal["_share_high", b"_share_high"]  # noqa: Y015
     _WhichOneofReturnType__share_low: _TypeAlias = _typing.Literal["share_low"]  # noqa: Y015
     _WhichOneofArgType__share_low: _TypeAlias = _typing.Literal["_share_low", b"_share_low"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__buffer_weeks) -> _WhichOneofReturnType__buffer_weeks | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__share_high) -> _WhichOneofReturnType__share_high | None: ...
     @_typing.overload
@@ -478,6 +521,8 @@ class GraphChange(_message.Message):
     DELETE_SITE_FIELD_NUMBER: _builtins.int
     UPSERT_REGIME_FIELD_NUMBER: _builtins.int
     DELETE_REGIME_FIELD_NUMBER: _builtins.int
+    UPSERT_ROW_FIELD_NUMBER: _builtins.int
+    DELETE_ROW_FIELD_NUMBER: _builtins.int
     delete_node: _builtins.str
     """Delete a node by id (its edges and sites must be deleted too, in the same batch)."""
     delete_regime: _builtins.str
@@ -506,6 +551,16 @@ class GraphChange(_message.Message):
     def upsert_regime(self) -> Global___RegimeRecord:
         """Create or replace an export-control regime."""
 
+    @_builtins.property
+    def upsert_row(self) -> Global___TableRow:
+        """Create or replace a row of any other table (events, resilience, provider demand,
+        fleet, capacity, allocation, alternates, capex).
+        """
+
+    @_builtins.property
+    def delete_row(self) -> Global___TableRowKey:
+        """Delete a row of any other table by its key."""
+
     def __init__(
         self,
         *,
@@ -517,16 +572,98 @@ class GraphChange(_message.Message):
         delete_site: Global___SiteKey | None = ...,
         upsert_regime: Global___RegimeRecord | None = ...,
         delete_regime: _builtins.str = ...,
+        upsert_row: Global___TableRow | None = ...,
+        delete_row: Global___TableRowKey | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "delete_edge", b"delete_edge", "delete_node", b"delete_node", "delete_regime", b"delete_regime", "delete_site", b"delete_site", "upsert_edge", b"upsert_edge", "upsert_node", b"upsert_node", "upsert_regime", b"upsert_regime", "upsert_site", b"upsert_site"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "delete_edge", b"delete_edge", "delete_node", b"delete_node", "delete_regime", b"delete_regime", "delete_row", b"delete_row", "delete_site", b"delete_site", "upsert_edge", b"upsert_edge", "upsert_node", b"upsert_node", "upsert_regime", b"upsert_regime", "upsert_row", b"upsert_row", "upsert_site", b"upsert_site"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "delete_edge", b"delete_edge", "delete_node", b"delete_node", "delete_regime", b"delete_regime", "delete_site", b"delete_site", "upsert_edge", b"upsert_edge", "upsert_node", b"upsert_node", "upsert_regime", b"upsert_regime", "upsert_site", b"upsert_site"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "delete_edge", b"delete_edge", "delete_node", b"delete_node", "delete_regime", b"delete_regime", "delete_row", b"delete_row", "delete_site", b"delete_site", "upsert_edge", b"upsert_edge", "upsert_node", b"upsert_node", "upsert_regime", b"upsert_regime", "upsert_row", b"upsert_row", "upsert_site", b"upsert_site"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_change: _TypeAlias = _typing.Literal["upsert_node", "delete_node", "upsert_edge", "delete_edge", "upsert_site", "delete_site", "upsert_regime", "delete_regime"]  # noqa: Y015
+    _WhichOneofReturnType_change: _TypeAlias = _typing.Literal["upsert_node", "delete_node", "upsert_edge", "delete_edge", "upsert_site", "delete_site", "upsert_regime", "delete_regime", "upsert_row", "delete_row"]  # noqa: Y015
     _WhichOneofArgType_change: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_change) -> _WhichOneofReturnType_change | None: ...
 
 Global___GraphChange: _TypeAlias = GraphChange  # noqa: Y015
+
+@_typing.final
+class TableRow(_message.Message):
+    """A row of a dataset table other than nodes, edges, sites and regimes, by column name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ValuesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    TABLE_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    table: _builtins.str
+    """The record kind: "event", "resilience", "demand", "fleet", "capacity", "allocation",
+    "alternate" or "capex" (docs/data-format.md names their files and columns).
+    """
+    @_builtins.property
+    def values(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Column -> value, as written in the CSV file; columns left out are written empty."""
+
+    def __init__(
+        self,
+        *,
+        table: _builtins.str = ...,
+        values: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["table", b"table", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TableRow: _TypeAlias = TableRow  # noqa: Y015
+
+@_typing.final
+class TableRowKey(_message.Message):
+    """The key of a row of a dataset table other than nodes, edges, sites and regimes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TABLE_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    table: _builtins.str
+    """The record kind (as `TableRow.table`)."""
+    @_builtins.property
+    def key(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The key columns' values, in the table's key order (e.g. [provider, period, basis, chip]
+        for a fleet row).
+        """
+
+    def __init__(
+        self,
+        *,
+        table: _builtins.str = ...,
+        key: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "table", b"table"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TableRowKey: _TypeAlias = TableRowKey  # noqa: Y015
 
 @_typing.final
 class FieldChange(_message.Message):
