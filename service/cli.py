@@ -5,6 +5,7 @@ sovrisk score [PROVIDER] [--as-of YYYY-MM-DD] [--json] [--data DIR]
 sovrisk scenario [--country ISO3[:F]] [--node ID[:F]] [--weeks W] [--activate-regime ID]
                  [--share C:CATEGORY:S:X] [--param NAME=V] [--file REQUEST.json] [--json]
 sovrisk simulate [--samples N] [--seed S] [--providers a,b] [--sensitivity] [--json]
+sovrisk trajectory [PROVIDER ...] [--from 2024Q1] [--to 2027Q4] [--json]
 sovrisk validate DIR
 sovrisk import DIR -m MESSAGE [--format bundle|eto] [--dry-run] [--store S | --server H:P]
 sovrisk export DIR [--version N] [--store S | --server H:P]
@@ -29,7 +30,7 @@ from models.graph.bundle import load_bundle
 from models.graph.editing import EditRejected
 from models.scoring.params import ScoringParams
 from models.scoring.risk_engine import RiskEngine
-from service import report_cli, screening_cli, store_cli
+from service import report_cli, screening_cli, store_cli, trajectory_cli
 from service.auth import TOKENS_FILE_NAME
 from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR
 from service.store import StoreError
@@ -167,6 +168,45 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="override a parameter, e.g. weights.structural=0.5 or capacity.tsmc-cowos-l=0.9",
     )
+    scenario.add_argument(
+        "--pool",
+        action="append",
+        default=[],
+        metavar="POOL[:FRACTION]",
+        help="every node of a constrained pool loses FRACTION (default 1), e.g. cowos:0.2",
+    )
+    scenario.add_argument(
+        "--capacity",
+        action="append",
+        default=[],
+        metavar="POOL:FACTOR[:YIELD]",
+        help="scale a pool's capacity (above 1 adds) and optionally set its yield, e.g. "
+        "cowos:0.8 (a 20 %% shortfall) or cowos:1:0.9",
+    )
+    scenario.add_argument(
+        "--site",
+        action="append",
+        default=[],
+        metavar="NODE:ISO3:SHARE[:add]",
+        help="move capacity so the country holds SHARE of the node's (e.g. "
+        "tsmc-cowos-l:USA:0.2), or with ':add' build SHARE more of it there",
+    )
+    scenario.add_argument(
+        "--alternate",
+        action="append",
+        default=[],
+        metavar="SUPPLIER:ALTERNATE:CATEGORY:LEAD_WEEKS:SPARE",
+        help="a second source qualifiable after LEAD_WEEKS, taking up to SPARE of the "
+        "supplier's flow, e.g. tsmc-cowos-l:samsung-icube:packaging:26:0.3",
+    )
+    scenario.add_argument(
+        "--allocation",
+        choices=["pro_rata", "reservations_first", "custom_first", "priority"],
+        help="how constrained pools share their capacity (default: node by node)",
+    )
+    scenario.add_argument(
+        "--priority", default="", help="claimants in order for --allocation priority (a,b,c)"
+    )
     scenario.add_argument("--providers", default="", help="comma-separated ids (default all)")
     scenario.add_argument("--as-of", type=_date, help="date the comparison speaks for")
     scenario.add_argument(
@@ -211,6 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     store_cli.add_parsers(sub)
     report_cli.add_parser(sub)
     screening_cli.add_parser(sub)
+    trajectory_cli.add_parser(sub)
     return parser
 
 
@@ -324,6 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "token": store_cli.cmd_token,
         "screen": screening_cli.cmd_screen,
         "report": report_cli.cmd_report,
+        "trajectory": trajectory_cli.run,
     }
     try:
         return handlers[args.command](args)

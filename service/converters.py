@@ -14,12 +14,17 @@ from collections.abc import Iterable, Sequence
 from google.protobuf import json_format
 from google.type import date_pb2
 
+from models.analysis.allocation import AllocationRule
 from models.analysis.concentration import Band, BandReference
+from models.analysis.sovereignty import Sovereignty
 from models.engine.impacts import HORIZONS
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph.schema import NodeKind, Provenance, Quality, Site, Source, SupplyEdge
+from models.graph.series import Quarter
 from models.graph.supply_graph import SupplyGraph
 from models.scoring import assessment as am
+from models.scoring.risk_engine import RiskEngine
+from models.scoring.trajectory import TrajectoryPoint
 from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, risk_pb2, simulation_pb2
 
 # -- names ----------------------------------------------------------------------------------
@@ -124,6 +129,29 @@ def weights_from_proto(
 
 
 # -- graph ----------------------------------------------------------------------------------
+
+
+def quarter_from_proto(text: str, field: str) -> Quarter | None:
+    """ "YYYYQn" -> Quarter; empty -> None; INVALID_ARGUMENT naming the field otherwise."""
+    if not text:
+        return None
+    try:
+        return Quarter.parse(text)
+    except ValueError:
+        raise InvalidParameterError(
+            [FieldViolation(field, text, "must be a quarter YYYYQn, e.g. 2026Q4")]
+        ) from None
+
+
+def quarter_range(engine: RiskEngine, start: str, end: str) -> tuple[Quarter, Quarter]:
+    """The requested quarters; an empty end defaults to the fleet series' last quarter and
+    an empty start to its first (the dataset's quarter without a series)."""
+    series = engine.supplements.series
+    known = sorted({q for p in series.fleet_providers() for q in series.fleet_quarters(p)})
+    home = Quarter.of(engine.graph.info.as_of)
+    first = quarter_from_proto(start, "start_quarter") or (known[0] if known else home)
+    last = quarter_from_proto(end, "end_quarter") or (known[-1] if known else home)
+    return first, last
 
 
 def provenance_to_proto(p: Provenance) -> common_pb2.Provenance:
@@ -499,7 +527,92 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
             notes=a.coverage.notes,
         ),
         provenance=result_provenance_to_proto(a.provenance),
+        quarter=a.quarter,
+        series_notes=list(a.series_notes),
+        sovereignty=sovereignty_to_proto(a.sovereignty),
+        capacity=[pool_shortfall_to_proto(p) for p in a.capacity],
     )
+    return msg
+
+
+RULE_TO_PROTO = {
+    AllocationRule.PRO_RATA: common_pb2.ALLOCATION_RULE_PRO_RATA,
+    AllocationRule.RESERVATIONS_FIRST: common_pb2.ALLOCATION_RULE_RESERVATIONS_FIRST,
+    AllocationRule.CUSTOM_FIRST: common_pb2.ALLOCATION_RULE_CUSTOM_FIRST,
+    AllocationRule.PRIORITY: common_pb2.ALLOCATION_RULE_PRIORITY,
+}
+RULE_FROM_PROTO = {v: k for k, v in RULE_TO_PROTO.items()}
+
+
+def rule_from_proto(value: int, field: str = "allocation_rule") -> AllocationRule | None:
+    """None for UNSPECIFIED; INVALID_ARGUMENT for an unknown enum number."""
+    if value == common_pb2.ALLOCATION_RULE_UNSPECIFIED:
+        return None
+    if value not in RULE_FROM_PROTO:
+        raise InvalidParameterError([FieldViolation(field, str(value), "unknown allocation rule")])
+    return RULE_FROM_PROTO[value]  # type: ignore[index]
+
+
+def sovereignty_to_proto(s: Sovereignty | None) -> risk_pb2.Sovereignty | None:
+    if s is None:
+        return None
+    return risk_pb2.Sovereignty(
+        own_silicon_share=s.own_silicon_share,
+        own_chips=[f"nodes/{c}" for c in s.own_chips],
+        largest_merchant=s.largest_merchant,
+        largest_merchant_share=s.largest_merchant_share,
+        shared_exposure=s.shared_exposure,
+        shared_chokepoints=[
+            risk_pb2.SharedChokepoint(
+                firm=c.firm, merchant_impact=c.merchant_impact, own_impact=c.own_impact
+            )
+            for c in s.shared_chokepoints
+        ],
+        threshold=s.threshold,
+        horizon_weeks=s.horizon_weeks,
+    )
+
+
+def pool_shortfall_to_proto(p: am.PoolShortfall) -> risk_pb2.PoolShortfall:
+    msg = risk_pb2.PoolShortfall(
+        pool=p.pool,
+        quarter=p.quarter,
+        unit=p.unit,
+        output=p.output,
+        shortfalls=[
+            risk_pb2.RuleShortfall(rule=RULE_TO_PROTO[AllocationRule(rule)], shortfall=value)
+            for rule, value in p.shortfall
+        ],
+        note=p.note,
+    )
+    if p.capacity is not None:
+        msg.capacity = p.capacity
+    if p.yield_ is not None:
+        msg.yield_fraction = p.yield_
+    if p.demand is not None:
+        msg.demand = p.demand
+    return msg
+
+
+def trajectory_row_to_proto(t: TrajectoryPoint) -> risk_pb2.TrajectoryRow:
+    a = t.assessment
+    msg = risk_pb2.TrajectoryRow(
+        quarter=t.quarter,
+        as_of=date_to_proto(a.provenance.as_of),
+        provider=f"providers/{t.provider}",
+        composite=a.composite,
+        band=_BAND[a.band],
+        sub_scores=[_sub_score(s) for s in a.sub_scores],
+        loss_units=loss_units_to_proto(a.loss_units),
+        sovereignty=sovereignty_to_proto(a.sovereignty),
+        capacity=[pool_shortfall_to_proto(p) for p in a.capacity],
+        notes=list(a.series_notes),
+        risk_vector=a.risk_vector,
+    )
+    if t.own_silicon_unit_share is not None:
+        msg.own_silicon_unit_share = t.own_silicon_unit_share
+    if t.new_units is not None:
+        msg.new_units = t.new_units
     return msg
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
+from models.analysis.allocation import AllocationRule
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph.bundle import load_bundle
 from models.scoring.params import ScoringParams
@@ -82,6 +83,53 @@ def request_from_args(args: argparse.Namespace) -> risk_pb2.RunScenarioRequest:
         request.perturbations.add(
             parameter=scenario_pb2.ParameterOverride(name=name, value=_number(value, "--param"))
         )
+    for item in getattr(args, "pool", []):
+        pool, _, fraction = item.partition(":")
+        degradation_pool = scenario_pb2.PoolDegradation(pool=pool, duration_weeks=args.weeks)
+        if fraction:
+            degradation_pool.fraction_lost = _number(fraction, "--pool")
+        request.perturbations.add(pool=degradation_pool)
+    for item in getattr(args, "capacity", []):
+        parts = item.split(":")
+        if len(parts) not in (2, 3):
+            raise InvalidParameterError(
+                [FieldViolation("--capacity", item, "expected POOL:FACTOR[:YIELD]")]
+            )
+        change = scenario_pb2.CapacityChange(pool=parts[0], factor=_number(parts[1], "--capacity"))
+        if len(parts) == 3:
+            change.yield_fraction = _number(parts[2], "--capacity")
+        request.perturbations.add(capacity=change)
+    for item in getattr(args, "site", []):
+        parts = item.split(":")
+        if len(parts) not in (3, 4) or (len(parts) == 4 and parts[3] != "add"):
+            raise InvalidParameterError(
+                [FieldViolation("--site", item, "expected NODE:ISO3:SHARE[:add]")]
+            )
+        request.perturbations.add(
+            site=scenario_pb2.SiteChange(
+                node=f"nodes/{parts[0]}",
+                country=parts[1],
+                share=_number(parts[2], "--site"),
+                add=len(parts) == 4,
+            )
+        )
+    for item in getattr(args, "alternate", []):
+        supplier, alternate, category, lead, spare = _split(item, "--alternate", 5)
+        request.perturbations.add(
+            alternate=scenario_pb2.AlternateQualification(
+                supplier=f"nodes/{supplier}",
+                alternate=f"nodes/{alternate}",
+                category=category,
+                lead_weeks=_number(lead, "--alternate"),
+                spare=_number(spare, "--alternate"),
+            )
+        )
+    rule = getattr(args, "allocation", None)
+    if rule:
+        request.allocation_rule = conv.RULE_TO_PROTO[AllocationRule(rule)]
+    request.priority.extend(
+        p.strip() for p in getattr(args, "priority", "").split(",") if p.strip()
+    )
     for provider in filter(None, (p.strip() for p in args.providers.split(","))):
         request.providers.append(f"providers/{provider}")
     if args.as_of:

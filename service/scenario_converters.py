@@ -95,6 +95,32 @@ def _perturbation(p: scenario_pb2.Perturbation, path: str) -> sc.Perturbation:
         )
     if which == "parameter":
         return sc.SetParameter(p.parameter.name, p.parameter.value)
+    if which == "pool":
+        return sc.DegradePool(
+            p.pool.pool,
+            p.pool.fraction_lost if p.pool.HasField("fraction_lost") else 1.0,
+            p.pool.duration_weeks,
+        )
+    if which == "capacity":
+        cap = p.capacity
+        return sc.SetCapacity(
+            cap.pool,
+            cap.factor if cap.HasField("factor") else 1.0,
+            cap.yield_fraction if cap.HasField("yield_fraction") else None,
+        )
+    if which == "site":
+        return sc.MoveCapacity(
+            _node(p.site.node, f"{path}.site.node"), p.site.country, p.site.share, p.site.add
+        )
+    if which == "alternate":
+        alt = p.alternate
+        return sc.QualifyAlternate(
+            _node(alt.supplier, f"{path}.alternate.supplier"),
+            _node(alt.alternate, f"{path}.alternate.alternate"),
+            alt.category,
+            alt.lead_weeks,
+            alt.spare,
+        )
     raise InvalidParameterError([FieldViolation(path, "", "no perturbation set")])
 
 
@@ -111,9 +137,16 @@ def scenario_from_proto(request: risk_pb2.RunScenarioRequest) -> sc.Scenario:
             items.append(_perturbation(p, f"perturbations[{k}]"))
         except InvalidParameterError as exc:
             violations += exc.violations
+    rule = None
+    try:
+        rule = conv.rule_from_proto(request.allocation_rule)
+    except InvalidParameterError as exc:
+        violations += exc.violations
     if violations:
         raise InvalidParameterError(violations)
-    return sc.Scenario(request.display_name or "scenario", tuple(items))
+    return sc.Scenario(
+        request.display_name or "scenario", tuple(items), rule, tuple(request.priority)
+    )
 
 
 def result_to_proto(result: sc.ScenarioResult) -> risk_pb2.RunScenarioResponse:

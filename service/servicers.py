@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc
+from google.type import date_pb2
 
 from models.analysis import simulation as sim
 from models.analysis.sensitivity import SensitivityResult, sensitivity
@@ -37,6 +38,7 @@ from models.scoring.assessment import SCORE_INTERPRETATION
 from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
 from models.scoring.risk_engine import RiskEngine
 from models.scoring.scenarios import run_scenario
+from models.scoring.trajectory import check_range, trajectory
 from service import converters as conv
 from service import errors
 from service import history_converters as hconv
@@ -533,6 +535,30 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         )
 
     @rpc
+    async def GetScoreTrajectory(
+        self, request: risk_pb2.GetScoreTrajectoryRequest, context: grpc.aio.ServicerContext
+    ) -> risk_pb2.GetScoreTrajectoryResponse:
+        engine = await engine_for(self.registry, "")
+        providers = [
+            conv.parse_name(name, "providers", f"names[{k}]")
+            for k, name in enumerate(request.names)
+        ] or list(engine.provider_ids)
+        for k, pid in enumerate(providers):
+            if pid not in engine.provider_ids:
+                raise NotFoundError("provider", request.names[k])
+        first, last = conv.quarter_range(engine, request.start_quarter, request.end_quarter)
+        check_range(first, last)
+        weights = request.weights if request.HasField("weights") else None
+        params = _params(engine, date_pb2.Date(), weights, request.horizon_weeks)
+        rows = await self.registry.run(
+            lambda e: trajectory(e, providers, first, last, params), engine
+        )
+        return risk_pb2.GetScoreTrajectoryResponse(
+            rows=[conv.trajectory_row_to_proto(r) for r in rows],
+            provenance=conv.result_provenance_to_proto(rows[-1].assessment.provenance),
+        )
+
+    @rpc
     async def ListChokepoints(
         self, request: risk_pb2.ListChokepointsRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.ListChokepointsResponse:
@@ -570,7 +596,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             ]
         )
 
-        def rank(e: RiskEngine) -> list[tuple[str, list[tuple[str, float]], int]]:
+        def rank(base: RiskEngine) -> list[tuple[str, list[tuple[str, float]], int]]:
+            e = base.at(params.as_of)  # the fleets and capacities of the date
             sources = {
                 risk_pb2.CHOKEPOINT_KIND_NODE: e.node_chokepoints,
                 risk_pb2.CHOKEPOINT_KIND_FIRM: e.firm_chokepoints,

@@ -69,6 +69,10 @@ EXPECTED_RPCS: dict[str, dict[str, tuple[str, str]]] = {
             "sovrisk.v1.ScreenSuppliersRequest",
             "sovrisk.v1.ScreenSuppliersResponse",
         ),
+        "GetScoreTrajectory": (
+            "sovrisk.v1.GetScoreTrajectoryRequest",
+            "sovrisk.v1.GetScoreTrajectoryResponse",
+        ),
         "GenerateReport": (
             "sovrisk.v1.GenerateReportRequest",
             "sovrisk.v1.GenerateReportResponse",

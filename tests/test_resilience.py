@@ -511,8 +511,9 @@ def test_bundled_analysis_is_fast_and_consistent(
 def test_bundled_flags_the_known_chokepoints(bundled: tuple[ResilienceResult, float]) -> None:
     result, _ = bundled
     flagged = {n.node for n in result.flagged}
-    # the single ABF source and the Blackwell logic/packaging/memory chain cannot be buffered
-    assert {"ajinomoto-abf", "tsmc-n4", "tsmc-cowos-l", "skhynix-hbm3e"} <= flagged
+    # the single ABF source and the 2026Q4 fleet's logic/packaging/memory chain (Rubin and
+    # Trainium3 on N3, Blackwell on N4, CoWoS-L, HBM4) cannot be buffered
+    assert {"ajinomoto-abf", "tsmc-n3", "tsmc-n4", "tsmc-cowos-l", "skhynix-hbm4"} <= flagged
     # installed-base buffers: a stop of the DUV scanner or coater makers (39-week service
     # buffers, 20-39 week recoveries) does not halt today's output; EUV's 26-week buffer
     # (scanners need constant service) does not outlast a 52-week recovery: flagged.

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.engine.compiled import FloatArray
+from models.engine.compiled import CompiledGraph, EdgeTerm, FloatArray
 from models.engine.impacts import ImpactModel
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph.schema import NodeKind
@@ -242,12 +242,15 @@ def pool_scale(
     rule: AllocationRule,
     *,
     supply: float | None = None,
+    capacity: float | None = None,
     priority: Sequence[str] = (),
 ) -> FloatArray:
     """Per compiled entry: the fill of the claimant each of the pool's edges serves, when the
-    pool's good output is ``supply`` (default: as of its quarter)."""
+    pool's good output is ``supply`` (default: as of its quarter) and reservations are sized
+    on ``capacity`` (default: the quarter's output)."""
     s = pool.output if supply is None else supply
-    f = fills(s, pool.claimants, rule, capacity=pool.output, priority=priority)[:, 0]
+    cap = pool.output if capacity is None else capacity
+    f = fills(s, pool.claimants, rule, capacity=cap, priority=priority)[:, 0]
     scale = np.ones(n_entries)
     for k, entries in enumerate(pool.entries):
         scale[entries] = f[k]
@@ -268,6 +271,9 @@ def standing_shortfall(
     scale = np.ones(cg.shares.nnz)
     for pool in pools:
         scale *= pool_scale(pool, cg.shares.nnz, rule, priority=priority)
+    # Qualifiable alternates take no part: their spare answers a disruption, while a standing
+    # shortfall is demand above everything qualified (the CoWoS-like lines have their own pool).
+    scale[cg.ramp_entries] = 0.0
     a = cg.evaluate(np.ones(cg.n_nodes), edge_scale=scale)
     return np.asarray(1.0 - a[model.provider_rows], dtype=np.float64)
 
@@ -279,3 +285,43 @@ def parse_rule(value: str, field: str = "allocation_rule") -> AllocationRule:
         raise InvalidParameterError(
             [FieldViolation(field, value, f"must be one of {', '.join(r.value for r in RULES)}")]
         ) from None
+
+
+@dataclass(frozen=True, eq=False)
+class PoolAllocation:
+    """Constrained pools shared out by ``rule`` in a batch of scenarios (the Monte Carlo):
+    a pool member's own capacity loss becomes a loss of the pool, which the rule hands to
+    the claimants (METHODS v2 §10) instead of each node's customers pro rata."""
+
+    pools: tuple[Pool, ...]
+    rule: AllocationRule
+    priority: tuple[str, ...] = ()
+
+    def apply(self, compiled: CompiledGraph, up: FloatArray) -> list[EdgeTerm]:
+        """Take every pool member's loss out of ``up`` (nodes x scenarios, changed in place)
+        and return it as edge terms, one per claimant: scenario ``k`` delivers
+        ``fill_c(S (1 - L_k)) / fill_c(S)`` of each of the claimant's pool edges, where ``L_k``
+        is the pool's output-weighted loss and ``S`` its output as of the quarter."""
+        terms: list[EdgeTerm] = []
+        nnz = compiled.shares.nnz
+        for pool in self.pools:
+            rows = np.array([compiled.index[m] for m in pool.members], dtype=np.int64)
+            weights = np.array([pool.member_weights[m] for m in pool.members])
+            lost = weights @ (1.0 - up[rows, :])
+            if not lost.any():
+                continue
+            up[rows, :] = 1.0
+            s0 = pool.output
+            before = fills(s0, pool.claimants, self.rule, capacity=s0, priority=self.priority)
+            after = fills(
+                s0 * (1.0 - lost), pool.claimants, self.rule, capacity=s0, priority=self.priority
+            )
+            groups = [(pool.entries[k], before[k, 0], after[k]) for k in range(len(pool.claimants))]
+            groups.append((pool.unclaimed, min(1.0, s0), np.minimum(1.0, s0 * (1.0 - lost))))
+            for entries, f0, f1 in groups:
+                if not len(entries) or f0 <= 0.0:
+                    continue
+                exposure = np.zeros(nnz)
+                exposure[entries] = 1.0
+                terms.append(EdgeTerm(exposure, np.maximum(0.0, 1.0 - f1 / f0)))
+        return terms

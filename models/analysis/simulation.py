@@ -43,11 +43,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
+from models.analysis.allocation import PoolAllocation
 from models.engine.compiled import CompiledGraph, EdgeTerm, FloatArray, IntArray, compile_graph
 from models.engine.impacts import ImpactModel
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
@@ -349,6 +350,7 @@ class _Plan:
     fail_severity: Pert
     fail_duration: Pert
     horizon: float
+    allocation: PoolAllocation | None = None
 
     @property
     def drivers(self) -> tuple[str, ...]:
@@ -535,6 +537,8 @@ def _annual_losses(plan: _Plan, shocks: _Shocks, n_samples: int) -> FloatArray:
             lost, (plan.site_node[site], pair_col[sel]), pair_sev[sel] * plan.site_share[site]
         )
         up *= np.maximum(0.0, 1.0 - lost)
+    # Constrained pools shared out by a rule: their members' losses become claimant terms.
+    pool_terms = plan.allocation.apply(plan.compiled, up) if plan.allocation else []
 
     # Each step is read twice: its cumulative loss to its own end minus that to its start,
     # ``d_m L_m(d_m) - d_{m+1} L_m(d_{m+1})`` (T L(T) is the loss accumulated over T weeks
@@ -553,6 +557,10 @@ def _annual_losses(plan: _Plan, shocks: _Shocks, n_samples: int) -> FloatArray:
             EdgeTerm(plan.blockades[e], coef[cols])
             for e, coef in sorted(coefficients.items())
             if coef[cols].any()
+        ] + [
+            EdgeTerm(t.exposure, t.coefficient[cols])
+            for t in pool_terms
+            if t.coefficient[cols].any()
         ]
         block = np.ascontiguousarray(up[:, cols])
         if terms:
@@ -666,8 +674,12 @@ def simulate(
     keep_drivers: bool = False,
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    allocation: PoolAllocation | None = None,
 ) -> SimulationResult:
     """Simulate ``n_samples`` years of ``events`` plus independent site failures.
+
+    ``allocation`` (optional) shares out the constrained pools' losses by a rule
+    (:class:`models.analysis.allocation.PoolAllocation`) instead of node by node.
 
     ``model``: a :class:`ImpactModel` or :class:`SupplyGraph` (providers = every provider;
     events may use tags and regimes), or a bare :class:`CompiledGraph` (``providers`` is then
@@ -694,6 +706,8 @@ def simulate(
         threshold,
         batch_size,
     )
+    if allocation is not None:
+        plan = replace(plan, allocation=allocation)
     n_prov = len(plan.provider_ids)
     drivers = plan.drivers
     losses = np.empty((n_samples, n_prov), dtype=np.float64)

@@ -342,15 +342,20 @@ class ImpactModel:
         horizon: float | None = HEADLINE_HORIZON,
         edge_terms: Sequence[EdgeTerm] = (),
         in_force: frozenset[str] | None = None,
+        extra_scale: FloatArray | None = None,
     ) -> FloatArray:
         """``a(P)`` for every provider (``provider_ids`` order) at ``horizon`` weeks when nodes
         run at ``up``, ``edge_terms`` (new shocks to edges, e.g. a blockade) apply and every
         regime in force on ``as_of`` (or the ``in_force`` set given) binds as far as it is
-        felt by then."""
+        felt by then. ``extra_scale`` (per entry) is one more standing restriction, e.g. a
+        constrained pool's allocation."""
         weeks = self.regime_weeks(as_of, in_force)
+        scale = self.standing_scale(weeks)
+        if extra_scale is not None:
+            scale = scale * extra_scale
         a = self.compiled.evaluate(
             up,
-            edge_scale=self.standing_scale(weeks),
+            edge_scale=scale,
             horizon=horizon,
             edge_terms=edge_terms,
             baseline=self.standing_state(weeks),

@@ -684,7 +684,9 @@ def _load_allocation(
                 "claimant",
                 "must be a designer or accelerator node id, or 'other' (everyone not named)",
             )
-        if period is not None and any(p.claimant == claimant for _, p in groups[(pool, period)]):
+        if period is not None and any(
+            p.claimant == claimant for _, p in groups.get((pool, period), [])
+        ):
             row.fail("claimant", "duplicate row for this pool, period and claimant")
         if row.ok and period is not None and demand is not None:
             point = AllocationPoint(

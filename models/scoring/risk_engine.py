@@ -134,9 +134,14 @@ class RiskEngine(ImpactModel):
         #: The engine of the stored graph this one was dated from (itself if not dated): its
         #: graph is the dataset the provenance names.
         self.origin: RiskEngine = origin or self
-        #: The quarter's fleets this engine uses (None: the dataset's snapshot as it is).
+        #: The quarter whose fleets and capacities this engine speaks for, and its dated view
+        #: (None without dated series). The stored graph's engine speaks for the quarter of
+        #: the dataset's as-of date when its fleet edges are that quarter's mixes.
         self.dated = dated
         self._dated: dict[Quarter, RiskEngine] = {}
+        if origin is None and dated is None and supplements.series:
+            view = graph_at(graph, supplements.series, graph.info.as_of)
+            self.dated = view if view.graph is graph else None
         self._pools: dict[str, tuple[Pool, dict[AllocationRule, FloatArray]]] | None = None
         self._resilience: ResilienceResult | bool | None = False  # False: not computed yet
         self._tail: SimulationResult | bool | None = False
@@ -153,14 +158,19 @@ class RiskEngine(ImpactModel):
 
     def at(self, as_of: dt.date) -> RiskEngine:
         """The engine for the quarter of ``as_of``: each provider's fleet set to its dated mix
-        (fleet.csv, METHODS v2 §10), built once per quarter and kept (at most
-        :data:`MAX_DATED_ENGINES`). Without fleet series, or when the quarter's mixes are the
-        dataset's own, the stored graph's engine itself."""
+        (fleet.csv, METHODS v2 §10) and the pools' capacities of that quarter, built once per
+        quarter and kept (at most :data:`MAX_DATED_ENGINES`). Without dated series, or for the
+        dataset's own quarter when its fleet edges are that quarter's mixes, the stored
+        graph's engine itself."""
+        quarter = Quarter.of(as_of)
+        if self.dated is not None and self.dated.quarter == quarter:
+            return self  # a dated (or what-if) engine for this very quarter
         origin = self.origin
         series = origin.supplements.series
-        if not series.fleet:
+        if not series:
             return origin
-        quarter = Quarter.of(as_of)
+        if origin.dated is not None and origin.dated.quarter == quarter:
+            return origin
         with origin._lazy_lock:
             engine = origin._dated.get(quarter)
         if engine is not None:
@@ -192,6 +202,19 @@ class RiskEngine(ImpactModel):
         """Every provider, riskiest first (ties by id, so the order is reproducible)."""
         results = [self.assess(pid, params) for pid in self.provider_ids]
         return sorted(results, key=lambda r: (-r.composite, r.provider))
+
+    def derived(self, graph: SupplyGraph, supplements: Supplements | None = None) -> RiskEngine:
+        """An engine for a what-if variant of this engine's graph, speaking for the same
+        quarter (it is never re-dated: its fleet edges are the scenario's)."""
+        if graph is self.graph and supplements is None:
+            return self
+        return RiskEngine(
+            graph,
+            supplements or self.supplements,
+            graph_version=self.graph_version,
+            origin=self.origin,
+            dated=self.dated or DatedGraph(Quarter.of(self.graph.info.as_of), graph, {}, ()),
+        )
 
     def pool_shortfalls(self) -> dict[str, tuple[Pool, dict[AllocationRule, FloatArray]]]:
         """Per pool with capacity data, as of this engine's quarter: the pool and, per rule

@@ -27,10 +27,13 @@ from dataclasses import dataclass, replace
 import networkx as nx
 import numpy as np
 
+from models.analysis.allocation import AllocationRule, Pool, pool_scale, pools_at
 from models.engine.compiled import EdgeTerm
 from models.engine.impacts import HORIZONS, CountryEvent
 from models.errors import FieldViolation, InvalidParameterError
-from models.graph.schema import Provenance, Quality, Regime, SupplyEdge
+from models.graph.bundle import Supplements
+from models.graph.schema import Provenance, Quality, Regime, Site, SupplyEdge
+from models.graph.series import Alternate, DatedSeries, Quarter, pool_members
 from models.graph.supply_graph import SupplyGraph
 from models.scoring.assessment import RiskAssessment
 from models.scoring.params import SUB_SCORES, ScoringParams
@@ -40,6 +43,8 @@ from models.scoring.risk_engine import RiskEngine
 SCENARIO_SOURCE = "scenario"
 #: Leave-one-out attribution re-scores once per perturbation; beyond this many it is skipped.
 MAX_ATTRIBUTED = 12
+#: Largest capacity factor, added capacity share or alternate spare a scenario may set.
+MAX_CAPACITY_FACTOR = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +103,76 @@ class SetParameter:
     value: float
 
 
-Perturbation = DegradeNode | DegradeCountry | ActivateRegime | AddRegime | SetShare | SetParameter
+@dataclass(frozen=True, slots=True)
+class DegradePool:
+    """Every node of ``pool`` (capacity.csv: a node id or a tag such as ``cowos``) loses
+    ``fraction_lost`` of its capacity. With an allocation rule the pool's loss is shared out
+    by the rule instead of node by node."""
+
+    pool: str
+    fraction_lost: float = 1.0
+    duration_weeks: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SetCapacity:
+    """A pool's capacity times ``factor`` (above 1 adds capacity) and, if given, its yield
+    set to ``yield_``: a change of structure, felt at once, allocated by the scenario's rule
+    (pro rata by default) against the quarter's demand (capacity.csv)."""
+
+    pool: str
+    factor: float = 1.0
+    yield_: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MoveCapacity:
+    """``node``'s capacity in ``country``: with ``add=False`` the country then holds
+    ``share`` of it and the other sites the rest in proportion (a move); with ``add=True``
+    new capacity of ``share`` times the node's is built there (the node grows, and a pool it
+    belongs to grows by the node's part of the pool's output times ``share``)."""
+
+    node: str
+    country: str
+    share: float
+    add: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QualifyAlternate:
+    """``alternate`` can take up to ``spare`` of what ``supplier`` delivers in ``category``
+    once qualified, ``lead_weeks`` after the need arises (alternates.csv, for this scenario)."""
+
+    supplier: str
+    alternate: str
+    category: str
+    lead_weeks: float
+    spare: float
+
+
+Perturbation = (
+    DegradeNode
+    | DegradeCountry
+    | DegradePool
+    | ActivateRegime
+    | AddRegime
+    | SetShare
+    | SetParameter
+    | SetCapacity
+    | MoveCapacity
+    | QualifyAlternate
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
     name: str
     perturbations: tuple[Perturbation, ...]
+    #: How constrained pools share their capacity (None: node by node, pro rata, unless a
+    #: capacity is changed; then pro rata over the pool).
+    allocation_rule: AllocationRule | None = None
+    #: Claimant ids in order, for the priority rule.
+    priority: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +227,19 @@ def describe(p: Perturbation) -> str:
         return f"hypothetical regime {p.regime.id} ({p.regime.issuer})"
     if isinstance(p, SetShare):
         return f"{p.supplier} supplies {100 * p.share:g} % of {p.consumer}'s {p.category}"
+    if isinstance(p, DegradePool):
+        return f"pool {p.pool} loses {100 * p.fraction_lost:g} % of capacity"
+    if isinstance(p, SetCapacity):
+        yield_ = "" if p.yield_ is None else f", yield {p.yield_:g}"
+        return f"pool {p.pool} capacity x {p.factor:g}{yield_}"
+    if isinstance(p, MoveCapacity):
+        verb = "adds" if p.add else "moves"
+        return f"{p.node} {verb} {100 * p.share:g} % of its capacity in {p.country}"
+    if isinstance(p, QualifyAlternate):
+        return (
+            f"{p.alternate} qualifiable for {100 * p.spare:g} % of {p.supplier}'s "
+            f"{p.category} after {p.lead_weeks:g} weeks"
+        )
     return f"{p.name} = {p.value:g}"
 
 
@@ -219,10 +300,84 @@ def validate(graph: SupplyGraph, scenario: Scenario) -> None:
                         f"would make a cycle: '{p.consumer}' already supplies it",
                     )
                 )
+        elif isinstance(p, DegradePool):
+            _check_pool(graph, p.pool, path, bad)
+            fraction(path, p.fraction_lost, "fraction_lost")
+            _duration(bad, path, p.duration_weeks)
+        elif isinstance(p, SetCapacity):
+            _check_pool(graph, p.pool, path, bad)
+            if not (math.isfinite(p.factor) and 0.0 < p.factor <= MAX_CAPACITY_FACTOR):
+                bad.append(
+                    FieldViolation(
+                        f"{path}.factor", repr(p.factor), f"must be in (0, {MAX_CAPACITY_FACTOR:g}]"
+                    )
+                )
+            if p.yield_ is not None and not (math.isfinite(p.yield_) and 0.0 < p.yield_ <= 1.0):
+                bad.append(
+                    FieldViolation(f"{path}.yield_fraction", repr(p.yield_), "must be in (0, 1]")
+                )
+        elif isinstance(p, MoveCapacity):
+            if p.node not in graph.nodes:
+                bad.append(FieldViolation(f"{path}.node", p.node, "unknown node"))
+            elif p.node not in graph.sites:
+                bad.append(FieldViolation(f"{path}.node", p.node, "has no production sites"))
+            if p.country not in graph.countries:
+                bad.append(FieldViolation(f"{path}.country", p.country, "unknown country"))
+            high = MAX_CAPACITY_FACTOR if p.add else 1.0
+            if not (math.isfinite(p.share) and 0.0 <= p.share <= high):
+                bad.append(
+                    FieldViolation(f"{path}.share", repr(p.share), f"must be within [0, {high:g}]")
+                )
+        elif isinstance(p, QualifyAlternate):
+            _check_alternate(graph, p, path, bad)
         else:
             _check_parameter(graph, p, path, bad)
+    if scenario.priority and scenario.allocation_rule is not AllocationRule.PRIORITY:
+        bad.append(
+            FieldViolation("priority", ",".join(scenario.priority), "only with the priority rule")
+        )
+    for k, claimant in enumerate(scenario.priority):
+        if claimant not in graph.nodes and claimant != "other":
+            bad.append(FieldViolation(f"priority[{k}]", claimant, "unknown claimant"))
     if bad:
         raise InvalidParameterError(bad)
+
+
+def _check_pool(graph: SupplyGraph, pool: str, path: str, bad: list[FieldViolation]) -> None:
+    if not pool_members(graph, pool):
+        bad.append(FieldViolation(f"{path}.pool", pool, "names no node (a node id or a tag)"))
+
+
+def _check_alternate(
+    graph: SupplyGraph, p: QualifyAlternate, path: str, bad: list[FieldViolation]
+) -> None:
+    for name in ("supplier", "alternate"):
+        if getattr(p, name) not in graph.nodes:
+            bad.append(FieldViolation(f"{path}.{name}", getattr(p, name), "unknown node"))
+    if p.supplier in graph.nodes and not any(
+        e.category == p.category for e in graph.outputs(p.supplier)
+    ):
+        bad.append(
+            FieldViolation(f"{path}.category", p.category, f"'{p.supplier}' supplies nobody in it")
+        )
+    elif p.alternate in graph.nodes and p.supplier in graph.nodes:
+        consumers = {e.consumer for e in graph.outputs(p.supplier) if e.category == p.category}
+        if any(nx.has_path(graph.supply_view, c, p.alternate) for c in consumers):
+            bad.append(
+                FieldViolation(
+                    f"{path}.alternate", p.alternate, "draws on a consumer it would supply"
+                )
+            )
+    if not (math.isfinite(p.lead_weeks) and 0.0 <= p.lead_weeks <= 520.0):
+        bad.append(
+            FieldViolation(f"{path}.lead_weeks", repr(p.lead_weeks), "must be within [0, 520]")
+        )
+    if not (math.isfinite(p.spare) and 0.0 <= p.spare <= MAX_CAPACITY_FACTOR):
+        bad.append(
+            FieldViolation(
+                f"{path}.spare", repr(p.spare), f"must be within [0, {MAX_CAPACITY_FACTOR:g}]"
+            )
+        )
 
 
 def _duration(bad: list[FieldViolation], path: str, weeks: float) -> None:
@@ -282,13 +437,21 @@ def _check_parameter(
 def scenario_graph(graph: SupplyGraph, scenario: Scenario, as_of: dt.date) -> SupplyGraph:
     """The graph with the scenario's share changes and regimes; the same object if none."""
     structural = [
-        p for p in scenario.perturbations if isinstance(p, SetShare | ActivateRegime | AddRegime)
+        p
+        for p in scenario.perturbations
+        if isinstance(p, SetShare | ActivateRegime | AddRegime | MoveCapacity)
     ]
     if not structural:
         return graph
     edges = list(graph.edges)
     regimes = dict(graph.regimes)
+    sites = dict(graph.sites)
     for p in structural:
+        if isinstance(p, MoveCapacity):
+            sites[p.node] = _moved_sites(sites[p.node], p, as_of)
+    for p in structural:
+        if isinstance(p, MoveCapacity):
+            continue
         if isinstance(p, SetShare):
             edges = _set_share(edges, p, as_of)
         elif isinstance(p, ActivateRegime):
@@ -302,7 +465,7 @@ def scenario_graph(graph: SupplyGraph, scenario: Scenario, as_of: dt.date) -> Su
         else:
             regimes[p.regime.id] = p.regime
     sources = dict(graph.sources)
-    if any(isinstance(p, SetShare | AddRegime) for p in structural):
+    if any(isinstance(p, SetShare | AddRegime | MoveCapacity) for p in structural):
         from models.graph.schema import Source
 
         sources[SCENARIO_SOURCE] = Source(
@@ -319,8 +482,32 @@ def scenario_graph(graph: SupplyGraph, scenario: Scenario, as_of: dt.date) -> Su
         countries=graph.countries,
         nodes=graph.nodes,
         edges=edges,
-        sites=graph.sites,
+        sites=sites,
         regimes=regimes,
+    )
+
+
+def _moved_sites(current: tuple[Site, ...], p: MoveCapacity, as_of: dt.date) -> tuple[Site, ...]:
+    """The node's sites with ``p`` applied (shares still sum to 1)."""
+    if p.add:  # the node grows by ``share``, all of it in ``country``
+        total = 1.0 + p.share
+        scaled = {s.country: s.share / total for s in current}
+        scaled[p.country] = scaled.get(p.country, 0.0) + p.share / total
+    else:  # ``share`` moves to ``country`` from the other sites, in proportion
+        others = [s for s in current if s.country != p.country]
+        rest = math.fsum(s.share for s in others)
+        target = p.share if rest > 0 else 1.0
+        scaled = {s.country: s.share * (1.0 - target) / rest for s in others} if rest else {}
+        scaled[p.country] = target
+    provenance = Provenance((SCENARIO_SOURCE,), Quality.C, as_of)
+    by_country = {s.country: s for s in current}
+    node = current[0].node
+    return tuple(
+        replace(by_country[c], share=v)
+        if c in by_country
+        else Site(node, c, v, "what-if capacity", provenance, "set by a what-if scenario")
+        for c, v in sorted(scaled.items())
+        if v > 0.0
     )
 
 
@@ -386,12 +573,15 @@ def scenario_params(base: ScoringParams, scenario: Scenario) -> ScoringParams:
 
 
 def disruption_up(engine: RiskEngine, scenario: Scenario) -> np.ndarray:
-    """The ``up`` vector of the scenario's node, site-loss and capacity perturbations."""
+    """The ``up`` vector of the scenario's node, pool, site-loss and capacity perturbations."""
     cg = engine.compiled
     up = np.ones(cg.n_nodes)
     for p in scenario.perturbations:
         if isinstance(p, DegradeNode):
             up[cg.index[p.node]] *= 1.0 - p.fraction_lost
+        elif isinstance(p, DegradePool):
+            for member in pool_members(engine.graph, p.pool):
+                up[cg.index[member]] *= 1.0 - p.fraction_lost
         elif (
             isinstance(p, DegradeCountry)
             and p.kind is CountryEvent.SITE_LOSS
@@ -424,6 +614,123 @@ def disruption_terms(
     return terms
 
 
+@dataclass(frozen=True, slots=True)
+class _Allocated:
+    """A scenario's pools allocated by its rule: the standing per-entry scale, the ``up``
+    with pool members' own losses taken out, and those losses as edge terms by claimant."""
+
+    scale: np.ndarray
+    up: np.ndarray
+    terms: list[EdgeTerm]
+
+
+def allocates(scenario: Scenario) -> bool:
+    """Whether the scenario shares pools by a rule: one is named, or a capacity changes."""
+    return scenario.allocation_rule is not None or any(
+        isinstance(p, SetCapacity) or (isinstance(p, MoveCapacity) and p.add)
+        for p in scenario.perturbations
+    )
+
+
+def _pools(engine: RiskEngine) -> list[Pool]:
+    quarter = engine.dated.quarter if engine.dated else Quarter.of(engine.graph.info.as_of)
+    demand = engine.supplements.demand
+    weights = demand.weights() if demand else dict.fromkeys(engine.provider_ids, 1.0)
+    return [
+        p
+        for p in pools_at(engine, engine.supplements.series, quarter, weights)
+        if p.capacity is not None
+    ]
+
+
+def baseline_allocation(engine: RiskEngine, scenario: Scenario) -> np.ndarray:
+    """The baseline's per-entry scale: every pool as of the quarter, by the scenario's rule."""
+    rule = scenario.allocation_rule or AllocationRule.PRO_RATA
+    scale = np.ones(engine.compiled.shares.nnz)
+    for pool in _pools(engine):
+        scale *= pool_scale(pool, len(scale), rule, priority=scenario.priority)
+    return scale
+
+
+def _allocate(engine: RiskEngine, scenario: Scenario, up: np.ndarray) -> _Allocated:
+    """Capacity changes as standing scales (pro rata unless a rule is named); with a rule,
+    each pool's members' losses in ``up`` pooled and shared out by it (a new shock: edge terms
+    that buffers delay)."""
+    rule = scenario.allocation_rule or AllocationRule.PRO_RATA
+    cg = engine.compiled
+    scale = np.ones(cg.shares.nnz)
+    up = up.copy()
+    terms: list[EdgeTerm] = []
+    for pool in _pools(engine):
+        supply = pool.output
+        state = pool.capacity.value if pool.capacity else None
+        for p in scenario.perturbations:
+            if isinstance(p, SetCapacity) and p.pool == pool.id:
+                supply *= p.factor
+                if p.yield_ is not None and state is not None and state.yield_ > 0:
+                    supply *= p.yield_ / state.yield_
+            elif isinstance(p, MoveCapacity) and p.add and p.node in pool.members:
+                supply *= 1.0 + p.share * pool.member_weights[p.node]
+        standing = pool_scale(
+            pool, len(scale), rule, supply=supply, capacity=supply, priority=scenario.priority
+        )
+        scale *= standing
+        if scenario.allocation_rule is None:
+            continue
+        rows = [cg.index[m] for m in pool.members]
+        lost = math.fsum(
+            pool.member_weights[m] * (1.0 - up[r]) for m, r in zip(pool.members, rows, strict=True)
+        )
+        up[rows] = 1.0
+        if lost > 0.0:
+            shocked = pool_scale(
+                pool,
+                len(scale),
+                rule,
+                supply=supply * (1.0 - lost),
+                capacity=supply,
+                priority=scenario.priority,
+            )
+            safe = np.where(standing > 0, standing, 1.0)
+            exposure = np.where(standing > 0, 1.0 - shocked / safe, 0.0)
+            terms.append(EdgeTerm(exposure, np.ones(1)))
+    return _Allocated(scale, up, terms)
+
+
+def _with_alternates(engine: RiskEngine, scenario: Scenario) -> Supplements | None:
+    """The supplements with the scenario's qualified alternates added (None: none)."""
+    added = [
+        Alternate(
+            p.supplier,
+            p.alternate,
+            p.category,
+            p.lead_weeks,
+            p.lead_weeks,
+            p.lead_weeks,
+            p.spare,
+            p.spare,
+            p.spare,
+            Provenance((SCENARIO_SOURCE,), Quality.C, engine.graph.info.as_of),
+            "qualified by a what-if scenario",
+        )
+        for p in scenario.perturbations
+        if isinstance(p, QualifyAlternate)
+    ]
+    if not added:
+        return None
+    series = engine.supplements.series
+    return replace(
+        engine.supplements,
+        series=DatedSeries(
+            series.fleet,
+            series.capacity,
+            series.allocation,
+            (*series.alternates, *added),
+            series.capex,
+        ),
+    )
+
+
 def scenario_regimes(scenario: Scenario) -> frozenset[str]:
     """Regimes the scenario activates or adds."""
     return frozenset(
@@ -453,16 +760,25 @@ def _evaluate(
     weeks: float,
 ) -> _Evaluated:
     graph = scenario_graph(engine.graph, scenario, base.as_of)
-    scen_engine = engine if graph is engine.graph else RiskEngine(graph, engine.supplements)
+    scen_engine = engine.derived(graph, _with_alternates(engine, scenario))
     params = scenario_params(base, scenario)
     baseline_in_force = engine.in_force(params.as_of)
     up = disruption_up(scen_engine, scenario)
     terms = disruption_terms(scen_engine, scenario, baseline_in_force)
+    scale = None
+    if allocates(scenario):
+        allocated = _allocate(scen_engine, scenario, up)
+        scale, up, terms = allocated.scale, allocated.up, terms + allocated.terms
     index = {p: k for k, p in enumerate(scen_engine.provider_ids)}
 
     def at(horizon: float) -> np.ndarray:
         return scen_engine.available(
-            up, params.as_of, horizon=horizon, edge_terms=terms, in_force=baseline_in_force
+            up,
+            params.as_of,
+            horizon=horizon,
+            edge_terms=terms,
+            in_force=baseline_in_force,
+            extra_scale=scale,
         )
 
     curve = np.stack([at(h) for h in HORIZONS])
@@ -484,10 +800,14 @@ def run_scenario(
     providers: Sequence[str] | None = None,
 ) -> ScenarioResult:
     """Baseline vs scenario for each provider (default: all), with attributed deltas."""
+    engine = engine.at(params.as_of)  # the fleets and capacities of the date
     validate(engine.graph, scenario)
     wanted = list(providers) if providers else list(engine.provider_ids)
     base_available = engine.available(
-        np.ones(engine.compiled.n_nodes), params.as_of, horizon=params.horizon_weeks
+        np.ones(engine.compiled.n_nodes),
+        params.as_of,
+        horizon=params.horizon_weeks,
+        extra_scale=baseline_allocation(engine, scenario) if allocates(scenario) else None,
     )
     index = {p: k for k, p in enumerate(engine.provider_ids)}
     weeks = max((getattr(p, "duration_weeks", 0.0) for p in scenario.perturbations), default=0.0)

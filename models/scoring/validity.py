@@ -105,6 +105,7 @@ def country_site_loss(
 def validity_report(engine: RiskEngine, params: ScoringParams | None = None) -> ValidityReport:
     """Every figure of the report and the §12 properties, on ``engine``'s dataset."""
     params = params or engine.default_params()
+    engine = engine.at(params.as_of)  # the fleets and capacities of the date
     cg, ids = engine.compiled, engine.provider_ids
     assessed = {a.provider: a for a in engine.assess_all(params)}
     curves: dict[tuple[str, str], dict[str, tuple[float, ...]]] = {}
@@ -154,6 +155,7 @@ def validity_report(engine: RiskEngine, params: ScoringParams | None = None) -> 
         cowos,
         taiwan,
         physical,
+        tagged_loss(engine, COWOS_TAG, 1.0, params),
     )
     return ValidityReport(
         dataset_version=engine.graph.version_id,
@@ -188,6 +190,7 @@ def _properties(
     cowos: dict[str, float],
     taiwan: dict[str, float],
     physical: dict[str, float],
+    cowos_all: dict[str, float],
 ) -> tuple[Property, ...]:
     h = HEADLINE
     long = CURVE_HORIZONS.index(104.0)
@@ -243,12 +246,27 @@ def _properties(
             "left (of the baseline): " + _fmt(relative),
         )
     )
-    dependent = [p for p in engine.provider_ids if _depends_on_tag(engine, p, COWOS_TAG)]
+    # Dependent: the provider's available supply (regimes in force binding) runs through
+    # CoWoS, i.e. losing all of it would cost something. Supply through CoWoS that a regime in
+    # force already stops (H200 for a Chinese buyer) cannot be lost again.
+    dependent = [p for p in engine.provider_ids if cowos_all[p] > 1e-9]
+    bound = [
+        p
+        for p in engine.provider_ids
+        if p not in dependent and _depends_on_tag(engine, p, COWOS_TAG)
+    ]
     out.append(
         Property(
             "a 10 % CoWoS loss shows in every CoWoS-dependent provider's capacity",
             all(cowos[p] > 1e-9 for p in dependent),
-            "lost at 13 weeks: " + _fmt({p: cowos[p] for p in dependent}, 4),
+            "lost at 13 weeks: "
+            + _fmt({p: cowos[p] for p in dependent}, 4)
+            + (
+                f"; not dependent now ({', '.join(bound)}): their CoWoS-packaged supply is "
+                "already stopped by regimes in force"
+                if bound
+                else ""
+            ),
         )
     )
     out.append(

@@ -187,6 +187,7 @@ def collect(
 ) -> ReportData:
     chosen = select_providers(engine, providers)
     params = engine.default_params(as_of)
+    engine = engine.at(params.as_of)  # the fleets and capacities of the date
     progress("assess", 0.0)
     assessments = []
     for k, pid in enumerate(chosen):

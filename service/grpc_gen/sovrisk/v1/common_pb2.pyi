@@ -158,6 +158,38 @@ provider sits in its home country.
 """
 Global___CountryEventKind: _TypeAlias = CountryEventKind  # noqa: Y015
 
+class _AllocationRule:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AllocationRuleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AllocationRule.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ALLOCATION_RULE_UNSPECIFIED: _AllocationRule.ValueType  # 0
+    """Not set: the request's default."""
+    ALLOCATION_RULE_PRO_RATA: _AllocationRule.ValueType  # 1
+    """Every claimant gets the same fraction of its demand."""
+    ALLOCATION_RULE_RESERVATIONS_FIRST: _AllocationRule.ValueType  # 2
+    """Long-term reservations are served first, the rest pro rata."""
+    ALLOCATION_RULE_CUSTOM_FIRST: _AllocationRule.ValueType  # 3
+    """Claimants that buy for custom silicon (a cloud provider's own chips) first."""
+    ALLOCATION_RULE_PRIORITY: _AllocationRule.ValueType  # 4
+    """Claimants in a given order, each in full before the next."""
+
+class AllocationRule(_AllocationRule, metaclass=_AllocationRuleEnumTypeWrapper):
+    """A rule that shares a constrained pool's capacity among its claimants (METHODS v2 §10)."""
+
+ALLOCATION_RULE_UNSPECIFIED: AllocationRule.ValueType  # 0
+"""Not set: the request's default."""
+ALLOCATION_RULE_PRO_RATA: AllocationRule.ValueType  # 1
+"""Every claimant gets the same fraction of its demand."""
+ALLOCATION_RULE_RESERVATIONS_FIRST: AllocationRule.ValueType  # 2
+"""Long-term reservations are served first, the rest pro rata."""
+ALLOCATION_RULE_CUSTOM_FIRST: AllocationRule.ValueType  # 3
+"""Claimants that buy for custom silicon (a cloud provider's own chips) first."""
+ALLOCATION_RULE_PRIORITY: AllocationRule.ValueType  # 4
+"""Claimants in a given order, each in full before the next."""
+Global___AllocationRule: _TypeAlias = AllocationRule  # noqa: Y015
+
 @_typing.final
 class Provenance(_message.Message):
     """Where a data record (node, edge, site, regime, country risk) comes from."""

@@ -362,6 +362,10 @@ class RiskAssessment(_message.Message):
     CHECKS_FIELD_NUMBER: _builtins.int
     COVERAGE_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
+    QUARTER_FIELD_NUMBER: _builtins.int
+    SERIES_NOTES_FIELD_NUMBER: _builtins.int
+    SOVEREIGNTY_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider scored: `providers/{provider}`."""
     display_name: _builtins.str
@@ -425,6 +429,10 @@ class RiskAssessment(_message.Message):
     """Fraction (0-1) of the supply bound by every regime in force that binds the provider."""
     jurisdictions_over_half: _builtins.int
     """Number of jurisdictions whose veto is 0.5 or more."""
+    quarter: _builtins.str
+    """Fields from 70 on are kept free for later issues (scenarios, cut sets, simulations).
+    The quarter whose fleet mixes and pool capacities the assessment used (e.g. "2026Q4").
+    """
     @_builtins.property
     def loss_units(self) -> Global___LossUnits:
         """What the provider stands to lose, in units: expected annual loss, supply-weeks, US$ of
@@ -515,6 +523,20 @@ class RiskAssessment(_message.Message):
     def provenance(self) -> _common_pb2.ResultProvenance:
         """Model and dataset versions, as-of date and parameters: enough to replay the result."""
 
+    @_builtins.property
+    def series_notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Dated series used outside their range (the nearest point is used, and said so here)."""
+
+    @_builtins.property
+    def sovereignty(self) -> Global___Sovereignty:
+        """Own silicon against merchant silicon, and the chokepoints they share."""
+
+    @_builtins.property
+    def capacity(self) -> _containers.RepeatedCompositeFieldContainer[Global___PoolShortfall]:
+        """Constrained pools (CoWoS, HBM, leading-edge wafers) as of the quarter, and the supply
+        the provider loses to each under every allocation rule.
+        """
+
     def __init__(
         self,
         *,
@@ -554,10 +576,14 @@ class RiskAssessment(_message.Message):
         checks: _abc.Iterable[Global___Check] | None = ...,
         coverage: Global___DataCoverage | None = ...,
         provenance: _common_pb2.ResultProvenance | None = ...,
+        quarter: _builtins.str = ...,
+        series_notes: _abc.Iterable[_builtins.str] | None = ...,
+        sovereignty: Global___Sovereignty | None = ...,
+        capacity: _abc.Iterable[Global___PoolShortfall] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "largest_foreign_veto", b"largest_foreign_veto", "loss_units", b"loss_units", "provenance", b"provenance"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "largest_foreign_veto", b"largest_foreign_veto", "loss_units", b"loss_units", "provenance", b"provenance", "sovereignty", b"sovereignty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "categories", b"categories", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "critical_threshold", b"critical_threshold", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "geopolitical_expected_loss", b"geopolitical_expected_loss", "home_country", b"home_country", "horizon_weeks", b"horizon_weeks", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "loss_units", b"loss_units", "near_spof_count", b"near_spof_count", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "singleton_cut_count", b"singleton_cut_count", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "capacity", b"capacity", "categories", b"categories", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "critical_threshold", b"critical_threshold", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "geopolitical_expected_loss", b"geopolitical_expected_loss", "home_country", b"home_country", "horizon_weeks", b"horizon_weeks", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "loss_units", b"loss_units", "near_spof_count", b"near_spof_count", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "quarter", b"quarter", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "series_notes", b"series_notes", "singleton_cut_count", b"singleton_cut_count", "sovereignty", b"sovereignty", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1718,12 +1744,19 @@ class RunScenarioRequest(_message.Message):
     WEIGHTS_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    ALLOCATION_RULE_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     display_name: _builtins.str
     """A name for the scenario, echoed in the response (e.g. "Taiwan blockade, 12 weeks")."""
     graph_version: _builtins.str
     """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
     horizon_weeks: _builtins.float
     """The headline horizon in weeks (4, 13, 26, 52 or 104); 0 means 13."""
+    allocation_rule: _common_pb2.AllocationRule.ValueType
+    """How constrained pools (CoWoS, HBM, leading-edge wafers) share their capacity. Unset:
+    node by node, pro rata, unless a pool's capacity changes (then pro rata over the pool).
+    With a rule, a pool member's own loss is the pool's, shared out by the rule.
+    """
     @_builtins.property
     def perturbations(self) -> _containers.RepeatedCompositeFieldContainer[_scenario_pb2.Perturbation]:
         """The changes to apply, in order. At least one."""
@@ -1740,6 +1773,10 @@ class RunScenarioRequest(_message.Message):
     def weights(self) -> Global___ScoringWeights:
         """Baseline weight overrides (a scenario may override them again with `parameter`)."""
 
+    @_builtins.property
+    def priority(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Claimants (designer or chip node ids, or "other") in order, for the priority rule."""
+
     def __init__(
         self,
         *,
@@ -1750,10 +1787,12 @@ class RunScenarioRequest(_message.Message):
         weights: Global___ScoringWeights | None = ...,
         graph_version: _builtins.str = ...,
         horizon_weeks: _builtins.float = ...,
+        allocation_rule: _common_pb2.AllocationRule.ValueType = ...,
+        priority: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "display_name", b"display_name", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "perturbations", b"perturbations", "providers", b"providers", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allocation_rule", b"allocation_rule", "as_of", b"as_of", "display_name", b"display_name", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "perturbations", b"perturbations", "priority", b"priority", "providers", b"providers", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2142,3 +2181,351 @@ class CompareAssessmentsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CompareAssessmentsResponse: _TypeAlias = CompareAssessmentsResponse  # noqa: Y015
+
+@_typing.final
+class Sovereignty(_message.Message):
+    """Design sovereignty against supply sovereignty (METHODS v2 §10)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWN_SILICON_SHARE_FIELD_NUMBER: _builtins.int
+    OWN_CHIPS_FIELD_NUMBER: _builtins.int
+    LARGEST_MERCHANT_FIELD_NUMBER: _builtins.int
+    LARGEST_MERCHANT_SHARE_FIELD_NUMBER: _builtins.int
+    SHARED_EXPOSURE_FIELD_NUMBER: _builtins.int
+    SHARED_CHOKEPOINTS_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    own_silicon_share: _builtins.float
+    """Share (0-1) of the provider's accelerator compute designed in-house."""
+    largest_merchant: _builtins.str
+    """The owner of the largest share of merchant silicon (e.g. "NVIDIA"); empty with none."""
+    largest_merchant_share: _builtins.float
+    """Its share (0-1) of the provider's accelerator compute."""
+    shared_exposure: _builtins.float
+    """The largest share (0-1) of own silicon that a chokepoint firm of the merchant fleet
+    would cut at the horizon: own silicon that still runs through the same chokepoints.
+    """
+    threshold: _builtins.float
+    """The merchant-impact threshold (default 0.5)."""
+    horizon_weeks: _builtins.float
+    """The horizon of the impacts, in weeks."""
+    @_builtins.property
+    def own_chips(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The provider's own chip families (`nodes/{node}`)."""
+
+    @_builtins.property
+    def shared_chokepoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___SharedChokepoint]:
+        """Supplier firms whose loss cuts at least `threshold` of the merchant silicon, with what
+        the same loss cuts of own silicon, largest own impact first.
+        """
+
+    def __init__(
+        self,
+        *,
+        own_silicon_share: _builtins.float = ...,
+        own_chips: _abc.Iterable[_builtins.str] | None = ...,
+        largest_merchant: _builtins.str = ...,
+        largest_merchant_share: _builtins.float = ...,
+        shared_exposure: _builtins.float = ...,
+        shared_chokepoints: _abc.Iterable[Global___SharedChokepoint] | None = ...,
+        threshold: _builtins.float = ...,
+        horizon_weeks: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["horizon_weeks", b"horizon_weeks", "largest_merchant", b"largest_merchant", "largest_merchant_share", b"largest_merchant_share", "own_chips", b"own_chips", "own_silicon_share", b"own_silicon_share", "shared_chokepoints", b"shared_chokepoints", "shared_exposure", b"shared_exposure", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Sovereignty: _TypeAlias = Sovereignty  # noqa: Y015
+
+@_typing.final
+class SharedChokepoint(_message.Message):
+    """A supplier firm that is a chokepoint of the merchant fleet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRM_FIELD_NUMBER: _builtins.int
+    MERCHANT_IMPACT_FIELD_NUMBER: _builtins.int
+    OWN_IMPACT_FIELD_NUMBER: _builtins.int
+    firm: _builtins.str
+    """The firm (node owner), e.g. "TSMC"."""
+    merchant_impact: _builtins.float
+    """Share (0-1) of merchant silicon its loss cuts."""
+    own_impact: _builtins.float
+    """Share (0-1) of own silicon the same loss cuts."""
+    def __init__(
+        self,
+        *,
+        firm: _builtins.str = ...,
+        merchant_impact: _builtins.float = ...,
+        own_impact: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["firm", b"firm", "merchant_impact", b"merchant_impact", "own_impact", b"own_impact"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SharedChokepoint: _TypeAlias = SharedChokepoint  # noqa: Y015
+
+@_typing.final
+class PoolShortfall(_message.Message):
+    """A constrained pool in one quarter and what a provider loses to it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    QUARTER_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    YIELD_FRACTION_FIELD_NUMBER: _builtins.int
+    DEMAND_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    SHORTFALLS_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    pool: _builtins.str
+    """The pool (a node id, or a tag such as "cowos")."""
+    quarter: _builtins.str
+    """The quarter, e.g. "2026Q4"."""
+    unit: _builtins.str
+    """Unit of capacity and demand, e.g. "wafers_per_month"."""
+    capacity: _builtins.float
+    """Capacity per month; unset without a capacity figure."""
+    yield_fraction: _builtins.float
+    """Share (0-1] of capacity that yields good output."""
+    demand: _builtins.float
+    """What customers want per month; unset without a demand figure."""
+    output: _builtins.float
+    """Good output in units of demand (capacity x yield / demand); above 1 is headroom."""
+    note: _builtins.str
+    """Set when the quarter lies outside the pool's series (the nearest point was used)."""
+    @_builtins.property
+    def shortfalls(self) -> _containers.RepeatedCompositeFieldContainer[Global___RuleShortfall]:
+        """The supply (0-1) the provider loses to the pool under each allocation rule."""
+
+    def __init__(
+        self,
+        *,
+        pool: _builtins.str = ...,
+        quarter: _builtins.str = ...,
+        unit: _builtins.str = ...,
+        capacity: _builtins.float | None = ...,
+        yield_fraction: _builtins.float | None = ...,
+        demand: _builtins.float | None = ...,
+        output: _builtins.float = ...,
+        shortfalls: _abc.Iterable[Global___RuleShortfall] | None = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "_demand", b"_demand", "_yield_fraction", b"_yield_fraction", "capacity", b"capacity", "demand", b"demand", "yield_fraction", b"yield_fraction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_capacity", b"_capacity", "_demand", b"_demand", "_yield_fraction", b"_yield_fraction", "capacity", b"capacity", "demand", b"demand", "note", b"note", "output", b"output", "pool", b"pool", "quarter", b"quarter", "shortfalls", b"shortfalls", "unit", b"unit", "yield_fraction", b"yield_fraction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__capacity: _TypeAlias = _typing.Literal["capacity"]  # noqa: Y015
+    _WhichOneofArgType__capacity: _TypeAlias = _typing.Literal["_capacity", b"_capacity"]  # noqa: Y015
+    _WhichOneofReturnType__demand: _TypeAlias = _typing.Literal["demand"]  # noqa: Y015
+    _WhichOneofArgType__demand: _TypeAlias = _typing.Literal["_demand", b"_demand"]  # noqa: Y015
+    _WhichOneofReturnType__yield_fraction: _TypeAlias = _typing.Literal["yield_fraction"]  # noqa: Y015
+    _WhichOneofArgType__yield_fraction: _TypeAlias = _typing.Literal["_yield_fraction", b"_yield_fraction"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__capacity) -> _WhichOneofReturnType__capacity | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__demand) -> _WhichOneofReturnType__demand | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__yield_fraction) -> _WhichOneofReturnType__yield_fraction | None: ...
+
+Global___PoolShortfall: _TypeAlias = PoolShortfall  # noqa: Y015
+
+@_typing.final
+class RuleShortfall(_message.Message):
+    """A provider's supply lost to a pool under one allocation rule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RULE_FIELD_NUMBER: _builtins.int
+    SHORTFALL_FIELD_NUMBER: _builtins.int
+    rule: _common_pb2.AllocationRule.ValueType
+    """The rule."""
+    shortfall: _builtins.float
+    """Supply lost, 0-1 (higher = riskier)."""
+    def __init__(
+        self,
+        *,
+        rule: _common_pb2.AllocationRule.ValueType = ...,
+        shortfall: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rule", b"rule", "shortfall", b"shortfall"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RuleShortfall: _TypeAlias = RuleShortfall  # noqa: Y015
+
+@_typing.final
+class GetScoreTrajectoryRequest(_message.Message):
+    """Request message for `RiskService.GetScoreTrajectory`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMES_FIELD_NUMBER: _builtins.int
+    START_QUARTER_FIELD_NUMBER: _builtins.int
+    END_QUARTER_FIELD_NUMBER: _builtins.int
+    HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    WEIGHTS_FIELD_NUMBER: _builtins.int
+    start_quarter: _builtins.str
+    """First quarter, "YYYYQn"; empty means the first quarter of the fleet series (or the
+    dataset's quarter without one).
+    """
+    end_quarter: _builtins.str
+    """Last quarter, "YYYYQn"; empty means the last quarter of the fleet series. At most 40
+    quarters from the first (INVALID_ARGUMENT beyond).
+    """
+    horizon_weeks: _builtins.int
+    """Headline horizon in weeks: 0 means 13; otherwise 4, 13, 26, 52 or 104."""
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Providers (`providers/{provider}`); empty means every provider."""
+
+    @_builtins.property
+    def weights(self) -> Global___ScoringWeights:
+        """Sub-score weight overrides (as in `ScoreProviderRequest.weights`)."""
+
+    def __init__(
+        self,
+        *,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+        start_quarter: _builtins.str = ...,
+        end_quarter: _builtins.str = ...,
+        horizon_weeks: _builtins.int = ...,
+        weights: Global___ScoringWeights | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["weights", b"weights"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_quarter", b"end_quarter", "horizon_weeks", b"horizon_weeks", "names", b"names", "start_quarter", b"start_quarter", "weights", b"weights"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetScoreTrajectoryRequest: _TypeAlias = GetScoreTrajectoryRequest  # noqa: Y015
+
+@_typing.final
+class GetScoreTrajectoryResponse(_message.Message):
+    """Response message for `RiskService.GetScoreTrajectory`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    PROVENANCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrajectoryRow]:
+        """One row per quarter per provider, quarter by quarter, providers in request order."""
+
+    @_builtins.property
+    def provenance(self) -> _common_pb2.ResultProvenance:
+        """Model version, dataset and parameters (as of: the last quarter's last day)."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___TrajectoryRow] | None = ...,
+        provenance: _common_pb2.ResultProvenance | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetScoreTrajectoryResponse: _TypeAlias = GetScoreTrajectoryResponse  # noqa: Y015
+
+@_typing.final
+class TrajectoryRow(_message.Message):
+    """A provider's scores as of one quarter's last day."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUARTER_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    COMPOSITE_FIELD_NUMBER: _builtins.int
+    BAND_FIELD_NUMBER: _builtins.int
+    SUB_SCORES_FIELD_NUMBER: _builtins.int
+    LOSS_UNITS_FIELD_NUMBER: _builtins.int
+    SOVEREIGNTY_FIELD_NUMBER: _builtins.int
+    OWN_SILICON_UNIT_SHARE_FIELD_NUMBER: _builtins.int
+    NEW_UNITS_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    RISK_VECTOR_FIELD_NUMBER: _builtins.int
+    quarter: _builtins.str
+    """The quarter, e.g. "2026Q4"."""
+    provider: _builtins.str
+    """The provider: `providers/{provider}`."""
+    composite: _builtins.float
+    """Composite score, 0-100, higher = riskier."""
+    band: Global___RiskBand.ValueType
+    """Band of the composite."""
+    own_silicon_unit_share: _builtins.float
+    """Own silicon's share (0-1) of the quarter's new accelerators by count; unset without a
+    fleet series.
+    """
+    new_units: _builtins.float
+    """Accelerators delivered in the quarter (fleet.csv units); unset where not given."""
+    risk_vector: _builtins.str
+    """The compact risk vector of the row."""
+    @_builtins.property
+    def as_of(self) -> _date_pb2.Date:
+        """The date the row is scored as of: the quarter's last day."""
+
+    @_builtins.property
+    def sub_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubScore]:
+        """The sub-scores with weights and contributions."""
+
+    @_builtins.property
+    def loss_units(self) -> Global___LossUnits:
+        """What the provider stands to lose, in units."""
+
+    @_builtins.property
+    def sovereignty(self) -> Global___Sovereignty:
+        """Own silicon against merchant silicon (compute shares)."""
+
+    @_builtins.property
+    def capacity(self) -> _containers.RepeatedCompositeFieldContainer[Global___PoolShortfall]:
+        """Constrained pools as of the quarter and the supply lost to each by rule."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Series used outside their range for this quarter, said so."""
+
+    def __init__(
+        self,
+        *,
+        quarter: _builtins.str = ...,
+        as_of: _date_pb2.Date | None = ...,
+        provider: _builtins.str = ...,
+        composite: _builtins.float = ...,
+        band: Global___RiskBand.ValueType = ...,
+        sub_scores: _abc.Iterable[Global___SubScore] | None = ...,
+        loss_units: Global___LossUnits | None = ...,
+        sovereignty: Global___Sovereignty | None = ...,
+        own_silicon_unit_share: _builtins.float | None = ...,
+        new_units: _builtins.float | None = ...,
+        capacity: _abc.Iterable[Global___PoolShortfall] | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+        risk_vector: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_new_units", b"_new_units", "_own_silicon_unit_share", b"_own_silicon_unit_share", "as_of", b"as_of", "loss_units", b"loss_units", "new_units", b"new_units", "own_silicon_unit_share", b"own_silicon_unit_share", "sovereignty", b"sovereignty"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_new_units", b"_new_units", "_own_silicon_unit_share", b"_own_silicon_unit_share", "as_of", b"as_of", "band", b"band", "capacity", b"capacity", "composite", b"composite", "loss_units", b"loss_units", "new_units", b"new_units", "notes", b"notes", "own_silicon_unit_share", b"own_silicon_unit_share", "provider", b"provider", "quarter", b"quarter", "risk_vector", b"risk_vector", "sovereignty", b"sovereignty", "sub_scores", b"sub_scores"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__new_units: _TypeAlias = _typing.Literal["new_units"]  # noqa: Y015
+    _WhichOneofArgType__new_units: _TypeAlias = _typing.Literal["_new_units", b"_new_units"]  # noqa: Y015
+    _WhichOneofReturnType__own_silicon_unit_share: _TypeAlias = _typing.Literal["own_silicon_unit_share"]  # noqa: Y015
+    _WhichOneofArgType__own_silicon_unit_share: _TypeAlias = _typing.Literal["_own_silicon_unit_share", b"_own_silicon_unit_share"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__new_units) -> _WhichOneofReturnType__new_units | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__own_silicon_unit_share) -> _WhichOneofReturnType__own_silicon_unit_share | None: ...
+
+Global___TrajectoryRow: _TypeAlias = TrajectoryRow  # noqa: Y015

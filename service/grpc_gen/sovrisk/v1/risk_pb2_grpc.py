@@ -79,6 +79,11 @@ class RiskServiceStub:
                 request_serializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.SerializeToString,
                 response_deserializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.FromString,
                 _registered_method=True)
+        self.GetScoreTrajectory = channel.unary_unary(
+                '/sovrisk.v1.RiskService/GetScoreTrajectory',
+                request_serializer=sovrisk_dot_v1_dot_risk__pb2.GetScoreTrajectoryRequest.SerializeToString,
+                response_deserializer=sovrisk_dot_v1_dot_risk__pb2.GetScoreTrajectoryResponse.FromString,
+                _registered_method=True)
         self.GenerateReport = channel.unary_stream(
                 '/sovrisk.v1.RiskService/GenerateReport',
                 request_serializer=sovrisk_dot_v1_dot_report__pb2.GenerateReportRequest.SerializeToString,
@@ -162,6 +167,15 @@ class RiskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetScoreTrajectory(self, request, context):
+        """Scores providers quarter by quarter over a range of quarters: one row per quarter per
+        provider, each as of the quarter's last day (its fleet mix, capacities and regimes),
+        with the composite, sub-scores, loss units and sovereignty measures.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GenerateReport(self, request, context):
         """Generates a batch risk report (HTML with charts, Markdown, CSV for procurement tools, or
         JSON): progress messages, then the document. The client's cancel or deadline stops it.
@@ -212,6 +226,11 @@ def add_RiskServiceServicer_to_server(servicer, server):
                     servicer.ScreenSuppliers,
                     request_deserializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.FromString,
                     response_serializer=sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.SerializeToString,
+            ),
+            'GetScoreTrajectory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScoreTrajectory,
+                    request_deserializer=sovrisk_dot_v1_dot_risk__pb2.GetScoreTrajectoryRequest.FromString,
+                    response_serializer=sovrisk_dot_v1_dot_risk__pb2.GetScoreTrajectoryResponse.SerializeToString,
             ),
             'GenerateReport': grpc.unary_stream_rpc_method_handler(
                     servicer.GenerateReport,
@@ -437,6 +456,33 @@ class RiskService:
             '/sovrisk.v1.RiskService/ScreenSuppliers',
             sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersRequest.SerializeToString,
             sovrisk_dot_v1_dot_screening__pb2.ScreenSuppliersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScoreTrajectory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sovrisk.v1.RiskService/GetScoreTrajectory',
+            sovrisk_dot_v1_dot_risk__pb2.GetScoreTrajectoryRequest.SerializeToString,
+            sovrisk_dot_v1_dot_risk__pb2.GetScoreTrajectoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,11 @@ class RiskServiceStub:
     list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
     compliance determination.
     """
+    GetScoreTrajectory: _grpc.UnaryUnaryMultiCallable[_risk_pb2.GetScoreTrajectoryRequest, _risk_pb2.GetScoreTrajectoryResponse]
+    """Scores providers quarter by quarter over a range of quarters: one row per quarter per
+    provider, each as of the quarter's last day (its fleet mix, capacities and regimes),
+    with the composite, sub-scores, loss units and sovereignty measures.
+    """
     GenerateReport: _grpc.UnaryStreamMultiCallable[_report_pb2.GenerateReportRequest, _report_pb2.GenerateReportResponse]
     """Generates a batch risk report (HTML with charts, Markdown, CSV for procurement tools, or
     JSON): progress messages, then the document. The client's cancel or deadline stops it.
@@ -137,6 +142,11 @@ class RiskServiceAsyncStub(RiskServiceStub):
     """Screens a supplier master list against the graph's firms and the export-control entity
     list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
     compliance determination.
+    """
+    GetScoreTrajectory: _aio.UnaryUnaryMultiCallable[_risk_pb2.GetScoreTrajectoryRequest, _risk_pb2.GetScoreTrajectoryResponse]  # type: ignore[assignment]
+    """Scores providers quarter by quarter over a range of quarters: one row per quarter per
+    provider, each as of the quarter's last day (its fleet mix, capacities and regimes),
+    with the composite, sub-scores, loss units and sovereignty measures.
     """
     GenerateReport: _aio.UnaryStreamMultiCallable[_report_pb2.GenerateReportRequest, _report_pb2.GenerateReportResponse]  # type: ignore[assignment]
     """Generates a batch risk report (HTML with charts, Markdown, CSV for procurement tools, or
@@ -232,6 +242,17 @@ class RiskServiceServicer(metaclass=_abc_1.ABCMeta):
         """Screens a supplier master list against the graph's firms and the export-control entity
         list (TF-IDF character n-grams and nearest neighbours). Evidence for review, not a
         compliance determination.
+        """
+
+    @_abc_1.abstractmethod
+    def GetScoreTrajectory(
+        self,
+        request: _risk_pb2.GetScoreTrajectoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_risk_pb2.GetScoreTrajectoryResponse, _abc.Awaitable[_risk_pb2.GetScoreTrajectoryResponse]]:
+        """Scores providers quarter by quarter over a range of quarters: one row per quarter per
+        provider, each as of the quarter's last day (its fleet mix, capacities and regimes),
+        with the composite, sub-scores, loss units and sovereignty measures.
         """
 
     @_abc_1.abstractmethod

@@ -28,13 +28,43 @@ from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from service.grpc_gen.sovrisk.v1 import common_pb2 as sovrisk_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19sovrisk/v1/scenario.proto\x12\nsovrisk.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\x1a\x17sovrisk/v1/common.proto\"\xcd\x02\n\x0cPerturbation\x12+\n\x04node\x18\x01 \x01(\x0b\x32\x1b.sovrisk.v1.NodeDegradationH\x00\x12\x31\n\x07\x63ountry\x18\x02 \x01(\x0b\x32\x1e.sovrisk.v1.CountryDegradationH\x00\x12\x37\n\x0f\x61\x63tivate_regime\x18\x03 \x01(\x0b\x32\x1c.sovrisk.v1.RegimeActivationH\x00\x12\x34\n\nadd_regime\x18\x04 \x01(\x0b\x32\x1e.sovrisk.v1.HypotheticalRegimeH\x00\x12*\n\x05share\x18\x05 \x01(\x0b\x32\x19.sovrisk.v1.ShareOverrideH\x00\x12\x32\n\tparameter\x18\x06 \x01(\x0b\x32\x1d.sovrisk.v1.ParameterOverrideH\x00\x42\x0e\n\x0cperturbation\"\x8c\x01\n\x0fNodeDegradation\x12\'\n\x04node\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12 \n\rfraction_lost\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x1c\n\x0e\x64uration_weeks\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x01\x42\x10\n\x0e_fraction_lost\"\xaf\x01\n\x12\x43ountryDegradation\x12\x15\n\x07\x63ountry\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12 \n\rfraction_lost\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x1c\n\x0e\x64uration_weeks\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x01\x12\x30\n\x04kind\x18\x04 \x01(\x0e\x32\x1c.sovrisk.v1.CountryEventKindB\x04\xe2\x41\x01\x01\x42\x10\n\x0e_fraction_lost\"i\n\x10RegimeActivation\x12+\n\x06regime\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\n\x12sovrisk.dev/Regime\x12\x1b\n\x08severity\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x42\x0b\n\t_severity\"\xfb\x02\n\x12HypotheticalRegime\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06issuer\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x04 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x01\x12-\n\x0c\x65\x66\x66\x65\x63tive_to\x18\x05 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x01\x12\x16\n\x08severity\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x02\x12/\n\x0breach_kinds\x18\x07 \x03(\x0e\x32\x14.sovrisk.v1.NodeKindB\x04\xe2\x41\x01\x01\x12\x18\n\nreach_tags\x18\x08 \x03(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0breach_nodes\x18\t \x03(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10origin_countries\x18\n \x03(\tB\x04\xe2\x41\x01\x01\x12#\n\x15\x64\x65stination_countries\x18\x0b \x03(\tB\x04\xe2\x41\x01\x01\"\x96\x01\n\rShareOverride\x12+\n\x08\x63onsumer\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x16\n\x08\x63\x61tegory\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12+\n\x08supplier\x18\x03 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x13\n\x05share\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x02\"<\n\x11ParameterOverride\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05value\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x02\"Q\n\x0eScenarioDriver\x12\x1a\n\x12perturbation_index\x18\x01 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x03 \x01(\x01\"\x81\x01\n\rScenarioDelta\x12\x10\n\x08quantity\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61seline\x18\x02 \x01(\x01\x12\x10\n\x08scenario\x18\x03 \x01(\x01\x12\r\n\x05\x64\x65lta\x18\x04 \x01(\x01\x12+\n\x07\x64rivers\x18\x05 \x03(\x0b\x32\x1a.sovrisk.v1.ScenarioDriver\"\xc9\x02\n\x17ProviderScenarioOutcome\x12+\n\x08provider\x18\x01 \x01(\tB\x19\xfa\x41\x16\n\x14sovrisk.dev/Provider\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1a\n\x12\x61vailable_baseline\x18\x03 \x01(\x01\x12\x1a\n\x12\x61vailable_scenario\x18\x04 \x01(\x01\x12\x19\n\x11lost_supply_weeks\x18\x05 \x01(\x01\x12)\n\x06\x64\x65ltas\x18\x06 \x03(\x0b\x32\x19.sovrisk.v1.ScenarioDelta\x12\x1c\n\x14\x62\x61seline_risk_vector\x18\x07 \x01(\t\x12\x1c\n\x14scenario_risk_vector\x18\x08 \x01(\t\x12\x31\n\x0f\x61vailable_curve\x18\t \x03(\x0b\x32\x18.sovrisk.v1.HorizonValueb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19sovrisk/v1/scenario.proto\x12\nsovrisk.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\x1a\x17sovrisk/v1/common.proto\"\x8b\x04\n\x0cPerturbation\x12+\n\x04node\x18\x01 \x01(\x0b\x32\x1b.sovrisk.v1.NodeDegradationH\x00\x12\x31\n\x07\x63ountry\x18\x02 \x01(\x0b\x32\x1e.sovrisk.v1.CountryDegradationH\x00\x12\x37\n\x0f\x61\x63tivate_regime\x18\x03 \x01(\x0b\x32\x1c.sovrisk.v1.RegimeActivationH\x00\x12\x34\n\nadd_regime\x18\x04 \x01(\x0b\x32\x1e.sovrisk.v1.HypotheticalRegimeH\x00\x12*\n\x05share\x18\x05 \x01(\x0b\x32\x19.sovrisk.v1.ShareOverrideH\x00\x12\x32\n\tparameter\x18\x06 \x01(\x0b\x32\x1d.sovrisk.v1.ParameterOverrideH\x00\x12+\n\x04pool\x18\x07 \x01(\x0b\x32\x1b.sovrisk.v1.PoolDegradationH\x00\x12.\n\x08\x63\x61pacity\x18\x08 \x01(\x0b\x32\x1a.sovrisk.v1.CapacityChangeH\x00\x12&\n\x04site\x18\t \x01(\x0b\x32\x16.sovrisk.v1.SiteChangeH\x00\x12\x37\n\talternate\x18\n \x01(\x0b\x32\".sovrisk.v1.AlternateQualificationH\x00\x42\x0e\n\x0cperturbation\"w\n\x0fPoolDegradation\x12\x12\n\x04pool\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12 \n\rfraction_lost\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x1c\n\x0e\x64uration_weeks\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x01\x42\x10\n\x0e_fraction_lost\"\x80\x01\n\x0e\x43\x61pacityChange\x12\x12\n\x04pool\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x06\x66\x61\x63tor\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12!\n\x0eyield_fraction\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x01\x88\x01\x01\x42\t\n\x07_factorB\x11\n\x0f_yield_fraction\"t\n\nSiteChange\x12\'\n\x04node\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x15\n\x07\x63ountry\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05share\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x02\x12\x11\n\x03\x61\x64\x64\x18\x04 \x01(\x08\x42\x04\xe2\x41\x01\x01\"\xba\x01\n\x16\x41lternateQualification\x12+\n\x08supplier\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12,\n\talternate\x18\x02 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x16\n\x08\x63\x61tegory\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nlead_weeks\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x02\x12\x13\n\x05spare\x18\x05 \x01(\x01\x42\x04\xe2\x41\x01\x02\"\x8c\x01\n\x0fNodeDegradation\x12\'\n\x04node\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12 \n\rfraction_lost\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x1c\n\x0e\x64uration_weeks\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x01\x42\x10\n\x0e_fraction_lost\"\xaf\x01\n\x12\x43ountryDegradation\x12\x15\n\x07\x63ountry\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12 \n\rfraction_lost\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12\x1c\n\x0e\x64uration_weeks\x18\x03 \x01(\x01\x42\x04\xe2\x41\x01\x01\x12\x30\n\x04kind\x18\x04 \x01(\x0e\x32\x1c.sovrisk.v1.CountryEventKindB\x04\xe2\x41\x01\x01\x42\x10\n\x0e_fraction_lost\"i\n\x10RegimeActivation\x12+\n\x06regime\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\n\x12sovrisk.dev/Regime\x12\x1b\n\x08severity\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x42\x0b\n\t_severity\"\xfb\x02\n\x12HypotheticalRegime\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06issuer\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x64isplay_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x0e\x65\x66\x66\x65\x63tive_from\x18\x04 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x01\x12-\n\x0c\x65\x66\x66\x65\x63tive_to\x18\x05 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x01\x12\x16\n\x08severity\x18\x06 \x01(\x01\x42\x04\xe2\x41\x01\x02\x12/\n\x0breach_kinds\x18\x07 \x03(\x0e\x32\x14.sovrisk.v1.NodeKindB\x04\xe2\x41\x01\x01\x12\x18\n\nreach_tags\x18\x08 \x03(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0breach_nodes\x18\t \x03(\tB\x04\xe2\x41\x01\x01\x12\x1e\n\x10origin_countries\x18\n \x03(\tB\x04\xe2\x41\x01\x01\x12#\n\x15\x64\x65stination_countries\x18\x0b \x03(\tB\x04\xe2\x41\x01\x01\"\x96\x01\n\rShareOverride\x12+\n\x08\x63onsumer\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x16\n\x08\x63\x61tegory\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12+\n\x08supplier\x18\x03 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x13\n\x05share\x18\x04 \x01(\x01\x42\x04\xe2\x41\x01\x02\"<\n\x11ParameterOverride\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05value\x18\x02 \x01(\x01\x42\x04\xe2\x41\x01\x02\"Q\n\x0eScenarioDriver\x12\x1a\n\x12perturbation_index\x18\x01 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x03 \x01(\x01\"\x81\x01\n\rScenarioDelta\x12\x10\n\x08quantity\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61seline\x18\x02 \x01(\x01\x12\x10\n\x08scenario\x18\x03 \x01(\x01\x12\r\n\x05\x64\x65lta\x18\x04 \x01(\x01\x12+\n\x07\x64rivers\x18\x05 \x03(\x0b\x32\x1a.sovrisk.v1.ScenarioDriver\"\xc9\x02\n\x17ProviderScenarioOutcome\x12+\n\x08provider\x18\x01 \x01(\tB\x19\xfa\x41\x16\n\x14sovrisk.dev/Provider\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x1a\n\x12\x61vailable_baseline\x18\x03 \x01(\x01\x12\x1a\n\x12\x61vailable_scenario\x18\x04 \x01(\x01\x12\x19\n\x11lost_supply_weeks\x18\x05 \x01(\x01\x12)\n\x06\x64\x65ltas\x18\x06 \x03(\x0b\x32\x19.sovrisk.v1.ScenarioDelta\x12\x1c\n\x14\x62\x61seline_risk_vector\x18\x07 \x01(\t\x12\x1c\n\x14scenario_risk_vector\x18\x08 \x01(\t\x12\x31\n\x0f\x61vailable_curve\x18\t \x03(\x0b\x32\x18.sovrisk.v1.HorizonValueb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'sovrisk.v1.scenario_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_POOLDEGRADATION'].fields_by_name['pool']._loaded_options = None
+  _globals['_POOLDEGRADATION'].fields_by_name['pool']._serialized_options = b'\342A\001\002'
+  _globals['_POOLDEGRADATION'].fields_by_name['fraction_lost']._loaded_options = None
+  _globals['_POOLDEGRADATION'].fields_by_name['fraction_lost']._serialized_options = b'\342A\001\001'
+  _globals['_POOLDEGRADATION'].fields_by_name['duration_weeks']._loaded_options = None
+  _globals['_POOLDEGRADATION'].fields_by_name['duration_weeks']._serialized_options = b'\342A\001\001'
+  _globals['_CAPACITYCHANGE'].fields_by_name['pool']._loaded_options = None
+  _globals['_CAPACITYCHANGE'].fields_by_name['pool']._serialized_options = b'\342A\001\002'
+  _globals['_CAPACITYCHANGE'].fields_by_name['factor']._loaded_options = None
+  _globals['_CAPACITYCHANGE'].fields_by_name['factor']._serialized_options = b'\342A\001\001'
+  _globals['_CAPACITYCHANGE'].fields_by_name['yield_fraction']._loaded_options = None
+  _globals['_CAPACITYCHANGE'].fields_by_name['yield_fraction']._serialized_options = b'\342A\001\001'
+  _globals['_SITECHANGE'].fields_by_name['node']._loaded_options = None
+  _globals['_SITECHANGE'].fields_by_name['node']._serialized_options = b'\342A\001\002\372A\022\n\020sovrisk.dev/Node'
+  _globals['_SITECHANGE'].fields_by_name['country']._loaded_options = None
+  _globals['_SITECHANGE'].fields_by_name['country']._serialized_options = b'\342A\001\002'
+  _globals['_SITECHANGE'].fields_by_name['share']._loaded_options = None
+  _globals['_SITECHANGE'].fields_by_name['share']._serialized_options = b'\342A\001\002'
+  _globals['_SITECHANGE'].fields_by_name['add']._loaded_options = None
+  _globals['_SITECHANGE'].fields_by_name['add']._serialized_options = b'\342A\001\001'
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['supplier']._loaded_options = None
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['supplier']._serialized_options = b'\342A\001\002\372A\022\n\020sovrisk.dev/Node'
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['alternate']._loaded_options = None
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['alternate']._serialized_options = b'\342A\001\002\372A\022\n\020sovrisk.dev/Node'
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['category']._loaded_options = None
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['category']._serialized_options = b'\342A\001\002'
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['lead_weeks']._loaded_options = None
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['lead_weeks']._serialized_options = b'\342A\001\002'
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['spare']._loaded_options = None
+  _globals['_ALTERNATEQUALIFICATION'].fields_by_name['spare']._serialized_options = b'\342A\001\002'
   _globals['_NODEDEGRADATION'].fields_by_name['node']._loaded_options = None
   _globals['_NODEDEGRADATION'].fields_by_name['node']._serialized_options = b'\342A\001\002\372A\022\n\020sovrisk.dev/Node'
   _globals['_NODEDEGRADATION'].fields_by_name['fraction_lost']._loaded_options = None
@@ -90,23 +120,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROVIDERSCENARIOOUTCOME'].fields_by_name['provider']._loaded_options = None
   _globals['_PROVIDERSCENARIOOUTCOME'].fields_by_name['provider']._serialized_options = b'\372A\026\n\024sovrisk.dev/Provider'
   _globals['_PERTURBATION']._serialized_start=151
-  _globals['_PERTURBATION']._serialized_end=484
-  _globals['_NODEDEGRADATION']._serialized_start=487
-  _globals['_NODEDEGRADATION']._serialized_end=627
-  _globals['_COUNTRYDEGRADATION']._serialized_start=630
-  _globals['_COUNTRYDEGRADATION']._serialized_end=805
-  _globals['_REGIMEACTIVATION']._serialized_start=807
-  _globals['_REGIMEACTIVATION']._serialized_end=912
-  _globals['_HYPOTHETICALREGIME']._serialized_start=915
-  _globals['_HYPOTHETICALREGIME']._serialized_end=1294
-  _globals['_SHAREOVERRIDE']._serialized_start=1297
-  _globals['_SHAREOVERRIDE']._serialized_end=1447
-  _globals['_PARAMETEROVERRIDE']._serialized_start=1449
-  _globals['_PARAMETEROVERRIDE']._serialized_end=1509
-  _globals['_SCENARIODRIVER']._serialized_start=1511
-  _globals['_SCENARIODRIVER']._serialized_end=1592
-  _globals['_SCENARIODELTA']._serialized_start=1595
-  _globals['_SCENARIODELTA']._serialized_end=1724
-  _globals['_PROVIDERSCENARIOOUTCOME']._serialized_start=1727
-  _globals['_PROVIDERSCENARIOOUTCOME']._serialized_end=2056
+  _globals['_PERTURBATION']._serialized_end=674
+  _globals['_POOLDEGRADATION']._serialized_start=676
+  _globals['_POOLDEGRADATION']._serialized_end=795
+  _globals['_CAPACITYCHANGE']._serialized_start=798
+  _globals['_CAPACITYCHANGE']._serialized_end=926
+  _globals['_SITECHANGE']._serialized_start=928
+  _globals['_SITECHANGE']._serialized_end=1044
+  _globals['_ALTERNATEQUALIFICATION']._serialized_start=1047
+  _globals['_ALTERNATEQUALIFICATION']._serialized_end=1233
+  _globals['_NODEDEGRADATION']._serialized_start=1236
+  _globals['_NODEDEGRADATION']._serialized_end=1376
+  _globals['_COUNTRYDEGRADATION']._serialized_start=1379
+  _globals['_COUNTRYDEGRADATION']._serialized_end=1554
+  _globals['_REGIMEACTIVATION']._serialized_start=1556
+  _globals['_REGIMEACTIVATION']._serialized_end=1661
+  _globals['_HYPOTHETICALREGIME']._serialized_start=1664
+  _globals['_HYPOTHETICALREGIME']._serialized_end=2043
+  _globals['_SHAREOVERRIDE']._serialized_start=2046
+  _globals['_SHAREOVERRIDE']._serialized_end=2196
+  _globals['_PARAMETEROVERRIDE']._serialized_start=2198
+  _globals['_PARAMETEROVERRIDE']._serialized_end=2258
+  _globals['_SCENARIODRIVER']._serialized_start=2260
+  _globals['_SCENARIODRIVER']._serialized_end=2341
+  _globals['_SCENARIODELTA']._serialized_start=2344
+  _globals['_SCENARIODELTA']._serialized_end=2473
+  _globals['_PROVIDERSCENARIOOUTCOME']._serialized_start=2476
+  _globals['_PROVIDERSCENARIOOUTCOME']._serialized_end=2805
 # @@protoc_insertion_point(module_scope)

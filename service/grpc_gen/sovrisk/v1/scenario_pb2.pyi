@@ -37,6 +37,10 @@ class Perturbation(_message.Message):
     ADD_REGIME_FIELD_NUMBER: _builtins.int
     SHARE_FIELD_NUMBER: _builtins.int
     PARAMETER_FIELD_NUMBER: _builtins.int
+    POOL_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    SITE_FIELD_NUMBER: _builtins.int
+    ALTERNATE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def node(self) -> Global___NodeDegradation:
         """A node loses part or all of its capacity."""
@@ -63,6 +67,22 @@ class Perturbation(_message.Message):
     def parameter(self) -> Global___ParameterOverride:
         """A scoring parameter or a node's capacity factor."""
 
+    @_builtins.property
+    def pool(self) -> Global___PoolDegradation:
+        """Every node of a constrained pool (e.g. "cowos") loses part or all of its capacity."""
+
+    @_builtins.property
+    def capacity(self) -> Global___CapacityChange:
+        """A constrained pool's capacity scaled (above 1 adds capacity) or its yield set."""
+
+    @_builtins.property
+    def site(self) -> Global___SiteChange:
+        """A node's capacity moved to, or added in, a country (e.g. CoWoS in Arizona)."""
+
+    @_builtins.property
+    def alternate(self) -> Global___AlternateQualification:
+        """A qualifiable second source for a supplier's flow, with a lead time."""
+
     def __init__(
         self,
         *,
@@ -72,16 +92,166 @@ class Perturbation(_message.Message):
         add_regime: Global___HypotheticalRegime | None = ...,
         share: Global___ShareOverride | None = ...,
         parameter: Global___ParameterOverride | None = ...,
+        pool: Global___PoolDegradation | None = ...,
+        capacity: Global___CapacityChange | None = ...,
+        site: Global___SiteChange | None = ...,
+        alternate: Global___AlternateQualification | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activate_regime", b"activate_regime", "add_regime", b"add_regime", "country", b"country", "node", b"node", "parameter", b"parameter", "perturbation", b"perturbation", "share", b"share"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activate_regime", b"activate_regime", "add_regime", b"add_regime", "alternate", b"alternate", "capacity", b"capacity", "country", b"country", "node", b"node", "parameter", b"parameter", "perturbation", b"perturbation", "pool", b"pool", "share", b"share", "site", b"site"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activate_regime", b"activate_regime", "add_regime", b"add_regime", "country", b"country", "node", b"node", "parameter", b"parameter", "perturbation", b"perturbation", "share", b"share"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activate_regime", b"activate_regime", "add_regime", b"add_regime", "alternate", b"alternate", "capacity", b"capacity", "country", b"country", "node", b"node", "parameter", b"parameter", "perturbation", b"perturbation", "pool", b"pool", "share", b"share", "site", b"site"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_perturbation: _TypeAlias = _typing.Literal["node", "country", "activate_regime", "add_regime", "share", "parameter"]  # noqa: Y015
+    _WhichOneofReturnType_perturbation: _TypeAlias = _typing.Literal["node", "country", "activate_regime", "add_regime", "share", "parameter", "pool", "capacity", "site", "alternate"]  # noqa: Y015
     _WhichOneofArgType_perturbation: _TypeAlias = _typing.Literal["perturbation", b"perturbation"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_perturbation) -> _WhichOneofReturnType_perturbation | None: ...
 
 Global___Perturbation: _TypeAlias = Perturbation  # noqa: Y015
+
+@_typing.final
+class PoolDegradation(_message.Message):
+    """A constrained pool losing capacity."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    FRACTION_LOST_FIELD_NUMBER: _builtins.int
+    DURATION_WEEKS_FIELD_NUMBER: _builtins.int
+    pool: _builtins.str
+    """The pool: a node id or a tag (capacity.csv), e.g. "cowos"."""
+    fraction_lost: _builtins.float
+    """Fraction of capacity lost, in [0, 1]. Unset means 1."""
+    duration_weeks: _builtins.float
+    """How long the loss lasts, in weeks (0-520); used for lost supply-weeks."""
+    def __init__(
+        self,
+        *,
+        pool: _builtins.str = ...,
+        fraction_lost: _builtins.float | None = ...,
+        duration_weeks: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_fraction_lost", b"_fraction_lost", "fraction_lost", b"fraction_lost"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_fraction_lost", b"_fraction_lost", "duration_weeks", b"duration_weeks", "fraction_lost", b"fraction_lost", "pool", b"pool"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__fraction_lost: _TypeAlias = _typing.Literal["fraction_lost"]  # noqa: Y015
+    _WhichOneofArgType__fraction_lost: _TypeAlias = _typing.Literal["_fraction_lost", b"_fraction_lost"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fraction_lost) -> _WhichOneofReturnType__fraction_lost | None: ...
+
+Global___PoolDegradation: _TypeAlias = PoolDegradation  # noqa: Y015
+
+@_typing.final
+class CapacityChange(_message.Message):
+    """A change of a constrained pool's capacity, allocated by the scenario's rule (pro rata if
+    none) against the quarter's demand.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POOL_FIELD_NUMBER: _builtins.int
+    FACTOR_FIELD_NUMBER: _builtins.int
+    YIELD_FRACTION_FIELD_NUMBER: _builtins.int
+    pool: _builtins.str
+    """The pool: a node id or a tag (capacity.csv), e.g. "cowos"."""
+    factor: _builtins.float
+    """Capacity multiplier in (0, 10]; unset means 1 (e.g. 0.8 = a 20 % shortfall)."""
+    yield_fraction: _builtins.float
+    """New yield in (0, 1]; unset keeps the quarter's."""
+    def __init__(
+        self,
+        *,
+        pool: _builtins.str = ...,
+        factor: _builtins.float | None = ...,
+        yield_fraction: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_factor", b"_factor", "_yield_fraction", b"_yield_fraction", "factor", b"factor", "yield_fraction", b"yield_fraction"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_factor", b"_factor", "_yield_fraction", b"_yield_fraction", "factor", b"factor", "pool", b"pool", "yield_fraction", b"yield_fraction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__factor: _TypeAlias = _typing.Literal["factor"]  # noqa: Y015
+    _WhichOneofArgType__factor: _TypeAlias = _typing.Literal["_factor", b"_factor"]  # noqa: Y015
+    _WhichOneofReturnType__yield_fraction: _TypeAlias = _typing.Literal["yield_fraction"]  # noqa: Y015
+    _WhichOneofArgType__yield_fraction: _TypeAlias = _typing.Literal["_yield_fraction", b"_yield_fraction"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__factor) -> _WhichOneofReturnType__factor | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__yield_fraction) -> _WhichOneofReturnType__yield_fraction | None: ...
+
+Global___CapacityChange: _TypeAlias = CapacityChange  # noqa: Y015
+
+@_typing.final
+class SiteChange(_message.Message):
+    """Capacity of a node in a country."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    SHARE_FIELD_NUMBER: _builtins.int
+    ADD_FIELD_NUMBER: _builtins.int
+    node: _builtins.str
+    """The node, `nodes/{node}` (a node with production sites)."""
+    country: _builtins.str
+    """ISO 3166-1 alpha-3 code, e.g. "USA"."""
+    share: _builtins.float
+    """Without `add`: the country's share of the node's capacity after the move, in [0, 1]
+    (the other sites keep the rest in proportion). With `add`: new capacity built there, as
+    a multiple of the node's, in [0, 10].
+    """
+    add: _builtins.bool
+    """Build new capacity instead of moving existing capacity."""
+    def __init__(
+        self,
+        *,
+        node: _builtins.str = ...,
+        country: _builtins.str = ...,
+        share: _builtins.float = ...,
+        add: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["add", b"add", "country", b"country", "node", b"node", "share", b"share"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SiteChange: _TypeAlias = SiteChange  # noqa: Y015
+
+@_typing.final
+class AlternateQualification(_message.Message):
+    """A second source that can be qualified for a supplier's flow."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUPPLIER_FIELD_NUMBER: _builtins.int
+    ALTERNATE_FIELD_NUMBER: _builtins.int
+    CATEGORY_FIELD_NUMBER: _builtins.int
+    LEAD_WEEKS_FIELD_NUMBER: _builtins.int
+    SPARE_FIELD_NUMBER: _builtins.int
+    supplier: _builtins.str
+    """The incumbent supplier, `nodes/{node}`."""
+    alternate: _builtins.str
+    """The alternate, `nodes/{node}`."""
+    category: _builtins.str
+    """The input category, e.g. "packaging"."""
+    lead_weeks: _builtins.float
+    """Weeks to qualify and ramp (0-520)."""
+    spare: _builtins.float
+    """Share of the incumbent's flow it can take once qualified, in [0, 10]."""
+    def __init__(
+        self,
+        *,
+        supplier: _builtins.str = ...,
+        alternate: _builtins.str = ...,
+        category: _builtins.str = ...,
+        lead_weeks: _builtins.float = ...,
+        spare: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alternate", b"alternate", "category", b"category", "lead_weeks", b"lead_weeks", "spare", b"spare", "supplier", b"supplier"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AlternateQualification: _TypeAlias = AlternateQualification  # noqa: Y015
 
 @_typing.final
 class NodeDegradation(_message.Message):
