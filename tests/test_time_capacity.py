@@ -85,7 +85,7 @@ def test_own_silicon_still_runs_through_tsmc(aws: dict[str, TrajectoryPoint]) ->
 
 
 def _shortfall(engine: RiskEngine, day: dt.date, rule: AllocationRule) -> dict[str, float]:
-    pool, by_rule = engine.at(day).pool_shortfalls()["cowos"]
+    _, by_rule = engine.at(day).pool_shortfalls()["cowos"]
     return {p: float(by_rule[rule][k]) for k, p in enumerate(engine.provider_ids)}
 
 
