@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -79,6 +80,8 @@ def test_unknown_rule_names_field_and_value() -> None:
 
 def engine(tmp_path: Path) -> RiskEngine:
     root = tmp_path / "ds"
+    if root.exists():
+        return RiskEngine(*load_bundle(root))
     shutil.copytree(SMALL, root)
     # m1 (memory for half of chip a and all of chip b) makes 90 of the 100 wanted.
     (root / "capacity.csv").write_text(
@@ -118,3 +121,94 @@ def test_standing_shortfall_on_a_graph(
     assert pools[0].output == pytest.approx(0.9)
     assert [(c.id, c.chips) for c in pools[0].claimants] == [("a", ("a",)), ("b", ("b",))]
     assert standing_shortfall(e, pools, rule)[0] == pytest.approx(expected)
+
+
+# -- scenarios on the small graph ------------------------------------------------------------
+
+
+def _scenario_lost(tmp_path: Path, *perturbations, rule=None, priority=()):  # type: ignore[no-untyped-def]
+    from models.scoring.scenarios import Scenario, run_scenario
+
+    e = engine(tmp_path)
+    params = e.default_params(dt.date(2025, 6, 1))  # after the fixture's US chip rule
+    result = run_scenario(e, Scenario("s", tuple(perturbations), rule, tuple(priority)), params)
+    o = result.outcomes[0]
+    return o.available_baseline, o.available_scenario
+
+
+def test_capacity_factor_and_yield_against_the_standing_shortfall(tmp_path: Path) -> None:
+    from models.scoring.scenarios import SetCapacity
+
+    # m1 serves 0.9 of demand. Baseline (pro rata) p = 0.93 at 13 weeks (no buffers here).
+    base, after = _scenario_lost(tmp_path, SetCapacity("m1", 1.2))
+    assert base == pytest.approx(0.93)
+    # x 1.2: 1.08 of demand, headroom: everyone full, p = 1.
+    assert after == pytest.approx(1.0)
+    # yield 1 -> 0.5: 0.45 of demand; a: 0.5 x 0.45 + 0.5 = 0.725, b: 0.45;
+    # p = 0.6 x 0.725 + 0.4 x 0.45 = 0.615.
+    _, after = _scenario_lost(tmp_path, SetCapacity("m1", 1.0, 0.5))
+    assert after == pytest.approx(0.615)
+
+
+def test_a_pool_loss_shared_by_priority(tmp_path: Path) -> None:
+    from models.scoring.scenarios import DegradePool
+
+    # m1 loses half: 0.45 of demand left. Priority b (0.3 of demand) first, then a gets 0.15
+    # of its 0.7: a memory 0.5 x 0.15/0.7 + 0.5 = 0.6071, b 1; p = 0.6 x 0.6071 + 0.4 = 0.7643.
+    # The baseline under the same rule: b full, a 0.6/0.7: p = 0.6 x (0.5 x 6/7 + 0.5) + 0.4.
+    base, after = _scenario_lost(
+        tmp_path,
+        DegradePool("m1", 0.5),
+        rule=AllocationRule.PRIORITY,
+        priority=("b", "a"),
+    )
+    assert base == pytest.approx(0.6 * (0.5 * 6 / 7 + 0.5) + 0.4)
+    assert after == pytest.approx(0.6 * (0.5 * 0.15 / 0.7 + 0.5) + 0.4)
+    # Node by node (no rule) the same loss is pro rata on m1's edges: a 0.75, b 0.5; 0.65.
+    base, after = _scenario_lost(tmp_path, DegradePool("m1", 0.5))
+    assert (base, after) == pytest.approx((1.0, 0.6 * 0.75 + 0.4 * 0.5))
+
+
+def test_moving_and_adding_site_capacity(tmp_path: Path) -> None:
+    from models.graph.bundle import load_bundle as lb
+    from models.scoring.scenarios import MoveCapacity, Scenario, scenario_graph
+
+    e = engine(tmp_path)
+    g = e.graph
+    # f2 is half KOR, half USA. Move: USA then holds 0.8, KOR 0.2.
+    moved = scenario_graph(g, Scenario("m", (MoveCapacity("f2", "USA", 0.8),)), g.info.as_of)
+    assert {s.country: s.share for s in moved.sites["f2"]} == pytest.approx(
+        {"KOR": 0.2, "USA": 0.8}
+    )
+    # Add: f1 (all TWN) builds half as much again in the USA: TWN 1/1.5, USA 0.5/1.5.
+    added = scenario_graph(
+        g, Scenario("a", (MoveCapacity("f1", "USA", 0.5, add=True),)), g.info.as_of
+    )
+    assert {s.country: s.share for s in added.sites["f1"]} == pytest.approx(
+        {"TWN": 2 / 3, "USA": 1 / 3}
+    )
+    assert lb  # the graph stays loadable through the scenario engine
+
+
+def test_pool_allocation_turns_member_losses_into_claimant_terms(tmp_path: Path) -> None:
+    from models.analysis.allocation import PoolAllocation
+
+    e = engine(tmp_path)
+    pools = pools_at(e, e.supplements.series, Quarter(2024, 1), {"p": 1.0})
+    cg = e.compiled
+    up = np.ones((cg.n_nodes, 2))
+    up[cg.index["m1"], 1] = 0.5  # scenario 1: m1 at half capacity; scenario 0: nothing
+    terms = PoolAllocation(pools, AllocationRule.PRIORITY, ("b", "a")).apply(cg, up)
+    assert up[cg.index["m1"]].tolist() == [1.0, 1.0]  # the loss moved into the terms
+    # S = 0.9 -> 0.45. Fills by priority (b, then a): before b 1, a 0.6/0.7; after b 1,
+    # a 0.15/0.7. a's edge delivers (0.15/0.7) / (0.6/0.7) = 0.25 of its standing fill.
+    coefficients = {int(np.flatnonzero(t.exposure)[0]): t.coefficient for t in terms}
+    a_entry = int(
+        cg.edge_position[
+            [k for k, x in enumerate(e.graph.edges) if (x.consumer, x.supplier) == ("a", "m1")][0]
+        ]
+    )
+    assert coefficients[a_entry].tolist() == pytest.approx([0.0, 0.75])
+    assert all(
+        c.tolist() == pytest.approx([0.0, 0.0]) for k, c in coefficients.items() if k != a_entry
+    )

@@ -1404,3 +1404,89 @@ async def test_score_provider_cut_sets(assessment: risk_pb2.RiskAssessment) -> N
     for c in a.cut_sets:
         if len(c.nodes) == 2:
             assert not singles & set(c.nodes)  # minimal: no member is a cut on its own
+
+
+async def test_run_scenario_capacity_site_alternate_errors(
+    risk: risk_pb2_grpc.RiskServiceStub,
+) -> None:
+    request = risk_pb2.RunScenarioRequest(
+        perturbations=[
+            scenario_pb2.Perturbation(pool=scenario_pb2.PoolDegradation(pool="nothing")),
+            scenario_pb2.Perturbation(
+                capacity=scenario_pb2.CapacityChange(pool="m1", factor=11, yield_fraction=0)
+            ),
+            scenario_pb2.Perturbation(
+                site=scenario_pb2.SiteChange(node="nodes/p", country="USA", share=0.5)
+            ),
+            scenario_pb2.Perturbation(
+                alternate=scenario_pb2.AlternateQualification(
+                    supplier="nodes/m1",
+                    alternate="nodes/m2",
+                    category="logic_die",
+                    lead_weeks=600,
+                    spare=0.2,
+                )
+            ),
+        ],
+        allocation_rule=99,  # type: ignore[arg-type]
+    )
+    error = await rpc_error(risk.RunScenario(request))
+    assert bad_fields(error) == ["allocation_rule"]
+    request.allocation_rule = common_pb2.ALLOCATION_RULE_PRIORITY
+    request.priority.append("nobody")
+    error = await rpc_error(risk.RunScenario(request))
+    assert bad_fields(error) == [
+        "perturbations[0].pool.pool",
+        "perturbations[1].capacity.factor",
+        "perturbations[1].capacity.yield_fraction",
+        "perturbations[2].site.node",
+        "perturbations[3].alternate.category",
+        "perturbations[3].alternate.lead_weeks",
+        "priority[0]",
+    ]
+
+
+async def test_score_trajectory_on_a_graph_without_series(
+    risk: risk_pb2_grpc.RiskServiceStub,
+) -> None:
+    # The small fixture has no dated series: one quarter by default, the dataset's.
+    reply = await risk.GetScoreTrajectory(risk_pb2.GetScoreTrajectoryRequest())
+    assert [(r.quarter, r.provider) for r in reply.rows] == [("2024Q2", "providers/p")]
+    assert 0 < reply.rows[0].composite <= 100
+    assert not reply.rows[0].HasField("own_silicon_unit_share")
+    reply = await risk.GetScoreTrajectory(
+        risk_pb2.GetScoreTrajectoryRequest(start_quarter="2023Q3", end_quarter="2024Q2")
+    )
+    assert [r.quarter for r in reply.rows] == ["2023Q3", "2023Q4", "2024Q1", "2024Q2"]
+    assert [iso(r.as_of) for r in reply.rows][-1] == "2024-06-30"
+
+
+@pytest.mark.parametrize(
+    ("request_", "fields"),
+    [
+        (risk_pb2.GetScoreTrajectoryRequest(start_quarter="2024Q5"), ["start_quarter"]),
+        (
+            risk_pb2.GetScoreTrajectoryRequest(start_quarter="2024Q2", end_quarter="2023Q1"),
+            ["end_quarter"],
+        ),
+        (
+            risk_pb2.GetScoreTrajectoryRequest(start_quarter="2000Q1", end_quarter="2020Q1"),
+            ["end_quarter"],
+        ),
+        (risk_pb2.GetScoreTrajectoryRequest(horizon_weeks=7), ["horizon_weeks"]),
+    ],
+)
+async def test_score_trajectory_rejects_bad_ranges(
+    risk: risk_pb2_grpc.RiskServiceStub,
+    request_: risk_pb2.GetScoreTrajectoryRequest,
+    fields: list[str],
+) -> None:
+    error = await rpc_error(risk.GetScoreTrajectory(request_))
+    assert bad_fields(error) == fields
+
+
+async def test_score_trajectory_unknown_provider(risk: risk_pb2_grpc.RiskServiceStub) -> None:
+    error = await rpc_error(
+        risk.GetScoreTrajectory(risk_pb2.GetScoreTrajectoryRequest(names=["providers/nobody"]))
+    )
+    assert not_found_info(error).metadata["resource_name"] == "providers/nobody"
