@@ -205,7 +205,7 @@ def test_pool_allocation_turns_member_losses_into_claimant_terms(tmp_path: Path)
     coefficients = {int(np.flatnonzero(t.exposure)[0]): t.coefficient for t in terms}
     a_entry = int(
         cg.edge_position[
-            [k for k, x in enumerate(e.graph.edges) if (x.consumer, x.supplier) == ("a", "m1")][0]
+            next(k for k, x in enumerate(e.graph.edges) if (x.consumer, x.supplier) == ("a", "m1"))
         ]
     )
     assert coefficients[a_entry].tolist() == pytest.approx([0.0, 0.75])
