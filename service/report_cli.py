@@ -1,7 +1,8 @@
 """``sovrisk report``: a batch risk report as HTML, Markdown, CSV or JSON (docs/reports.md).
 
 sovrisk report [--format html|md|csv|json] [--providers aws,google-cloud] [--as-of YYYY-MM-DD]
-               [--simulate N] [--seed S] [--data DIR] [-o FILE | -o -]
+               [--simulate N] [--seed S] [--trajectory FROM:TO|auto|none] [--data DIR]
+               [-o FILE | -o -]
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from models.errors import FieldViolation, InvalidParameterError
 from models.graph.bundle import load_bundle
+from models.graph.series import Quarter
 from models.scoring.risk_engine import RiskEngine
+from models.scoring.trajectory import default_window
 from service.registry import DEFAULT_DATA_DIR
 
 #: service.reports.FORMATS, repeated so that `sovrisk` starts without importing the renderers
@@ -62,6 +66,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="add the Monte Carlo loss distribution with N samples (default 0: none)",
     )
     parser.add_argument("--seed", type=_non_negative, default=7, help="random seed (default 7)")
+    parser.add_argument(
+        "--trajectory",
+        default="auto",
+        metavar="FROM:TO|auto|none",
+        help="quarters to score over time, e.g. 2024Q1:2027Q4 (default auto: three years back "
+        "and one ahead of the date, within the fleet series; none: no trajectory)",
+    )
     parser.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
     parser.add_argument(
         "-o",
@@ -70,6 +81,23 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="output file (default sovrisk-report.<ext> in the current directory; - = stdout)",
     )
     return parser
+
+
+def _window(engine: RiskEngine, args: argparse.Namespace) -> tuple[Quarter, Quarter] | None:
+    """The --trajectory quarters (CSV reports have no place for them)."""
+    text = args.trajectory.strip().lower()
+    if text == "none" or args.fmt == "csv":
+        return None
+    if text == "auto":
+        day = args.as_of or engine.graph.info.as_of
+        return default_window(engine, Quarter.of(day))
+    first, _, last = args.trajectory.partition(":")
+    try:
+        return Quarter.parse(first), Quarter.parse(last)
+    except ValueError:
+        raise InvalidParameterError(
+            [FieldViolation("--trajectory", args.trajectory, "expected FROM:TO, auto or none")]
+        ) from None
 
 
 class ProgressPrinter:
@@ -99,6 +127,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     graph, supplements = load_bundle(args.data)
     engine = RiskEngine(graph, supplements)
     providers = [p.strip() for p in args.providers.split(",") if p.strip()] or None
+    window = _window(engine, args)
     payload = build_report(
         engine,
         fmt=args.fmt,
@@ -107,6 +136,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         simulate_samples=args.simulate,
         seed=args.seed,
         progress=ProgressPrinter(sys.stderr),
+        trajectory=window,
     )
     target = args.output or default_filename(args.fmt)
     if target == "-":

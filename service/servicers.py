@@ -32,13 +32,14 @@ from models.graph.dataset import (
 )
 from models.graph.editing import EditRejected, validate_files
 from models.graph.loader import ISO3_RE
+from models.graph.series import Quarter
 from models.scoring import compare
 from models.scoring.alerts import fired, validate_thresholds
 from models.scoring.assessment import SCORE_INTERPRETATION
 from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
 from models.scoring.risk_engine import RiskEngine
 from models.scoring.scenarios import run_scenario
-from models.scoring.trajectory import check_range, trajectory
+from models.scoring.trajectory import check_range, default_window, trajectory
 from service import converters as conv
 from service import errors
 from service import history_converters as hconv
@@ -881,6 +882,10 @@ async def generate_report(
                 raise ReportCancelled
             report(report_pb2.ReportProgress(stage=stage, fraction=fraction))
 
+        window = None
+        if request.include_trajectory:
+            day = as_of or e.graph.info.as_of
+            window = default_window(e, Quarter.of(day))
         return build_report(
             e,
             fmt=fmt,
@@ -889,6 +894,7 @@ async def generate_report(
             simulate_samples=request.simulate_samples,
             seed=request.seed or 7,
             progress=progress,
+            trajectory=window,
         )
 
     async for item in registry.stream(work, engine):

@@ -27,6 +27,7 @@ from tests.test_reports import (
     bundled_engine,
     bundled_html,
     check_chart_marks,
+    check_trajectory_marks,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -145,6 +146,7 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assessments = engine.assess_all(engine.default_params())
     doc = Document(dom)
     check_chart_marks(doc, assessments, BUNDLED_SAMPLES)
+    check_trajectory_marks(doc, engine, assessments)
     ranking_rows = [
         e for e in doc.find("tr") if e.within("section", id="ranking") and e.within("tbody")
     ]

@@ -27,9 +27,11 @@ from google.protobuf import json_format
 
 from models.errors import InvalidParameterError, NotFoundError
 from models.graph.bundle import load_bundle
+from models.graph.series import Quarter
 from models.scoring.assessment import RiskAssessment, RiskBand
 from models.scoring.params import MODEL_VERSION, SUB_SCORES
 from models.scoring.risk_engine import RiskEngine
+from models.scoring.trajectory import default_window, trajectory
 from service.cli import main
 from service.grpc_gen.sovrisk.v1 import risk_pb2, simulation_pb2
 from service.reports import STAGES, build_report
@@ -69,6 +71,11 @@ def bundled_engine() -> RiskEngine:
     return RiskEngine(*load_bundle(BUNDLED))
 
 
+#: The quarters of the bundled report's trajectory: ``sovrisk report``'s default window for
+#: 2026Q4 (three years back, one ahead, within the fleet series).
+TRAJECTORY = (Quarter(2024, 1), Quarter(2027, 4))
+
+
 @functools.cache
 def bundled_html() -> bytes:
     return build_report(
@@ -78,7 +85,34 @@ def bundled_html() -> bytes:
         as_of=None,
         simulate_samples=BUNDLED_SAMPLES,
         seed=7,
+        trajectory=TRAJECTORY,
     )
+
+
+def check_trajectory_marks(
+    doc: Document, engine: RiskEngine, assessments: list[RiskAssessment]
+) -> None:
+    """The trajectory charts: one line per provider (report order) and one point per
+    quarter and provider, at the composite and own-silicon share the engine gives."""
+    assert default_window(engine, Quarter(2026, 4)) == TRAJECTORY
+    order = [a.provider for a in assessments]
+    rows = trajectory(engine, order, *TRAJECTORY, engine.default_params())
+    assert len(rows) == 16 * len(order)
+    for measure in ("composite", "own"):
+        chart = f"trajectory-{measure}"
+        lines = doc.find("polyline", "trajectory-line", chart=chart)
+        assert [e.attrs["data-provider"] for e in lines] == order
+        points = doc.find("circle", "trajectory-point", chart=chart)
+        got = {
+            (e.attrs["data-provider"], e.attrs["data-quarter"]): float(e.attrs["data-value"])
+            for e in points
+        }
+        assert len(points) == len(got) == len(rows)
+        for r in rows:
+            sov = r.assessment.sovereignty
+            assert sov is not None
+            want = r.composite if measure == "composite" else 100 * sov.own_silicon_share
+            assert got[(r.provider, r.quarter)] == pytest.approx(want, abs=1e-6)
 
 
 @dataclass(frozen=True)
@@ -404,6 +438,7 @@ def test_html_bundled_is_self_contained_and_complete() -> None:
     assessments = engine.assess_all(engine.default_params())
     doc = Document(html)
     check_chart_marks(doc, assessments, BUNDLED_SAMPLES)
+    check_trajectory_marks(doc, engine, assessments)
     assert re.search(r"<style>.*@media print", html, re.S)
     # Explanations, checks, coverage, sources and provenance are all there.
     for a in assessments:
@@ -453,7 +488,7 @@ def test_html_escapes_text(small_copy: DatasetCopy) -> None:
 def test_html_is_byte_identical_across_runs() -> None:
     again = build_report(
         bundled_engine(), fmt="html", providers=None, as_of=None,
-        simulate_samples=BUNDLED_SAMPLES, seed=7,
+        simulate_samples=BUNDLED_SAMPLES, seed=7, trajectory=TRAJECTORY,
     )  # fmt: skip
     assert again == bundled_html()
     other_seed = build_report(
@@ -482,7 +517,8 @@ def test_progress_is_reported_in_order(small_engine: RiskEngine) -> None:
             progress=functools.partial(_record, seen),
         )
         stages = list(dict.fromkeys(s for s, _ in seen))
-        expected = [s for s in STAGES if samples or s != "simulate"]
+        # the small graph has no fleet series: no trajectory stage
+        expected = [s for s in STAGES if (samples or s != "simulate") and s != "trajectory"]
         assert stages == expected
         fractions = [f for _, f in seen]
         assert fractions == sorted(fractions) and fractions[0] >= 0.0
@@ -517,7 +553,7 @@ def test_cli_writes_the_default_file(
     # stderr is not a terminal here: one plain line per stage
     assert [line for line in err.splitlines() if line.startswith("sovrisk report:")] == [
         f"sovrisk report: {s} ({p}%)"
-        for s, p in [("assess", 0), ("chokepoints", 40), ("sources", 85), ("render", 90)]
+        for s, p in [("assess", 0), ("chokepoints", 30), ("sources", 85), ("render", 90)]
     ] + ["sovrisk report: done (100%)"]
     expected = build_report(RiskEngine(*load_bundle(SMALL)), fmt="html", providers=None, as_of=None)
     assert target.read_bytes() == expected

@@ -108,3 +108,19 @@ def trajectory(
             units = mix.value.total_units if mix is not None and not mix.extrapolated else None
             rows.append(TrajectoryPoint(str(quarter), pid, assessment, own, units))
     return rows
+
+
+#: A report's default window: three years back and a year ahead of its date.
+DEFAULT_QUARTERS_BACK, DEFAULT_QUARTERS_AHEAD = 11, 4
+
+
+def default_window(engine: RiskEngine, quarter: Quarter) -> tuple[Quarter, Quarter] | None:
+    """The quarters a report shows around ``quarter``: three years back and one ahead,
+    within the fleet series (None without one)."""
+    series = engine.supplements.series
+    known = sorted({q for p in series.fleet_providers() for q in series.fleet_quarters(p)})
+    if not known:
+        return None
+    first = max(known[0], quarter.shift(-DEFAULT_QUARTERS_BACK))
+    last = min(known[-1], quarter.shift(DEFAULT_QUARTERS_AHEAD))
+    return (first, last) if first <= last else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from models.graph.series import Quarter
 from models.scoring.risk_engine import RiskEngine
 from service.reports import csv_report, html_report, json_report, markdown_report
 from service.reports.data import Progress, ProgressFn, ReportData, collect, validate
@@ -19,7 +20,15 @@ from service.reports.data import Progress, ProgressFn, ReportData, collect, vali
 FORMATS: dict[str, str] = {"html": "html", "md": "md", "csv": "csv", "json": "json"}
 
 #: Stages reported to ``progress``, in order (``simulate`` only with simulate_samples > 0).
-STAGES: tuple[str, ...] = ("assess", "chokepoints", "simulate", "sources", "render", "done")
+STAGES: tuple[str, ...] = (
+    "assess",
+    "chokepoints",
+    "trajectory",
+    "simulate",
+    "sources",
+    "render",
+    "done",
+)
 
 __all__ = [
     "FORMATS",
@@ -44,6 +53,7 @@ def build_report(
     simulate_samples: int = 0,
     seed: int = 7,
     progress: ProgressFn | None = None,
+    trajectory: tuple[Quarter, Quarter] | None = None,
 ) -> bytes:
     """The report on ``engine``'s graph in ``fmt`` (``html``, ``md``, ``csv`` or ``json``).
 
@@ -51,7 +61,8 @@ def build_report(
     date the scores speak for (default: the dataset's); ``simulate_samples`` > 0 adds the
     correlated Monte Carlo of the engine's bundled events (``seed``). ``progress(stage,
     fraction)`` is called as work advances, with one of :data:`STAGES` and the fraction of
-    the whole report done (0-1, never decreasing, 1.0 at ``done``).
+    the whole report done (0-1, never decreasing, 1.0 at ``done``). ``trajectory`` (first and
+    last quarter, at most 40) adds every provider's scores quarter by quarter.
 
     The same inputs give the same bytes. Raises :class:`InvalidParameterError` (fields
     ``format``, ``simulate_samples``, ``seed``) and :class:`NotFoundError` (an unknown
@@ -66,6 +77,7 @@ def build_report(
         simulate_samples=simulate_samples,
         seed=seed,
         progress=tracker,
+        trajectory_range=trajectory,
     )
     tracker("render", 0.0)
     if fmt == "html":

@@ -17,9 +17,11 @@ from models.analysis import simulation as sim
 from models.engine.impacts import chokepoint_rank
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.graph.schema import Provenance, Source
+from models.graph.series import Quarter
 from models.scoring.assessment import RiskAssessment
 from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
 from models.scoring.risk_engine import RiskEngine, compose
+from models.scoring.trajectory import TrajectoryPoint, check_range, trajectory
 
 #: ``progress(stage, fraction)``: the stage name and the fraction (0-1) of the whole report done.
 ProgressFn = Callable[[str, float], None]
@@ -32,13 +34,14 @@ LOSS_BINS = 20
 # Where each stage starts in the overall fraction reported to ``progress``.
 _STAGE_START = {
     "assess": 0.0,
-    "chokepoints": 0.40,
-    "simulate": 0.45,
+    "chokepoints": 0.30,
+    "trajectory": 0.35,
+    "simulate": 0.60,
     "sources": 0.85,
     "render": 0.90,
     "done": 1.0,
 }
-_STAGE_END = {"assess": 0.40, "simulate": 0.85}
+_STAGE_END = {"assess": 0.30, "trajectory": 0.60, "simulate": 0.85}
 
 
 class Progress:
@@ -54,7 +57,7 @@ class Progress:
             return
         start = _STAGE_START[stage]
         end = _STAGE_END.get(stage, start)
-        if stage == "chokepoints" and not self._simulate:
+        if stage == "trajectory" and not self._simulate:
             end = _STAGE_START["sources"]
         value = start + (end - start) * min(1.0, max(0.0, local))
         value = max(value, self._last)  # never go backwards
@@ -133,6 +136,8 @@ class ReportData:
     seed: int
     simulate_samples: int
     node_failure_probability: float
+    #: One row per quarter per provider (report order), empty without a trajectory.
+    trajectory: tuple[TrajectoryPoint, ...] = ()
 
     @property
     def provider_ids(self) -> tuple[str, ...]:
@@ -184,9 +189,11 @@ def collect(
     simulate_samples: int,
     seed: int,
     progress: Progress,
+    trajectory_range: tuple[Quarter, Quarter] | None = None,
 ) -> ReportData:
     chosen = select_providers(engine, providers)
     params = engine.default_params(as_of)
+    stored = engine
     engine = engine.at(params.as_of)  # the fleets and capacities of the date
     progress("assess", 0.0)
     assessments = []
@@ -199,6 +206,23 @@ def collect(
     progress("chokepoints", 0.0)
     chokepoints = _chokepoints(engine, order, DEFAULT_MIN_IMPACT)
     progress("chokepoints", 1.0)
+
+    rows: tuple[TrajectoryPoint, ...] = ()
+    if trajectory_range is not None:
+        start, end = trajectory_range
+        span = check_range(start, end)
+        progress("trajectory", 0.0)
+        rows = tuple(
+            trajectory(
+                stored,
+                order,
+                start,
+                end,
+                params,
+                progress=lambda q: progress("trajectory", (q.index - start.index) / len(span)),
+            )
+        )
+        progress("trajectory", 1.0)
 
     failures = sim.DEFAULT_NODE_FAILURES
     simulation = None
@@ -225,6 +249,7 @@ def collect(
         seed=seed,
         simulate_samples=simulate_samples,
         node_failure_probability=failures.probability,
+        trajectory=rows,
     )
 
 

@@ -45,6 +45,8 @@ svg.chart .marker { stroke-width: 2; stroke-dasharray: 4 2; }
 svg.chart path.link { fill: none; stroke: #90a4ae; stroke-opacity: 0.85; }
 .grid-3 { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr));
   gap: 8px 16px; }
+.grid-2 { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr));
+  gap: 8px 16px; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 12px; font-size: 12.5px; }
 th, td { border: 1px solid var(--rule); padding: 4px 7px; text-align: left; vertical-align: top; }
 th { background: var(--soft); font-weight: 600; }
@@ -452,6 +454,51 @@ def _sources(data: ReportData) -> str:
     )
 
 
+def _trajectory(data: ReportData) -> str:
+    if not data.trajectory:
+        return ""
+    names = data.names()
+    quarters = list(dict.fromkeys(r.quarter for r in data.trajectory))
+    by = {(r.provider, r.quarter): r for r in data.trajectory}
+    rows = []
+    for q in quarters:
+        cells = [esc(q)]
+        for pid in data.provider_ids:
+            r = by.get((pid, q))
+            sov = r.assessment.sovereignty if r else None
+            own = 100 * (sov.own_silicon_share if sov else 0.0)
+            cells.append("" if r is None else f"{r.composite:.1f} <small>({own:.0f} %)</small>")
+        rows.append(cells)
+    notes = sorted({n for r in data.trajectory for n in r.notes})
+    note_html = "".join(f"<li>{esc(n)}</li>" for n in notes[:12])
+    more = f"<li>... and {len(notes) - 12} more</li>" if len(notes) > 12 else ""
+    first, last = quarters[0], quarters[-1]
+    return (
+        '<section id="trajectory"><h2>Over time</h2>'
+        f'<p class="note">Every provider scored as of the last day of each quarter, {esc(first)} '
+        f"to {esc(last)}: that quarter's fleet mix (fleet.csv, compute-weighted), its pools' "
+        "capacities and the regimes in force. The own-silicon share is of the quarter's new "
+        "accelerator compute.</p>"
+        + '<div class="grid-2">'
+        + f"<div>{_figure(svg.trajectory_chart(data, 'composite'))}</div>"
+        + f"<div>{_figure(svg.trajectory_chart(data, 'own'))}</div>"
+        + "</div>"
+        + _table(
+            ["quarter", *(names.get(p, p) for p in data.provider_ids)],
+            rows,
+            numeric=set(range(1, len(data.provider_ids) + 1)),
+            cls="trajectory",
+        )
+        + (
+            '<p class="note">Series used outside their range:</p>'
+            f'<ul class="note">{note_html}{more}</ul>'
+            if notes
+            else ""
+        )
+        + "</section>"
+    )
+
+
 def _provenance(data: ReportData) -> str:
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in c.provenance_rows(data))
     return f'<section id="provenance"><h2>Provenance</h2><dl class="prov">{items}</dl></section>'
@@ -475,6 +522,7 @@ def render(data: ReportData) -> bytes:
         _subscores(data),
         _procurement(data),
         _chokepoints(data),
+        _trajectory(data),
         _exposure(data, colours),
         _losses(data),
         *(_provider(a, colours) for a in data.assessments),

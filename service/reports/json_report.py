@@ -1,8 +1,9 @@
 """JSON: the proto JSON mapping of the report's messages, in one deterministic document.
 
 ``{"assessments": [RiskAssessment...], "chokepoints": [Chokepoint...], "provenance":
-ResultProvenance, "scoreInterpretation": ..., "simulation": SimulationResult}`` (simulation
-only when simulated). Each value parses back with ``json_format.ParseDict`` into its message.
+ResultProvenance, "scoreInterpretation": ..., "simulation": SimulationResult, "trajectory":
+[TrajectoryRow...]}`` (simulation only when simulated, trajectory only when asked for).
+Each value parses back with ``json_format.ParseDict`` into its message.
 Keys are sorted and floats printed by ``repr``, so the same inputs give the same bytes.
 """
 
@@ -86,5 +87,7 @@ def render(engine: RiskEngine, data: ReportData) -> bytes:
     }
     if data.simulation is not None:
         doc["simulation"] = _dict(simulation_message(engine, data))
+    if data.trajectory:
+        doc["trajectory"] = [_dict(conv.trajectory_row_to_proto(r)) for r in data.trajectory]
     text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     return (text + "\n").encode("utf-8")

@@ -228,6 +228,35 @@ def _provider(data: ReportData, a: RiskAssessment) -> list[str]:
     return out
 
 
+def _trajectory(data: ReportData) -> list[str]:
+    if not data.trajectory:
+        return []
+    names = data.names()
+    quarters = list(dict.fromkeys(r.quarter for r in data.trajectory))
+    by = {(r.provider, r.quarter): r for r in data.trajectory}
+
+    def cell(pid: str, q: str) -> str:
+        r = by.get((pid, q))
+        if r is None:
+            return ""
+        sov = r.assessment.sovereignty
+        return f"{r.composite:.1f} ({100 * (sov.own_silicon_share if sov else 0.0):.0f} %)"
+
+    out = [
+        "",
+        "## Over time",
+        "",
+        "Composite per quarter (own silicon's share of new accelerator compute), each scored "
+        "as of the quarter's last day with that quarter's fleets, capacities and regimes.",
+        "",
+    ]
+    out += table(
+        ["quarter", *(names.get(p, p) for p in data.provider_ids)],
+        [[q, *(cell(p, q) for p in data.provider_ids)] for q in quarters],
+    )
+    return out
+
+
 def render(data: ReportData) -> bytes:
     out = [
         f"# {c.TITLE}",
@@ -247,6 +276,7 @@ def render(data: ReportData) -> bytes:
         "or more of their supply, then by mean impact."
     ]
     out += _chokepoints(data)
+    out += _trajectory(data)
     out += _simulation(data)
     for a in data.assessments:
         out += _provider(data, a)

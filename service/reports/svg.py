@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.scoring.assessment import NodeImpact, RiskAssessment, RiskBand
 from models.scoring.params import SUB_SCORES
+from models.scoring.trajectory import TrajectoryPoint
 from service.reports import common as c
 from service.reports.data import LOSS_BINS, Chokepoint, LossDistribution, ReportData
 
@@ -842,3 +844,101 @@ def _nice_ceiling(value: float) -> float:
         if value <= step:
             return step
     return 1.0
+
+
+# -- trajectory -------------------------------------------------------------------------------
+
+#: Providers' lines in the trajectory charts, in report order.
+PROVIDER_PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#b07aa1",
+    "#9c755f",
+    "#edc948",
+    "#ff9da7",
+    "#bab0ac",
+)
+
+
+def provider_colours(data: ReportData) -> dict[str, str]:
+    return {p: PROVIDER_PALETTE[k % len(PROVIDER_PALETTE)] for k, p in enumerate(data.provider_ids)}
+
+
+def trajectory_chart(data: ReportData, measure: str) -> str:
+    """One line per provider over the quarters: ``composite`` (0-100, on a range around the
+    values so movements show; the axis says where it starts) or ``own`` (own silicon's share
+    of accelerator compute, 0-100 %)."""
+    rows = data.trajectory
+    quarters = list(dict.fromkeys(r.quarter for r in rows))
+    colours = provider_colours(data)
+
+    def value(r: TrajectoryPoint) -> float:
+        if measure == "composite":
+            return r.composite
+        sov = r.assessment.sovereignty
+        return 100.0 * (sov.own_silicon_share if sov else 0.0)
+
+    values = [value(r) for r in rows]
+    if measure == "composite":
+        lo = max(0.0, 5.0 * math.floor((min(values, default=0.0) - 2.0) / 5.0))
+        hi = min(100.0, 5.0 * math.ceil((max(values, default=100.0) + 2.0) / 5.0))
+        title, unit = "Composite score by quarter (0-100, higher = riskier)", ""
+    else:
+        lo, hi = 0.0, 100.0
+        title, unit = "Own silicon's share of accelerator compute by quarter", "%"
+    hi = hi if hi > lo else lo + 1.0
+    width, height = 600.0, 300.0
+    left, right, top, bottom = 44.0, 12.0, 34.0, 64.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(1, len(quarters) - 1)
+
+    def x_of(k: int) -> float:
+        return left + step * k
+
+    def y_of(v: float) -> float:
+        return top + plot_h * (1.0 - (v - lo) / (hi - lo))
+
+    body = [_text(left, 18, title, weight="700")]
+    tick = 5.0 if measure == "composite" and hi - lo <= 40 else 25.0
+    for t in [lo + tick * k for k in range(int((hi - lo) / tick + 1e-9) + 1)]:
+        y = y_of(t)
+        body.append(
+            f'<line class="grid" x1="{n(left)}" y1="{n(y)}" x2="{n(width - right)}" y2="{n(y)}"/>'
+        )
+        body.append(_text(left - 4, y + 4, f"{t:.0f}{unit}", anchor="end", size=10, cls="tick"))
+    for k, q in enumerate(quarters):
+        if k % 4 == 0 or k == len(quarters) - 1:
+            anchor = "end" if k == len(quarters) - 1 and k else "middle"
+            body.append(_text(x_of(k), top + plot_h + 14, q, anchor=anchor, size=10, cls="tick"))
+    index = {q: k for k, q in enumerate(quarters)}
+    for pid in data.provider_ids:
+        mine = [r for r in rows if r.provider == pid]
+        if not mine:
+            continue
+        points = " ".join(f"{n(x_of(index[r.quarter]))},{n(y_of(value(r)))}" for r in mine)
+        body.append(
+            f'<polyline class="trajectory-line" {attrs(data_provider=pid, data_measure=measure)} '
+            f'points="{points}" fill="none" stroke="{colours[pid]}" stroke-width="2"/>'
+        )
+        for r in mine:
+            body.append(
+                f'<circle class="trajectory-point" '
+                f"{attrs(data_provider=pid, data_quarter=r.quarter, data_value=f'{value(r):.6f}')} "
+                f'cx="{n(x_of(index[r.quarter]))}" cy="{n(y_of(value(r)))}" r="2.5" '
+                f'fill="{colours[pid]}"><title>{esc(pid)} {esc(r.quarter)}: '
+                f"{value(r):.1f}{unit}</title></circle>"
+            )
+    names = data.names()
+    legend_y = height - 24
+    per_row = 4
+    for k, pid in enumerate(data.provider_ids):
+        lx = left + (k % per_row) * 140.0
+        ly = legend_y + (k // per_row) * 14.0
+        body.append(
+            f'<rect x="{n(lx)}" y="{n(ly - 8)}" width="10" height="10" fill="{colours[pid]}"/>'
+        )
+        body.append(_text(lx + 14, ly + 1, truncate(names.get(pid, pid), 120, 10), size=10))
+    return _svg(f"trajectory-{measure}", width, height, body, kind="trajectory", label=title)

@@ -66,6 +66,7 @@ class GenerateReportRequest(_message.Message):
     SIMULATE_SAMPLES_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
+    INCLUDE_TRAJECTORY_FIELD_NUMBER: _builtins.int
     format: Global___ReportFormat.ValueType
     """The format; unset means HTML."""
     simulate_samples: _builtins.int
@@ -74,6 +75,10 @@ class GenerateReportRequest(_message.Message):
     """Seed of the simulation; the same seed and inputs give the same bytes."""
     graph_version: _builtins.str
     """The graph version to report on (`graph/versions/{version}`); empty means the latest."""
+    include_trajectory: _builtins.bool
+    """Add every provider's scores quarter by quarter (the trajectory chart and table): the
+    three years before the date and the year after, within the fleet series.
+    """
     @_builtins.property
     def providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Providers to report (`providers/{provider}`); empty means all."""
@@ -91,10 +96,11 @@ class GenerateReportRequest(_message.Message):
         simulate_samples: _builtins.int = ...,
         seed: _builtins.int = ...,
         graph_version: _builtins.str = ...,
+        include_trajectory: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "format", b"format", "graph_version", b"graph_version", "providers", b"providers", "seed", b"seed", "simulate_samples", b"simulate_samples"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "format", b"format", "graph_version", b"graph_version", "include_trajectory", b"include_trajectory", "providers", b"providers", "seed", b"seed", "simulate_samples", b"simulate_samples"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
