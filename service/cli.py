@@ -151,8 +151,9 @@ def _parser() -> argparse.ArgumentParser:
         "--activate-regime",
         action="append",
         default=[],
-        metavar="ID",
-        help="force an existing regime into force, e.g. cn-mofcom-2025-10-rare-earths",
+        metavar="ID[:SEVERITY]",
+        help="force an existing regime into force (optionally at another severity), e.g. "
+        "cn-mofcom-2025-10-rare-earths or cn-mofcom-2025-10-rare-earths:1",
     )
     scenario.add_argument(
         "--share",

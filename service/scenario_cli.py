@@ -64,10 +64,14 @@ def request_from_args(args: argparse.Namespace) -> risk_pb2.RunScenarioRequest:
         if fraction:
             node_degradation.fraction_lost = _number(fraction, "--node")
         request.perturbations.add(node=node_degradation)
-    for regime in args.activate_regime:
-        request.perturbations.add(
-            activate_regime=scenario_pb2.RegimeActivation(regime=f"regimes/{regime}")
+    for item in args.activate_regime:
+        regime, _, severity = item.partition(":")
+        activation = scenario_pb2.RegimeActivation(
+            regime=f"regimes/{regime}", duration_weeks=args.weeks
         )
+        if severity:
+            activation.severity = _number(severity, "--activate-regime")
+        request.perturbations.add(activate_regime=activation)
     for item in args.share:
         consumer, category, supplier, share = _split(item, "--share", 4)
         request.perturbations.add(
@@ -143,11 +147,11 @@ def render(result: ScenarioResult) -> str:
         f"Scenario: {result.scenario.name} (as of {result.as_of.isoformat()}; graph "
         f"{result.baseline_version} -> {result.scenario_version})",
         "Available capacity is a(P) at the headline horizon with every regime in force (0-1, "
-        "higher = more supply); weeks = supply-weeks lost over --weeks; scores 0-100, higher "
-        "= riskier.",
+        "higher = more supply); weeks = supply-weeks lost over --weeks; US$ bn = AI capex "
+        "idled by them (weeks / 52 x the year's capex); scores 0-100, higher = riskier.",
         "",
         f"{'provider':<26} {'avail':>6} {'->':>2} {'scen':>6} {'delta':>7} {'weeks':>6} "
-        f"{'score':>6} {'->':>2} {'scen':>6}  top driver of the capacity change",
+        f"{'US$ bn':>6} {'score':>6} {'->':>2} {'scen':>6}  top driver of the capacity change",
     ]
     for o in result.outcomes:
         capacity = next(d for d in o.deltas if d.quantity == "available_capacity")
@@ -156,7 +160,8 @@ def render(result: ScenarioResult) -> str:
         lines.append(
             f"{o.display_name[:26]:<26} {o.available_baseline:>6.3f} {'':>2} "
             f"{o.available_scenario:>6.3f} {capacity.delta:>+7.3f} {o.lost_supply_weeks:>6.2f} "
-            f"{composite.baseline:>6.1f} {'':>2} {composite.scenario:>6.1f}  {driver}"
+            + (f"{o.lost_capex_usd_bn:>6.2f} " if o.lost_capex_usd_bn is not None else f"{'-':>6} ")
+            + f"{composite.baseline:>6.1f} {'':>2} {composite.scenario:>6.1f}  {driver}"
         )
     lines += [f"note: {n}" for n in result.notes]
     return "\n".join(line.rstrip() for line in lines)

@@ -82,7 +82,9 @@ def _perturbation(p: scenario_pb2.Perturbation, path: str) -> sc.Perturbation:
                     )
                 ]
             )
-        return sc.ActivateRegime(match, r.severity if r.HasField("severity") else None)
+        return sc.ActivateRegime(
+            match, r.severity if r.HasField("severity") else None, r.duration_weeks
+        )
     if which == "add_regime":
         return sc.AddRegime(_regime(p.add_regime, f"{path}.add_regime"))
     if which == "share":
@@ -182,6 +184,7 @@ def result_to_proto(result: sc.ScenarioResult) -> risk_pb2.RunScenarioResponse:
                 baseline_risk_vector=o.baseline.risk_vector,
                 scenario_risk_vector=o.scenario.risk_vector,
                 available_curve=conv.curve_to_proto(o.available_curve),
+                lost_capex_usd_bn=o.lost_capex_usd_bn,
             )
             for o in result.outcomes
         ],

@@ -93,6 +93,42 @@ def assessment_detail(a: RiskAssessment, *, top: int = 8) -> str:
             f"({units.supply_weeks_per_year:.2f} supply-weeks a year{money}{chips}); {rp}; "
             f"CVaR95 {100 * units.cvar95:.1f}%",
         ]
+    sov = a.sovereignty
+    if sov is not None:
+        share = 100 * sov.largest_merchant_share
+        merchant = (
+            f"largest merchant vendor {sov.largest_merchant} {share:.0f}%"
+            if sov.largest_merchant
+            else "no merchant silicon"
+        )
+        out += [
+            "",
+            f"Silicon sovereignty ({a.quarter}): own silicon {100 * sov.own_silicon_share:.0f}% "
+            f"of accelerator compute ({', '.join(sov.own_chips) or 'none'}); {merchant}.",
+        ]
+        if sov.shared_chokepoints:
+            shared = ", ".join(
+                f"{c.firm} (merchant {100 * c.merchant_impact:.0f}%, own {100 * c.own_impact:.0f}%)"
+                for c in sov.shared_chokepoints
+            )
+            out.append(
+                f"  Chokepoints shared with the merchant fleet at {sov.horizon_weeks:g} weeks: "
+                f"{shared}; own silicon still exposed: {100 * sov.shared_exposure:.0f}%."
+            )
+    if a.capacity:
+        out += ["", f"Constrained pools ({a.quarter}; supply lost to each by allocation rule):"]
+        for pool in a.capacity:
+            rules = ", ".join(f"{rule} {100 * v:.1f}%" for rule, v in pool.shortfall)
+            state = (
+                f"{pool.capacity:,.0f} x yield {pool.yield_:g} for {pool.demand:,.0f} {pool.unit}"
+                if pool.capacity is not None and pool.demand is not None and pool.yield_ is not None
+                else "no demand figure"
+            )
+            out.append(
+                f"  {pool.pool:<10} serves {100 * min(1.0, pool.output):.0f}% ({state}): {rules}"
+            )
+    for note in a.series_notes:
+        out.append(f"  note: {note}")
     out += [
         "",
         f"Chokepoints (long-run impact, and at {a.horizon_weeks:g} weeks; {a.spof_count} single "

@@ -213,7 +213,7 @@ def test_edge_terms_scale_each_scenario_by_its_own_severity() -> None:
 
 def test_split_sites_cross_by_share() -> None:
     # A supplier half in Taiwan, half in the USA, feeding a US consumer: a Taiwan blockade
-    # stops the Taiwanese half of its deliveries: x_s (1 - x_c) + (1 - x_s) x_c = .5.
+    # stops the Taiwanese half of its deliveries: |x_s - x_c| = .5.
     sites = [("c", "USA", 1.0), ("s", "TWN", 0.5), ("s", "USA", 0.5), ("d", "USA", 1.0)]
     cg = build(TRADE_IDS, TRADE, sites, location=[*sites, ("p", "USA", 1.0)])
     exposure = cg.border_exposure(cg.countries.index("TWN"))
@@ -221,6 +221,25 @@ def test_split_sites_cross_by_share() -> None:
     term = EdgeTerm(exposure, np.ones(1))
     a = cg.evaluate(np.ones((cg.n_nodes, 1)), edge_terms=[term])[cg.index["p"], 0]
     assert a == pytest.approx(1 - 0.6 * 0.5)
+
+
+def test_co_located_sites_feed_each_other_first() -> None:
+    # Supplier and consumer both 30 % in the USA, 70 % in Taiwan: matched first, so only
+    # |0.7 - 0.7| = 0 of the flow crosses Taiwan's border (independent mixing would say
+    # 0.7 x 0.3 + 0.3 x 0.7 = 0.42). The US die supplier d feeds c's Taiwanese 70 %, and the
+    # Taiwanese 70 % of c's output crosses to the US provider: 0.7 each.
+    sites = [("c", "USA", 0.3), ("c", "TWN", 0.7), ("s", "TWN", 0.7), ("s", "USA", 0.3)]
+    sites += [("d", "USA", 1.0)]
+    cg = build(TRADE_IDS, TRADE, sites, location=[*sites, ("p", "USA", 1.0)])
+    exposure = cg.border_exposure(cg.countries.index("TWN"))
+    crossing = {
+        (
+            cg.ids[int(cg.segment_owner[np.searchsorted(cg.shares.indptr, k, "right") - 1])],
+            cg.ids[int(cg.shares.indices[k])],
+        ): float(v)
+        for k, v in enumerate(exposure)
+    }
+    assert crossing == pytest.approx({("c", "s"): 0.0, ("c", "d"): 0.7, ("p", "c"): 0.7})
 
 
 def test_delays_add_along_flow_paths() -> None:

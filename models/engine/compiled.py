@@ -710,13 +710,16 @@ class CompiledGraph:
         of country column ``country`` (METHODS v2 §2, blockade / embargo).
 
         With ``x`` a node's location share in the country (:attr:`location`), an edge from
-        supplier ``i`` to consumer ``j`` crosses for ``x_i (1 - x_j) + (1 - x_i) x_j`` of its
-        flow (supplier inside and consumer outside, or the reverse); a domestic edge never.
+        supplier ``i`` to consumer ``j`` crosses for ``|x_i - x_j|`` of its flow: supply is
+        matched to demand on the same side of the border first, so only the surplus of one
+        side crosses (a fab and a packaging line both 30 % in Arizona feed each other; a
+        die made only in Taiwan for a chip packaged 30 % in Arizona crosses for 0.3). A
+        domestic edge never crosses.
         """
         x = np.asarray(self.location[:, country].toarray()).ravel()
         supplier = x[self.shares.indices]
         consumer = x[np.repeat(self.segment_owner, np.diff(self.shares.indptr))]
-        return np.asarray(supplier * (1.0 - consumer) + (1.0 - supplier) * consumer)
+        return np.asarray(np.abs(supplier - consumer))
 
     def flows(self, roots: Sequence[int]) -> FloatArray:
         """Effective sourcing (METHODS §3): ``x_root = 1``, ``x_i = sum_j x_j s_ji``.

@@ -74,6 +74,7 @@ class ActivateRegime:
 
     regime: str
     severity: float | None = None  # None: the regime's own severity
+    duration_weeks: float = 0.0  # how long it stays in force (for lost supply-weeks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +205,9 @@ class ProviderOutcome:
     lost_supply_weeks: float  # d x (baseline - scenario available averaged over d weeks)
     deltas: tuple[Delta, ...]
     available_curve: tuple[float, ...] = ()  # scenario a(P) at 4, 13, 26, 52, 104 weeks
+    #: The AI capex idled by the lost supply-weeks: lost weeks / 52 x the year's capex (US$ bn;
+    #: None without a capex figure).
+    lost_capex_usd_bn: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +223,8 @@ class ScenarioResult:
 def describe(p: Perturbation) -> str:
     if isinstance(p, DegradeNode):
         return f"node {p.node} loses {100 * p.fraction_lost:g} % of capacity"
+    if isinstance(p, DegradeCountry) and p.kind is CountryEvent.BLOCKADE:
+        return f"{p.country} blockaded: {100 * p.fraction_lost:g} % of cross-border flows lost"
     if isinstance(p, DegradeCountry):
         return f"sites in {p.country} lose {100 * p.fraction_lost:g} % of capacity"
     if isinstance(p, ActivateRegime):
@@ -272,6 +278,7 @@ def validate(graph: SupplyGraph, scenario: Scenario) -> None:
                 bad.append(FieldViolation(f"{path}.regime", p.regime, "unknown regime"))
             if p.severity is not None:
                 fraction(path, p.severity, "severity")
+            _duration(bad, path, p.duration_weeks)
         elif isinstance(p, AddRegime):
             _check_regime(graph, p.regime, path, bad)
             regimes.add(p.regime.id)
@@ -846,6 +853,8 @@ def run_scenario(
                 s1,
                 [s1 - lo[0][pid].sub_score(key).score for lo in leave_out],
             )
+        lost = max(0.0, a0 - full.over_duration[pid]) * weeks
+        capex = base.loss_units.capex_usd_bn if base.loss_units else None
         deltas = []
         for name, (before, later, effects) in quantities.items():
             if n == 1:
@@ -867,9 +876,10 @@ def run_scenario(
                 scenario=after,
                 available_baseline=a0,
                 available_scenario=a1,
-                lost_supply_weeks=max(0.0, a0 - full.over_duration[pid]) * weeks,
+                lost_supply_weeks=lost,
                 deltas=tuple(deltas),
                 available_curve=full.curve[pid],
+                lost_capex_usd_bn=None if capex is None else capex * lost / 52.0,
             )
         )
     return ScenarioResult(

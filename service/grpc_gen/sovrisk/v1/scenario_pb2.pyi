@@ -333,19 +333,23 @@ class RegimeActivation(_message.Message):
 
     REGIME_FIELD_NUMBER: _builtins.int
     SEVERITY_FIELD_NUMBER: _builtins.int
+    DURATION_WEEKS_FIELD_NUMBER: _builtins.int
     regime: _builtins.str
     """The regime, `regimes/{regime}`."""
     severity: _builtins.float
     """Severity to use instead of the regime's own, in [0, 1]. Unset keeps the regime's."""
+    duration_weeks: _builtins.float
+    """How long it stays in force, in weeks (0-520); used for lost supply-weeks."""
     def __init__(
         self,
         *,
         regime: _builtins.str = ...,
         severity: _builtins.float | None = ...,
+        duration_weeks: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_severity", b"_severity", "severity", b"severity"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_severity", b"_severity", "regime", b"regime", "severity", b"severity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_severity", b"_severity", "duration_weeks", b"duration_weeks", "regime", b"regime", "severity", b"severity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__severity: _TypeAlias = _typing.Literal["severity"]  # noqa: Y015
     _WhichOneofArgType__severity: _TypeAlias = _typing.Literal["_severity", b"_severity"]  # noqa: Y015
@@ -582,6 +586,7 @@ class ProviderScenarioOutcome(_message.Message):
     BASELINE_RISK_VECTOR_FIELD_NUMBER: _builtins.int
     SCENARIO_RISK_VECTOR_FIELD_NUMBER: _builtins.int
     AVAILABLE_CURVE_FIELD_NUMBER: _builtins.int
+    LOST_CAPEX_USD_BN_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider, `providers/{provider}`."""
     display_name: _builtins.str
@@ -598,6 +603,10 @@ class ProviderScenarioOutcome(_message.Message):
     """The baseline's compact risk vector."""
     scenario_risk_vector: _builtins.str
     """The scenario's compact risk vector."""
+    lost_capex_usd_bn: _builtins.float
+    """The AI capex idled by the lost supply-weeks (lost weeks / 52 x the year's capex, US$
+    bn); unset without a capex figure for the provider.
+    """
     @_builtins.property
     def deltas(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScenarioDelta]:
         """Capacity, composite and sub-score deltas with their drivers."""
@@ -620,11 +629,14 @@ class ProviderScenarioOutcome(_message.Message):
         baseline_risk_vector: _builtins.str = ...,
         scenario_risk_vector: _builtins.str = ...,
         available_curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
+        lost_capex_usd_bn: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_lost_capex_usd_bn", b"_lost_capex_usd_bn", "lost_capex_usd_bn", b"lost_capex_usd_bn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_baseline", b"available_baseline", "available_curve", b"available_curve", "available_scenario", b"available_scenario", "baseline_risk_vector", b"baseline_risk_vector", "deltas", b"deltas", "display_name", b"display_name", "lost_supply_weeks", b"lost_supply_weeks", "provider", b"provider", "scenario_risk_vector", b"scenario_risk_vector"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_lost_capex_usd_bn", b"_lost_capex_usd_bn", "available_baseline", b"available_baseline", "available_curve", b"available_curve", "available_scenario", b"available_scenario", "baseline_risk_vector", b"baseline_risk_vector", "deltas", b"deltas", "display_name", b"display_name", "lost_capex_usd_bn", b"lost_capex_usd_bn", "lost_supply_weeks", b"lost_supply_weeks", "provider", b"provider", "scenario_risk_vector", b"scenario_risk_vector"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__lost_capex_usd_bn: _TypeAlias = _typing.Literal["lost_capex_usd_bn"]  # noqa: Y015
+    _WhichOneofArgType__lost_capex_usd_bn: _TypeAlias = _typing.Literal["_lost_capex_usd_bn", b"_lost_capex_usd_bn"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__lost_capex_usd_bn) -> _WhichOneofReturnType__lost_capex_usd_bn | None: ...
 
 Global___ProviderScenarioOutcome: _TypeAlias = ProviderScenarioOutcome  # noqa: Y015
