@@ -433,3 +433,64 @@ async def test_watch_rejects_bad_thresholds(stubs: Stubs) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stream.read()
     assert bad_fields(caught.value) == ["thresholds[0].value"]
+
+
+async def test_rows_of_the_dated_tables_are_edited_like_records(stubs: Stubs) -> None:
+    # A capacity row for pool m1 (the small graph's first dated series), through upsert_row;
+    # an invalid one names the request field and stores nothing.
+    graph, risk = stubs
+    row = {
+        "pool": "m1",
+        "period": "2024Q2",
+        "capacity": "90",
+        "unit": "stacks_per_month",
+        "demand": "100",
+        "quality": "B",
+        "source": "fixture",
+        "as_of": "2024-06-01",
+    }
+    bad = graph_pb2.BatchUpdateGraphRequest(
+        parent="graph",
+        base_version="graph/versions/1",
+        changes=[
+            v.GraphChange(upsert_row=v.TableRow(table="capacity", values={**row, "yield": "2"}))
+        ],
+        message="m1 capacity",
+    )
+    error = await rpc_error(graph.BatchUpdateGraph(bad, metadata=EDITOR))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    fields = [f.field for f in unpack(error)["BadRequest"].field_violations]  # type: ignore[attr-defined]
+    assert fields == ["changes[0].upsert_row.values[yield]"]
+    unknown = graph_pb2.BatchUpdateGraphRequest(
+        parent="graph",
+        base_version="graph/versions/1",
+        changes=[v.GraphChange(upsert_row=v.TableRow(table="nodes", values=row))],
+        message="x",
+    )
+    error = await rpc_error(graph.BatchUpdateGraph(unknown, metadata=EDITOR))
+    fields = [f.field for f in unpack(error)["BadRequest"].field_violations]  # type: ignore[attr-defined]
+    assert fields == ["changes[0].upsert_row.table"]
+    versions = await graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest())
+    assert len(versions.graph_versions) == 1
+
+    good = graph_pb2.BatchUpdateGraphRequest(
+        parent="graph",
+        base_version="graph/versions/1",
+        changes=[v.GraphChange(upsert_row=v.TableRow(table="capacity", values=row))],
+        message="m1 capacity",
+    )
+    response = await graph.BatchUpdateGraph(good, metadata=EDITOR)
+    assert [(c.kind, list(c.key)) for c in response.changes] == [("capacity", ["m1", "2024Q2"])]
+    # The score now carries the pool: m1 serves 90 of the 100 wanted in 2024Q2.
+    scored = await risk.ScoreProvider(risk_pb2.ScoreProviderRequest(name="providers/p"))
+    [pool] = scored.capacity
+    assert (pool.pool, pool.quarter, pool.output) == ("m1", "2024Q2", pytest.approx(0.9))
+    # And it can be deleted again by its key.
+    delete = graph_pb2.BatchUpdateGraphRequest(
+        parent="graph",
+        base_version="graph/versions/2",
+        changes=[v.GraphChange(delete_row=v.TableRowKey(table="capacity", key=["m1", "2024Q2"]))],
+        message="undo",
+    )
+    response = await graph.BatchUpdateGraph(delete, metadata=EDITOR)
+    assert response.graph_version.name == "graph/versions/3"
