@@ -13,7 +13,7 @@ import math
 import re
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import networkx as nx
@@ -185,6 +185,35 @@ class _Row:
             self.fail(field, f"must be <= {high:g}")
             return None
         return value
+
+    def bounds(
+        self,
+        value: float | None,
+        low_field: str,
+        high_field: str,
+        central: str,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+    ) -> tuple[float | None, float | None]:
+        """The optional range around ``value`` (``low_field <= central <= high_field``)."""
+        lo = self.number(low_field, required=False, low=low, high=high)
+        hi = self.number(high_field, required=False, low=low, high=high)
+        if value is not None and lo is not None and lo > value:
+            self.fail(low_field, f"must be <= {central} ({value:g})")
+        if value is not None and hi is not None and hi < value:
+            self.fail(high_field, f"must be >= {central} ({value:g})")
+        return lo, hi
+
+    def node_of_kind(self, field: str, nid: str, nodes: Mapping[str, Node], kind: NodeKind) -> None:
+        """Fail unless ``nid`` (already read from ``field``) is a node of ``kind``."""
+        if not nid:
+            return
+        if nid not in nodes:
+            self.fail(field, "unknown node id (not in nodes.csv)")
+        elif nodes[nid].kind is not kind:
+            article = "an" if str(kind)[0] in "aeiou" else "a"
+            self.fail(field, f"'{nid}' is a {nodes[nid].kind}, not {article} {kind}")
 
     def date(self, field: str, *, required: bool = True) -> dt.date | None:
         raw = self.text(field, required=required)

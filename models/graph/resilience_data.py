@@ -165,19 +165,11 @@ def load_provider_demand(path: str | Path | DatasetFiles, graph: SupplyGraph) ->
         pid = row.ident("provider")
         mentioned.add(pid)
         weight = _positive(row, "demand_weight", required=True, limit=math.inf)
-        low = row.number("demand_low", required=False, low=0.0)
-        high = row.number("demand_high", required=False, low=0.0)
+        low, high = row.bounds(weight, "demand_low", "demand_high", "demand_weight", low=0.0)
         capex = row.number("capex_usd_bn", required=False, low=0.0, high=1e5)
         intake = row.number("intake_units", required=False, low=0.0, high=1e9)
         provenance = row.provenance(graph.sources)
-        if pid and pid not in graph.nodes:
-            row.fail("provider", "unknown node id (not in nodes.csv)")
-        elif pid and graph.nodes[pid].kind is not NodeKind.PROVIDER:
-            row.fail("provider", f"'{pid}' is a {graph.nodes[pid].kind}, not a provider")
-        if weight is not None and low is not None and low > weight:
-            row.fail("demand_low", f"must be <= demand_weight ({weight:g})")
-        if weight is not None and high is not None and high < weight:
-            row.fail("demand_high", f"must be >= demand_weight ({weight:g})")
+        row.node_of_kind("provider", pid, graph.nodes, NodeKind.PROVIDER)
         if pid in records:
             row.fail("provider", "duplicate row for this provider")
         if row.ok and weight is not None:

@@ -507,18 +507,6 @@ def _quarter(row: _Row, name: str = "period") -> Quarter | None:
     return quarter
 
 
-def _range(
-    row: _Row, value: float | None, low_field: str, high_field: str, central: str, **bounds: float
-) -> tuple[float | None, float | None]:
-    low = row.number(low_field, required=False, **bounds)
-    high = row.number(high_field, required=False, **bounds)
-    if value is not None and low is not None and low > value:
-        row.fail(low_field, f"must be <= {central} ({value:g})")
-    if value is not None and high is not None and high < value:
-        row.fail(high_field, f"must be >= {central} ({value:g})")
-    return low, high
-
-
 def _load_fleet(
     files: DatasetFiles, graph: SupplyGraph, issues: list[DataIssue]
 ) -> list[FleetPoint]:
@@ -535,18 +523,12 @@ def _load_fleet(
             row.fail("basis", "must be 'new' (delivered in the quarter) or 'installed'")
             basis = None
         units = row.number("units", required=False, low=0.0, high=1e9)
-        low, high = _range(row, units, "units_low", "units_high", "units", low=0.0, high=1e9)
+        low, high = row.bounds(units, "units_low", "units_high", "units", low=0.0, high=1e9)
         share = row.number("share", required=False, low=0.0, high=1.0)
         provenance = row.provenance(graph.sources)
-        if pid and pid not in graph.nodes:
-            row.fail("provider", "unknown node id (not in nodes.csv)")
-        elif pid and graph.nodes[pid].kind is not NodeKind.PROVIDER:
-            row.fail("provider", f"'{pid}' is a {graph.nodes[pid].kind}, not a provider")
-        if chip and chip not in graph.nodes:
-            row.fail("chip", "unknown node id (not in nodes.csv)")
-        elif chip and graph.nodes[chip].kind is not NodeKind.ACCELERATOR:
-            row.fail("chip", f"'{chip}' is a {graph.nodes[chip].kind}, not an accelerator")
-        elif chip and graph.nodes[chip].compute_h100e is None:
+        row.node_of_kind("provider", pid, graph.nodes, NodeKind.PROVIDER)
+        row.node_of_kind("chip", chip, graph.nodes, NodeKind.ACCELERATOR)
+        if chip in graph.nodes and graph.nodes[chip].compute_h100e is None:
             row.fail(
                 "chip",
                 "has no compute_h100e in nodes.csv: fleet rows count chips, and the fleet "
@@ -622,13 +604,13 @@ def _load_capacity(
         capacity = row.number("capacity", low=0.0, high=1e12)
         if capacity is not None and capacity <= 0.0:
             row.fail("capacity", "must be > 0")
-        low, high = _range(row, capacity, "capacity_low", "capacity_high", "capacity", low=0.0)
+        low, high = row.bounds(capacity, "capacity_low", "capacity_high", "capacity", low=0.0)
         unit = row.text("unit")
         yield_ = row.number("yield", required=False, low=0.0, high=1.0)
         if yield_ is not None and yield_ <= 0.0:
             row.fail("yield", "must be > 0 (a fraction of good output)")
         demand = row.number("demand", required=False, low=0.0, high=1e12)
-        d_low, d_high = _range(row, demand, "demand_low", "demand_high", "demand", low=0.0)
+        d_low, d_high = row.bounds(demand, "demand_low", "demand_high", "demand", low=0.0)
         provenance = row.provenance(graph.sources)
         _check_pool(row, graph, pool)
         if pool in units and unit and unit != units[pool]:
@@ -728,12 +710,12 @@ def _load_alternates(
         supplier, alternate = row.ident("supplier"), row.ident("alternate")
         category = row.text("category")
         lead = row.number("lead_weeks", low=0.0, high=MAX_LEAD_WEEKS)
-        lead_low, lead_high = _range(
-            row, lead, "lead_low", "lead_high", "lead_weeks", low=0.0, high=MAX_LEAD_WEEKS
+        lead_low, lead_high = row.bounds(
+            lead, "lead_low", "lead_high", "lead_weeks", low=0.0, high=MAX_LEAD_WEEKS
         )
         spare = row.number("spare", low=0.0, high=MAX_SPARE)
-        spare_low, spare_high = _range(
-            row, spare, "spare_low", "spare_high", "spare", low=0.0, high=MAX_SPARE
+        spare_low, spare_high = row.bounds(
+            spare, "spare_low", "spare_high", "spare", low=0.0, high=MAX_SPARE
         )
         provenance = row.provenance(graph.sources)
         for name, nid in (("supplier", supplier), ("alternate", alternate)):
@@ -796,13 +778,10 @@ def _load_capex(
         if year is not None and year != int(year):
             row.fail("year", "must be a whole year")
         capex = row.number("capex_usd_bn", low=0.0, high=1e5)
-        low, high = _range(row, capex, "capex_low", "capex_high", "capex_usd_bn", low=0.0, high=1e5)
+        low, high = row.bounds(capex, "capex_low", "capex_high", "capex_usd_bn", low=0.0, high=1e5)
         ai_share = row.number("ai_share", required=False, low=0.0, high=1.0)
         provenance = row.provenance(graph.sources)
-        if pid and pid not in graph.nodes:
-            row.fail("provider", "unknown node id (not in nodes.csv)")
-        elif pid and graph.nodes[pid].kind is not NodeKind.PROVIDER:
-            row.fail("provider", f"'{pid}' is a {graph.nodes[pid].kind}, not a provider")
+        row.node_of_kind("provider", pid, graph.nodes, NodeKind.PROVIDER)
         if year is not None and (pid, int(year)) in seen:
             row.fail("year", "duplicate row for this provider and year")
         if row.ok and year is not None and capex is not None:
