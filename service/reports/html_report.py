@@ -121,7 +121,10 @@ def _header(data: ReportData) -> str:
     top = data.assessments[0]
     spofs = sum(a.spof_count for a in data.assessments)
     toc = [("ranking", "Ranking"), ("subscores", "Sub-scores"), ("procurement", "Procurement")]
-    toc += [("chokepoints", "Chokepoints"), ("exposure", "Country exposure")]
+    toc += [("chokepoints", "Chokepoints")]
+    if data.trajectory:
+        toc.append(("trajectory", "Over time"))
+    toc += [("exposure", "Country exposure")]
     if data.simulation:
         toc.append(("losses", "Simulated losses"))
     toc += [(f"provider-{a.provider}", a.display_name) for a in data.assessments]
