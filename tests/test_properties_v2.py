@@ -108,7 +108,7 @@ def test_the_floor_only_for_critical_sub_scores(report: ValidityReport) -> None:
 
 def test_no_sub_score_is_identical_across_us_providers(report: ValidityReport) -> None:
     # ranges over the six US providers: concentration 70.8-77.5, structural 41.6-58.4,
-    # geopolitical 62.4-62.9, export control 26.3-27.6, resilience 40.6-56.3, tail 54.0-54.3
+    # geopolitical 62.4-62.9, export control 27.2-28.5, resilience 40.6-56.3, tail 54.0-54.3
     for key in SUB_SCORES:
         values = [report.spreads[key][2][p] for p in US]
         assert max(values) - min(values) >= 0.1, key

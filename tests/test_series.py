@@ -233,3 +233,15 @@ def test_alternate_category_must_be_supplied(tmp_path: Path) -> None:
     assert [(i.row, i.field, i.message) for i in err.value.issues] == [
         (2, "category", "m1 supplies nobody in category 'logic_die'")
     ]
+
+
+def test_a_units_point_next_to_a_shares_point_blends_as_shares(tmp_path: Path) -> None:
+    # 2024Q1 in units (a 600, b 400 -> 0.6 / 0.4), 2024Q4 in shares (0.2 / 0.8): 2024Q2 is a
+    # third of the way: a 0.6 - 0.4/3 = 0.4667, b 0.5333; no units (one side has none).
+    fleet = FLEET.replace("p,2024Q4,new,a,200,150,250,,", "p,2024Q4,new,a,,,,0.2,").replace(
+        "p,2024Q4,new,b,800,,,,", "p,2024Q4,new,b,,,,0.8,"
+    )
+    _, sup = load_bundle(dataset(tmp_path, fleet=fleet))
+    mix = sup.series.fleet_mix("p", Quarter(2024, 2))
+    assert mix is not None and mix.value.units is None
+    assert mix.value.shares == pytest.approx({"a": 0.6 - 0.4 / 3, "b": 0.4 + 0.4 / 3})

@@ -388,7 +388,9 @@ class ImpactModel:
     def _standing_state_uncached(self, felt: tuple[tuple[str, int], ...]) -> FloatArray:
         steps = self._delay_steps
         weeks = [(rid, math.inf if k < 0 else float(steps[k])) for rid, k in felt]
-        scale = self.standing_scale(weeks)
+        # The standing state is the supply as it runs: qualifiable alternates (a response to
+        # a new shock) take no part, as in the standing allocation shortfall.
+        scale = self.standing_scale(weeks) * np.where(self.compiled.ramp_entries, 0.0, 1.0)
         a = self.compiled.evaluate(
             np.ones(self.compiled.n_nodes),
             edge_scale=scale,

@@ -468,7 +468,11 @@ class DatedSeries:
 
 
 def _shares(points: Iterable[FleetPoint]) -> dict[str, float]:
-    return {p.chip: p.share or 0.0 for p in points}
+    """A point's mix as shares, whether it was given in shares or in units."""
+    rows = list(points)
+    if rows and all(p.units is not None for p in rows):
+        return _normalised({p.chip: p.units or 0.0 for p in rows})
+    return {p.chip: p.share or 0.0 for p in rows}
 
 
 # -- loading -------------------------------------------------------------------------------------

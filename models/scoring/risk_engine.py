@@ -754,12 +754,13 @@ class RiskEngine(ImpactModel):
         record = demand.records.get(pid) if demand else None
         capex = record.capex_usd_bn if record else None
         intake = record.intake_units if record else None
+        # Outside a series the nearest point is used, as everywhere, and series_notes says so.
         series = self.supplements.series
         year_capex = series.capex_at(pid, as_of.year)
-        if year_capex is not None and not year_capex.extrapolated:
+        if year_capex is not None:
             capex = year_capex.value
         mix = self.dated.fleets.get(pid) if self.dated else None
-        if mix is not None and mix.value.total_units is not None and not mix.extrapolated:
+        if mix is not None and mix.value.total_units is not None:
             intake = 4.0 * mix.value.total_units
         eal = risk.mean_loss
         return LossUnits(

@@ -553,8 +553,8 @@ class GraphChange(_message.Message):
 
     @_builtins.property
     def upsert_row(self) -> Global___TableRow:
-        """Create or replace a row of any other table (events, resilience, provider demand,
-        fleet, capacity, allocation, alternates, capex).
+        """Create or replace a row of any other table (sources, country risk, events,
+        resilience, provider demand, fleet, capacity, allocation, alternates, capex).
         """
 
     @_builtins.property
@@ -614,8 +614,9 @@ class TableRow(_message.Message):
     TABLE_FIELD_NUMBER: _builtins.int
     VALUES_FIELD_NUMBER: _builtins.int
     table: _builtins.str
-    """The record kind: "event", "resilience", "demand", "fleet", "capacity", "allocation",
-    "alternate" or "capex" (docs/data-format.md names their files and columns).
+    """The record kind: "source", "country", "event", "resilience", "demand", "fleet",
+    "capacity", "allocation", "alternate" or "capex" (docs/data-format.md names their files
+    and columns).
     """
     @_builtins.property
     def values(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -708,7 +709,8 @@ class RecordChange(_message.Message):
     NODES_FIELD_NUMBER: _builtins.int
     kind: _builtins.str
     """Record kind: "node", "edge", "site", "regime", "source", "country", "event",
-    "resilience", "demand", or "dataset" for dataset.toml.
+    "resilience", "demand", "fleet", "capacity", "allocation", "alternate", "capex", or
+    "dataset" for dataset.toml.
     """
     operation: Global___ChangeOperation.ValueType
     """Added, removed or changed."""
