@@ -153,6 +153,6 @@ def test_a_second_cowos_source_helps_only_once_qualified(engine: RiskEngine) -> 
     with_icube = _icube(engine, 52, 26, 52, alt=True)
     assert with_icube < without - 3.0
     # A 12-week outage is over before a 26-week qualification ends: the same 7.25
-    # supply-weeks with or without it. Pre-qualified (8 weeks) it helps: 7.37 -> 6.75 at 13.
+    # supply-weeks with or without it. Pre-qualified (8 weeks) it helps: 7.37 -> 6.76 at 13.
     assert _icube(engine, 12, 26, 52, alt=True) == pytest.approx(_icube(engine, 12, 26, 52, False))
     assert _icube(engine, 12, 8, 13, alt=True) < _icube(engine, 12, 8, 13, alt=False)
