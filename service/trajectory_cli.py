@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         docs = [
             json_format.MessageToDict(
-                conv.trajectory_row_to_proto(r), preserving_proto_field_name=True
+                conv.trajectory_row_to_proto(r), always_print_fields_with_no_presence=True
             )
             for r in rows
         ]

@@ -208,3 +208,21 @@ def test_scenario_bad_flags_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "perturbations[0].node.node" in err and "perturbations[0].node.fraction_lost" in err
     assert main(["scenario", "--data", str(SMALL), "--share", "p:fleet:b"]) == 2
     assert "--share" in capsys.readouterr().err
+
+
+def test_trajectory_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    # The small graph has no fleet series: one row per quarter, the same mix every quarter.
+    assert main(["trajectory", "p", "--from", "2024Q1", "--to", "2024Q2", "--data", DATA]) == 0
+    out = capsys.readouterr().out
+    assert "Provider P (p)" in out and "2024Q1" in out and "2024Q2" in out
+    assert main(["trajectory", "--from", "2024Q2", "--to", "2024Q2", "--json", "--data", DATA]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["quarter"], row["provider"], row["asOf"]) == (
+        "2024Q2",
+        "providers/p",
+        {"year": 2024, "month": 6, "day": 30},
+    )
+    assert 0 < row["composite"] <= 100
+    # Unknown providers and reversed ranges are errors, not empty tables.
+    assert main(["trajectory", "zz", "--data", DATA]) == 2
+    assert main(["trajectory", "--from", "2024Q2", "--to", "2024Q1", "--data", DATA]) == 2
