@@ -52,7 +52,7 @@ def pct(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f} %"
 
 
-def quality_mix(engine: RiskEngine, rows: Sequence[object]) -> str:
+def quality_mix(rows: Sequence[object]) -> str:
     counts = {q: 0 for q in Quality}
     for r in rows:
         counts[r.provenance.quality] += 1  # type: ignore[attr-defined]
@@ -131,7 +131,7 @@ class Cookbook:
             "",
             self.own_silicon_answer(quarter),
             "",
-            f"*Data quality:* fleet rows of {quarter}: {quality_mix(self.engine, fleet)}; "
+            f"*Data quality:* fleet rows of {quarter}: {quality_mix(fleet)}; "
             "chip-level supply splits are mostly C (see data/README.md).",
             "",
         ]
@@ -195,7 +195,7 @@ class Cookbook:
             "",
             self.cowos_easing_answer(pool_at),
             "",
-            f"*Data quality:* CoWoS capacity rows {quality_mix(self.engine, capacity)}; demand "
+            f"*Data quality:* CoWoS capacity rows {quality_mix(capacity)}; demand "
             "figures are C (worked back from reported shortage statements).",
             "",
         ]

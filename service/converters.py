@@ -146,11 +146,10 @@ def quarter_from_proto(text: str, field: str) -> Quarter | None:
 def quarter_range(engine: RiskEngine, start: str, end: str) -> tuple[Quarter, Quarter]:
     """The requested quarters; an empty end defaults to the fleet series' last quarter and
     an empty start to its first (the dataset's quarter without a series)."""
-    series = engine.supplements.series
-    known = sorted({q for p in series.fleet_providers() for q in series.fleet_quarters(p)})
     home = Quarter.of(engine.graph.info.as_of)
-    first = quarter_from_proto(start, "start_quarter") or (known[0] if known else home)
-    last = quarter_from_proto(end, "end_quarter") or (known[-1] if known else home)
+    span = engine.supplements.series.fleet_span() or (home, home)
+    first = quarter_from_proto(start, "start_quarter") or span[0]
+    last = quarter_from_proto(end, "end_quarter") or span[1]
     return first, last
 
 

@@ -14,7 +14,7 @@ from models.graph.bundle import load_bundle
 from models.graph.series import Quarter
 from models.scoring.params import ScoringParams
 from models.scoring.risk_engine import RiskEngine
-from models.scoring.trajectory import TrajectoryPoint, check_range, trajectory
+from models.scoring.trajectory import TrajectoryPoint, trajectory
 from service import converters as conv
 from service.registry import DEFAULT_DATA_DIR
 
@@ -57,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     default_first, default_last = conv.quarter_range(engine, "", "")
     first, last = args.first or default_first, args.last or default_last
-    check_range(first, last)
     params = ScoringParams.build(as_of=engine.graph.info.as_of, horizon_weeks=args.horizon)
 
     def progress(q: Quarter) -> None:

@@ -219,18 +219,18 @@ def pools_at(
     return tuple(pools)
 
 
-def _claimant_of(graph_: SupplyGraph, chip: str, named: Mapping[str, Claim]) -> str:
+def _claimant_of(graph: SupplyGraph, chip: str, named: Mapping[str, Claim]) -> str:
     """The claimant that buys for ``chip`` ('' if none and no 'other' row)."""
     if chip in named:
         return chip
     designers = sorted(
         (-e.share, e.supplier)
-        for e in graph_.inputs(chip)
+        for e in graph.inputs(chip)
         if e.category in DESIGN_CATEGORIES and e.supplier in named
     )
     if designers:
         return designers[0][1]
-    node = graph_.nodes[chip]
+    node = graph.nodes[chip]
     if OTHER_CLAIMANT in named and node.kind is not NodeKind.PROVIDER:
         return OTHER_CLAIMANT
     return ""

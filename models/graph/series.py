@@ -382,6 +382,11 @@ class DatedSeries:
     def fleet_quarters(self, provider: str, basis: FleetBasis = FleetBasis.NEW) -> list[Quarter]:
         return list(self._fleet.get((provider, basis), {}))
 
+    def fleet_span(self, basis: FleetBasis = FleetBasis.NEW) -> tuple[Quarter, Quarter] | None:
+        """The first and last quarter with a fleet point of any provider (None: no series)."""
+        known = [q for (_, b), points in self._fleet.items() if b is basis for q in points]
+        return (min(known), max(known)) if known else None
+
     def fleet_mix(
         self, provider: str, quarter: Quarter, basis: FleetBasis = FleetBasis.NEW
     ) -> Interpolated[FleetMix] | None:

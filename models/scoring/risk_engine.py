@@ -142,6 +142,7 @@ class RiskEngine(ImpactModel):
         if origin is None and dated is None and supplements.series:
             view = graph_at(graph, supplements.series, graph.info.as_of)
             self.dated = view if view.graph is graph else None
+        self._pool_list: tuple[Pool, ...] | None = None
         self._pools: dict[str, tuple[Pool, dict[AllocationRule, FloatArray]]] | None = None
         self._resilience: ResilienceResult | bool | None = False  # False: not computed yet
         self._tail: SimulationResult | bool | None = False
@@ -216,15 +217,27 @@ class RiskEngine(ImpactModel):
             dated=self.dated or DatedGraph(Quarter.of(self.graph.info.as_of), graph, {}, ()),
         )
 
-    def pool_shortfalls(self) -> dict[str, tuple[Pool, dict[AllocationRule, FloatArray]]]:
-        """Per pool with capacity data, as of this engine's quarter: the pool and, per rule
-        (priority lists excepted), each provider's supply lost to it (computed once)."""
+    def pools(self) -> tuple[Pool, ...]:
+        """The constrained pools with capacity data as of this engine's quarter, claimants
+        weighted by provider demand (computed once)."""
         with self._lazy_lock:
-            if self._pools is None:
+            if self._pool_list is None:
                 quarter = self.dated.quarter if self.dated else Quarter.of(self.graph.info.as_of)
                 demand = self.supplements.demand
                 weights = demand.weights() if demand else dict.fromkeys(self.provider_ids, 1.0)
-                pools = pools_at(self, self.supplements.series, quarter, weights)
+                self._pool_list = tuple(
+                    pool
+                    for pool in pools_at(self, self.supplements.series, quarter, weights)
+                    if pool.capacity is not None
+                )
+            return self._pool_list
+
+    def pool_shortfalls(self) -> dict[str, tuple[Pool, dict[AllocationRule, FloatArray]]]:
+        """Per pool of :meth:`pools`: the pool and, per rule (priority lists excepted), each
+        provider's supply lost to it (computed once)."""
+        pools = self.pools()
+        with self._lazy_lock:
+            if self._pools is None:
                 self._pools = {
                     pool.id: (
                         pool,
@@ -235,7 +248,6 @@ class RiskEngine(ImpactModel):
                         },
                     )
                     for pool in pools
-                    if pool.capacity is not None
                 }
             return self._pools
 
@@ -785,7 +797,7 @@ class RiskEngine(ImpactModel):
         year_capex = self.supplements.series.capex_at(pid, as_of.year)
         if year_capex is not None and year_capex.note:
             notes.append(year_capex.note + " (capex)")
-        for pool, _ in self.pool_shortfalls().values():
+        for pool in self.pools():
             notes.extend(pool.notes)
         return tuple(notes)
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass, replace
 import networkx as nx
 import numpy as np
 
-from models.analysis.allocation import AllocationRule, Pool, pool_scale, pools_at
+from models.analysis.allocation import AllocationRule, pool_scale
 from models.engine.compiled import EdgeTerm
 from models.engine.impacts import HORIZONS, CountryEvent
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph.bundle import Supplements
 from models.graph.schema import Provenance, Quality, Regime, Site, SupplyEdge
-from models.graph.series import Alternate, DatedSeries, Quarter, pool_members
+from models.graph.series import Alternate, DatedSeries, pool_members
 from models.graph.supply_graph import SupplyGraph
 from models.scoring.assessment import RiskAssessment
 from models.scoring.params import SUB_SCORES, ScoringParams
@@ -639,22 +639,11 @@ def allocates(scenario: Scenario) -> bool:
     )
 
 
-def _pools(engine: RiskEngine) -> list[Pool]:
-    quarter = engine.dated.quarter if engine.dated else Quarter.of(engine.graph.info.as_of)
-    demand = engine.supplements.demand
-    weights = demand.weights() if demand else dict.fromkeys(engine.provider_ids, 1.0)
-    return [
-        p
-        for p in pools_at(engine, engine.supplements.series, quarter, weights)
-        if p.capacity is not None
-    ]
-
-
 def baseline_allocation(engine: RiskEngine, scenario: Scenario) -> np.ndarray:
     """The baseline's per-entry scale: every pool as of the quarter, by the scenario's rule."""
     rule = scenario.allocation_rule or AllocationRule.PRO_RATA
     scale = np.ones(engine.compiled.shares.nnz)
-    for pool in _pools(engine):
+    for pool in engine.pools():
         scale *= pool_scale(pool, len(scale), rule, priority=scenario.priority)
     return scale
 
@@ -668,7 +657,7 @@ def _allocate(engine: RiskEngine, scenario: Scenario, up: np.ndarray) -> _Alloca
     scale = np.ones(cg.shares.nnz)
     up = up.copy()
     terms: list[EdgeTerm] = []
-    for pool in _pools(engine):
+    for pool in engine.pools():
         supply = pool.output
         state = pool.capacity.value if pool.capacity else None
         for p in scenario.perturbations:

@@ -117,10 +117,9 @@ DEFAULT_QUARTERS_BACK, DEFAULT_QUARTERS_AHEAD = 11, 4
 def default_window(engine: RiskEngine, quarter: Quarter) -> tuple[Quarter, Quarter] | None:
     """The quarters a report shows around ``quarter``: three years back and one ahead,
     within the fleet series (None without one)."""
-    series = engine.supplements.series
-    known = sorted({q for p in series.fleet_providers() for q in series.fleet_quarters(p)})
-    if not known:
+    span = engine.supplements.series.fleet_span()
+    if span is None:
         return None
-    first = max(known[0], quarter.shift(-DEFAULT_QUARTERS_BACK))
-    last = min(known[-1], quarter.shift(DEFAULT_QUARTERS_AHEAD))
+    first = max(span[0], quarter.shift(-DEFAULT_QUARTERS_BACK))
+    last = min(span[1], quarter.shift(DEFAULT_QUARTERS_AHEAD))
     return (first, last) if first <= last else None
