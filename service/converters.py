@@ -272,6 +272,18 @@ _STATUS = {
     am.CheckStatus.FAIL: risk_pb2.CHECK_STATUS_FAIL,
     am.CheckStatus.INCONCLUSIVE: risk_pb2.CHECK_STATUS_INCONCLUSIVE,
 }
+_REGIME_STATUS = {
+    name: risk_pb2.RegimeStatus.Value(f"REGIME_STATUS_{name.upper()}")
+    for name in ("in_force", "suspended", "not_yet", "ended", "lapsed")
+}
+_REGIME_ACTION = {
+    name: risk_pb2.RegimeAction.Value(f"REGIME_ACTION_{name.upper()}")
+    for name in ("restrict", "loosen", "suspend")
+}
+_REGIME_MEASURE = {
+    name: risk_pb2.RegimeMeasure.Value(f"REGIME_MEASURE_{name.upper()}")
+    for name in ("export", "import")
+}
 _REFERENCE = {
     BandReference.DOJ_2010: risk_pb2.HHI_BAND_REFERENCE_DOJ_2010,
     BandReference.DOJ_2023: risk_pb2.HHI_BAND_REFERENCE_DOJ_2023,
@@ -495,6 +507,13 @@ def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.Ri
                 effective_from=date_to_proto(r.effective_from),
                 effective_to=date_to_proto(r.effective_to),
                 curve=curve_to_proto(r.curve),
+                status=_REGIME_STATUS.get(r.status, risk_pb2.REGIME_STATUS_UNSPECIFIED),
+                action=_REGIME_ACTION.get(r.action, risk_pb2.REGIME_ACTION_UNSPECIFIED),
+                measure=_REGIME_MEASURE.get(r.measure, risk_pb2.REGIME_MEASURE_UNSPECIFIED),
+                suspended_by=[f"regimes/{x}" for x in r.suspended_by],
+                replaced_by=[f"regimes/{x}" for x in r.replaced_by],
+                replaces=[f"regimes/{x}" for x in r.replaces],
+                suspends=[f"regimes/{x}" for x in r.suspends],
             )
             for r in a.regimes
         ],

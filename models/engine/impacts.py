@@ -34,7 +34,14 @@ from functools import lru_cache
 import numpy as np
 
 from models.engine.compiled import EdgeTerm, FloatArray, compile_graph
-from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind, Regime
+from models.graph.regimes import RegimeState, regime_state
+from models.graph.schema import (
+    AGGREGATE_MARKET_TAG,
+    DestinationBasis,
+    NodeKind,
+    Regime,
+    RegimeMeasure,
+)
 from models.graph.series import Alternate
 from models.graph.supply_graph import SupplyGraph
 
@@ -136,12 +143,13 @@ class ImpactModel:
         # vetoes) and edge-level scales (deliveries to the regime's destinations only). A
         # regime's veto does not depend on the date, so each is evaluated once, for every
         # provider and horizon; the date only decides which of them are in force.
-        self._bound = {r.id: self._bound_vector(r) for r in graph.regimes.values()}
-        self._edge_scale = {r.id: self._regime_edge_scale(r) for r in graph.regimes.values()}
-        ones = np.ones((n, 1))
+        binding = [r for r in graph.regimes.values() if r.binds]
+        self._bound = {r.id: self._bound_vector(r) for r in binding}
+        self._edge_scale = {r.id: self._regime_edge_scale(r) for r in binding}
+        self._masked_scale: dict[tuple[str, frozenset[str]], FloatArray] = {}
+        self._masked_curve: dict[tuple[str, frozenset[str]], FloatArray] = {}
         self.regime_curve: dict[str, FloatArray] = {
-            rid: 1.0 - self.curve(ones, edge_terms=(EdgeTerm(1.0 - scale, np.ones(1)),))[:, :, 0]
-            for rid, scale in self._edge_scale.items()
+            rid: self._veto_curve(scale) for rid, scale in self._edge_scale.items()
         }
         self._jurisdictions = tuple(
             sorted(set(cg.countries) | {r.issuer for r in graph.regimes.values()})
@@ -242,14 +250,32 @@ class ImpactModel:
             bound[i] = regime.severity * min(1.0, float(share))
         return bound
 
+    def _lifted_bound(self, regime_id: str, in_force: frozenset[str]) -> FloatArray:
+        """The regime's node-level bound with the nodes its replacers in force reach left to
+        them (the jurisdictional veto is destination-blind)."""
+        bound = self._bound[regime_id]
+        replacers = self.replacers(regime_id, in_force)
+        if not replacers:
+            return bound
+        g, cg = self.graph, self.compiled
+        lifted = bound.copy()
+        for r in replacers:
+            for nid in g.reached_nodes(g.regimes[r]):
+                lifted[cg.index[nid]] = 0.0
+        return lifted
+
     def _destination_share(self, regime: Regime, consumer: str) -> float:
         """How much of a consumer's intake a regime's destination list covers: the share of
-        its capacity located in the destinations (a provider: its home country)."""
+        its capacity located in the destinations (a provider: its home country); all of it
+        when the rule reaches buyers by ownership and the owner is headquartered there."""
         if not regime.destination_countries:
             return 1.0
         node = self.graph.nodes[consumer]
+        home = node.hq_country in regime.destination_countries
         if node.kind is NodeKind.PROVIDER:
-            return 1.0 if node.hq_country in regime.destination_countries else 0.0
+            return 1.0 if home else 0.0
+        if home and regime.destination_basis is DestinationBasis.SITE_OR_OWNER:
+            return 1.0
         where = self.graph.location(consumer)
         return math.fsum(where.get(c, 0.0) for c in regime.destination_countries)
 
@@ -265,6 +291,66 @@ class ImpactModel:
                     regime, edge.consumer
                 )
         return scale
+
+    def _veto_curve(self, scale: FloatArray) -> FloatArray:
+        """``1 - a(P)`` with one regime's deliveries degraded, as a new shock (horizons x
+        providers)."""
+        ones = np.ones((self.compiled.n_nodes, 1))
+        return 1.0 - self.curve(ones, edge_terms=(EdgeTerm(1.0 - scale, np.ones(1)),))[:, :, 0]
+
+    def replacers(self, regime_id: str, in_force: frozenset[str]) -> frozenset[str]:
+        """The records in ``in_force`` that replace ``regime_id`` where they reach."""
+        regimes = self.graph.regimes
+        return frozenset(r for r in in_force if regime_id in regimes[r].replaces)
+
+    def regime_scale(self, regime_id: str, replacers: frozenset[str] = frozenset()) -> FloatArray:
+        """Per share: what the regime lets through (``1 - bound(supplier) x destination``).
+        Where a record in ``replacers`` reaches the supplier, the destinations it names are
+        left to it: the replaced regime keeps only the destinations the replacer does not
+        name (METHODS v2 §5: a loosening replaces an earlier severity)."""
+        if not replacers:
+            return self._edge_scale[regime_id]
+        key = (regime_id, replacers)
+        if key not in self._masked_scale:
+            g, cg = self.graph, self.compiled
+            regime = g.regimes[regime_id]
+            others = [g.regimes[r] for r in sorted(replacers)]
+            bound = self._bound[regime_id]
+            scale = np.ones(cg.shares.nnz)
+            for e, edge in enumerate(g.edges):
+                b = bound[cg.index[edge.supplier]]
+                if b <= 0.0:
+                    continue
+                covered = self._destination_share(regime, edge.consumer)
+                supplier = g.nodes[edge.supplier]
+                lifted = max(
+                    (
+                        self._destination_share(r, edge.consumer)
+                        for r in others
+                        if g.regime_reaches(r, supplier)
+                    ),
+                    default=0.0,
+                )
+                scale[cg.edge_position[e]] = 1.0 - b * max(0.0, covered - lifted)
+            self._masked_scale[key] = scale
+        return self._masked_scale[key]
+
+    def regime_veto_curve(
+        self, regime_id: str, replacers: frozenset[str] = frozenset()
+    ) -> FloatArray:
+        """The regime's veto curve (horizons x providers), replaced where ``replacers`` reach."""
+        if not replacers:
+            return self.regime_curve[regime_id]
+        key = (regime_id, replacers)
+        if key not in self._masked_curve:
+            self._masked_curve[key] = self._veto_curve(self.regime_scale(regime_id, replacers))
+        return self._masked_curve[key]
+
+    def regime_state(
+        self, as_of: dt.date, overrides: Sequence[tuple[str, bool]] = ()
+    ) -> RegimeState:
+        """What binds on ``as_of`` (suspensions, lapses and replacements applied)."""
+        return regime_state(self.graph.regimes, as_of, overrides)
 
     def regime_weeks(
         self, as_of: dt.date, in_force: frozenset[str] | None = None
@@ -283,8 +369,9 @@ class ImpactModel:
         """Per-share scale of the regimes in force, each on the deliveries it binds whose
         buffer it has outlasted (``(regime, weeks in force)``; ``inf`` = every one)."""
         scale = np.ones(self.compiled.shares.nnz)
+        active = frozenset(rid for rid, _ in weeks)
         for rid, elapsed in sorted(weeks):
-            regime_scale = self._edge_scale[rid]
+            regime_scale = self.regime_scale(rid, self.replacers(rid, active))
             if math.isinf(elapsed):
                 scale *= regime_scale
             else:
@@ -323,16 +410,13 @@ class ImpactModel:
             steps.update(float(v) for v in np.unique(arrive[np.isfinite(arrive)]))
         return np.array(sorted(steps), dtype=np.float64)
 
-    def regime_scale(self, regime_id: str) -> FloatArray:
-        """Per share: what the regime lets through (``1 - bound(supplier) x destination``)."""
-        return self._edge_scale[regime_id]
-
     def in_force_regimes(self, ids: frozenset[str]) -> frozenset[str]:
-        """The listed regimes this graph knows."""
+        """The listed binding regimes this graph knows."""
         return frozenset(r for r in ids if r in self._edge_scale)
 
     def in_force(self, as_of: dt.date) -> frozenset[str]:
-        return frozenset(r.id for r in self.graph.regimes.values() if r.in_force(as_of))
+        """Binding regimes in force on ``as_of``, suspensions applied."""
+        return self.regime_state(as_of).in_force
 
     def available(
         self,
@@ -412,8 +496,10 @@ class ImpactModel:
             col = self._country_col.get(j)
             up = 1.0 - self._site_dense[:, col] if col is not None else np.ones(n)
             for rid in sorted(in_force):
-                if self.graph.regimes[rid].issuer == j:
-                    up = up * (1.0 - self._bound[rid])
+                regime = self.graph.regimes[rid]
+                # An import measure binds the issuer's own buyers, not what its sites make.
+                if regime.issuer == j and regime.measure is RegimeMeasure.EXPORT:
+                    up = up * (1.0 - self._lifted_bound(rid, in_force))
             columns.append(up)
         return 1.0 - self.curve(np.stack(columns, axis=1))
 

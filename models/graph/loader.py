@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import enum
 import io
 import math
 import re
@@ -15,6 +16,7 @@ import tomllib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import networkx as nx
 
@@ -29,12 +31,15 @@ from models.graph.schema import (
     SUPPLY_KINDS,
     CountryRisk,
     DatasetInfo,
+    DestinationBasis,
     InputClass,
     Node,
     NodeKind,
     Provenance,
     Quality,
     Regime,
+    RegimeAction,
+    RegimeMeasure,
     Site,
     Source,
     SupplyEdge,
@@ -123,7 +128,16 @@ EDGE_HEADER = (
 )
 SITE_HEADER = (*SITE_COLUMNS[:3], "site_name", *SITE_COLUMNS[3:], "notes")
 SOURCE_HEADER = (*SOURCE_COLUMNS, "notes")
-REGIME_HEADER = (*REGIME_COLUMNS, "notes")
+#: Optional v2 columns (METHODS v2 §5): blank = a v1 restriction by export, by site.
+REGIME_V2_COLUMNS = (
+    "action",
+    "replaces",
+    "suspends",
+    "measure",
+    "destination_basis",
+    "reach_content",
+)
+REGIME_HEADER = (*REGIME_COLUMNS[:14], *REGIME_V2_COLUMNS, *REGIME_COLUMNS[14:], "notes")
 
 
 class _Row:
@@ -586,6 +600,8 @@ def _load_regimes(
     issues: list[DataIssue],
 ) -> dict[str, Regime]:
     regimes: dict[str, Regime] = {}
+    links: list[tuple[_Row, str, list[str]]] = []  # replaces/suspends, checked once all are read
+    tags_known = {t for n in nodes.values() for t in n.tags}
     for row in _rows(root, "regimes.csv", REGIME_COLUMNS, issues):
         rid = row.ident("id")
         issuer = row.text("issuer")
@@ -595,7 +611,35 @@ def _load_regimes(
         end = row.date("effective_to", required=False)
         if start and end and end <= start:
             row.fail("effective_to", f"must be after effective_from ({start.isoformat()})")
-        severity = row.number("severity", low=0.0, high=1.0)
+        action = _enum_cell(row, "action", RegimeAction, RegimeAction.RESTRICT)
+        measure = _enum_cell(row, "measure", RegimeMeasure, RegimeMeasure.EXPORT)
+        default_basis = (
+            DestinationBasis.SITE_OR_OWNER
+            if measure is RegimeMeasure.IMPORT
+            else DestinationBasis.SITE
+        )
+        basis = _enum_cell(row, "destination_basis", DestinationBasis, default_basis)
+        suspending = action is RegimeAction.SUSPEND
+        severity = (
+            row.number("severity", required=False, low=0.0, high=1.0) or 0.0
+            if suspending
+            else row.number("severity", low=0.0, high=1.0)
+        )
+        replaces = row.items("replaces")
+        suspends = row.items("suspends")
+        if suspending and not suspends:
+            row.fail("suspends", "a suspension must name the regime ids it suspends")
+        if suspends and not suspending:
+            row.fail("suspends", "only a record with action=suspend suspends regimes")
+        if suspending and replaces:
+            row.fail("replaces", "a suspension replaces nothing: it only suspends")
+        if rid in replaces or rid in suspends:
+            row.fail("replaces" if rid in replaces else "suspends", "a regime cannot name itself")
+        links += [(row, "replaces", replaces), (row, "suspends", suspends)]
+        content = row.items("reach_content")
+        for item in content:
+            if item not in nodes and item not in tags_known:
+                row.fail("reach_content", "neither a node id nor a node tag", item)
         kinds: set[NodeKind] = set()
         for raw in row.items("reach_kinds"):
             try:
@@ -616,11 +660,14 @@ def _load_regimes(
             _check_country(row, "origin_countries", code, countries)
         for code in destinations:
             _check_country(row, "destination_countries", code, countries)
+        if measure is RegimeMeasure.IMPORT and not destinations:
+            destinations = [issuer]  # an import measure binds the issuer's own buyers
         tags = row.items("reach_tags")
-        if not (kinds or tags or reach_nodes):
+        if not suspending and not (kinds or tags or reach_nodes or content):
             row.fail(
                 "reach_tags",
-                "a regime must reach something: give reach_kinds, reach_tags or reach_nodes",
+                "a regime must reach something: give reach_kinds, reach_tags, reach_nodes "
+                "or reach_content",
             )
         quality = row.quality()
         ids = row.items("source")
@@ -649,8 +696,37 @@ def _load_regimes(
                 destination_countries=frozenset(destinations),
                 provenance=Provenance(tuple(ids), quality, start),
                 notes=row.text("notes", required=False),
+                action=action,
+                replaces=frozenset(replaces),
+                suspends=frozenset(suspends),
+                measure=measure,
+                destination_basis=basis,
+                reach_content=frozenset(content),
             )
+    for row, column, targets in links:
+        for target in targets:
+            if target not in regimes:
+                row.fail(column, "unknown regime id (not in regimes.csv)", target)
+            elif column == "suspends" and not regimes[target].binds:
+                row.fail(column, "a suspension cannot suspend another suspension", target)
+    for row, _, _ in links:
+        if not row.ok:
+            regimes.pop(row.values.get("id", "").strip(), None)
     return regimes
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+def _enum_cell(row: _Row, field: str, kind: type[E], default: E) -> E:
+    raw = row.text(field, required=False)
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        row.fail(field, "must be one of " + ", ".join(str(v) for v in kind))
+        return default
 
 
 def _check_share_sums(

@@ -192,14 +192,48 @@ class Site:
     notes: str = ""
 
 
+class RegimeAction(enum.StrEnum):
+    """What a regime record does (METHODS v2 §5).
+
+    ``restrict``: binds what it reaches. ``loosen``: a restriction that, while in force,
+    replaces the severity of the regimes it ``replaces`` for the nodes it reaches and the
+    destinations it names (a loosening is just a lower severity). ``suspend``: no reach of its
+    own; while in force, the regimes it ``suspends`` are not; when it lapses they are back.
+    """
+
+    RESTRICT = "restrict"
+    LOOSEN = "loosen"
+    SUSPEND = "suspend"
+
+
+class RegimeMeasure(enum.StrEnum):
+    """``export``: the issuer controls what leaves it (or, with content reach, what is made
+    with its content). ``import``: the issuer tells its own buyers to stop buying; the
+    destination is the issuer, by the buyer's ownership."""
+
+    EXPORT = "export"
+    IMPORT = "import"
+
+
+class DestinationBasis(enum.StrEnum):
+    """How a consumer counts as being in a destination: ``site`` (where its capacity is; a
+    provider: its home country) or ``site_or_owner`` (also when its owner is headquartered
+    there, for rules that reach buyers by ownership)."""
+
+    SITE = "site"
+    SITE_OR_OWNER = "site_or_owner"
+
+
 @dataclass(frozen=True, slots=True)
 class Regime:
     """An export-control instrument and what it reaches (METHODS §5).
 
-    A supply node is reached when its kind, one of its tags, or its id is listed. A reached
-    node's deliveries to consumers sited in ``destination_countries`` (a provider: its home
-    country; empty: every destination) lose ``severity`` times the share of the node's
-    capacity sited in ``origin_countries`` (empty: all of its capacity).
+    A supply node is reached when its kind, one of its tags, or its id is listed (no list: every
+    supply node) and, if ``reach_content`` is given, when its supply tree contains one of the
+    content nodes or tags (foreign-direct-product and de-minimis rules). A reached node's
+    deliveries to consumers in ``destination_countries`` (by ``destination_basis``; empty:
+    every destination) lose ``severity`` times the share of the node's capacity sited in
+    ``origin_countries`` (empty: all of its capacity).
     """
 
     id: str
@@ -218,10 +252,22 @@ class Regime:
     destination_countries: frozenset[str]
     provenance: Provenance
     notes: str = ""
+    action: RegimeAction = RegimeAction.RESTRICT
+    replaces: frozenset[str] = frozenset()
+    suspends: frozenset[str] = frozenset()
+    measure: RegimeMeasure = RegimeMeasure.EXPORT
+    destination_basis: DestinationBasis = DestinationBasis.SITE
+    reach_content: frozenset[str] = frozenset()
 
     def in_force(self, on: dt.date) -> bool:
-        """True when in force on ``on``; ``effective_to`` is the first day it no longer is."""
+        """True when its own dates cover ``on`` (``effective_to`` is the first day it no longer
+        is); a suspension in force can still hold it off (:func:`regime_status`)."""
         return self.effective_from <= on and (self.effective_to is None or on < self.effective_to)
+
+    @property
+    def binds(self) -> bool:
+        """Whether the record binds supply itself (a suspension does not)."""
+        return self.action is not RegimeAction.SUSPEND
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,14 @@ from models.graph.schema import (
     DEFAULT_INPUT_CLASS,
     CountryRisk,
     DatasetInfo,
+    DestinationBasis,
     InputClass,
     Node,
     NodeKind,
     Provenance,
     Regime,
+    RegimeAction,
+    RegimeMeasure,
     Relation,
     Site,
     Source,
@@ -151,6 +154,22 @@ class SupplyGraph:
                     sorted(r.reach_nodes),
                     sorted(r.origin_countries),
                     sorted(r.destination_countries),
+                    # v2 fields only when set, so v1 datasets keep their hashes
+                    *(
+                        []
+                        if r.action is RegimeAction.RESTRICT
+                        and not (r.replaces or r.suspends or r.reach_content)
+                        and r.measure is RegimeMeasure.EXPORT
+                        and r.destination_basis is DestinationBasis.SITE
+                        else [
+                            str(r.action),
+                            sorted(r.replaces),
+                            sorted(r.suspends),
+                            str(r.measure),
+                            str(r.destination_basis),
+                            sorted(r.reach_content),
+                        ]
+                    ),
                 ]
                 for r in self.regimes.values()
             ],
@@ -235,14 +254,46 @@ class SupplyGraph:
         return math.fsum(s.share for s in self.sites.get(node_id, ()) if s.country in wanted)
 
     def regime_reaches(self, regime: Regime, node: Node) -> bool:
-        return (
+        """Whether ``regime`` reaches ``node``: by kind, tag or id (no list: any supply node)
+        and, for content reach, when the node's supply tree holds the content (METHODS v2 §5).
+        A suspension reaches nothing itself."""
+        if not regime.binds or node.kind is NodeKind.PROVIDER:
+            return False
+        listed = regime.reach_kinds or regime.reach_tags or regime.reach_nodes
+        if listed and not (
             node.kind in regime.reach_kinds
             or node.id in regime.reach_nodes
             or not regime.reach_tags.isdisjoint(node.tags)
-        )
+        ):
+            return False
+        if regime.reach_content:
+            return node.id in self.content_holders(regime.reach_content)
+        return bool(listed)
 
     def reached_nodes(self, regime: Regime) -> list[str]:
         return [n.id for n in self.nodes.values() if self.regime_reaches(regime, n)]
+
+    def content_holders(self, content: frozenset[str]) -> frozenset[str]:
+        """Nodes whose supply tree contains a node listed in ``content`` by id or tag (the
+        content nodes themselves excluded): what a foreign-direct-product or de-minimis rule
+        can reach. Kept per content set."""
+
+        def build() -> frozenset[str]:
+            seeds = [
+                n.id
+                for n in self.nodes.values()
+                if n.id in content or not content.isdisjoint(n.tags)
+            ]
+            holders: set[str] = set()
+            stack = list(seeds)
+            while stack:  # walk downstream: every consumer of a holder holds the content
+                for edge in self._outputs.get(stack.pop(), ()):
+                    if edge.consumer not in holders:
+                        holders.add(edge.consumer)
+                        stack.append(edge.consumer)
+            return frozenset(holders)
+
+        return self.memo("content:" + ";".join(sorted(content)), build)
 
     # -- the model of record --------------------------------------------------------------
 

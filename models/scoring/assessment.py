@@ -170,6 +170,14 @@ class RegimeExposure:
     effective_from: dt.date
     effective_to: dt.date | None
     curve: tuple[float, ...] = ()  # the same as a new shock, at 4, 13, 26, 52 and 104 weeks
+    #: in_force / suspended / not_yet / ended; a suspension record: in_force / lapsed / ...
+    status: str = ""
+    action: str = "restrict"  # restrict / loosen / suspend
+    measure: str = "export"  # export / import
+    suspended_by: tuple[str, ...] = ()  # suspension records holding it off on as_of
+    replaced_by: tuple[str, ...] = ()  # records in force that replace it where they reach
+    replaces: tuple[str, ...] = ()
+    suspends: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

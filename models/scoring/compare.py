@@ -38,6 +38,7 @@ from models.graph.dataset import (
     records_of,
 )
 from models.graph.editing import NEW_TABLE_HEADERS, EditRejected
+from models.graph.regimes import regime_state
 from models.scoring.assessment import RiskAssessment
 from models.scoring.params import ScoringParams
 from models.scoring.risk_engine import RiskEngine
@@ -192,13 +193,15 @@ def compare(
     dates_total = effect(middle, target)
     date_causes: list[Cause] = []
     graph = target_engine.graph
+    before_state = regime_state(graph.regimes, base_params.as_of)
+    after_state = regime_state(graph.regimes, target_params.as_of)
     flipped = [
         r
         for r in graph.regimes.values()
-        if r.in_force(base_params.as_of) != r.in_force(target_params.as_of)
+        if r.binds and (r.id in before_state.in_force) != (r.id in after_state.in_force)
     ]
     for k, regime in enumerate(sorted(flipped, key=lambda r: (r.effective_from, r.id))):
-        entering = regime.in_force(target_params.as_of)
+        entering = regime.id in after_state.in_force
         verb = "enters" if entering else "leaves"
         label = f"regime {regime.id} {verb} force"
         measured = None

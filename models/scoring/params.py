@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from models.errors import FieldViolation, InvalidParameterError
-from models.graph.schema import LAYERS, Regime
+from models.graph.schema import LAYERS
 
 #: Version of the scoring model; part of every result's provenance.
 MODEL_VERSION = "0.4.0"
@@ -88,12 +88,6 @@ class ScoringParams:
     #: Regimes held in (True) or out (False) of force whatever ``as_of`` says: the effect of
     #: one regime's entry or exit alone (CompareAssessments' date effects).
     regime_overrides: tuple[tuple[str, bool], ...] = ()
-
-    def regime_in_force(self, regime: Regime) -> bool:
-        for rid, on in self.regime_overrides:
-            if rid == regime.id:
-                return on
-        return regime.in_force(self.as_of)
 
     @classmethod
     def build(

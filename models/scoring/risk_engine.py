@@ -38,6 +38,7 @@ from models.analysis.geopolitics import (
 from models.analysis.sovereignty import sovereignty
 from models.engine.compiled import FloatArray
 from models.engine.impacts import (
+    CURVE_HORIZONS,
     HORIZONS,
     LONG,
     NEAR_SPOF,
@@ -49,7 +50,8 @@ from models.engine.impacts import (
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.graph.bundle import Supplements
 from models.graph.dated import DatedGraph, graph_at
-from models.graph.schema import AGGREGATE_MARKET_TAG, Quality
+from models.graph.regimes import RegimeState
+from models.graph.schema import AGGREGATE_MARKET_TAG, Quality, Regime
 from models.graph.series import Quarter
 from models.graph.supply_graph import SupplyGraph
 from models.scoring import checks as checks_mod
@@ -660,7 +662,8 @@ class RiskEngine(ImpactModel):
         h = horizon_index(params.horizon_weeks)
         in_tree = np.zeros(cg.n_nodes, dtype=bool)
         in_tree[list(tree)] = True
-        in_force = frozenset(r.id for r in g.regimes.values() if params.regime_in_force(r))
+        state = self.regime_state(params.as_of, params.regime_overrides)
+        in_force = state.in_force
         weeks = self.regime_weeks(params.as_of, in_force)
         # A regime held in force by an override counts as long in force (fully felt).
         forced = {rid for rid, on in params.regime_overrides if on}
@@ -670,8 +673,14 @@ class RiskEngine(ImpactModel):
         regimes = []
         for r in g.regimes.values():
             active = r.id in in_force
-            curve = self.regime_curve[r.id][:, k]
+            replaced_by = state.replaced_by.get(r.id, frozenset())
+            curve = (
+                self.regime_veto_curve(r.id, replaced_by)[:, k]
+                if r.binds
+                else np.zeros(len(CURVE_HORIZONS))
+            )
             cut = float(curve[LONG]) if active else 0.0
+            reached = self._bound[r.id] > 0 if r.binds else np.zeros(cg.n_nodes, dtype=bool)
             regimes.append(
                 RegimeExposure(
                     regime=r.id,
@@ -681,10 +690,17 @@ class RiskEngine(ImpactModel):
                     in_force=active,
                     binds_provider=cut > 0.0,
                     veto=cut,
-                    reached_nodes=int(np.count_nonzero((self._bound[r.id] > 0) & in_tree)),
+                    reached_nodes=int(np.count_nonzero(reached & in_tree)),
                     effective_from=r.effective_from,
                     effective_to=r.effective_to,
                     curve=_curve_of(curve),
+                    status=state.status(r) if r.binds else _suspension_status(r, state),
+                    action=str(r.action),
+                    measure=str(r.measure),
+                    suspended_by=state.suspended.get(r.id, ()),
+                    replaced_by=tuple(sorted(replaced_by)),
+                    replaces=tuple(sorted(r.replaces)),
+                    suspends=tuple(sorted(r.suspends)),
                 )
             )
         regimes.sort(key=lambda r: (not r.in_force, -r.veto, r.effective_from, r.regime))
@@ -849,6 +865,16 @@ class RiskEngine(ImpactModel):
     def _country_name(self, iso3: str) -> str:
         record = self.graph.countries.get(iso3)
         return record.name if record else iso3
+
+
+def _suspension_status(record: Regime, state: RegimeState) -> str:
+    """A suspension record: ``in_force`` while it holds its regimes off, ``lapsed`` once it
+    has run out (they bind again), else ``not_yet``."""
+    if any(record.id in by for by in state.suspended.values()):
+        return "in_force"
+    if record.effective_to is not None and record.effective_to <= state.on:
+        return "lapsed"
+    return "not_yet" if state.on < record.effective_from else "ended"
 
 
 def _shares(values: dict[str, float], namer: Callable[[str], str]) -> tuple[Share, ...]:

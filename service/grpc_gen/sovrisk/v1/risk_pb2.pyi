@@ -214,6 +214,94 @@ CHOKEPOINT_KIND_FIRM: ChokepointKind.ValueType  # 3
 """A firm: the loss of every node it owns at once (e.g. all of TSMC's processes)."""
 Global___ChokepointKind: _TypeAlias = ChokepointKind  # noqa: Y015
 
+class _RegimeStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RegimeStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RegimeStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REGIME_STATUS_UNSPECIFIED: _RegimeStatus.ValueType  # 0
+    """Not set."""
+    REGIME_STATUS_IN_FORCE: _RegimeStatus.ValueType  # 1
+    """In force (a suspension record: holding its regimes off)."""
+    REGIME_STATUS_SUSPENDED: _RegimeStatus.ValueType  # 2
+    """Held out of force by a suspension in force."""
+    REGIME_STATUS_NOT_YET: _RegimeStatus.ValueType  # 3
+    """Not yet in force."""
+    REGIME_STATUS_ENDED: _RegimeStatus.ValueType  # 4
+    """No longer in force (its own end date has passed)."""
+    REGIME_STATUS_LAPSED: _RegimeStatus.ValueType  # 5
+    """A suspension record that has run out: the regimes it suspended bind again."""
+
+class RegimeStatus(_RegimeStatus, metaclass=_RegimeStatusEnumTypeWrapper):
+    """Where a regime record stands on the as-of date (METHODS v2 §5)."""
+
+REGIME_STATUS_UNSPECIFIED: RegimeStatus.ValueType  # 0
+"""Not set."""
+REGIME_STATUS_IN_FORCE: RegimeStatus.ValueType  # 1
+"""In force (a suspension record: holding its regimes off)."""
+REGIME_STATUS_SUSPENDED: RegimeStatus.ValueType  # 2
+"""Held out of force by a suspension in force."""
+REGIME_STATUS_NOT_YET: RegimeStatus.ValueType  # 3
+"""Not yet in force."""
+REGIME_STATUS_ENDED: RegimeStatus.ValueType  # 4
+"""No longer in force (its own end date has passed)."""
+REGIME_STATUS_LAPSED: RegimeStatus.ValueType  # 5
+"""A suspension record that has run out: the regimes it suspended bind again."""
+Global___RegimeStatus: _TypeAlias = RegimeStatus  # noqa: Y015
+
+class _RegimeAction:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RegimeActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RegimeAction.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REGIME_ACTION_UNSPECIFIED: _RegimeAction.ValueType  # 0
+    """Not set."""
+    REGIME_ACTION_RESTRICT: _RegimeAction.ValueType  # 1
+    """Binds what it reaches."""
+    REGIME_ACTION_LOOSEN: _RegimeAction.ValueType  # 2
+    """Replaces earlier regimes' severity where it reaches (a loosening)."""
+    REGIME_ACTION_SUSPEND: _RegimeAction.ValueType  # 3
+    """Suspends other regimes while in force."""
+
+class RegimeAction(_RegimeAction, metaclass=_RegimeActionEnumTypeWrapper):
+    """What a regime record does."""
+
+REGIME_ACTION_UNSPECIFIED: RegimeAction.ValueType  # 0
+"""Not set."""
+REGIME_ACTION_RESTRICT: RegimeAction.ValueType  # 1
+"""Binds what it reaches."""
+REGIME_ACTION_LOOSEN: RegimeAction.ValueType  # 2
+"""Replaces earlier regimes' severity where it reaches (a loosening)."""
+REGIME_ACTION_SUSPEND: RegimeAction.ValueType  # 3
+"""Suspends other regimes while in force."""
+Global___RegimeAction: _TypeAlias = RegimeAction  # noqa: Y015
+
+class _RegimeMeasure:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RegimeMeasureEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RegimeMeasure.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REGIME_MEASURE_UNSPECIFIED: _RegimeMeasure.ValueType  # 0
+    """Not set."""
+    REGIME_MEASURE_EXPORT: _RegimeMeasure.ValueType  # 1
+    """An export control (with content reach: items made with the issuer's content)."""
+    REGIME_MEASURE_IMPORT: _RegimeMeasure.ValueType  # 2
+    """An import measure: the issuer's own buyers stop buying."""
+
+class RegimeMeasure(_RegimeMeasure, metaclass=_RegimeMeasureEnumTypeWrapper):
+    """Who a regime binds."""
+
+REGIME_MEASURE_UNSPECIFIED: RegimeMeasure.ValueType  # 0
+"""Not set."""
+REGIME_MEASURE_EXPORT: RegimeMeasure.ValueType  # 1
+"""An export control (with content reach: items made with the issuer's content)."""
+REGIME_MEASURE_IMPORT: RegimeMeasure.ValueType  # 2
+"""An import measure: the issuer's own buyers stop buying."""
+Global___RegimeMeasure: _TypeAlias = RegimeMeasure  # noqa: Y015
+
 @_typing.final
 class ScoringWeights(_message.Message):
     """Weights of the four sub-scores in the composite. A weight that is set replaces its
@@ -1168,6 +1256,13 @@ class RegimeExposure(_message.Message):
     EFFECTIVE_FROM_FIELD_NUMBER: _builtins.int
     EFFECTIVE_TO_FIELD_NUMBER: _builtins.int
     CURVE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    MEASURE_FIELD_NUMBER: _builtins.int
+    SUSPENDED_BY_FIELD_NUMBER: _builtins.int
+    REPLACED_BY_FIELD_NUMBER: _builtins.int
+    REPLACES_FIELD_NUMBER: _builtins.int
+    SUSPENDS_FIELD_NUMBER: _builtins.int
     regime: _builtins.str
     """The regime: `regimes/{regime}`."""
     display_name: _builtins.str
@@ -1186,6 +1281,12 @@ class RegimeExposure(_message.Message):
     """
     reached_node_count: _builtins.int
     """Number of nodes of the provider's supply tree the regime reaches."""
+    status: Global___RegimeStatus.ValueType
+    """Where the record stands on the as-of date (suspensions and their lapse applied)."""
+    action: Global___RegimeAction.ValueType
+    """What the record does: restrict, loosen (replace an earlier severity) or suspend."""
+    measure: Global___RegimeMeasure.ValueType
+    """Export control by the issuer, or an import measure on the issuer's own buyers."""
     @_builtins.property
     def effective_from(self) -> _date_pb2.Date:
         """First day the regime is in force."""
@@ -1197,6 +1298,22 @@ class RegimeExposure(_message.Message):
     @_builtins.property
     def curve(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.HorizonValue]:
         """The regime's bind as a new shock over 4, 13, 26, 52 and 104 weeks."""
+
+    @_builtins.property
+    def suspended_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Suspension records holding this regime out of force on the as-of date."""
+
+    @_builtins.property
+    def replaced_by(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Records in force that replace this regime's severity where they reach."""
+
+    @_builtins.property
+    def replaces(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Regimes whose severity this record replaces where it reaches."""
+
+    @_builtins.property
+    def suspends(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Regimes this record suspends (a suspension record)."""
 
     def __init__(
         self,
@@ -1212,10 +1329,17 @@ class RegimeExposure(_message.Message):
         effective_from: _date_pb2.Date | None = ...,
         effective_to: _date_pb2.Date | None = ...,
         curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
+        status: Global___RegimeStatus.ValueType = ...,
+        action: Global___RegimeAction.ValueType = ...,
+        measure: Global___RegimeMeasure.ValueType = ...,
+        suspended_by: _abc.Iterable[_builtins.str] | None = ...,
+        replaced_by: _abc.Iterable[_builtins.str] | None = ...,
+        replaces: _abc.Iterable[_builtins.str] | None = ...,
+        suspends: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["effective_from", b"effective_from", "effective_to", b"effective_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["binds_provider", b"binds_provider", "citation", b"citation", "curve", b"curve", "display_name", b"display_name", "effective_from", b"effective_from", "effective_to", b"effective_to", "in_force", b"in_force", "issuer", b"issuer", "reached_node_count", b"reached_node_count", "regime", b"regime", "veto", b"veto"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "binds_provider", b"binds_provider", "citation", b"citation", "curve", b"curve", "display_name", b"display_name", "effective_from", b"effective_from", "effective_to", b"effective_to", "in_force", b"in_force", "issuer", b"issuer", "measure", b"measure", "reached_node_count", b"reached_node_count", "regime", b"regime", "replaced_by", b"replaced_by", "replaces", b"replaces", "status", b"status", "suspended_by", b"suspended_by", "suspends", b"suspends", "veto", b"veto"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
