@@ -156,9 +156,7 @@ def test_content_reach_follows_the_supply_tree(small_copy: DatasetCopy) -> None:
         ("s,USA,s,x,x,,2024-01-01,,1,,,,,,,,,,,unobtainium,A,fixture,", "reach_content"),
     ],
 )
-def test_bad_v2_regime_rows_name_the_column(
-    small_copy: DatasetCopy, row: str, column: str
-) -> None:
+def test_bad_v2_regime_rows_name_the_column(small_copy: DatasetCopy, row: str, column: str) -> None:
     small_copy.write("regimes.csv", f"{HEADER}\n{row}\n")
     with pytest.raises(DataValidationError) as info:
         small_copy.load()
