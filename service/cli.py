@@ -30,11 +30,12 @@ from models.graph.bundle import load_bundle
 from models.graph.editing import EditRejected
 from models.scoring.params import ScoringParams
 from models.scoring.risk_engine import RiskEngine
+from models.scoring.uncertainty import DEFAULT_DRAWS, cached_uncertainty, check_draws
 from service import report_cli, screening_cli, store_cli, trajectory_cli
 from service.auth import TOKENS_FILE_NAME
 from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR
 from service.store import StoreError
-from service.text_report import assessment_detail, ranking_table
+from service.text_report import assessment_detail, ranking_table, uncertainty_lines
 
 
 def _date(text: str) -> dt.date:
@@ -87,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--log-level", default=os.environ.get("SOVRISK_LOG_LEVEL", "INFO"))
 
+    common.add_argument(
+        "--interval-draws",
+        type=int,
+        default=int(os.environ.get("SOVRISK_INTERVAL_DRAWS", DEFAULT_DRAWS)),
+        help=f"seeded draws behind the score intervals when a request does not say "
+        f"(default {DEFAULT_DRAWS}; 0 = none; env SOVRISK_INTERVAL_DRAWS)",
+    )
     serve = sub.add_parser("serve", parents=[common], help="run the gRPC server")
     serve.add_argument("--port", type=int, default=50051, help="gRPC port (0 = any free port)")
     serve.add_argument(
@@ -114,6 +122,14 @@ def _parser() -> argparse.ArgumentParser:
         help="headline horizon in weeks: 4, 13 (default), 26, 52 or 104",
     )
     score.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
+    score.add_argument(
+        "--draws",
+        type=int,
+        default=DEFAULT_DRAWS,
+        help=f"seeded draws of the data's ranges behind the 90 %% intervals and rank "
+        f"certainty (default {DEFAULT_DRAWS}, ~2 s each; 0 = none)",
+    )
+    score.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
 
     scenario = sub.add_parser(
         "scenario",
@@ -294,14 +310,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         assessments = [engine.assess(args.provider.removeprefix("providers/"), params)]
     else:
         assessments = engine.assess_all(params)
+    uncertainty = cached_uncertainty(engine, params, check_draws(args.draws, "--draws"), args.seed)
     if args.json:
         from service.converters import assessments_json
 
-        print(assessments_json(engine.graph, assessments))
+        print(assessments_json(engine.graph, assessments, uncertainty))
     elif args.provider:
         print(assessment_detail(assessments[0]))
+        print("\n".join(uncertainty_lines(uncertainty, assessments[0].provider)).lstrip("\n"))
     else:
-        print(ranking_table(assessments))
+        print(ranking_table(assessments, uncertainty))
     return 0
 
 
@@ -344,6 +362,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 print_ranking=args.print_ranking,
                 grpc=not getattr(args, "no_grpc", False),
                 http_port=args.http_port,
+                interval_draws=args.interval_draws,
             )
         )
     )

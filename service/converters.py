@@ -25,6 +25,7 @@ from models.graph.supply_graph import SupplyGraph
 from models.scoring import assessment as am
 from models.scoring.risk_engine import RiskEngine
 from models.scoring.trajectory import TrajectoryPoint
+from models.scoring.uncertainty import COMPOSITE, Uncertainty
 from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, risk_pb2, simulation_pb2
 
 # -- names ----------------------------------------------------------------------------------
@@ -405,8 +406,11 @@ def _category(c: am.CategoryConcentration) -> risk_pb2.CategoryConcentration:
     )
 
 
-def assessment_to_proto(graph: SupplyGraph, a: am.RiskAssessment) -> risk_pb2.RiskAssessment:
+def assessment_to_proto(
+    graph: SupplyGraph, a: am.RiskAssessment, uncertainty: Uncertainty | None = None
+) -> risk_pb2.RiskAssessment:
     msg = risk_pb2.RiskAssessment(
+        uncertainty=uncertainty_to_proto(uncertainty, a.provider),
         provider=f"providers/{a.provider}",
         display_name=a.display_name,
         home_country=a.home_country,
@@ -634,8 +638,54 @@ def trajectory_row_to_proto(t: TrajectoryPoint) -> risk_pb2.TrajectoryRow:
     return msg
 
 
-def provider_score_to_proto(a: am.RiskAssessment, rank: int) -> risk_pb2.ProviderScore:
+def uncertainty_to_proto(u: Uncertainty | None, provider: str) -> risk_pb2.ScoreUncertainty | None:
+    """One provider's intervals, rank certainty and pairwise orders (None without draws)."""
+    if u is None:
+        return None
+    p = u.of(provider)
+
+    def interval(key: str) -> risk_pb2.ScoreInterval:
+        i = p.interval(key)
+        return risk_pb2.ScoreInterval(point=i.point, low=i.low, high=i.high)
+
+    return risk_pb2.ScoreUncertainty(
+        draws=u.draws,
+        seed=u.seed,
+        composite=interval(COMPOSITE),
+        sub_scores=[
+            risk_pb2.SubScoreInterval(key=_SUB[key], interval=interval(key))
+            for key in _SUB
+            if any(i.key == key for i in p.intervals)
+        ],
+        rank=p.rank,
+        rank_certain=p.rank_certain,
+        rank_low=p.rank_low,
+        rank_high=p.rank_high,
+        orders=pair_orders_to_proto(u, provider),
+        notes=list(u.notes),
+    )
+
+
+def pair_orders_to_proto(
+    u: Uncertainty | None, provider: str | None = None
+) -> list[risk_pb2.PairOrder]:
+    """Every pair's order probability (only the pairs ``provider`` is in, when given)."""
+    if u is None:
+        return []
+    return [
+        risk_pb2.PairOrder(
+            higher=f"providers/{o.higher}", lower=f"providers/{o.lower}", probability=o.probability
+        )
+        for o in u.pairs
+        if provider is None or provider in (o.higher, o.lower)
+    ]
+
+
+def provider_score_to_proto(
+    a: am.RiskAssessment, rank: int, uncertainty: Uncertainty | None = None
+) -> risk_pb2.ProviderScore:
     return risk_pb2.ProviderScore(
+        uncertainty=uncertainty_to_proto(uncertainty, a.provider),
         provider=f"providers/{a.provider}",
         display_name=a.display_name,
         rank=rank,
@@ -701,11 +751,15 @@ def chokepoint_to_proto(
     )
 
 
-def assessments_json(graph: SupplyGraph, assessments: Sequence[am.RiskAssessment]) -> str:
+def assessments_json(
+    graph: SupplyGraph,
+    assessments: Sequence[am.RiskAssessment],
+    uncertainty: Uncertainty | None = None,
+) -> str:
     """Assessments in the canonical proto JSON mapping (one object, or a list for several)."""
     docs = [
         json_format.MessageToDict(
-            assessment_to_proto(graph, a), always_print_fields_with_no_presence=True
+            assessment_to_proto(graph, a, uncertainty), always_print_fields_with_no_presence=True
         )
         for a in assessments
     ]

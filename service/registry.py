@@ -96,6 +96,9 @@ class GraphRegistry:
         self, store: SqlGraphStore | None = None, *, workers: int = 2, private_dir: str = ""
     ) -> None:
         self.store = store
+        #: Draws behind score intervals when a request does not say (0 = none; ``sovrisk
+        #: serve --interval-draws``).
+        self.interval_draws = 0
         self._current: RiskEngine | None = None
         self._version: VersionRecord | None = None
         self._engines: OrderedDict[int, RiskEngine] = OrderedDict()

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from models.graph.dataset import DatasetFiles
+from models.scoring.uncertainty import check_draws
 from service.auth import TOKENS_FILE_NAME, TokenAuthenticator
 from service.gateway.server import start_gateway
 from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
@@ -115,6 +116,7 @@ class ServeConfig:
     print_ranking: bool = False
     grpc: bool = True  # serve the gRPC API
     http_port: int | None = None  # also (or only) serve the HTTP/JSON gateway on this port
+    interval_draws: int = 0  # draws behind score intervals when a request does not say
 
 
 def _warn_if_seed_differs(registry: GraphRegistry, data_dir: str | Path) -> None:
@@ -135,6 +137,7 @@ async def serve(config: ServeConfig) -> None:
     """Open the store (seeding it from the dataset folder on first start), serve until
     SIGINT/SIGTERM, then drain and stop."""
     registry = GraphRegistry.open(config.store, seed=config.data_dir)
+    registry.interval_draws = check_draws(config.interval_draws, "--interval-draws")
     _warn_if_seed_differs(registry, config.data_dir)
     auth = TokenAuthenticator(config.tokens)
     if not auth.configured:

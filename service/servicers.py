@@ -40,6 +40,7 @@ from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
 from models.scoring.risk_engine import RiskEngine
 from models.scoring.scenarios import run_scenario
 from models.scoring.trajectory import check_range, default_window, trajectory
+from models.scoring.uncertainty import cached_uncertainty, check_draws
 from service import converters as conv
 from service import errors
 from service import history_converters as hconv
@@ -467,6 +468,18 @@ async def _enumerate(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
         k += 1
 
 
+def _interval_request(
+    request: risk_pb2.ScoreProviderRequest | risk_pb2.ListProviderScoresRequest,
+    registry: GraphRegistry,
+) -> tuple[int, int]:
+    """The draws and seed of the score intervals: the request's, else the server's default."""
+    draws = (
+        request.interval_draws if request.HasField("interval_draws") else registry.interval_draws
+    )
+    check_draws(draws, "interval_draws")
+    return draws, request.interval_seed if request.HasField("interval_seed") else 0
+
+
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     def __init__(self, registry: GraphRegistry, screening: ScreeningService | None = None) -> None:
         self.registry = registry
@@ -507,8 +520,12 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         params = _params(engine, request.as_of, weights, request.horizon_weeks)
         if provider not in engine.provider_ids:
             raise NotFoundError("provider", request.name)
+        draws, seed = _interval_request(request, self.registry)
         return await self.registry.run(
-            lambda e: conv.assessment_to_proto(e.graph, e.assess(provider, params)), engine
+            lambda e: conv.assessment_to_proto(
+                e.graph, e.assess(provider, params), cached_uncertainty(e, params, draws, seed)
+            ),
+            engine,
         )
 
     @rpc
@@ -518,7 +535,10 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         engine = await engine_for(self.registry, request.graph_version)
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights, request.horizon_weeks)
-        ranked = await self.registry.run(lambda e: e.assess_all(params), engine)
+        draws, seed = _interval_request(request, self.registry)
+        ranked, uncertainty = await self.registry.run(
+            lambda e: (e.assess_all(params), cached_uncertainty(e, params, draws, seed)), engine
+        )
         page = paginate(
             list(enumerate(ranked, start=1)),
             page_size=request.page_size,
@@ -528,11 +548,15 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         )
         provenance = ranked[0].provenance if ranked else None
         return risk_pb2.ListProviderScoresResponse(
-            provider_scores=[conv.provider_score_to_proto(a, rank) for rank, a in page.items],
+            provider_scores=[
+                conv.provider_score_to_proto(a, rank, uncertainty) for rank, a in page.items
+            ],
             next_page_token=page.next_page_token,
             total_size=page.total_size,
             provenance=conv.result_provenance_to_proto(provenance) if provenance else None,
             score_interpretation=ranked[0].score_interpretation if ranked else "",
+            pair_orders=conv.pair_orders_to_proto(uncertainty),
+            uncertainty_notes=list(uncertainty.notes) if uncertainty else [],
         )
 
     @rpc

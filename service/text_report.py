@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
+from models.scoring.uncertainty import COMPOSITE, Uncertainty
 
 #: Column heads of the sub-scores in tables (the reports use them too).
 SUB_SCORE_SHORT: dict[str, str] = {
@@ -17,10 +18,29 @@ SUB_SCORE_SHORT: dict[str, str] = {
 }
 
 
-def ranking_table(assessments: Sequence[RiskAssessment]) -> str:
-    """One row per provider, riskiest first."""
+def _interval_cell(u: Uncertainty | None, provider: str) -> str:
+    if u is None:
+        return ""
+    i = u.of(provider).interval(COMPOSITE)
+    return f" {i.low:>5.1f}-{i.high:<5.1f}"
+
+
+def _rank_cell(u: Uncertainty | None, provider: str, rank: int) -> str:
+    if u is None:
+        return f"{rank:>2}"
+    p = u.of(provider)
+    return f"{rank:>2}" + (" " if p.rank_certain else "?")
+
+
+def ranking_table(
+    assessments: Sequence[RiskAssessment], uncertainty: Uncertainty | None = None
+) -> str:
+    """One row per provider, riskiest first; with ``uncertainty``, each composite's 90 %
+    interval and a ``?`` on ranks that are not certain."""
     header = (
-        f"{'#':>2}  {'provider':<24} {'score':>6} {'band':<9}"
+        f"{'#':>2}{' ' if uncertainty else ''}  {'provider':<24} {'score':>6}"
+        + (f" {'90% range':<11}" if uncertainty else "")
+        + f" {'band':<9}"
         + "".join(f" {v:>6}" for v in SUB_SCORE_SHORT.values())
         + f" {'SPOFs':>5}  {'top country':<14} {'foreign veto':<14}"
     )
@@ -29,7 +49,8 @@ def ranking_table(assessments: Sequence[RiskAssessment]) -> str:
         top_country = a.country_impacts[0] if a.country_impacts else None
         veto = a.largest_foreign_veto
         lines.append(
-            f"{rank:>2}  {a.display_name[:24]:<24} {a.composite:>6.1f} {a.band.value:<9}"
+            f"{_rank_cell(uncertainty, a.provider, rank)}  {a.display_name[:24]:<24} "
+            f"{a.composite:>6.1f}{_interval_cell(uncertainty, a.provider)} {a.band.value:<9}"
             + "".join(
                 f" {a.sub_score(k).score:>6.1f}" if a.sub_score(k).available else f" {'n/a':>6}"
                 for k in SUB_SCORE_SHORT
@@ -44,8 +65,39 @@ def ranking_table(assessments: Sequence[RiskAssessment]) -> str:
     if assessments:
         p = assessments[0].provenance
         lines += ["", _provenance_line(p.dataset_version, p.as_of.isoformat(), p.model_version)]
+    if uncertainty is not None:
+        lines += [
+            *uncertainty.notes,
+            "? = the rank is not certain (some pairwise order holds in < 90 % of draws).",
+        ]
     lines.append(SCORE_INTERPRETATION)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def uncertainty_lines(u: Uncertainty | None, provider: str) -> list[str]:
+    """One provider's intervals and rank certainty, for the detail view."""
+    if u is None:
+        return []
+    p = u.of(provider)
+    c = p.interval(COMPOSITE)
+    out = [
+        "",
+        f"90 % interval of the composite: {c.low:.1f}-{c.high:.1f} ({u.draws} draws, seed "
+        f"{u.seed}); rank {p.rank} "
+        + (
+            "(certain)"
+            if p.rank_certain
+            else f"(not certain: {p.rank_low}-{p.rank_high} in 90 % of draws)"
+        ),
+        "  sub-scores: "
+        + ", ".join(f"{i.key} {i.low:.1f}-{i.high:.1f}" for i in p.intervals if i.key != COMPOSITE),
+    ]
+    shaky = [o for o in u.pairs if provider in (o.higher, o.lower) and o.probability < 0.9]
+    for o in shaky:
+        out.append(
+            f"  order {o.higher} above {o.lower} holds in {100 * o.probability:.0f} % of draws"
+        )
+    return out
 
 
 def _provenance_line(version: str, as_of: str, model: str) -> str:

@@ -87,7 +87,13 @@ def spawn_server(
             cwd=ROOT,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            # intervals off unless a test asks: 16 draws cost ~30 s on the first score
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                "SOVRISK_INTERVAL_DRAWS": "0",
+                **(env or {}),
+            },
         )
     server = Server(proc, port, log)
     deadline = time.monotonic() + START_TIMEOUT

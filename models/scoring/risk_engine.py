@@ -127,8 +127,12 @@ class RiskEngine(ImpactModel):
         graph_version: str = "",
         origin: RiskEngine | None = None,
         dated: DatedGraph | None = None,
+        tail_samples: int = TAIL_SAMPLES,
     ) -> None:
         supplements = supplements or Supplements()
+        #: Samples of the tail simulation (fewer for the uncertainty draws, which compare
+        #: draws on common random numbers).
+        self.tail_samples = tail_samples
         super().__init__(graph, supplements.series.alternates)
         self.supplements = supplements
         #: Name of the stored version this graph is (e.g. "graph/versions/3"), if any.
@@ -185,6 +189,7 @@ class RiskEngine(ImpactModel):
             graph_version=origin.graph_version,
             origin=origin,
             dated=dated,
+            tail_samples=origin.tail_samples,
         )
         with origin._lazy_lock:
             if len(origin._dated) >= MAX_DATED_ENGINES:
@@ -217,6 +222,7 @@ class RiskEngine(ImpactModel):
             graph_version=self.graph_version,
             origin=self.origin,
             dated=self.dated or DatedGraph(Quarter.of(self.graph.info.as_of), graph, {}, ()),
+            tail_samples=self.tail_samples,
         )
 
     def pools(self) -> tuple[Pool, ...]:
@@ -293,7 +299,9 @@ class RiskEngine(ImpactModel):
                 from models.analysis.simulation import simulate
 
                 events = self.supplements.events
-                self._tail = simulate(self, events, TAIL_SAMPLES, TAIL_SEED) if events else None
+                self._tail = (
+                    simulate(self, events, self.tail_samples, TAIL_SEED) if events else None
+                )
             assert not isinstance(self._tail, bool)
             return self._tail
 
@@ -302,7 +310,8 @@ class RiskEngine(ImpactModel):
         parameters = {**params.as_strings(), **extra}
         if self.supplements.digest:
             parameters["supplements_sha256"] = self.supplements.digest
-        parameters["tail_samples"], parameters["tail_seed"] = str(TAIL_SAMPLES), str(TAIL_SEED)
+        parameters["tail_samples"] = str(self.tail_samples)
+        parameters["tail_seed"] = str(TAIL_SEED)
         if self.dated is not None:
             parameters["fleet_quarter"] = str(self.dated.quarter)
         stored = self.origin.graph
@@ -400,7 +409,7 @@ class RiskEngine(ImpactModel):
                 f"CVaR95 of annual loss {provider_tail.cvar95:.3f}: in the worst 1 year in 20 "
                 f"the provider loses {100 * provider_tail.cvar95:.1f} % of its annual supply on "
                 f"average; expected annual loss {100 * provider_tail.mean_loss:.2f} %, 1-in-100"
-                f"-year loss {100 * provider_tail.loss_at(100):.1f} % ({TAIL_SAMPLES:,} "
+                f"-year loss {100 * provider_tail.loss_at(100):.1f} % ({self.tail_samples:,} "
                 f"samples, seed {TAIL_SEED}; 100 x CVaR95 / (CVaR95 + {TAIL_HALF:g}))."
                 if provider_tail
                 else "Unavailable: no disruption events (events.csv)."
@@ -801,7 +810,7 @@ class RiskEngine(ImpactModel):
             capex_at_risk_usd_bn=None if capex is None else capex * eal,
             intake_units=intake,
             accelerators_lost_per_year=None if intake is None else intake * eal,
-            samples=TAIL_SAMPLES,
+            samples=self.tail_samples,
             seed=TAIL_SEED,
         )
 

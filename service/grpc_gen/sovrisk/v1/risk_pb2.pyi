@@ -367,6 +367,8 @@ class ScoreProviderRequest(_message.Message):
     WEIGHTS_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    INTERVAL_DRAWS_FIELD_NUMBER: _builtins.int
+    INTERVAL_SEED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The provider to score: `providers/{provider}` (e.g. "providers/aws")."""
     graph_version: _builtins.str
@@ -376,6 +378,12 @@ class ScoreProviderRequest(_message.Message):
     impacts, vetoes and the geopolitical expected loss are read at it (INVALID_ARGUMENT
     naming `horizon_weeks` otherwise).
     """
+    interval_draws: _builtins.int
+    """Seeded draws of the data's ranges behind the score intervals and rank probabilities
+    (METHODS v2 §11): unset = the server's default, 0 = none; at most 128.
+    """
+    interval_seed: _builtins.int
+    """Seed of those draws (unset = 0): the same seed gives the same intervals."""
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to score as of: only regimes in force on that date count. Unset means the
@@ -394,12 +402,21 @@ class ScoreProviderRequest(_message.Message):
         weights: Global___ScoringWeights | None = ...,
         graph_version: _builtins.str = ...,
         horizon_weeks: _builtins.float = ...,
+        interval_draws: _builtins.int | None = ...,
+        interval_seed: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "name", b"name", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "name", b"name", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__interval_draws: _TypeAlias = _typing.Literal["interval_draws"]  # noqa: Y015
+    _WhichOneofArgType__interval_draws: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws"]  # noqa: Y015
+    _WhichOneofReturnType__interval_seed: _TypeAlias = _typing.Literal["interval_seed"]  # noqa: Y015
+    _WhichOneofArgType__interval_seed: _TypeAlias = _typing.Literal["_interval_seed", b"_interval_seed"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interval_draws) -> _WhichOneofReturnType__interval_draws | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interval_seed) -> _WhichOneofReturnType__interval_seed | None: ...
 
 Global___ScoreProviderRequest: _TypeAlias = ScoreProviderRequest  # noqa: Y015
 
@@ -454,6 +471,7 @@ class RiskAssessment(_message.Message):
     SERIES_NOTES_FIELD_NUMBER: _builtins.int
     SOVEREIGNTY_FIELD_NUMBER: _builtins.int
     CAPACITY_FIELD_NUMBER: _builtins.int
+    UNCERTAINTY_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider scored: `providers/{provider}`."""
     display_name: _builtins.str
@@ -625,6 +643,12 @@ class RiskAssessment(_message.Message):
         the provider loses to each under every allocation rule.
         """
 
+    @_builtins.property
+    def uncertainty(self) -> Global___ScoreUncertainty:
+        """Intervals of the composite and sub-scores and the rank's certainty over seeded draws
+        of the data's ranges (unset without draws).
+        """
+
     def __init__(
         self,
         *,
@@ -668,10 +692,11 @@ class RiskAssessment(_message.Message):
         series_notes: _abc.Iterable[_builtins.str] | None = ...,
         sovereignty: Global___Sovereignty | None = ...,
         capacity: _abc.Iterable[Global___PoolShortfall] | None = ...,
+        uncertainty: Global___ScoreUncertainty | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "largest_foreign_veto", b"largest_foreign_veto", "loss_units", b"loss_units", "provenance", b"provenance", "sovereignty", b"sovereignty"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "largest_foreign_veto", b"largest_foreign_veto", "loss_units", b"loss_units", "provenance", b"provenance", "sovereignty", b"sovereignty", "uncertainty", b"uncertainty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "capacity", b"capacity", "categories", b"categories", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "critical_threshold", b"critical_threshold", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "geopolitical_expected_loss", b"geopolitical_expected_loss", "home_country", b"home_country", "horizon_weeks", b"horizon_weeks", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "loss_units", b"loss_units", "near_spof_count", b"near_spof_count", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "quarter", b"quarter", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "series_notes", b"series_notes", "singleton_cut_count", b"singleton_cut_count", "sovereignty", b"sovereignty", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "capacity", b"capacity", "categories", b"categories", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "critical_threshold", b"critical_threshold", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "geopolitical_expected_loss", b"geopolitical_expected_loss", "home_country", b"home_country", "horizon_weeks", b"horizon_weeks", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "loss_units", b"loss_units", "near_spof_count", b"near_spof_count", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "quarter", b"quarter", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "series_notes", b"series_notes", "singleton_cut_count", b"singleton_cut_count", "sovereignty", b"sovereignty", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores", "uncertainty", b"uncertainty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1513,6 +1538,8 @@ class ListProviderScoresRequest(_message.Message):
     WEIGHTS_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
+    INTERVAL_DRAWS_FIELD_NUMBER: _builtins.int
+    INTERVAL_SEED_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of providers to return: 0 means the default (50); values above 1000 are
     coerced to 1000; negative values are INVALID_ARGUMENT.
@@ -1525,6 +1552,12 @@ class ListProviderScoresRequest(_message.Message):
     """The graph version to compute on (`graph/versions/{version}`); empty means the latest."""
     horizon_weeks: _builtins.float
     """The headline horizon in weeks (4, 13, 26, 52 or 104); 0 means 13."""
+    interval_draws: _builtins.int
+    """Seeded draws of the data's ranges behind the score intervals and rank probabilities
+    (METHODS v2 §11): unset = the server's default, 0 = none; at most 128.
+    """
+    interval_seed: _builtins.int
+    """Seed of those draws (unset = 0): the same seed gives the same intervals."""
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to score as of; unset means the dataset's as-of date."""
@@ -1542,12 +1575,21 @@ class ListProviderScoresRequest(_message.Message):
         weights: Global___ScoringWeights | None = ...,
         graph_version: _builtins.str = ...,
         horizon_weeks: _builtins.float = ...,
+        interval_draws: _builtins.int | None = ...,
+        interval_seed: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "weights", b"weights"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "page_size", b"page_size", "page_token", b"page_token", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "page_size", b"page_size", "page_token", b"page_token", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__interval_draws: _TypeAlias = _typing.Literal["interval_draws"]  # noqa: Y015
+    _WhichOneofArgType__interval_draws: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws"]  # noqa: Y015
+    _WhichOneofReturnType__interval_seed: _TypeAlias = _typing.Literal["interval_seed"]  # noqa: Y015
+    _WhichOneofArgType__interval_seed: _TypeAlias = _typing.Literal["_interval_seed", b"_interval_seed"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interval_draws) -> _WhichOneofReturnType__interval_draws | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interval_seed) -> _WhichOneofReturnType__interval_seed | None: ...
 
 Global___ListProviderScoresRequest: _TypeAlias = ListProviderScoresRequest  # noqa: Y015
 
@@ -1562,6 +1604,8 @@ class ListProviderScoresResponse(_message.Message):
     TOTAL_SIZE_FIELD_NUMBER: _builtins.int
     PROVENANCE_FIELD_NUMBER: _builtins.int
     SCORE_INTERPRETATION_FIELD_NUMBER: _builtins.int
+    PAIR_ORDERS_FIELD_NUMBER: _builtins.int
+    UNCERTAINTY_NOTES_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty when this is the last page."""
     total_size: _builtins.int
@@ -1576,6 +1620,16 @@ class ListProviderScoresResponse(_message.Message):
     def provenance(self) -> _common_pb2.ResultProvenance:
         """Model and dataset versions, as-of date and parameters of the ranking."""
 
+    @_builtins.property
+    def pair_orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___PairOrder]:
+        """For every pair of providers, the probability that their order holds over the draws
+        (empty without draws).
+        """
+
+    @_builtins.property
+    def uncertainty_notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What was drawn and how to read the intervals (empty without draws)."""
+
     def __init__(
         self,
         *,
@@ -1584,10 +1638,12 @@ class ListProviderScoresResponse(_message.Message):
         total_size: _builtins.int = ...,
         provenance: _common_pb2.ResultProvenance | None = ...,
         score_interpretation: _builtins.str = ...,
+        pair_orders: _abc.Iterable[Global___PairOrder] | None = ...,
+        uncertainty_notes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["provenance", b"provenance"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "provenance", b"provenance", "provider_scores", b"provider_scores", "score_interpretation", b"score_interpretation", "total_size", b"total_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "pair_orders", b"pair_orders", "provenance", b"provenance", "provider_scores", b"provider_scores", "score_interpretation", b"score_interpretation", "total_size", b"total_size", "uncertainty_notes", b"uncertainty_notes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1610,6 +1666,7 @@ class ProviderScore(_message.Message):
     HOME_COUNTRY_FIELD_NUMBER: _builtins.int
     LOSS_UNITS_FIELD_NUMBER: _builtins.int
     FLOOR_APPLIED_FIELD_NUMBER: _builtins.int
+    UNCERTAINTY_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider: `providers/{provider}`."""
     display_name: _builtins.str
@@ -1636,6 +1693,12 @@ class ProviderScore(_message.Message):
     def loss_units(self) -> Global___LossUnits:
         """What the provider stands to lose, in units (see `RiskAssessment.loss_units`)."""
 
+    @_builtins.property
+    def uncertainty(self) -> Global___ScoreUncertainty:
+        """Intervals of the composite and sub-scores and the rank's certainty (unset without
+        draws).
+        """
+
     def __init__(
         self,
         *,
@@ -1650,14 +1713,172 @@ class ProviderScore(_message.Message):
         home_country: _builtins.str = ...,
         loss_units: Global___LossUnits | None = ...,
         floor_applied: _builtins.bool = ...,
+        uncertainty: Global___ScoreUncertainty | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["loss_units", b"loss_units"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["loss_units", b"loss_units", "uncertainty", b"uncertainty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "composite", b"composite", "display_name", b"display_name", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "home_country", b"home_country", "loss_units", b"loss_units", "provider", b"provider", "rank", b"rank", "risk_vector", b"risk_vector", "sub_scores", b"sub_scores"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "composite", b"composite", "display_name", b"display_name", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "home_country", b"home_country", "loss_units", b"loss_units", "provider", b"provider", "rank", b"rank", "risk_vector", b"risk_vector", "sub_scores", b"sub_scores", "uncertainty", b"uncertainty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProviderScore: _TypeAlias = ProviderScore  # noqa: Y015
+
+@_typing.final
+class ScoreUncertainty(_message.Message):
+    """What the data's ranges do to a provider's scores and rank (METHODS v2 §11): seeded draws
+    of every range (supply shares renormalised per category, fleet units, pool capacities),
+    each rescored.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAWS_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    COMPOSITE_FIELD_NUMBER: _builtins.int
+    SUB_SCORES_FIELD_NUMBER: _builtins.int
+    RANK_FIELD_NUMBER: _builtins.int
+    RANK_CERTAIN_FIELD_NUMBER: _builtins.int
+    RANK_LOW_FIELD_NUMBER: _builtins.int
+    RANK_HIGH_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    draws: _builtins.int
+    """Number of draws and their seed."""
+    seed: _builtins.int
+    """Seed of the draws: the same seed gives the same intervals."""
+    rank: _builtins.int
+    """Rank in the point ranking, 1 = riskiest."""
+    rank_certain: _builtins.bool
+    """True when every pairwise order this provider takes part in holds in >= 90 % of draws."""
+    rank_low: _builtins.int
+    """The rank's 90 % range over the draws (best and worst)."""
+    rank_high: _builtins.int
+    """Worst rank of that range."""
+    @_builtins.property
+    def composite(self) -> Global___ScoreInterval:
+        """The composite's point value and 90 % interval (5th-95th percentile of the draws)."""
+
+    @_builtins.property
+    def sub_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubScoreInterval]:
+        """Each available sub-score's interval, in `SubScoreKey` order."""
+
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___PairOrder]:
+        """The probability that this provider's order against each other provider holds."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What was drawn and how to read the intervals."""
+
+    def __init__(
+        self,
+        *,
+        draws: _builtins.int = ...,
+        seed: _builtins.int = ...,
+        composite: Global___ScoreInterval | None = ...,
+        sub_scores: _abc.Iterable[Global___SubScoreInterval] | None = ...,
+        rank: _builtins.int = ...,
+        rank_certain: _builtins.bool = ...,
+        rank_low: _builtins.int = ...,
+        rank_high: _builtins.int = ...,
+        orders: _abc.Iterable[Global___PairOrder] | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["composite", b"composite"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["composite", b"composite", "draws", b"draws", "notes", b"notes", "orders", b"orders", "rank", b"rank", "rank_certain", b"rank_certain", "rank_high", b"rank_high", "rank_low", b"rank_low", "seed", b"seed", "sub_scores", b"sub_scores"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScoreUncertainty: _TypeAlias = ScoreUncertainty  # noqa: Y015
+
+@_typing.final
+class ScoreInterval(_message.Message):
+    """A score and its 90 % interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POINT_FIELD_NUMBER: _builtins.int
+    LOW_FIELD_NUMBER: _builtins.int
+    HIGH_FIELD_NUMBER: _builtins.int
+    point: _builtins.float
+    """The score on the recorded values."""
+    low: _builtins.float
+    """5th percentile over the draws."""
+    high: _builtins.float
+    """95th percentile over the draws."""
+    def __init__(
+        self,
+        *,
+        point: _builtins.float = ...,
+        low: _builtins.float = ...,
+        high: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["high", b"high", "low", b"low", "point", b"point"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScoreInterval: _TypeAlias = ScoreInterval  # noqa: Y015
+
+@_typing.final
+class SubScoreInterval(_message.Message):
+    """One sub-score's interval."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    key: Global___SubScoreKey.ValueType
+    """Which sub-score."""
+    @_builtins.property
+    def interval(self) -> Global___ScoreInterval:
+        """Its point value and interval."""
+
+    def __init__(
+        self,
+        *,
+        key: Global___SubScoreKey.ValueType = ...,
+        interval: Global___ScoreInterval | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interval", b"interval", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubScoreInterval: _TypeAlias = SubScoreInterval  # noqa: Y015
+
+@_typing.final
+class PairOrder(_message.Message):
+    """Two providers' order in the point ranking and how often the draws keep it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HIGHER_FIELD_NUMBER: _builtins.int
+    LOWER_FIELD_NUMBER: _builtins.int
+    PROBABILITY_FIELD_NUMBER: _builtins.int
+    higher: _builtins.str
+    """The provider ranked riskier: `providers/{provider}`."""
+    lower: _builtins.str
+    """The provider ranked less risky: `providers/{provider}`."""
+    probability: _builtins.float
+    """Share of draws in which `higher` still scores above `lower` (ties count half)."""
+    def __init__(
+        self,
+        *,
+        higher: _builtins.str = ...,
+        lower: _builtins.str = ...,
+        probability: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["higher", b"higher", "lower", b"lower", "probability", b"probability"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PairOrder: _TypeAlias = PairOrder  # noqa: Y015
 
 @_typing.final
 class ListChokepointsRequest(_message.Message):
