@@ -1,7 +1,8 @@
 """``sovrisk report``: a batch risk report as HTML, Markdown, CSV or JSON (docs/reports.md).
 
 sovrisk report [--format html|md|csv|json] [--providers aws,google-cloud] [--as-of YYYY-MM-DD]
-               [--simulate N] [--seed S] [--trajectory FROM:TO|auto|none] [--data DIR]
+               [--simulate N] [--seed S] [--draws N] [--trajectory FROM:TO|auto|none]
+               [--data DIR]
                [-o FILE | -o -]
 """
 
@@ -18,6 +19,7 @@ from models.graph.bundle import load_bundle
 from models.graph.series import Quarter
 from models.scoring.risk_engine import RiskEngine
 from models.scoring.trajectory import default_window
+from models.scoring.uncertainty import DEFAULT_DRAWS
 from service.registry import DEFAULT_DATA_DIR
 
 #: service.reports.FORMATS, repeated so that `sovrisk` starts without importing the renderers
@@ -66,6 +68,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="add the Monte Carlo loss distribution with N samples (default 0: none)",
     )
     parser.add_argument("--seed", type=_non_negative, default=7, help="random seed (default 7)")
+    parser.add_argument(
+        "--draws",
+        type=_non_negative,
+        default=DEFAULT_DRAWS,
+        metavar="N",
+        help=f"seeded draws of the data's ranges behind each composite's 90 %% interval and "
+        f"the rank certainty (default {DEFAULT_DRAWS}; 0 = none)",
+    )
     parser.add_argument(
         "--trajectory",
         default="auto",
@@ -137,6 +147,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=ProgressPrinter(sys.stderr),
         trajectory=window,
+        interval_draws=args.draws,
     )
     target = args.output or default_filename(args.fmt)
     if target == "-":

@@ -895,6 +895,10 @@ async def generate_report(
     engine = await engine_for(registry, request.graph_version)
     providers = _providers(engine, request.providers)
     as_of = conv.date_from_proto(request.as_of, "as_of")
+    draws = (
+        request.interval_draws if request.HasField("interval_draws") else registry.interval_draws
+    )
+    check_draws(draws, "interval_draws")
 
     def work(
         e: RiskEngine,
@@ -919,6 +923,7 @@ async def generate_report(
             seed=request.seed or 7,
             progress=progress,
             trajectory=window,
+            interval_draws=draws,
         )
 
     async for item in registry.stream(work, engine):

@@ -161,3 +161,35 @@ def test_bad_v2_regime_rows_name_the_column(small_copy: DatasetCopy, row: str, c
     with pytest.raises(DataValidationError) as info:
         small_copy.load()
     assert column in {i.field for i in info.value.issues}
+
+
+def test_a_regime_back_from_suspension_is_felt_after_buffers_from_the_day_it_returns(
+    small_copy: DatasetCopy,
+) -> None:
+    # Memory m1 gets a 4-week buffer. The ban on m1 (to everyone) started in 2023, was
+    # suspended and came back on 2024-07-01: on 2024-07-15 (2 weeks back) the buffer still
+    # hides it; from 2024-07-29 (4 weeks) it binds: a keeps m2's half (0.6 x 0.5) and b,
+    # which needs m1 alone, stops -> a(p) = 0.3, bound 0.7.
+    nodes = small_copy.read("nodes.csv")
+    nodes = nodes.replace(
+        "id,kind,name,owner,hq_country,layer,tags,quality,source,as_of,notes",
+        "id,kind,name,owner,hq_country,layer,tags,quality,source,as_of,"
+        "buffer_weeks,buffer_quality,buffer_source,notes",
+    )
+    lines = nodes.splitlines()
+    for k, line in enumerate(lines[1:], start=1):
+        head, _, note = line.rpartition(",")
+        extra = "4,C,fixture" if line.startswith("m1,") else ",,"
+        lines[k] = f"{head},{extra},{note}"
+    small_copy.write("nodes.csv", "\n".join(lines) + "\n")
+    engine = engine_with(
+        small_copy,
+        "ban,KOR,ban,rule,X,,2023-01-01,,1,,,m1,,,,,,,,,A,fixture,",
+        "pause,KOR,pause,deal,S,,2024-03-01,2024-07-01,,,,,,,suspend,,ban,,,,A,fixture,",
+    )
+    assert bound(engine, "2024-02-29") == pytest.approx(0.7, abs=ABS)  # long in force
+    assert bound(engine, "2024-06-30") == pytest.approx(0.0, abs=ABS)  # suspended
+    assert bound(engine, "2024-07-15") == pytest.approx(0.0, abs=ABS)  # back, not felt yet
+    assert bound(engine, "2024-07-29") == pytest.approx(0.7, abs=ABS)  # felt after 4 weeks
+    state = regime_state(engine.graph.regimes, dt.date(2024, 7, 15))
+    assert state.resumed == {"ban": dt.date(2024, 7, 1)}

@@ -1490,3 +1490,38 @@ async def test_score_trajectory_unknown_provider(risk: risk_pb2_grpc.RiskService
         risk.GetScoreTrajectory(risk_pb2.GetScoreTrajectoryRequest(names=["providers/nobody"]))
     )
     assert not_found_info(error).metadata["resource_name"] == "providers/nobody"
+
+
+# -- uncertainty (METHODS v2 §11) ------------------------------------------------------------
+
+
+async def test_score_intervals_and_rank_certainty_over_grpc(
+    risk: risk_pb2_grpc.RiskServiceStub,
+) -> None:
+    # Off by default in this registry (interval_draws 0): no uncertainty block.
+    plain = await risk.ScoreProvider(risk_pb2.ScoreProviderRequest(name="providers/p"))
+    assert not plain.HasField("uncertainty")
+    request = risk_pb2.ScoreProviderRequest(name="providers/p", interval_draws=5, interval_seed=3)
+    a = await risk.ScoreProvider(request)
+    u = a.uncertainty
+    assert (u.draws, u.seed, u.rank, u.rank_certain) == (5, 3, 1, True)  # one provider
+    assert u.composite.point == pytest.approx(a.composite, abs=1e-6)
+    assert u.composite.low <= u.composite.high
+    assert [s.key for s in u.sub_scores][:2] == [
+        risk_pb2.SUB_SCORE_KEY_CONCENTRATION,
+        risk_pb2.SUB_SCORE_KEY_STRUCTURAL,
+    ]
+    again = await risk.ScoreProvider(request)
+    assert again.uncertainty == u  # same seed, same intervals
+    listed = await risk.ListProviderScores(
+        risk_pb2.ListProviderScoresRequest(interval_draws=5, interval_seed=3)
+    )
+    assert listed.provider_scores[0].uncertainty == u
+    assert listed.uncertainty_notes and not listed.pair_orders  # one provider: no pairs
+
+
+async def test_interval_draws_are_capped(risk: risk_pb2_grpc.RiskServiceStub) -> None:
+    error = await rpc_error(
+        risk.ScoreProvider(risk_pb2.ScoreProviderRequest(name="providers/p", interval_draws=129))
+    )
+    assert bad_fields(error) == ["interval_draws"]

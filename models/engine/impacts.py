@@ -357,10 +357,12 @@ class ImpactModel:
     ) -> tuple[tuple[str, float], ...]:
         """Weeks each regime in force on ``as_of`` has been in force (``in_force`` overrides
         which ones; a regime held in force before its start date counts as long in force)."""
-        regimes = self.in_force(as_of) if in_force is None else in_force
+        state = self.regime_state(as_of)
+        regimes = state.in_force if in_force is None else in_force
         weeks = []
         for rid in sorted(regimes):
-            start = self.graph.regimes[rid].effective_from
+            # back in force after a lapsed suspension: felt from the day it came back
+            start = state.resumed.get(rid, self.graph.regimes[rid].effective_from)
             elapsed = (as_of - start).days / 7.0
             weeks.append((rid, elapsed if elapsed >= 0 else math.inf))
         return tuple(weeks)

@@ -42,6 +42,7 @@ from models.graph.schema import (
     RegimeMeasure,
     Site,
     Source,
+    SourceKind,
     SupplyEdge,
 )
 from models.graph.supply_graph import SupplyGraph
@@ -127,7 +128,7 @@ EDGE_HEADER = (
     "notes",
 )
 SITE_HEADER = (*SITE_COLUMNS[:3], "site_name", *SITE_COLUMNS[3:], "notes")
-SOURCE_HEADER = (*SOURCE_COLUMNS, "notes")
+SOURCE_HEADER = (*SOURCE_COLUMNS, "kind", "notes")
 #: Optional v2 columns (METHODS v2 §5): blank = a v1 restriction by export, by site.
 REGIME_V2_COLUMNS = (
     "action",
@@ -262,7 +263,24 @@ class _Row:
         for sid in ids:
             if sources and sid not in sources:
                 self.fail("source", "unknown source id (not in sources.csv)", sid)
+        self.check_quality_backed(quality, ids, sources)
         return Provenance(tuple(ids), quality or Quality.C, as_of or dt.date.min)
+
+    def check_quality_backed(
+        self, quality: Quality | None, ids: list[str], sources: Mapping[str, Source]
+    ) -> None:
+        """A figure is no better than the best source it cites (data/README.md, "Quality
+        rules"): an A row needs an A source, a B row an A or B source."""
+        cited = [sources[sid] for sid in ids if sid in sources]
+        if quality is None or not cited:
+            return
+        best = min(cited, key=lambda src: src.quality.value)
+        if quality.value < best.quality.value:
+            self.fail(
+                "quality",
+                f"is better than the best source it cites ({best.id}, quality "
+                f"{best.quality.value}); rate it {best.quality.value} or cite a better source",
+            )
 
 
 def _read_text(root: Root, name: str) -> str | None:
@@ -360,6 +378,17 @@ def _load_sources(root: Root, issues: list[DataIssue]) -> dict[str, Source]:
         sid = row.ident("id")
         quality = row.quality()
         title = row.text("title")
+        kind = (
+            _enum_cell(row, "kind", SourceKind, SourceKind.ESTIMATE)
+            if row.text("kind", required=False)
+            else None
+        )
+        if kind is not None and quality is not None and quality.value < kind.highest().value:
+            row.fail(
+                "quality",
+                f"a {kind} source can be rated at most {kind.highest().value} "
+                "(A = primary, B = named secondary, C = estimate or internal compilation)",
+            )
         if sid in sources:
             row.fail("id", "duplicate source id")
         if row.ok and quality is not None:
@@ -371,6 +400,7 @@ def _load_sources(root: Root, issues: list[DataIssue]) -> dict[str, Source]:
                 url=row.text("url", required=False),
                 quality=quality,
                 notes=row.text("notes", required=False),
+                kind=kind,
             )
     return sources
 
@@ -676,6 +706,7 @@ def _load_regimes(
         for sid in ids:
             if sid not in sources:
                 row.fail("source", "unknown source id (not in sources.csv)", sid)
+        row.check_quality_backed(quality, ids, sources)
         if rid in regimes:
             row.fail("id", "duplicate regime id")
         if row.ok and start is not None and severity is not None and quality is not None:

@@ -10,6 +10,7 @@ nodes it reaches for its destinations (:meth:`models.engine.impacts.ImpactModel.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ class RegimeState:
     lapsed: tuple[str, ...]
     #: Regime in force -> the records in force that replace it where they reach.
     replaced_by: Mapping[str, frozenset[str]]
+    #: Regime in force again after a suspension lapsed -> the day it came back (its bind
+    #: travels downstream from then, as a new restriction's does).
+    resumed: Mapping[str, dt.date] = dataclasses.field(default_factory=dict)
 
     def status(self, regime: Regime) -> str:
         """``in_force``, ``suspended``, ``not_yet`` (before ``effective_from``) or ``ended``."""
@@ -69,6 +73,12 @@ def regime_state(
             in_force.add(r.id)
     suspended = {rid: tuple(by) for rid, by in sorted(holding.items()) if rid not in in_force}
     back = tuple(sorted({s for s in lapsed for t in regimes[s].suspends if t in in_force}))
+    resumed: dict[str, dt.date] = {}
+    for sid in back:
+        end = regimes[sid].effective_to
+        for target in regimes[sid].suspends:
+            if target in in_force and target not in forced and end is not None:
+                resumed[target] = max(resumed.get(target, end), end)
     replaced: dict[str, set[str]] = {}
     for rid in sorted(in_force):
         for target in regimes[rid].replaces:
@@ -80,4 +90,5 @@ def regime_state(
         suspended=suspended,
         lapsed=back,
         replaced_by={k: frozenset(v) for k, v in sorted(replaced.items())},
+        resumed=dict(sorted(resumed.items())),
     )

@@ -92,6 +92,11 @@ LAYERS: tuple[str, ...] = (
     # Nodes that stand for a whole market or process step above its producers (the ETO
     # importer's inputs): like "provider", never weighted, so they never count as firms.
     "aggregate",
+    # Host CPUs, network chips, optical transceivers and their lasers: complements of the
+    # accelerator, not substitutes, so one HHI across them would mix markets. Unweighted in
+    # the concentration sub-score by default (a request may weigh it); counted in every
+    # other sub-score.
+    "systems",
 )
 
 
@@ -126,6 +131,26 @@ class Provenance:
     as_of: dt.date
 
 
+class SourceKind(enum.StrEnum):
+    """What a source is (data/README.md, "Quality rules"): ``primary`` (the issuer's own
+    document: a filing, a government instrument, a vendor page, the lab's teardown) may be
+    rated A; ``secondary`` (a named outlet or analyst firm reporting it) at most B;
+    ``estimate`` and ``internal`` (the project's own compilations) only C."""
+
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    ESTIMATE = "estimate"
+    INTERNAL = "internal"
+
+    @classmethod
+    def default_for(cls, quality: Quality) -> SourceKind:
+        return {Quality.A: cls.PRIMARY, Quality.B: cls.SECONDARY}.get(quality, cls.ESTIMATE)
+
+    def highest(self) -> Quality:
+        """The best quality a source of this kind may carry."""
+        return {SourceKind.PRIMARY: Quality.A, SourceKind.SECONDARY: Quality.B}.get(self, Quality.C)
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     id: str
@@ -135,6 +160,7 @@ class Source:
     url: str
     quality: Quality
     notes: str = ""
+    kind: SourceKind | None = None  # None: as the quality implies (SourceKind.default_for)
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,7 @@ class SupplyGraph:
             },
             "sources": [
                 [s.id, s.title, s.publisher, s.date, s.url, str(s.quality)]
+                + ([] if s.kind is None else [str(s.kind)])
                 for s in self.sources.values()
             ],
             "countries": [

@@ -211,6 +211,16 @@ class Coverage:
     edges_with_range: int
     nodes_total: int
     notes: str
+    #: A/B shares by flow of the sites, regimes and events the score rests on (None: none
+    #: weigh), and the mean of the four (edges, sites, regimes, events).
+    sites_share_ab: float | None = None
+    regimes_share_ab: float | None = None
+    events_share_ab: float | None = None
+    overall_share_ab: float = 0.0
+
+    @property
+    def edges_share_ab(self) -> float:
+        return self.flow_share_a + self.flow_share_b
 
 
 @dataclass(frozen=True, slots=True)

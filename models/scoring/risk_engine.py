@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from models.analysis.cutsets import CutSetResult
     from models.analysis.resilience import ResilienceResult
     from models.analysis.simulation import ProviderRisk, SimulationResult
+    from models.graph.events import Event
 
 R = TypeVar("R")
 
@@ -846,6 +847,10 @@ class RiskEngine(ImpactModel):
         return tuple(rows)
 
     def _coverage(self, pid: str, x: FloatArray, tree: Sequence[int]) -> Coverage:
+        """How much of what the score rests on is sourced (A/B), by flow (data/README.md,
+        "Coverage"): supply edges (flow into the consumer x share), production sites (flow of
+        the node x site share), regimes (flow of the tree nodes each reaches) and events (flow
+        of the tree nodes each takes capacity from)."""
         g, cg = self.graph, self.compiled
         members = {cg.ids[i] for i in tree} | {pid}
         weight: dict[Quality, float] = defaultdict(float)
@@ -858,6 +863,26 @@ class RiskEngine(ImpactModel):
             weight[e.provenance.quality] += float(x[cg.index[e.consumer]]) * e.share
         total = math.fsum(weight.values()) or 1.0
         share_c = weight[Quality.C] / total
+        site_w: dict[Quality, float] = defaultdict(float)
+        for nid in members:
+            for site in g.sites.get(nid, ()):
+                site_w[site.provenance.quality] += float(x[cg.index[nid]]) * site.share
+        regime_w: dict[Quality, float] = defaultdict(float)
+        for rid, bound in self._bound.items():
+            reached = float(np.dot(x, bound > 0.0))
+            regime_w[g.regimes[rid].provenance.quality] += reached
+        event_w: dict[Quality, float] = defaultdict(float)
+        for event in self.supplements.events:
+            exposure = _event_members(self, event)
+            event_w[event.quality] += float(np.dot(x, exposure))
+        parts = {
+            "edges": _ab_share(weight),
+            "sites": _ab_share(site_w),
+            "regimes": _ab_share(regime_w),
+            "events": _ab_share(event_w),
+        }
+        known = [v for v in parts.values() if v is not None]
+        overall = math.fsum(known) / len(known) if known else 0.0
         return Coverage(
             flow_share_a=weight[Quality.A] / total,
             flow_share_b=weight[Quality.B] / total,
@@ -867,8 +892,14 @@ class RiskEngine(ImpactModel):
             nodes_total=len(tree),
             notes=(
                 f"{100 * share_c:.0f} % of the supply flow rests on C-quality estimates; "
-                "coverage is reported beside the score, not folded into it."
+                + ", ".join(f"{k} {100 * v:.0f} % A/B" for k, v in parts.items() if v is not None)
+                + f" by flow (mean {100 * overall:.0f} %); coverage is reported beside the "
+                "score, not folded into it."
             ),
+            sites_share_ab=parts["sites"],
+            regimes_share_ab=parts["regimes"],
+            events_share_ab=parts["events"],
+            overall_share_ab=overall,
         )
 
     def _country_name(self, iso3: str) -> str:
@@ -884,6 +915,28 @@ def _suspension_status(record: Regime, state: RegimeState) -> str:
     if record.effective_to is not None and record.effective_to <= state.on:
         return "lapsed"
     return "not_yet" if state.on < record.effective_from else "ended"
+
+
+def _ab_share(weights: Mapping[Quality, float]) -> float | None:
+    """Share of the weight on A- or B-rated records (None when nothing weighs)."""
+    total = math.fsum(weights.values())
+    if total <= 0.0:
+        return None
+    return (weights.get(Quality.A, 0.0) + weights.get(Quality.B, 0.0)) / total
+
+
+def _event_members(engine: RiskEngine, event: Event) -> FloatArray:
+    """How much of each node's capacity an event takes (a blockade: its countries' sites)."""
+    from models.analysis.simulation import member_exposure
+
+    exposure = member_exposure(event, engine.compiled, engine.graph)
+    if event.member_countries:
+        columns = [
+            k for k, c in enumerate(engine.compiled.countries) if c in event.member_countries
+        ]
+        sited = np.asarray(engine.compiled.sites[:, columns].sum(axis=1), dtype=np.float64)
+        exposure = np.maximum(exposure, np.minimum(sited.ravel(), 1.0))
+    return exposure
 
 
 def _shares(values: dict[str, float], namer: Callable[[str], str]) -> tuple[Share, ...]:

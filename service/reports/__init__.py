@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from models.graph.series import Quarter
 from models.scoring.risk_engine import RiskEngine
+from models.scoring.uncertainty import check_draws
 from service.reports import csv_report, html_report, json_report, markdown_report
 from service.reports.data import Progress, ProgressFn, ReportData, collect, validate
 
@@ -54,6 +55,7 @@ def build_report(
     seed: int = 7,
     progress: ProgressFn | None = None,
     trajectory: tuple[Quarter, Quarter] | None = None,
+    interval_draws: int = 0,
 ) -> bytes:
     """The report on ``engine``'s graph in ``fmt`` (``html``, ``md``, ``csv`` or ``json``).
 
@@ -63,12 +65,15 @@ def build_report(
     fraction)`` is called as work advances, with one of :data:`STAGES` and the fraction of
     the whole report done (0-1, never decreasing, 1.0 at ``done``). ``trajectory`` (first and
     last quarter, at most 40) adds every provider's scores quarter by quarter.
+    ``interval_draws`` > 0 adds each composite's 90 % interval and rank certainty (draws
+    seeded with ``seed``; METHODS v2 §11).
 
     The same inputs give the same bytes. Raises :class:`InvalidParameterError` (fields
     ``format``, ``simulate_samples``, ``seed``) and :class:`NotFoundError` (an unknown
     provider). Reads the engine only: safe to call on a shared engine.
     """
     validate(fmt, tuple(FORMATS), simulate_samples, seed)
+    check_draws(interval_draws, "interval_draws")
     tracker = Progress(progress, simulate=simulate_samples > 0)
     data = collect(
         engine,
@@ -78,6 +83,7 @@ def build_report(
         seed=seed,
         progress=tracker,
         trajectory_range=trajectory,
+        interval_draws=interval_draws,
     )
     tracker("render", 0.0)
     if fmt == "html":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
 from models.scoring.params import DEFAULT_LAYER_WEIGHTS, SUB_SCORES
+from models.scoring.uncertainty import COMPOSITE, Uncertainty
 from service.reports.data import ReportData
 from service.text_report import SUB_SCORE_SHORT as SUB_SCORE_SHORT  # one table of column heads
 
@@ -34,6 +35,30 @@ SIMULATION_NOTE = (
     "(0-1, higher = riskier). Correlated common-cause events from the dataset's events table "
     "plus independent node failures."
 )
+
+
+def rank_label(u: Uncertainty | None, provider: str, rank: int) -> str:
+    """The rank, with ``?`` when the draws do not make it certain (METHODS v2 §11)."""
+    if u is None:
+        return str(rank)
+    return f"{rank}" + ("" if u.of(provider).rank_certain else "?")
+
+
+def interval_label(u: Uncertainty | None, provider: str) -> str:
+    """The composite's 90 % interval, e.g. ``55.2-55.5``."""
+    if u is None:
+        return ""
+    i = u.of(provider).interval(COMPOSITE)
+    return f"{i.low:.1f}-{i.high:.1f}"
+
+
+def uncertainty_notes(u: Uncertainty | None) -> tuple[str, ...]:
+    if u is None:
+        return ()
+    return (
+        *u.notes,
+        "? after a rank: not certain (some pairwise order holds in < 90 % of draws).",
+    )
 
 
 def score(value: float) -> str:

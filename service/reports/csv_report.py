@@ -47,6 +47,11 @@ COLUMNS: tuple[str, ...] = (
     "graph_version",
     "as_of",
     "seed",
+    # appended (never reorder): the composite's 90 % interval and the rank's certainty
+    "composite_low",
+    "composite_high",
+    "rank_certain",
+    "interval_draws",
 )
 
 
@@ -90,6 +95,16 @@ def _row(data: ReportData, rank: int, a: RiskAssessment) -> dict[str, str]:
         "as_of": a.provenance.as_of.isoformat(),
         "seed": str(data.seed) if data.simulation else "",
     }
+    u = data.uncertainty
+    if u is not None:
+        p = u.of(a.provider)
+        i = p.interval("composite")
+        row |= {
+            "composite_low": _num(i.low),
+            "composite_high": _num(i.high),
+            "rank_certain": "true" if p.rank_certain else "false",
+            "interval_draws": str(u.draws),
+        }
     for key in SUB_SCORES:
         row[key] = _num(subs[key].score) if subs[key].available else ""
     for name, key in ARIBA_CATEGORIES:

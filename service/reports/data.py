@@ -22,6 +22,7 @@ from models.scoring.assessment import RiskAssessment
 from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
 from models.scoring.risk_engine import RiskEngine, compose
 from models.scoring.trajectory import TrajectoryPoint, check_range, trajectory
+from models.scoring.uncertainty import Uncertainty, cached_uncertainty
 
 #: ``progress(stage, fraction)``: the stage name and the fraction (0-1) of the whole report done.
 ProgressFn = Callable[[str, float], None]
@@ -138,6 +139,8 @@ class ReportData:
     node_failure_probability: float
     #: One row per quarter per provider (report order), empty without a trajectory.
     trajectory: tuple[TrajectoryPoint, ...] = ()
+    #: Score intervals and rank certainty (METHODS v2 §11), None without draws.
+    uncertainty: Uncertainty | None = None
 
     @property
     def provider_ids(self) -> tuple[str, ...]:
@@ -190,6 +193,7 @@ def collect(
     seed: int,
     progress: Progress,
     trajectory_range: tuple[Quarter, Quarter] | None = None,
+    interval_draws: int = 0,
 ) -> ReportData:
     chosen = select_providers(engine, providers)
     params = engine.default_params(as_of)
@@ -202,6 +206,8 @@ def collect(
         progress("assess", (k + 1) / len(chosen))
     assessments.sort(key=lambda a: (-a.composite, a.provider))
     order = tuple(a.provider for a in assessments)
+
+    uncertainty = cached_uncertainty(engine, params, interval_draws, seed)
 
     progress("chokepoints", 0.0)
     chokepoints = _chokepoints(engine, order, DEFAULT_MIN_IMPACT)
@@ -250,6 +256,7 @@ def collect(
         simulate_samples=simulate_samples,
         node_failure_probability=failures.probability,
         trajectory=rows,
+        uncertainty=uncertainty,
     )
 
 

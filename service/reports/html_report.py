@@ -147,14 +147,16 @@ def _header(data: ReportData) -> str:
 
 def _ranking(data: ReportData) -> str:
     rows = []
+    u = data.uncertainty
     for rank, a in enumerate(data.assessments, start=1):
         top = a.country_impacts[0] if a.country_impacts else None
         veto = a.largest_foreign_veto
         rows.append(
             [
-                str(rank),
+                c.rank_label(u, a.provider, rank),
                 f'<a href="#provider-{esc(a.provider)}">{esc(a.display_name)}</a>',
                 f"{a.composite:.1f}",
+                *([esc(c.interval_label(u, a.provider))] if u else []),
                 _band(a),
                 *(_sub(a, k) for k in SUB_SCORES),
                 str(a.spof_count),
@@ -162,9 +164,10 @@ def _ranking(data: ReportData) -> str:
                 esc(f"{veto.country} {c.pct(veto.veto)}") if veto else "-",
             ]
         )
-    header = ["#", "provider", "composite", "band", *(c.SUB_SCORE_SHORT[k] for k in SUB_SCORES)]
-    header += ["SPOFs", "top country", "foreign veto"]
-    numeric = {0, 2, *range(4, 4 + len(SUB_SCORES)), 4 + len(SUB_SCORES)}
+    header = ["#", "provider", "composite", *(["90 % range"] if u else []), "band"]
+    header += [*(c.SUB_SCORE_SHORT[k] for k in SUB_SCORES), "SPOFs", "top country", "foreign veto"]
+    first_sub = 5 if u else 4
+    numeric = {0, 2, *range(first_sub, first_sub + len(SUB_SCORES)), first_sub + len(SUB_SCORES)}
     return (
         '<section id="ranking"><h2>Ranking</h2>'
         + _figure(
@@ -174,6 +177,7 @@ def _ranking(data: ReportData) -> str:
             "background = band (low < 25 ≤ moderate < 50 ≤ high < 75 ≤ critical).",
         )
         + _table(header, rows, numeric=numeric, cls="ranking")
+        + "".join(f'<p class="note">{esc(n)}</p>' for n in c.uncertainty_notes(u))
         + "</section>"
     )
 

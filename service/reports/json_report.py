@@ -89,5 +89,15 @@ def render(engine: RiskEngine, data: ReportData) -> bytes:
         doc["simulation"] = _dict(simulation_message(engine, data))
     if data.trajectory:
         doc["trajectory"] = [_dict(conv.trajectory_row_to_proto(r)) for r in data.trajectory]
+    if data.uncertainty is not None:
+        u = data.uncertainty
+        doc["uncertainty"] = {
+            "providers": [
+                _dict(message)
+                for a in data.assessments
+                if (message := conv.uncertainty_to_proto(u, a.provider)) is not None
+            ],
+            "pairOrders": [_dict(o) for o in conv.pair_orders_to_proto(u)],
+        }
     text = json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
     return (text + "\n").encode("utf-8")

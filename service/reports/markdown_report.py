@@ -40,14 +40,18 @@ def _sub(a: RiskAssessment, key: str) -> str:
 
 
 def _ranking(data: ReportData) -> list[str]:
-    header = ["#", "provider", "composite", "band"] + [c.SUB_SCORE_SHORT[k] for k in SUB_SCORES]
+    u = data.uncertainty
+    header = ["#", "provider", "composite", *(["90 % range"] if u else []), "band"]
+    header += [c.SUB_SCORE_SHORT[k] for k in SUB_SCORES]
     header += ["SPOFs", "top country (impact)", "largest foreign veto"]
     rows = []
     for rank, a in enumerate(data.assessments, start=1):
         top = a.country_impacts[0] if a.country_impacts else None
         veto = a.largest_foreign_veto
         rows.append(
-            [str(rank), f"{a.display_name} (`{a.provider}`)", c.score(a.composite), a.band.value]
+            [c.rank_label(u, a.provider, rank), f"{a.display_name} (`{a.provider}`)"]
+            + [c.score(a.composite), *([c.interval_label(u, a.provider)] if u else [])]
+            + [a.band.value]
             + [_sub(a, k) for k in SUB_SCORES]
             + [
                 str(a.spof_count),
@@ -55,7 +59,9 @@ def _ranking(data: ReportData) -> list[str]:
                 f"{veto.country} {c.pct(veto.veto)}" if veto else "-",
             ]
         )
-    return table(header, rows, "lllr" + "r" * len(SUB_SCORES) + "rll")
+    align = "llr" + ("l" if u else "") + "l" + "r" * len(SUB_SCORES) + "rll"
+    notes = ["", *(f"_{n}_" for n in c.uncertainty_notes(u))] if u else []
+    return table(header, rows, align) + notes
 
 
 def _procurement(data: ReportData) -> list[str]:

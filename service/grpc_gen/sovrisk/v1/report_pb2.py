@@ -27,7 +27,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sovrisk/v1/report.proto\x12\nsovrisk.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\"\xb1\x02\n\x15GenerateReportRequest\x12.\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x18.sovrisk.v1.ReportFormatB\x04\xe2\x41\x01\x01\x12\x30\n\tproviders\x18\x02 \x03(\tB\x1d\xe2\x41\x01\x01\xfa\x41\x16\n\x14sovrisk.dev/Provider\x12&\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x01\x12\x1e\n\x10simulate_samples\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x12\n\x04seed\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x38\n\rgraph_version\x18\x06 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\x12 \n\x12include_trajectory\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01\"1\n\x0eReportProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\"i\n\x06Report\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x15\n\rgraph_version\x18\x05 \x01(\t\"y\n\x16GenerateReportResponse\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.sovrisk.v1.ReportProgressH\x00\x12$\n\x06report\x18\x02 \x01(\x0b\x32\x12.sovrisk.v1.ReportH\x00\x42\t\n\x07payload*\x90\x01\n\x0cReportFormat\x12\x1d\n\x19REPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12REPORT_FORMAT_HTML\x10\x01\x12\x1a\n\x16REPORT_FORMAT_MARKDOWN\x10\x02\x12\x15\n\x11REPORT_FORMAT_CSV\x10\x03\x12\x16\n\x12REPORT_FORMAT_JSON\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17sovrisk/v1/report.proto\x12\nsovrisk.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\"\xe7\x02\n\x15GenerateReportRequest\x12.\n\x06\x66ormat\x18\x01 \x01(\x0e\x32\x18.sovrisk.v1.ReportFormatB\x04\xe2\x41\x01\x01\x12\x30\n\tproviders\x18\x02 \x03(\tB\x1d\xe2\x41\x01\x01\xfa\x41\x16\n\x14sovrisk.dev/Provider\x12&\n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x11.google.type.DateB\x04\xe2\x41\x01\x01\x12\x1e\n\x10simulate_samples\x18\x04 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x12\n\x04seed\x18\x05 \x01(\x03\x42\x04\xe2\x41\x01\x01\x12\x38\n\rgraph_version\x18\x06 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\x12 \n\x12include_trajectory\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12!\n\x0einterval_draws\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x42\x11\n\x0f_interval_draws\"1\n\x0eReportProgress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\"i\n\x06Report\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12\x15\n\rgraph_version\x18\x05 \x01(\t\"y\n\x16GenerateReportResponse\x12.\n\x08progress\x18\x01 \x01(\x0b\x32\x1a.sovrisk.v1.ReportProgressH\x00\x12$\n\x06report\x18\x02 \x01(\x0b\x32\x12.sovrisk.v1.ReportH\x00\x42\t\n\x07payload*\x90\x01\n\x0cReportFormat\x12\x1d\n\x19REPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12REPORT_FORMAT_HTML\x10\x01\x12\x1a\n\x16REPORT_FORMAT_MARKDOWN\x10\x02\x12\x15\n\x11REPORT_FORMAT_CSV\x10\x03\x12\x16\n\x12REPORT_FORMAT_JSON\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,14 +48,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATEREPORTREQUEST'].fields_by_name['graph_version']._serialized_options = b'\342A\001\001\372A\032\n\030sovrisk.dev/GraphVersion'
   _globals['_GENERATEREPORTREQUEST'].fields_by_name['include_trajectory']._loaded_options = None
   _globals['_GENERATEREPORTREQUEST'].fields_by_name['include_trajectory']._serialized_options = b'\342A\001\001'
-  _globals['_REPORTFORMAT']._serialized_start=713
-  _globals['_REPORTFORMAT']._serialized_end=857
+  _globals['_GENERATEREPORTREQUEST'].fields_by_name['interval_draws']._loaded_options = None
+  _globals['_GENERATEREPORTREQUEST'].fields_by_name['interval_draws']._serialized_options = b'\342A\001\001'
+  _globals['_REPORTFORMAT']._serialized_start=767
+  _globals['_REPORTFORMAT']._serialized_end=911
   _globals['_GENERATEREPORTREQUEST']._serialized_start=124
-  _globals['_GENERATEREPORTREQUEST']._serialized_end=429
-  _globals['_REPORTPROGRESS']._serialized_start=431
-  _globals['_REPORTPROGRESS']._serialized_end=480
-  _globals['_REPORT']._serialized_start=482
-  _globals['_REPORT']._serialized_end=587
-  _globals['_GENERATEREPORTRESPONSE']._serialized_start=589
-  _globals['_GENERATEREPORTRESPONSE']._serialized_end=710
+  _globals['_GENERATEREPORTREQUEST']._serialized_end=483
+  _globals['_REPORTPROGRESS']._serialized_start=485
+  _globals['_REPORTPROGRESS']._serialized_end=534
+  _globals['_REPORT']._serialized_start=536
+  _globals['_REPORT']._serialized_end=641
+  _globals['_GENERATEREPORTRESPONSE']._serialized_start=643
+  _globals['_GENERATEREPORTRESPONSE']._serialized_end=764
 # @@protoc_insertion_point(module_scope)

@@ -67,6 +67,7 @@ class GenerateReportRequest(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     INCLUDE_TRAJECTORY_FIELD_NUMBER: _builtins.int
+    INTERVAL_DRAWS_FIELD_NUMBER: _builtins.int
     format: Global___ReportFormat.ValueType
     """The format; unset means HTML."""
     simulate_samples: _builtins.int
@@ -78,6 +79,10 @@ class GenerateReportRequest(_message.Message):
     include_trajectory: _builtins.bool
     """Add every provider's scores quarter by quarter (the trajectory chart and table): the
     three years before the date and the year after, within the fleet series.
+    """
+    interval_draws: _builtins.int
+    """Seeded draws behind each composite's 90 % interval and the rank certainty (METHODS v2
+    §11): unset = the server's default, 0 = none; at most 128. Seeded with `seed`.
     """
     @_builtins.property
     def providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -97,12 +102,15 @@ class GenerateReportRequest(_message.Message):
         seed: _builtins.int = ...,
         graph_version: _builtins.str = ...,
         include_trajectory: _builtins.bool = ...,
+        interval_draws: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "as_of", b"as_of", "interval_draws", b"interval_draws"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "format", b"format", "graph_version", b"graph_version", "include_trajectory", b"include_trajectory", "providers", b"providers", "seed", b"seed", "simulate_samples", b"simulate_samples"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "as_of", b"as_of", "format", b"format", "graph_version", b"graph_version", "include_trajectory", b"include_trajectory", "interval_draws", b"interval_draws", "providers", b"providers", "seed", b"seed", "simulate_samples", b"simulate_samples"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__interval_draws: _TypeAlias = _typing.Literal["interval_draws"]  # noqa: Y015
+    _WhichOneofArgType__interval_draws: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__interval_draws) -> _WhichOneofReturnType__interval_draws | None: ...
 
 Global___GenerateReportRequest: _TypeAlias = GenerateReportRequest  # noqa: Y015
 

@@ -1488,6 +1488,10 @@ class DataCoverage(_message.Message):
     EDGES_WITH_RANGE_FIELD_NUMBER: _builtins.int
     NODES_TOTAL_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    SITES_SHARE_AB_FIELD_NUMBER: _builtins.int
+    REGIMES_SHARE_AB_FIELD_NUMBER: _builtins.int
+    EVENTS_SHARE_AB_FIELD_NUMBER: _builtins.int
+    OVERALL_SHARE_AB_FIELD_NUMBER: _builtins.int
     flow_share_a: _builtins.float
     """Fraction (0-1) of the supply flow resting on quality-A figures."""
     flow_share_b: _builtins.float
@@ -1506,6 +1510,20 @@ class DataCoverage(_message.Message):
     """Number of nodes in the provider's supply tree."""
     notes: _builtins.str
     """Coverage in words."""
+    sites_share_ab: _builtins.float
+    """Fraction (0-1) of the flow-weighted production sites of the supply tree rated A or B;
+    unset when the tree has no sites.
+    """
+    regimes_share_ab: _builtins.float
+    """Fraction (0-1) of the regimes' reach into the supply tree (by flow) rated A or B; unset
+    when no regime reaches it.
+    """
+    events_share_ab: _builtins.float
+    """Fraction (0-1) of the events' reach into the supply tree (by flow) rated A or B; unset
+    without events.
+    """
+    overall_share_ab: _builtins.float
+    """Mean of the edges', sites', regimes' and events' A/B shares: the headline coverage."""
     def __init__(
         self,
         *,
@@ -1517,12 +1535,27 @@ class DataCoverage(_message.Message):
         edges_with_range: _builtins.int = ...,
         nodes_total: _builtins.int = ...,
         notes: _builtins.str = ...,
+        sites_share_ab: _builtins.float | None = ...,
+        regimes_share_ab: _builtins.float | None = ...,
+        events_share_ab: _builtins.float | None = ...,
+        overall_share_ab: _builtins.float = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_events_share_ab", b"_events_share_ab", "_regimes_share_ab", b"_regimes_share_ab", "_sites_share_ab", b"_sites_share_ab", "events_share_ab", b"events_share_ab", "regimes_share_ab", b"regimes_share_ab", "sites_share_ab", b"sites_share_ab"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["edges_total", b"edges_total", "edges_with_range", b"edges_with_range", "flow_share_a", b"flow_share_a", "flow_share_b", b"flow_share_b", "flow_share_c", b"flow_share_c", "low_quality_flow_share", b"low_quality_flow_share", "nodes_total", b"nodes_total", "notes", b"notes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_events_share_ab", b"_events_share_ab", "_regimes_share_ab", b"_regimes_share_ab", "_sites_share_ab", b"_sites_share_ab", "edges_total", b"edges_total", "edges_with_range", b"edges_with_range", "events_share_ab", b"events_share_ab", "flow_share_a", b"flow_share_a", "flow_share_b", b"flow_share_b", "flow_share_c", b"flow_share_c", "low_quality_flow_share", b"low_quality_flow_share", "nodes_total", b"nodes_total", "notes", b"notes", "overall_share_ab", b"overall_share_ab", "regimes_share_ab", b"regimes_share_ab", "sites_share_ab", b"sites_share_ab"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__events_share_ab: _TypeAlias = _typing.Literal["events_share_ab"]  # noqa: Y015
+    _WhichOneofArgType__events_share_ab: _TypeAlias = _typing.Literal["_events_share_ab", b"_events_share_ab"]  # noqa: Y015
+    _WhichOneofReturnType__regimes_share_ab: _TypeAlias = _typing.Literal["regimes_share_ab"]  # noqa: Y015
+    _WhichOneofArgType__regimes_share_ab: _TypeAlias = _typing.Literal["_regimes_share_ab", b"_regimes_share_ab"]  # noqa: Y015
+    _WhichOneofReturnType__sites_share_ab: _TypeAlias = _typing.Literal["sites_share_ab"]  # noqa: Y015
+    _WhichOneofArgType__sites_share_ab: _TypeAlias = _typing.Literal["_sites_share_ab", b"_sites_share_ab"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__events_share_ab) -> _WhichOneofReturnType__events_share_ab | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__regimes_share_ab) -> _WhichOneofReturnType__regimes_share_ab | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__sites_share_ab) -> _WhichOneofReturnType__sites_share_ab | None: ...
 
 Global___DataCoverage: _TypeAlias = DataCoverage  # noqa: Y015
 
