@@ -100,7 +100,7 @@ def _regime(r: Mapping[str, str]) -> v.RegimeRecord:
         published=_date(r.get("published", "")),
         effective_from=_date(r["effective_from"]),
         effective_to=_date(r.get("effective_to", "")),
-        severity=float(r["severity"]),
+        severity=float(r["severity"] or 0.0),
         reach_kinds=_items(r.get("reach_kinds", "")),
         reach_tags=_items(r.get("reach_tags", "")),
         reach_nodes=_items(r.get("reach_nodes", "")),
@@ -109,6 +109,12 @@ def _regime(r: Mapping[str, str]) -> v.RegimeRecord:
         quality=r["quality"],
         sources=_items(r["source"]),
         notes=r.get("notes", ""),
+        action=r.get("action", ""),
+        replaces=_items(r.get("replaces", "")),
+        suspends=_items(r.get("suspends", "")),
+        measure=r.get("measure", ""),
+        destination_basis=r.get("destination_basis", ""),
+        reach_content=_items(r.get("reach_content", "")),
     )
 
 

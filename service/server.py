@@ -14,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from models.graph.dataset import DatasetFiles
-from models.scoring.uncertainty import check_draws
+from models.scoring.uncertainty import cached_uncertainty, check_draws
 from service.auth import TOKENS_FILE_NAME, TokenAuthenticator
 from service.gateway.server import start_gateway
 from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
@@ -133,6 +133,24 @@ def _warn_if_seed_differs(registry: GraphRegistry, data_dir: str | Path) -> None
         )
 
 
+async def _warm_intervals(registry: GraphRegistry, print_ranking: bool) -> None:
+    """Compute the default score intervals in the background once serving (the draws take
+    ~2-5 s each on the bundled data), so the first request that wants them finds them
+    cached; with ``--print-ranking``, print the ranking again with them."""
+    engine = registry.engine
+    params = engine.default_params()
+    draws = registry.interval_draws
+    log.info("computing score intervals in the background (%d draws)", draws)
+    try:
+        uncertainty = await asyncio.to_thread(cached_uncertainty, engine, params, draws)
+    except Exception:  # pragma: no cover - logged, the server keeps serving without them
+        log.exception("score intervals failed")
+        return
+    log.info("score intervals ready (%d draws)", draws)
+    if print_ranking and uncertainty is not None:
+        print("\n" + ranking_table(engine.assess_all(params), uncertainty), flush=True)
+
+
 async def serve(config: ServeConfig) -> None:
     """Open the store (seeding it from the dataset folder on first start), serve until
     SIGINT/SIGTERM, then drain and stop."""
@@ -189,6 +207,11 @@ async def serve(config: ServeConfig) -> None:
                 "OpenAPI at /openapi.json)",
                 flush=True,
             )
+    intervals = (
+        asyncio.create_task(_warm_intervals(registry, config.print_ranking))
+        if registry.interval_draws > 0
+        else None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -200,6 +223,8 @@ async def serve(config: ServeConfig) -> None:
     log.info("shutting down: NOT_SERVING, draining for up to %.0f s", GRACE_SECONDS)
     if poller is not None:
         poller.cancel()
+    if intervals is not None:
+        intervals.cancel()
     if gateway:
         await gateway.stop()
     if running:

@@ -9,12 +9,18 @@ t 0, f1 .2, m1 .3, a .4, b .6, m2 .7, f2 .8.
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from models.analysis.cutsets import CUT_TOLERANCE, CutSetResult, minimal_cut_sets
+from models.analysis.cutsets import (
+    CUT_TOLERANCE,
+    DEFAULT_BATCH_SIZE,
+    CutSetResult,
+    minimal_cut_sets,
+)
 from models.errors import InvalidParameterError, NotFoundError
 from models.graph.loader import load_dataset
 from models.graph.schema import NodeKind
@@ -142,7 +148,8 @@ def test_pruning_is_exact_on_the_bundled_graph(bundled_engine: RiskEngine) -> No
         assert {c.nodes for c in row.cut_sets} == expected[row.provider], row.provider
         ranks = [(round(c.retained, 12), c.size, c.nodes) for c in row.cut_sets]
         assert ranks == sorted(ranks)
-    assert result.evaluate_calls == 1  # every provider's candidate pairs in one batch
+    # every provider's candidate pairs in batches of DEFAULT_BATCH_SIZE scenarios
+    assert result.evaluate_calls == math.ceil(result.pair_scenarios / DEFAULT_BATCH_SIZE)
 
 
 def test_batches_give_the_same_answer(bundled_engine: RiskEngine) -> None:

@@ -95,8 +95,14 @@ def test_bundled_events_load_with_the_required_set() -> None:
     assert by_id["cn-mineral-controls-reinstated"].regime == "cn-mofcom-2025-10-rare-earths"
     assert by_id["tsmc-n3-fab-outage"].member_nodes == {"tsmc-n3"}
     assert by_id["tsmc-cowos-outage"].member_nodes == {"tsmc-cowos-l", "tsmc-cowos-s"}
+    # probabilities from forecasters' and government figures are B (Taiwan: Good Judgment,
+    # Samotsvety; Japan: HERP 30-year probabilities; fab outages: TSMC's incident history);
+    # the rest are modelling judgements (C)
+    quality = {e.id: e.quality for e in events}
+    assert quality["japan-earthquake-kanto"] is Quality.B
+    assert quality["korean-peninsula-conflict"] is Quality.C
     for event in events:
-        assert event.quality is Quality.C, event.id  # modelling judgements
+        assert event.sources, event.id
         assert event.notes, f"{event.id} has no reasoning in notes"
         assert event.horizon_weeks == 52.0
 

@@ -193,3 +193,43 @@ def test_a_regime_back_from_suspension_is_felt_after_buffers_from_the_day_it_ret
     assert bound(engine, "2024-07-29") == pytest.approx(0.7, abs=ABS)  # felt after 4 weeks
     state = regime_state(engine.graph.regimes, dt.date(2024, 7, 15))
     assert state.resumed == {"ban": dt.date(2024, 7, 1)}
+
+
+# -- country risk with a buyer perspective (METHODS v2 §4) -----------------------------------
+
+
+def test_a_buyer_perspective_changes_the_governance_risk_the_buyer_sees(
+    small_copy: DatasetCopy,
+) -> None:
+    # Base: Taiwan's WGI-derived risk is 30 for everyone. A perspective row says buyers
+    # headquartered in the USA see 90: the probability of Taiwan's governance event is
+    # proportional to it, so p's expected loss from Taiwan triples; the other countries'
+    # contributions do not move, and the displayed country risk is the perspective's.
+    before = RiskEngine(small_copy.load()).assess(
+        "p", ScoringParams.build(as_of=dt.date(2024, 6, 1))
+    )
+    text = small_copy.read("country_risk.csv")
+    header, *rows = text.splitlines()
+    rows = [r + "," for r in rows]
+    rows.append("TWN,Taiwan,,,,,90,0,,90,A,fixture,2024-01-01,USA")
+    small_copy.write("country_risk.csv", "\n".join([header + ",perspective", *rows]) + "\n")
+    after = RiskEngine(small_copy.load()).assess(
+        "p", ScoringParams.build(as_of=dt.date(2024, 6, 1))
+    )
+    old = {c.country: c for c in before.geopolitical_contributions}
+    new = {c.country: c for c in after.geopolitical_contributions}
+    assert new["TWN"].expected_loss == pytest.approx(3 * old["TWN"].expected_loss, rel=1e-9)
+    assert new["TWN"].country_risk == 90.0 and old["TWN"].country_risk == 60.0
+    for country in old.keys() - {"TWN"}:
+        assert new[country].expected_loss == pytest.approx(old[country].expected_loss)
+    assert after.geopolitical_expected_loss > before.geopolitical_expected_loss
+
+
+def test_a_perspective_row_needs_the_countrys_own_row(small_copy: DatasetCopy) -> None:
+    text = small_copy.read("country_risk.csv")
+    header, *rows = text.splitlines()
+    rows = [r + "," for r in rows] + ["ZZZ,Nowhere,,,,,90,0,,90,A,fixture,2024-01-01,USA"]
+    small_copy.write("country_risk.csv", "\n".join([header + ",perspective", *rows]) + "\n")
+    with pytest.raises(DataValidationError) as info:
+        small_copy.load()
+    assert "iso3" in {i.field for i in info.value.issues}

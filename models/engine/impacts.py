@@ -143,9 +143,9 @@ class ImpactModel:
         # vetoes) and edge-level scales (deliveries to the regime's destinations only). A
         # regime's veto does not depend on the date, so each is evaluated once, for every
         # provider and horizon; the date only decides which of them are in force.
-        binding = [r for r in graph.regimes.values() if r.binds]
-        self._bound = {r.id: self._bound_vector(r) for r in binding}
-        self._edge_scale = {r.id: self._regime_edge_scale(r) for r in binding}
+        # A suspension record reaches nothing: its bound is zero and its scale one.
+        self._bound = {r.id: self._bound_vector(r) for r in graph.regimes.values()}
+        self._edge_scale = {r.id: self._regime_edge_scale(r) for r in graph.regimes.values()}
         self._masked_scale: dict[tuple[str, frozenset[str]], FloatArray] = {}
         self._masked_curve: dict[tuple[str, frozenset[str]], FloatArray] = {}
         self.regime_curve: dict[str, FloatArray] = {

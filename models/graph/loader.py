@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -409,8 +410,10 @@ def _load_countries(
     root: Root, sources: dict[str, Source], issues: list[DataIssue]
 ) -> dict[str, CountryRisk]:
     countries: dict[str, CountryRisk] = {}
+    perspectives: list[tuple[_Row, str, str, float, float]] = []
     for row in _rows(root, "country_risk.csv", COUNTRY_COLUMNS, issues):
         iso3 = row.iso3("iso3")
+        perspective = row.text("perspective", required=False)
         year = row.number("wgi_year", required=False, low=1996, high=2100)
         pv = row.number("pv", required=False, low=-5, high=5)
         rl = row.number("rl", required=False, low=-5, high=5)
@@ -419,6 +422,12 @@ def _load_countries(
         overlay = row.number("overlay", low=-100, high=100)
         risk = row.number("risk", low=0, high=100)
         provenance = row.provenance(sources)
+        if perspective:
+            if not ISO3_RE.fullmatch(perspective):
+                row.fail("perspective", "must be an ISO 3166-1 alpha-3 code")
+            elif row.ok and wgi_risk is not None and risk is not None:
+                perspectives.append((row, iso3, perspective, wgi_risk, risk))
+            continue
         if iso3 in countries:
             row.fail("iso3", "duplicate country")
         if row.ok and wgi_risk is not None and overlay is not None and risk is not None:
@@ -435,6 +444,20 @@ def _load_countries(
                 risk=risk,
                 provenance=provenance,
                 source_label=row.text("source_label", required=False),
+            )
+    seen: set[tuple[str, str]] = set()
+    for row, iso3, perspective, wgi_risk, risk in perspectives:
+        if iso3 not in countries:
+            row.fail("iso3", "a perspective row needs the country's own row (blank perspective)")
+        elif perspective not in countries:
+            row.fail("perspective", "unknown country: add it to country_risk.csv", perspective)
+        elif (iso3, perspective) in seen:
+            row.fail("perspective", f"duplicate perspective for {iso3}")
+        else:
+            seen.add((iso3, perspective))
+            record = countries[iso3]
+            countries[iso3] = replace(
+                record, perspectives=(*record.perspectives, (perspective, wgi_risk, risk))
             )
     return countries
 

@@ -314,6 +314,17 @@ class CountryRisk:
     #: The data source's own label (e.g. the WGI's "Taiwan, China"); ``name`` is the display
     #: name, the common English short name.
     source_label: str = ""
+    #: Buyer perspectives (METHODS v2 §4): home country of the buyer -> (wgi_risk, risk) as
+    #: buyers headquartered there see this country (rows of country_risk.csv with a
+    #: ``perspective``); every other buyer sees the row without one.
+    perspectives: tuple[tuple[str, float, float], ...] = ()
+
+    def seen_from(self, home: str) -> tuple[float, float]:
+        """``(wgi_risk, risk)`` as a buyer headquartered in ``home`` sees this country."""
+        for perspective, wgi_risk, risk in self.perspectives:
+            if perspective == home:
+                return wgi_risk, risk
+        return self.wgi_risk, self.risk
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,7 @@ class SupplyGraph:
             ],
             "countries": [
                 [c.iso3, c.name, c.risk, c.wgi_risk, c.overlay, _provenance_json(c.provenance)]
+                + ([["perspectives", [list(p) for p in c.perspectives]]] if c.perspectives else [])
                 for c in self.countries.values()
             ],
             "nodes": [

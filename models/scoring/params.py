@@ -11,7 +11,7 @@ from models.errors import FieldViolation, InvalidParameterError
 from models.graph.schema import LAYERS
 
 #: Version of the scoring model; part of every result's provenance.
-MODEL_VERSION = "0.4.0"
+MODEL_VERSION = "0.5.0"
 
 SUB_SCORES: tuple[str, ...] = (
     "concentration",

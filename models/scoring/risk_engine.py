@@ -30,6 +30,8 @@ from models.analysis.allocation import (
 from models.analysis.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
 from models.analysis.geopolitics import (
     GEO_HALF,
+    GOVERNANCE_PREFIX,
+    GOVERNANCE_RATE,
     CountryEventSpec,
     country_events,
     event_loss_curves,
@@ -746,13 +748,21 @@ class RiskEngine(ImpactModel):
     def _geopolitical(
         self, k: int, h: int, exposure: dict[str, float]
     ) -> tuple[tuple[CountryContribution, ...], float]:
-        """Per-country contributions to the expected loss and the total (METHODS v2 §4)."""
+        """Per-country contributions to the expected loss and the total (METHODS v2 §4). A
+        governance event's probability is the country's rating as the provider's home
+        country sees it (a ``perspective`` row of country_risk.csv, when there is one)."""
         specs = self.geopolitical_events()
         losses = self._geo_curves()[h, k]  # per event
+        home = self.graph.nodes[self.provider_ids[k]].hq_country
         by_country: dict[str, float] = defaultdict(float)
         events: dict[str, list[str]] = defaultdict(list)
         for spec, loss in zip(specs, losses.tolist(), strict=True):
-            term = spec.probability * max(0.0, loss)
+            probability = spec.probability
+            if spec.id.startswith(GOVERNANCE_PREFIX) and spec.countries[0] in self.graph.countries:
+                record = self.graph.countries[spec.countries[0]]
+                if record.perspectives:
+                    probability = GOVERNANCE_RATE * record.seen_from(home)[0] / 100.0
+            term = probability * max(0.0, loss)
             if term <= 0.0:
                 continue
             for iso3 in spec.countries:
@@ -770,7 +780,9 @@ class RiskEngine(ImpactModel):
                         c,
                         self._country_name(c),
                         exposure.get(c, 0.0),
-                        self.graph.countries[c].risk if c in self.graph.countries else 0.0,
+                        self.graph.countries[c].seen_from(home)[1]
+                        if c in self.graph.countries
+                        else 0.0,
                         score * value / total if total > 0 else 0.0,
                         expected_loss=value,
                         events=tuple(events[c]),

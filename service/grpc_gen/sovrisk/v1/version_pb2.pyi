@@ -368,6 +368,12 @@ class RegimeRecord(_message.Message):
     QUALITY_FIELD_NUMBER: _builtins.int
     SOURCES_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    ACTION_FIELD_NUMBER: _builtins.int
+    REPLACES_FIELD_NUMBER: _builtins.int
+    SUSPENDS_FIELD_NUMBER: _builtins.int
+    MEASURE_FIELD_NUMBER: _builtins.int
+    DESTINATION_BASIS_FIELD_NUMBER: _builtins.int
+    REACH_CONTENT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Regime id: a lowercase slug."""
     issuer: _builtins.str
@@ -384,6 +390,12 @@ class RegimeRecord(_message.Message):
     """Quality tag of the record: "A", "B" or "C"."""
     notes: _builtins.str
     """Free-text notes."""
+    action: _builtins.str
+    """What the record does: `restrict` (default), `loosen` or `suspend` (METHODS v2 §5)."""
+    measure: _builtins.str
+    """`export` (default) or `import` (the issuer's own buyers stop buying)."""
+    destination_basis: _builtins.str
+    """`site` (default) or `site_or_owner`: how a consumer counts as in a destination."""
     @_builtins.property
     def published(self) -> _date_pb2.Date:
         """Publication date."""
@@ -420,6 +432,18 @@ class RegimeRecord(_message.Message):
     def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Source ids (rows of sources.csv)."""
 
+    @_builtins.property
+    def replaces(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Regime ids whose severity this record replaces where it reaches."""
+
+    @_builtins.property
+    def suspends(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Regime ids this suspension holds out of force while its own dates cover the day."""
+
+    @_builtins.property
+    def reach_content(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Node ids or tags: reach only nodes whose supply tree holds one of them."""
+
     def __init__(
         self,
         *,
@@ -440,10 +464,16 @@ class RegimeRecord(_message.Message):
         quality: _builtins.str = ...,
         sources: _abc.Iterable[_builtins.str] | None = ...,
         notes: _builtins.str = ...,
+        action: _builtins.str = ...,
+        replaces: _abc.Iterable[_builtins.str] | None = ...,
+        suspends: _abc.Iterable[_builtins.str] | None = ...,
+        measure: _builtins.str = ...,
+        destination_basis: _builtins.str = ...,
+        reach_content: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["effective_from", b"effective_from", "effective_to", b"effective_to", "published", b"published"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["citation", b"citation", "destination_countries", b"destination_countries", "effective_from", b"effective_from", "effective_to", b"effective_to", "id", b"id", "instrument", b"instrument", "issuer", b"issuer", "name", b"name", "notes", b"notes", "origin_countries", b"origin_countries", "published", b"published", "quality", b"quality", "reach_kinds", b"reach_kinds", "reach_nodes", b"reach_nodes", "reach_tags", b"reach_tags", "severity", b"severity", "sources", b"sources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "citation", b"citation", "destination_basis", b"destination_basis", "destination_countries", b"destination_countries", "effective_from", b"effective_from", "effective_to", b"effective_to", "id", b"id", "instrument", b"instrument", "issuer", b"issuer", "measure", b"measure", "name", b"name", "notes", b"notes", "origin_countries", b"origin_countries", "published", b"published", "quality", b"quality", "reach_content", b"reach_content", "reach_kinds", b"reach_kinds", "reach_nodes", b"reach_nodes", "reach_tags", b"reach_tags", "replaces", b"replaces", "severity", b"severity", "sources", b"sources", "suspends", b"suspends"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
