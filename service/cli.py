@@ -345,7 +345,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import faulthandler
+
     from service.server import ServeConfig, serve
+
+    faulthandler.enable()  # a crash in native code (solver, gRPC core) leaves a traceback
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -31,8 +31,8 @@ from models.graph.series import Quarter
 from models.scoring.assessment import RiskAssessment, RiskBand
 from models.scoring.params import MODEL_VERSION, SUB_SCORES
 from models.scoring.risk_engine import RiskEngine
-from models.scoring.uncertainty import DEFAULT_DRAWS
 from models.scoring.trajectory import default_window, trajectory
+from models.scoring.uncertainty import DEFAULT_DRAWS
 from service.cli import main
 from service.grpc_gen.sovrisk.v1 import risk_pb2, simulation_pb2
 from service.reports import STAGES, build_report

@@ -202,6 +202,11 @@ def _quiet_highs() -> highspy.Highs:
             os.close(saved)
             os.close(devnull)
     model.setOptionValue("output_flag", False)
+    # One thread per solve: the service solves on several worker threads at once, and HiGHS's
+    # shared task scheduler is not meant to be entered from several threads (the LPs here are
+    # small: its parallelism buys nothing).
+    model.setOptionValue("threads", 1)
+    model.setOptionValue("parallel", "off")
     return model
 
 
