@@ -202,9 +202,8 @@ def _scores(a: RiskAssessment) -> dict[str, float]:
 
 def _recompose(scores: dict[str, float], weights: Mapping[str, float], p: ScoringParams) -> float:
     available = {k: weights[k] for k in SUB_SCORES if k in scores}
-    contributions, composite = compose(available, scores, p.alpha, p.critical)
-    del contributions
-    return composite / 1_000_000
+    _, composite = compose(available, scores, p.alpha, p.critical)
+    return composite / 1_000_000  # compose works in micro-points
 
 
 def score_uncertainty(
