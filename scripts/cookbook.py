@@ -132,7 +132,8 @@ class Cookbook:
             self.own_silicon_answer(quarter),
             "",
             f"*Data quality:* fleet rows of {quarter}: {quality_mix(fleet)}; "
-            "chip-level supply splits are mostly C (see data/README.md).",
+            "per-chip HBM, design-partner and packaging splits are mostly sourced (B), host-CPU "
+            "and network splits estimates (C); `python scripts/coverage.py` gives the share.",
             "",
         ]
 
@@ -373,9 +374,9 @@ class Cookbook:
             + ", ".join(f"{q} {self.names[tops[q]]}" for q in quarters)
             + ". Least risky US provider: "
             + ", ".join(f"{q} {self.names[lows[q]]}" for q in quarters)
-            + f". The US providers span {min(spread):.1f}-{max(spread):.1f} points; their "
-            "upstream trees still share one proxy pattern in the data, so read gaps under 2 "
-            "points as ties."
+            + f". The US providers span {min(spread):.1f}-{max(spread):.1f} points; they share "
+            "the same chokepoints (TSMC, CoWoS, ASML, Korean HBM), so read gaps under the 90 % "
+            "intervals of `sovrisk score` as ties."
         )
 
     def taiwan(self) -> list[str]:
@@ -576,6 +577,11 @@ class Cookbook:
         )
 
     def render(self) -> str:
+        us = [
+            self.engine.assess(p, self.params).coverage.edges_share_ab
+            for p in self.engine.provider_ids
+            if self.engine.graph.nodes[p].hq_country == "USA"
+        ]
         head = [
             "# Questions and answers",
             "",
@@ -587,9 +593,13 @@ class Cookbook:
             "`.venv/bin/grpcurl` with `make run` serving on 127.0.0.1:50051.",
             "",
             "Read every answer with its data quality: the fleet mixes of 2026-27, CoWoS "
-            "demand, allocations and most supplier splits are estimates (C). The four US "
-            "hyperscalers' upstream trees still share one proxy pattern, so their differences "
-            "come from fleets and capex more than from their suppliers.",
+            "demand, allocations, host-CPU and network splits and buffers are estimates (C); "
+            "per-chip HBM vendors, design partners and tool and material shares are sourced "
+            f"(`python scripts/coverage.py`: {100 * min(us):.0f}-{100 * max(us):.0f} % of the US "
+            "providers' supply edges by flow are A/B). The US providers share the same "
+            "chokepoints, so their differences come "
+            "from their chips' HBM, packaging and host parts, their fleets and capex; "
+            "`sovrisk score` gives each composite's 90 % interval.",
             "",
         ]
         parts = [
