@@ -129,15 +129,7 @@ def regimes_block() -> str:
         if r.destination_countries:
             basis = " (by owner too)" if r.destination_basis == "site_or_owner" else ""
             reach.append("dest " + "/".join(sorted(r.destination_countries)) + basis)
-        status = (
-            state.status(r)
-            if r.binds
-            else (
-                "lapsed"
-                if r.id in state.lapsed or (r.effective_to and r.effective_to <= state.on)
-                else ("in force" if r.in_force(state.on) else "not yet")
-            )
-        )
+        status = state.status(r)
         span = f"{r.effective_from} → {r.effective_to or ''}"
         severity = "" if not r.binds else f"{r.severity:g}"
         measure = f" ({r.measure})" if str(r.measure) != "export" else ""

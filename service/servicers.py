@@ -468,16 +468,26 @@ async def _enumerate(items: AsyncIterator[T]) -> AsyncIterator[tuple[int, T]]:
         k += 1
 
 
+def _interval_draws(
+    request: risk_pb2.ScoreProviderRequest
+    | risk_pb2.ListProviderScoresRequest
+    | report_pb2.GenerateReportRequest,
+    registry: GraphRegistry,
+) -> int:
+    """The draws behind the score intervals: the request's, else the server's default."""
+    draws = (
+        request.interval_draws if request.HasField("interval_draws") else registry.interval_draws
+    )
+    return check_draws(draws, "interval_draws")
+
+
 def _interval_request(
     request: risk_pb2.ScoreProviderRequest | risk_pb2.ListProviderScoresRequest,
     registry: GraphRegistry,
 ) -> tuple[int, int]:
-    """The draws and seed of the score intervals: the request's, else the server's default."""
-    draws = (
-        request.interval_draws if request.HasField("interval_draws") else registry.interval_draws
-    )
-    check_draws(draws, "interval_draws")
-    return draws, request.interval_seed if request.HasField("interval_seed") else 0
+    """The draws and seed of the score intervals."""
+    seed = request.interval_seed if request.HasField("interval_seed") else 0
+    return _interval_draws(request, registry), seed
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
@@ -895,10 +905,7 @@ async def generate_report(
     engine = await engine_for(registry, request.graph_version)
     providers = _providers(engine, request.providers)
     as_of = conv.date_from_proto(request.as_of, "as_of")
-    draws = (
-        request.interval_draws if request.HasField("interval_draws") else registry.interval_draws
-    )
-    check_draws(draws, "interval_draws")
+    draws = _interval_draws(request, registry)
 
     def work(
         e: RiskEngine,

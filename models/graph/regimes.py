@@ -36,7 +36,13 @@ class RegimeState:
     resumed: Mapping[str, dt.date] = dataclasses.field(default_factory=dict)
 
     def status(self, regime: Regime) -> str:
-        """``in_force``, ``suspended``, ``not_yet`` (before ``effective_from``) or ``ended``."""
+        """``in_force``, ``suspended``, ``not_yet`` (before ``effective_from``) or ``ended``;
+        a suspension record is ``in_force`` while its dates cover the day and ``lapsed`` once
+        they have run out (its regimes bind again)."""
+        if not regime.binds:
+            if regime.in_force(self.on):
+                return "in_force"
+            return "not_yet" if self.on < regime.effective_from else "lapsed"
         if regime.id in self.in_force:
             return "in_force"
         if regime.id in self.suspended:

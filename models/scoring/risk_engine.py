@@ -52,8 +52,7 @@ from models.engine.impacts import (
 from models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from models.graph.bundle import Supplements
 from models.graph.dated import DatedGraph, graph_at
-from models.graph.regimes import RegimeState
-from models.graph.schema import AGGREGATE_MARKET_TAG, Quality, Regime
+from models.graph.schema import AGGREGATE_MARKET_TAG, Quality
 from models.graph.series import Quarter
 from models.graph.supply_graph import SupplyGraph
 from models.scoring import checks as checks_mod
@@ -706,7 +705,7 @@ class RiskEngine(ImpactModel):
                     effective_from=r.effective_from,
                     effective_to=r.effective_to,
                     curve=_curve_of(curve),
-                    status=state.status(r) if r.binds else _suspension_status(r, state),
+                    status=state.status(r),
                     action=str(r.action),
                     measure=str(r.measure),
                     suspended_by=state.suspended.get(r.id, ()),
@@ -917,16 +916,6 @@ class RiskEngine(ImpactModel):
     def _country_name(self, iso3: str) -> str:
         record = self.graph.countries.get(iso3)
         return record.name if record else iso3
-
-
-def _suspension_status(record: Regime, state: RegimeState) -> str:
-    """A suspension record: ``in_force`` while it holds its regimes off, ``lapsed`` once it
-    has run out (they bind again), else ``not_yet``."""
-    if any(record.id in by for by in state.suspended.values()):
-        return "in_force"
-    if record.effective_to is not None and record.effective_to <= state.on:
-        return "lapsed"
-    return "not_yet" if state.on < record.effective_from else "ended"
 
 
 def _ab_share(weights: Mapping[Quality, float]) -> float | None:
