@@ -51,7 +51,12 @@ class InvalidParameterError(ValueError):
 class NotFoundError(LookupError):
     """A named resource (provider, node, country) that the graph does not hold."""
 
-    def __init__(self, resource_type: str, resource_name: str) -> None:
+    def __init__(
+        self, resource_type: str, resource_name: str, suggestions: tuple[str, ...] = ()
+    ) -> None:
         self.resource_type = resource_type
         self.resource_name = resource_name
-        super().__init__(f"{resource_type} '{resource_name}' not found")
+        #: Ids the name most likely meant (did you mean ...?), best first.
+        self.suggestions = suggestions
+        hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
+        super().__init__(f"{resource_type} '{resource_name}' not found{hint}")

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TOKENS_ENV = "SOVRISK_TOKENS"
-TOKENS_FILE_NAME = "tokens.toml"
 
 
 class Role(enum.IntEnum):

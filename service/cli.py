@@ -16,26 +16,37 @@ sovrisk token create --principal NAME --role reader|editor|admin
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
-import logging
 import os
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from models.errors import DataValidationError, InvalidParameterError, NotFoundError
-from models.graph.bundle import load_bundle
-from models.graph.editing import EditRejected
-from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.uncertainty import DEFAULT_DRAWS, cached_uncertainty, check_draws
-from service import report_cli, screening_cli, store_cli, trajectory_cli
-from service.auth import TOKENS_FILE_NAME
-from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR
-from service.store import StoreError
-from service.text_report import assessment_detail, ranking_table, uncertainty_lines
+# Only the standard library and light modules here: `sovrisk --help` and the listings start
+# without the engine (numpy, scipy, networkx), which each command imports when it runs.
+from models.scoring.limits import DEFAULT_DRAWS
+from service import listing_cli, report_cli, screening_cli, store_cli, trajectory_cli
+from service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file, display
+from service.source import add_source_arguments, open_source
+
+if TYPE_CHECKING:
+    from models.scoring.params import ScoringParams
+    from models.scoring.risk_engine import RiskEngine
+
+#: Exit codes (``sovrisk --help`` lists them).
+EXIT_OK = 0
+EXIT_FAILED = 1  # invalid data, a rejected edit, a store error
+EXIT_USAGE = 2  # bad flags or parameter values
+EXIT_PROPERTIES_FAIL = 3  # `sovrisk validity`: a METHODS §12 property does not hold
+EXIT_NOT_FOUND = 4  # an unknown provider, node, country or version
+
+EPILOG = """exit codes: 0 ok; 1 failed (invalid data, rejected edit, store error); 2 usage (bad
+flags or parameter values); 3 a validity property does not hold; 4 not found.
+
+Analysis commands read the latest version of the store `sovrisk serve` serves (env
+SOVRISK_STORE; see --store) and say which on stderr; --data DIR reads a folder instead.
+Find ids with `sovrisk providers`, `sovrisk nodes`, `sovrisk countries`."""
 
 
 def _date(text: str) -> dt.date:
@@ -54,23 +65,31 @@ def _parser() -> argparse.ArgumentParser:
         prog="sovrisk",
         description="Silicon-sovereignty risk scores for cloud providers' AI-accelerator supply "
         "(0-100, higher = riskier).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the package and model versions"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--data", default=str(DEFAULT_DATA_DIR), help="dataset that seeds an empty store"
+        "--data",
+        default=str(DEFAULT_DATA_DIR),
+        help="dataset that seeds an empty store (default: the bundled one)",
     )
     common.add_argument(
         "--store",
-        default=os.environ.get("SOVRISK_STORE", str(DEFAULT_STATE_DIR)),
+        default=default_store(),
         help="graph store: a directory or .db file (SQLite) or postgresql://... "
-        "(env SOVRISK_STORE; default var/)",
+        f"(env SOVRISK_STORE; default {display(default_store())})",
     )
     common.add_argument(
         "--tokens",
-        default=os.environ.get("SOVRISK_TOKENS_FILE", str(DEFAULT_STATE_DIR / TOKENS_FILE_NAME)),
-        help="bearer-token file (env SOVRISK_TOKENS_FILE; default var/tokens.toml)",
+        default=None,
+        help="bearer-token file (env SOVRISK_TOKENS_FILE; default tokens.toml beside the "
+        "store, where `sovrisk token create --store` writes)",
     )
     common.add_argument(
         "--poll-interval",
@@ -95,7 +114,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"seeded draws behind the score intervals when a request does not say "
         f"(default {DEFAULT_DRAWS}; 0 = none; env SOVRISK_INTERVAL_DRAWS)",
     )
-    serve = sub.add_parser("serve", parents=[common], help="run the gRPC server")
+    serve = sub.add_parser(
+        "serve", parents=[common], help="run the gRPC server (and the HTTP/JSON gateway)"
+    )
     serve.add_argument("--port", type=int, default=50051, help="gRPC port (0 = any free port)")
     serve.add_argument(
         "--http-port",
@@ -113,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("score", help="score one provider (detail) or all (ranking)")
     score.add_argument("provider", nargs="?", help="provider id, e.g. aws (default: all)")
-    score.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    add_source_arguments(score)
     score.add_argument("--as-of", type=_date, help="date the score speaks for (YYYY-MM-DD)")
     score.add_argument(
         "--horizon",
@@ -137,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Perturbations come from flags, a JSON file in the proto JSON mapping of "
         "sovrisk.v1.RunScenarioRequest, or both (flags are appended).",
     )
-    scenario.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    add_source_arguments(scenario)
     scenario.add_argument("--file", help="RunScenarioRequest as JSON (proto JSON mapping)")
     scenario.add_argument("--name", default="", help="a name for the scenario")
     scenario.add_argument(
@@ -145,7 +166,8 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ISO3[:FRACTION]",
-        help="sites in a country lose FRACTION (default 1) of capacity, e.g. TWN or KOR:0.5",
+        help="sites in a country lose FRACTION (default 1) of capacity, e.g. TWN or KOR:0.5 "
+        "(ISO 3166-1 alpha-3 codes: `sovrisk countries`)",
     )
     scenario.add_argument(
         "--blockade",
@@ -237,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate = sub.add_parser(
         "simulate", help="correlated Monte Carlo of disruptions (loss percentiles, CVaR95)"
     )
-    simulate.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    add_source_arguments(simulate)
     simulate.add_argument("--samples", type=int, default=10_000, help="number of samples")
     simulate.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     simulate.add_argument("--providers", default="", help="comma-separated ids (default all)")
@@ -263,20 +285,45 @@ def _parser() -> argparse.ArgumentParser:
         help="does the model tell providers apart? country impacts per horizon, sub-score "
         "spreads, floor, CoWoS and Taiwan shocks, ranking, METHODS v2 §12 properties",
     )
-    validity.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    add_source_arguments(validity)
     validity.add_argument("--as-of", type=_date, help="date the report speaks for")
     store_cli.add_parsers(sub)
+    listing_cli.add_parsers(sub)
     report_cli.add_parser(sub)
     screening_cli.add_parser(sub)
     trajectory_cli.add_parser(sub)
     return parser
 
 
-def _load_engine(data: str) -> RiskEngine:
-    return RiskEngine(*load_bundle(data))
+class _VersionAction(argparse.Action):
+    """``--version``, computed only when asked (it imports the model's version)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str = "") -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(_version_text())
+        parser.exit()
+
+
+def _version_text() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from models.scoring.params import MODEL_VERSION
+
+    try:
+        package = version("sovrisk")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        package = "unknown"
+    return f"sovrisk {package} (model {MODEL_VERSION})"
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    import time
+
+    from models.errors import DataValidationError
+    from models.graph.bundle import load_bundle
+
     start = time.perf_counter()
     try:
         graph, supplements = load_bundle(args.dir)
@@ -298,13 +345,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _params(engine: RiskEngine, args: argparse.Namespace) -> ScoringParams:
+    from models.scoring.params import ScoringParams
+
     return ScoringParams.build(
         as_of=args.as_of or engine.graph.info.as_of, horizon_weeks=args.horizon
     )
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    engine = _load_engine(args.data)
+    from models.scoring.uncertainty import cached_uncertainty, check_draws
+    from service.text_report import assessment_detail, ranking_table, uncertainty_lines
+
+    engine = open_source(args).engine
     params = _params(engine, args)
     if args.provider:
         assessments = [engine.assess(args.provider.removeprefix("providers/"), params)]
@@ -332,7 +384,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 def cmd_validity(args: argparse.Namespace) -> int:
     from models.scoring.validity import render, validity_report
 
-    engine = _load_engine(args.data)
+    engine = open_source(args).engine
     report = validity_report(engine, engine.default_params(args.as_of))
     print(render(report))
     return 0 if report.holds else 3
@@ -345,7 +397,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
     import faulthandler
+    import logging
 
     from service.server import ServeConfig, serve
 
@@ -354,12 +408,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
     asyncio.run(
         serve(
             ServeConfig(
                 data_dir=args.data,
                 store=args.store,
-                tokens=Path(args.tokens) if args.tokens else None,
+                tokens=Path(args.tokens) if args.tokens else default_tokens_file(args.store),
                 host=args.host,
                 port=args.port,
                 poll_interval=args.poll_interval,
@@ -373,35 +428,78 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse; an unknown flag is reported with the usage of the command it was given to."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = _subparsers(parser).get(args.command, parser)
+        for name in ("token_command",):  # a nested command's own usage
+            nested = getattr(args, name, None)
+            if nested:
+                command = _subparsers(command).get(nested, command)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:  # argparse keeps its sub-parsers on the action
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "validity": cmd_validity,
+    "score": cmd_score,
+    "scenario": cmd_scenario,
+    "simulate": cmd_simulate,
+    "serve": cmd_serve,
+    "gateway": cmd_serve,
+    "import": store_cli.cmd_import,
+    "export": store_cli.cmd_export,
+    "revert": store_cli.cmd_revert,
+    "history": store_cli.cmd_history,
+    "token": store_cli.cmd_token,
+    "providers": listing_cli.run,
+    "nodes": listing_cli.run,
+    "countries": listing_cli.run,
+    "screen": screening_cli.cmd_screen,
+    "report": report_cli.cmd_report,
+    "trajectory": trajectory_cli.run,
+}
+
+
+def _failure(exc: Exception) -> tuple[int, str] | None:
+    """Exit code and message of an expected failure; None for a bug (its traceback shows).
+    The error types are imported only here, when a command failed, to keep starts fast."""
+    from models.errors import DataValidationError, InvalidParameterError, NotFoundError
+    from models.graph.editing import EditRejected
+    from service.store import StoreError, VersionNotFoundError
+
+    if isinstance(exc, DataValidationError | EditRejected):
+        return EXIT_FAILED, f"INVALID: {exc}"
+    if isinstance(exc, NotFoundError | VersionNotFoundError):
+        return EXIT_NOT_FOUND, f"error: {exc}"
+    if isinstance(exc, InvalidParameterError):
+        return EXIT_USAGE, f"error: {exc}"
+    if isinstance(exc, StoreError):
+        return EXIT_FAILED, f"error: {exc}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    handlers = {
-        "validate": cmd_validate,
-        "validity": cmd_validity,
-        "score": cmd_score,
-        "scenario": cmd_scenario,
-        "simulate": cmd_simulate,
-        "serve": cmd_serve,
-        "gateway": cmd_serve,
-        "import": store_cli.cmd_import,
-        "export": store_cli.cmd_export,
-        "history": store_cli.cmd_history,
-        "token": store_cli.cmd_token,
-        "screen": screening_cli.cmd_screen,
-        "report": report_cli.cmd_report,
-        "trajectory": trajectory_cli.run,
-    }
+    args = _parse(argv)
     try:
-        return handlers[args.command](args)
-    except DataValidationError as exc:
-        print(f"INVALID: {exc}", file=sys.stderr)
-        return 1
-    except (InvalidParameterError, NotFoundError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except EditRejected as exc:
-        print(f"INVALID: {exc}", file=sys.stderr)
-        return 1
+        return HANDLERS[args.command](args)
+    except Exception as exc:
+        failure = _failure(exc)
+        if failure is None:
+            raise
+        code, message = failure
+        print(message, file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ NOT_FOUND carries ``ErrorInfo`` (reason, domain, the resource); INVALID_ARGUMENT
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import grpc
 from google.protobuf import any_pb2
@@ -46,11 +46,18 @@ def invalid_argument(violations: Iterable[FieldViolation], summary: str = "") ->
     return rpc_status.to_status(status)
 
 
-def not_found(resource_type: str, resource_name: str) -> grpc.Status:
+def not_found(
+    resource_type: str, resource_name: str, suggestions: Sequence[str] = ()
+) -> grpc.Status:
+    """NOT_FOUND with ErrorInfo (``suggestions``: the ids the name most likely meant, comma
+    separated, when there are any) and ResourceInfo."""
+    metadata = {"resource_type": resource_type, "resource_name": resource_name}
+    if suggestions:
+        metadata["suggestions"] = ",".join(suggestions)
     info = error_details_pb2.ErrorInfo(
-        reason=f"{resource_type.upper()}_NOT_FOUND",
+        reason=f"{resource_type.upper().replace(' ', '_')}_NOT_FOUND",
         domain=ERROR_DOMAIN,
-        metadata={"resource_type": resource_type, "resource_name": resource_name},
+        metadata=metadata,
     )
     resource = error_details_pb2.ResourceInfo(
         resource_type=f"{ERROR_DOMAIN}/{resource_type.capitalize()}",
@@ -59,7 +66,8 @@ def not_found(resource_type: str, resource_name: str) -> grpc.Status:
     )
     status = status_pb2.Status(
         code=code_pb2.NOT_FOUND,
-        message=f"{resource_type} {resource_name!r} not found",
+        message=f"{resource_type} {resource_name!r} not found"
+        + (f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""),
         details=[_pack(info), _pack(resource)],
     )
     return rpc_status.to_status(status)
@@ -118,7 +126,7 @@ def from_domain(exc: Exception) -> grpc.Status | None:
     if isinstance(exc, InvalidParameterError):
         return invalid_argument(exc.violations)
     if isinstance(exc, NotFoundError):
-        return not_found(exc.resource_type, exc.resource_name)
+        return not_found(exc.resource_type, exc.resource_name, exc.suggestions)
     if isinstance(exc, DataValidationError):
         return invalid_argument(
             [FieldViolation(f"{i.file}:{i.row}.{i.field}", i.value, i.message) for i in exc.issues]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -28,6 +27,7 @@ from models.graph.editing import ValidatedDataset, edit_dataset, validate_files
 from models.graph.events import Event
 from models.graph.supply_graph import SupplyGraph
 from models.scoring.risk_engine import RiskEngine
+from service.paths import DEFAULT_DATA_DIR
 from service.store import (
     ScoreRecord,
     SqlGraphStore,
@@ -58,12 +58,6 @@ class Committed:
     changes: tuple[RecordChange, ...]
     dataset: ValidatedDataset
 
-
-#: The bundled default dataset, next to the packages in a checkout.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-
-#: Where `sovrisk serve` keeps its SQLite store and tokens by default (gitignored).
-DEFAULT_STATE_DIR = Path(os.environ.get("SOVRISK_STATE_DIR", "var"))
 
 #: Older versions kept compiled in memory besides the latest.
 ENGINE_CACHE_SIZE = 4

@@ -12,19 +12,22 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from models.errors import FieldViolation, InvalidParameterError
-from models.graph.bundle import load_bundle
-from models.graph.series import Quarter
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.trajectory import default_window
-from models.scoring.uncertainty import DEFAULT_DRAWS
-from service.registry import DEFAULT_DATA_DIR
+from models.scoring.limits import DEFAULT_DRAWS
+from service.paths import state_dir
+from service.source import add_source_arguments, open_source
+
+if TYPE_CHECKING:
+    from models.graph.series import Quarter
+    from models.scoring.risk_engine import RiskEngine
 
 #: service.reports.FORMATS, repeated so that `sovrisk` starts without importing the renderers
 #: (tests/test_reports.py checks they agree).
 FORMATS: tuple[str, ...] = ("html", "md", "csv", "json")
+#: Reports go to this folder of the state directory unless ``--output`` says otherwise.
+REPORTS_DIR_NAME = "reports"
 
 
 def _date(text: str) -> dt.date:
@@ -83,18 +86,22 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="quarters to score over time, e.g. 2024Q1:2027Q4 (default auto: three years back "
         "and one ahead of the date, within the fleet series; none: no trajectory)",
     )
-    parser.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    add_source_arguments(parser)
     parser.add_argument(
         "-o",
         "--output",
         default=None,
-        help="output file (default sovrisk-report.<ext> in the current directory; - = stdout)",
+        help=f"output file (default {REPORTS_DIR_NAME}/sovrisk-report.<ext> in the state "
+        "directory, beside the store; - = stdout)",
     )
     return parser
 
 
 def _window(engine: RiskEngine, args: argparse.Namespace) -> tuple[Quarter, Quarter] | None:
     """The --trajectory quarters (CSV reports have no place for them)."""
+    from models.graph.series import Quarter
+    from models.scoring.trajectory import default_window
+
     text = args.trajectory.strip().lower()
     if text == "none" or args.fmt == "csv":
         return None
@@ -134,8 +141,7 @@ class ProgressPrinter:
 def cmd_report(args: argparse.Namespace) -> int:
     from service.reports import build_report, default_filename
 
-    graph, supplements = load_bundle(args.data)
-    engine = RiskEngine(graph, supplements)
+    engine = open_source(args).engine
     providers = [p.strip() for p in args.providers.split(",") if p.strip()] or None
     window = _window(engine, args)
     payload = build_report(
@@ -149,7 +155,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         trajectory=window,
         interval_draws=args.draws,
     )
-    target = args.output or default_filename(args.fmt)
+    target = args.output or str(state_dir() / REPORTS_DIR_NAME / default_filename(args.fmt))
     if target == "-":
         buffer = getattr(sys.stdout, "buffer", None)
         if buffer is not None:
@@ -160,6 +166,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             sys.stdout.write(payload.decode("utf-8"))
         return 0
     path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(payload)
     print(f"wrote {path} ({len(payload):,} bytes, {args.fmt})", file=sys.stderr)
     return 0

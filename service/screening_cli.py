@@ -16,22 +16,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from models.graph.loader import load_dataset
-from models.screening.matching import (
-    DEFAULT_MATCH_THRESHOLD,
-    DEFAULT_REVIEW_THRESHOLD,
-    Candidate,
-    Decision,
-    EntityEntry,
-    ScreeningResult,
-    SupplierScreener,
-    load_csl,
-    load_entity_list,
-    load_owner_aliases,
-    load_suppliers,
-)
-from service.registry import DEFAULT_DATA_DIR
+from models.screening.thresholds import DEFAULT_MATCH_THRESHOLD, DEFAULT_REVIEW_THRESHOLD
+from service.paths import DEFAULT_DATA_DIR
+from service.source import add_source_arguments, open_source
+
+if TYPE_CHECKING:
+    from models.screening.matching import Candidate, EntityEntry, ScreeningResult
 
 SCREENING_DIR = DEFAULT_DATA_DIR / "screening"
 DEFAULT_ENTITIES = SCREENING_DIR / "entity_list.csv"
@@ -65,7 +57,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="with --csl: keep only lists whose name contains TEXT, e.g. 'Entity List' "
         "(repeatable; default: every list)",
     )
-    screen.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    screen.add_argument(
+        "--no-graph", action="store_true", help="screen against the entity list only"
+    )
+    add_source_arguments(screen)
     screen.add_argument(
         "--owner-aliases",
         default=str(DEFAULT_OWNER_ALIASES),
@@ -95,6 +90,8 @@ def _shown(path: str) -> str:
 
 
 def _entities(args: argparse.Namespace) -> tuple[list[EntityEntry], str]:
+    from models.screening.matching import load_csl, load_entity_list
+
     if args.csl:
         entries = load_csl(args.csl, sources=args.csl_source or None)
         return entries, f"{_shown(args.csl)} (Consolidated Screening List)"
@@ -106,12 +103,16 @@ def _cut(text: str, width: int) -> str:
 
 
 def _graph_cell(c: Candidate | None) -> str:
+    from models.screening.matching import Decision
+
     if c is None or c.decision is Decision.NO_MATCH:
         return "-"
     return f"{c.target} {c.score:.2f}" + (" ?" if c.decision is Decision.REVIEW else "")
 
 
 def render(result: ScreeningResult, source: str) -> str:
+    from models.screening.matching import Decision
+
     t = result.thresholds
     lines = [
         f"Supplier screening: {source} ({len(result.rows)} suppliers)",
@@ -158,9 +159,11 @@ def render(result: ScreeningResult, source: str) -> str:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
+    from models.screening.matching import SupplierScreener, load_owner_aliases, load_suppliers
+
     try:
         entities, entity_source = _entities(args)
-        graph = load_dataset(args.data) if args.data else None
+        graph = None if args.no_graph else open_source(args).engine.graph
         owner_aliases = load_owner_aliases(args.owner_aliases) if args.owner_aliases else None
         screener = SupplierScreener(
             match_threshold=args.threshold, review_threshold=args.review_threshold
@@ -169,7 +172,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
         rows = load_suppliers(args.file, names)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     result = screener.screen(rows)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -15,11 +15,12 @@ from grpc_reflection.v1alpha import reflection
 
 from models.graph.dataset import DatasetFiles
 from models.scoring.uncertainty import cached_uncertainty, check_draws
-from service.auth import TOKENS_FILE_NAME, TokenAuthenticator
+from service.auth import TokenAuthenticator
 from service.gateway.server import start_gateway
 from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
 from service.interceptors import RequestLoggingInterceptor
-from service.registry import DEFAULT_DATA_DIR, DEFAULT_STATE_DIR, GraphRegistry
+from service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file
+from service.registry import GraphRegistry
 from service.servicers import GraphServicer, RiskServicer
 from service.text_report import ranking_table
 
@@ -108,8 +109,8 @@ class ServeConfig:
     """Where the server keeps its state and how it is reached."""
 
     data_dir: str | Path = DEFAULT_DATA_DIR  # seeds an empty store
-    store: str = str(DEFAULT_STATE_DIR)  # a directory / sqlite path, or postgresql://...
-    tokens: Path | None = DEFAULT_STATE_DIR / TOKENS_FILE_NAME
+    store: str = field(default_factory=default_store)  # a directory / .db, or postgresql://
+    tokens: Path | None = field(default_factory=default_tokens_file)
     host: str = "127.0.0.1"
     port: int = 50051
     poll_interval: float = 2.0  # seconds between checks for other replicas' versions

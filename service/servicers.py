@@ -151,7 +151,7 @@ def _providers(engine: RiskEngine, names: Sequence[str]) -> list[str]:
     ids = [conv.parse_name(n, "providers", f"providers[{k}]") for k, n in enumerate(names)]
     for name, pid in zip(names, ids, strict=True):
         if pid not in engine.provider_ids:
-            raise NotFoundError("provider", name)
+            raise engine.graph.not_found("provider", name)
     return ids
 
 
@@ -243,7 +243,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         node_id = conv.parse_name(request.name, "nodes")
         graph = (await engine_for(self.registry, request.graph_version)).graph
         if node_id not in graph.nodes:
-            raise NotFoundError("node", request.name)
+            raise graph.not_found("node", request.name)
         return conv.node_to_proto(graph, node_id)
 
     @rpc
@@ -529,7 +529,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights, request.horizon_weeks)
         if provider not in engine.provider_ids:
-            raise NotFoundError("provider", request.name)
+            raise engine.graph.not_found("provider", request.name)
         draws, seed = _interval_request(request, self.registry)
         return await self.registry.run(
             lambda e: conv.assessment_to_proto(
@@ -580,7 +580,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         ] or list(engine.provider_ids)
         for k, pid in enumerate(providers):
             if pid not in engine.provider_ids:
-                raise NotFoundError("provider", request.names[k])
+                raise engine.graph.not_found("provider", request.names[k])
         first, last = conv.quarter_range(engine, request.start_quarter, request.end_quarter)
         check_range(first, last)
         weights = request.weights if request.HasField("weights") else None
@@ -801,7 +801,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             base_engine, target_engine = registry.engine_at(base_id), registry.engine_at(target_id)
             for engine in (base_engine, target_engine):
                 if provider not in engine.provider_ids:
-                    raise NotFoundError("provider", request.name)
+                    raise engine.graph.not_found("provider", request.name)
             base_params = ScoringParams.build(
                 as_of=dates["base_as_of"] or base_engine.graph.info.as_of
             )

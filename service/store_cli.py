@@ -12,25 +12,33 @@ import argparse
 import getpass
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from models.graph.dataset import DatasetFiles, RecordChange
-from service import dataset_json
-from service.auth import TOKENS_FILE_NAME, Role, create_token
-from service.registry import DEFAULT_STATE_DIR, GraphRegistry
-from service.store import VersionRecord, open_store
+from service.paths import default_store, default_tokens_file, display
+
+if TYPE_CHECKING:
+    from models.graph.dataset import DatasetFiles, RecordChange
+    from service.store import VersionRecord
 
 FORMATS = ("bundle", "eto", "json")
 CHUNK = 1024 * 1024
+#: An import that removes more than this share of the current nodes replaces the graph rather
+#: than editing it, and needs ``--replace`` (so does any import that removes a provider).
+REPLACE_SHARE = 0.25
+ROLES = ("reader", "editor", "admin")
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def store_or_server(p: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--store",
-            default=os.environ.get("SOVRISK_STORE", str(DEFAULT_STATE_DIR)),
-            help="graph store to open directly (directory, .db file or postgresql://...)",
+            default=default_store(),
+            help="graph store to open directly (directory, .db file or postgresql://...; env "
+            f"SOVRISK_STORE; default {display(default_store())})",
         )
         p.add_argument("--server", help="use a running server instead (host:port)")
         p.add_argument(
@@ -52,7 +60,23 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     imp.add_argument("--message", "-m", required=True, help="why: recorded on the version")
     imp.add_argument("--dry-run", action="store_true", help="validate and list changes only")
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="allow an import that replaces the graph (removes a provider or more than "
+        f"{REPLACE_SHARE:.0%} of the nodes, e.g. --format eto); undo with `sovrisk revert`",
+    )
     store_or_server(imp)
+
+    rev = sub.add_parser(
+        "revert",
+        help="commit an earlier version's dataset again as the newest version (undo)",
+        description="History is immutable: reverting commits a new version whose dataset is "
+        "that of VERSION; the versions in between stay readable.",
+    )
+    rev.add_argument("version", type=int, help="the version number to go back to")
+    rev.add_argument("--message", "-m", default="", help="why (default: 'revert to ...')")
+    store_or_server(rev)
 
     exp = sub.add_parser("export", help="write a graph version's dataset files to a folder")
     exp.add_argument("dir", help="output folder (bundle; dataset files replaced) or file (json)")
@@ -64,8 +88,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     hist.add_argument("provider", nargs="?", help="provider id (e.g. aws): its score history")
     hist.add_argument(
         "--store",
-        default=os.environ.get("SOVRISK_STORE", str(DEFAULT_STATE_DIR)),
-        help="graph store (directory, .db file or postgresql://...)",
+        default=default_store(),
+        help="graph store (directory, .db file or postgresql://...; env SOVRISK_STORE; "
+        f"default {display(default_store())})",
     )
     hist.add_argument("--limit", type=int, default=20, help="versions to show (newest first)")
 
@@ -73,15 +98,24 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     tok_sub = tok.add_subparsers(dest="token_command", required=True)
     create = tok_sub.add_parser("create", help="create a token (printed once; only its hash kept)")
     create.add_argument("--principal", required=True, help="who the token is (e.g. alice)")
-    create.add_argument("--role", choices=[r.name.lower() for r in Role], default="editor")
+    create.add_argument("--role", choices=ROLES, default="editor")
+    create.add_argument(
+        "--store",
+        default=default_store(),
+        help="the store whose server should accept the token: the file is tokens.toml beside "
+        f"it (default {display(default_tokens_file())})",
+    )
     create.add_argument(
         "--file",
-        default=os.environ.get("SOVRISK_TOKENS_FILE", str(DEFAULT_STATE_DIR / TOKENS_FILE_NAME)),
-        help="token file (default var/tokens.toml)",
+        default=None,
+        help="token file (env SOVRISK_TOKENS_FILE; default: beside --store)",
     )
 
 
 def _read_folder(path: str, fmt: str) -> DatasetFiles:
+    from models.graph.dataset import DatasetFiles
+    from service import dataset_json
+
     if fmt == "eto":
         from models.graph.eto import convert_eto
 
@@ -92,6 +126,8 @@ def _read_folder(path: str, fmt: str) -> DatasetFiles:
 
 
 def _write(files: DatasetFiles, path: str, fmt: str) -> None:
+    from service import dataset_json
+
     if fmt == "json":
         Path(path).write_text(dataset_json.dumps(files), encoding="utf-8")
     else:
@@ -113,10 +149,77 @@ def _version_line(v: VersionRecord) -> str:
     )
 
 
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import would do to the latest version, counted before anything is stored."""
+
+    changes: tuple[tuple[str, str, tuple[str, ...]], ...]  # (kind, op, key)
+    nodes_before: int
+    providers_before: frozenset[str]
+
+    @property
+    def removed_nodes(self) -> list[str]:
+        return [key[0] for kind, op, key in self.changes if kind == "node" and op == "removed"]
+
+    @property
+    def removed_providers(self) -> list[str]:
+        return sorted(set(self.removed_nodes) & self.providers_before)
+
+    @property
+    def replaces_graph(self) -> bool:
+        removed = len(self.removed_nodes)
+        return bool(self.removed_providers) or removed > REPLACE_SHARE * max(1, self.nodes_before)
+
+    def lines(self) -> list[str]:
+        counts = Counter((kind, op) for kind, op, _ in self.changes)
+        by_op = {op: sum(n for (_, o), n in counts.items() if o == op) for op in _OPS}
+        lines = [
+            f"{len(self.changes)} record changes: " + ", ".join(f"{by_op[op]} {op}" for op in _OPS)
+        ]
+        for kind in sorted({k for k, _ in counts}):
+            lines.append(f"  {kind:12} " + ", ".join(f"{counts[(kind, op)]} {op}" for op in _OPS))
+        if self.removed_providers:
+            lines.append(f"removes providers: {', '.join(self.removed_providers)}")
+        return lines
+
+
+_OPS = ("added", "changed", "removed")
+
+
+def _provider_ids(files: DatasetFiles) -> tuple[int, frozenset[str]]:
+    from service.listing_cli import rows_of
+
+    rows = rows_of(files.text("nodes.csv") or "", ("id", "kind"))
+    return len(rows), frozenset(r["id"] for r in rows if r["kind"] == "provider")
+
+
+def _refuse_replace(summary: ImportSummary, latest: str) -> int:
+    removed = len(summary.removed_nodes)
+    print(
+        f"refused: this import replaces the graph of {latest} (removes {removed} of "
+        f"{summary.nodes_before} nodes"
+        + (
+            f", providers {', '.join(summary.removed_providers)}"
+            if summary.removed_providers
+            else ""
+        )
+        + "). Check the summary above, then run again with --replace to commit it; "
+        "`sovrisk revert VERSION` brings an earlier version back.",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def cmd_import(args: argparse.Namespace) -> int:
+    """Validate, summarise, and commit only what the user asked for: a dry run stores
+    nothing; an import that replaces the graph needs ``--replace``."""
     files = _read_folder(args.dir, args.format)
     if args.server:
         return _import_remote(args, files)
+
+    from service.registry import GraphRegistry
+    from service.store import open_store
+
     registry = GraphRegistry(open_store(args.store))
     try:
         latest = registry.store.latest() if registry.store else None
@@ -128,37 +231,106 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"seeded {version.name} from {args.dir}")
             return 0
         registry.load_latest()
-        committed = registry.commit_files(
-            latest.id, files, author=author, message=args.message, validate_only=args.dry_run
+        assert registry.store is not None
+        planned = registry.commit_files(
+            latest.id, files, author=author, message=args.message, validate_only=True
         )
-        _print_changes(committed.changes)
-        if committed.version is None:
-            print(f"dry run: {len(committed.changes)} record changes against {latest.name}")
-        else:
-            print(f"committed {_version_line(committed.version)}")
+        summary = ImportSummary(
+            tuple((c.kind, c.op, c.key) for c in planned.changes),
+            *_provider_ids(registry.store.files(latest.id)),
+        )
+        print("\n".join(summary.lines()))
+        _print_changes(planned.changes, limit=10 if summary.replaces_graph else 30)
+        if args.dry_run:
+            print(f"dry run: nothing stored (against {latest.name})")
+            return 0
+        if summary.replaces_graph and not args.replace:
+            return _refuse_replace(summary, latest.name)
+        committed = registry.commit_files(latest.id, files, author=author, message=args.message)
+        assert committed.version is not None
+        print(f"committed {_version_line(committed.version)}")
+        print(f"undo: sovrisk revert {latest.id} --store {args.store}")
         return 0
     finally:
         registry.close()
+
+
+def _remote_summary(response: object, before: tuple[int, frozenset[str]]) -> ImportSummary:
+    from service.grpc_gen.sovrisk.v1 import version_pb2
+
+    changes = tuple(
+        (
+            c.kind,
+            version_pb2.ChangeOperation.Name(c.operation).removeprefix("CHANGE_OPERATION_").lower(),
+            tuple(c.key),
+        )
+        for c in getattr(response, "changes", ())
+    )
+    return ImportSummary(changes, *before)
 
 
 def _import_remote(args: argparse.Namespace, files: DatasetFiles) -> int:
     from service.client import SovriskClient
 
     with SovriskClient(args.server, token=args.token) as client:
-        response = client.import_files(files, message=args.message, validate_only=args.dry_run)
-    for c in response.changes[:30]:
-        print(f"  {c.kind} {'/'.join(c.key)}")
-    if response.HasField("graph_version"):
+        latest, current = client.export_files("")
+        planned = client.import_files(files, message=args.message, validate_only=True)
+        summary = _remote_summary(planned, _provider_ids(current))
+        print("\n".join(summary.lines()))
+        if args.dry_run:
+            print(f"dry run: nothing stored (against {latest.name})")
+            return 0
+        if summary.replaces_graph and not args.replace:
+            return _refuse_replace(summary, latest.name)
+        response = client.import_files(files, message=args.message)
+    v = response.graph_version
+    print(f"committed {v.name} by {v.author}: {len(response.changes)} record changes")
+    print(f"undo: sovrisk revert {latest.name.rsplit('/', 1)[-1]} --server {args.server}")
+    return 0
+
+
+def cmd_revert(args: argparse.Namespace) -> int:
+    """Commit version ``args.version``'s dataset as a new version on top of the latest."""
+    message = args.message or f"revert to graph/versions/{args.version}"
+    if args.server:
+        from service.client import SovriskClient
+
+        with SovriskClient(args.server, token=args.token) as client:
+            _, files = client.export_files(f"graph/versions/{args.version}")
+            response = client.import_files(files, message=message)
         v = response.graph_version
         print(f"committed {v.name} by {v.author}: {len(response.changes)} record changes")
-    else:
-        print(f"dry run: {len(response.changes)} record changes")
-    return 0
+        return 0
+
+    from service.registry import GraphRegistry
+    from service.store import open_store
+
+    registry = GraphRegistry(open_store(args.store))
+    try:
+        assert registry.store is not None
+        target = registry.store.get(args.version)
+        latest = registry.load_latest()
+        if latest.files_digest == target.files_digest:
+            print(f"{latest.name} already holds the dataset of {target.name}: nothing to do")
+            return 0
+        committed = registry.commit_files(
+            latest.id,
+            registry.store.files(target.id),
+            author=f"local:{getpass.getuser()}",
+            message=message,
+        )
+        assert committed.version is not None
+        print(f"committed {_version_line(committed.version)}")
+        return 0
+    finally:
+        registry.close()
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.server:
         return _export_remote(args)
+    from service.store import open_store
+
     store = open_store(args.store)
     version = store.get(args.version) if args.version else store.latest()
     if version is None:
@@ -180,6 +352,9 @@ def _export_remote(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    from service.registry import GraphRegistry
+    from service.store import open_store
+
     store = open_store(args.store)
     versions = store.list_versions(limit=args.limit)
     if not versions:
@@ -192,6 +367,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     registry = GraphRegistry(store)
     try:
         registry.load_latest()
+        known = {r.provider for v in versions for r in registry.scores(v.id)}
+        if args.provider not in known:
+            raise registry.engine.graph.not_found("provider", args.provider)
         print(f"{'version':20} {'composite':>9}  band      sub-scores")
         for v in reversed(versions):
             rows = [r for r in registry.scores(v.id) if r.provider == args.provider]
@@ -210,7 +388,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    path = Path(args.file)
+    from service.auth import Role, create_token
+
+    path = Path(args.file) if args.file else default_tokens_file(args.store)
     token = create_token(path, args.principal, Role.parse(args.role))
     print(token)
     print(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
 from models.scoring.uncertainty import COMPOSITE, Uncertainty
+from service.text_table import fit_table
 
 #: Column heads of the sub-scores in tables (the reports use them too).
 SUB_SCORE_SHORT: dict[str, str] = {
@@ -22,47 +23,80 @@ def _interval_cell(u: Uncertainty | None, provider: str) -> str:
     if u is None:
         return ""
     i = u.of(provider).interval(COMPOSITE)
-    return f" {i.low:>5.1f}-{i.high:<5.1f}"
+    return f"{i.low:.1f}-{i.high:.1f}"
 
 
 def _rank_cell(u: Uncertainty | None, provider: str, rank: int) -> str:
     if u is None:
-        return f"{rank:>2}"
-    p = u.of(provider)
-    return f"{rank:>2}" + (" " if p.rank_certain else "?")
+        return str(rank)
+    return f"{rank}" + ("" if u.of(provider).rank_certain else "?")
+
+
+def spof_nodes(assessments: Sequence[RiskAssessment]) -> tuple[str, ...]:
+    """The distinct nodes that are a single point of failure for at least one provider
+    (aggregate markets excluded, as in ``spof_count``), sorted."""
+    return tuple(
+        sorted(
+            {
+                i.node
+                for a in assessments
+                for i in a.structural_impacts
+                if i.is_spof and not i.aggregate_market
+            }
+        )
+    )
+
+
+def spof_summary(assessments: Sequence[RiskAssessment]) -> str:
+    """Distinct SPOF nodes, then provider-node pairs: summing ``spof_count`` over providers
+    counts a node once per provider it cuts, which read as a node count overstates it."""
+    nodes = spof_nodes(assessments)
+    pairs = sum(a.spof_count for a in assessments)
+    if not nodes:
+        return "Single points of failure: none."
+    return (
+        f"Single points of failure: {len(nodes)} distinct node(s) ({', '.join(nodes)}), "
+        f"{pairs} provider–node pair(s) (the SPOFs column counts nodes per provider)."
+    )
+
+
+#: Ranking columns a narrow terminal loses first (the last first).
+RANKING_DROPPABLE = ("SPOFs", "top country", "foreign veto")
 
 
 def ranking_table(
-    assessments: Sequence[RiskAssessment], uncertainty: Uncertainty | None = None
+    assessments: Sequence[RiskAssessment],
+    uncertainty: Uncertainty | None = None,
+    *,
+    width: int | None = -1,
 ) -> str:
-    """One row per provider, riskiest first; with ``uncertainty``, each composite's 90 %
-    interval and a ``?`` on ranks that are not certain."""
-    header = (
-        f"{'#':>2}{' ' if uncertainty else ''}  {'provider':<24} {'score':>6}"
-        + (f" {'90% range':<11}" if uncertainty else "")
-        + f" {'band':<9}"
-        + "".join(f" {v:>6}" for v in SUB_SCORE_SHORT.values())
-        + f" {'SPOFs':>5}  {'top country':<14} {'foreign veto':<14}"
-    )
-    lines = [header, "-" * len(header)]
+    """One row per provider, riskiest first, with the provider's id (what every command and
+    RPC takes); with ``uncertainty``, each composite's 90 % interval and a ``?`` on ranks
+    that are not certain. Fitted to the terminal (``width`` -1; None = never cut)."""
+    heads = ["#", "provider", "name", "score"]
+    heads += ["90% range"] if uncertainty else []
+    heads += ["band", *SUB_SCORE_SHORT.values(), "SPOFs", "top country", "foreign veto"]
+    rows: list[list[str]] = []
     for rank, a in enumerate(assessments, start=1):
-        top_country = a.country_impacts[0] if a.country_impacts else None
+        top = a.country_impacts[0] if a.country_impacts else None
         veto = a.largest_foreign_veto
-        lines.append(
-            f"{_rank_cell(uncertainty, a.provider, rank)}  {a.display_name[:24]:<24} "
-            f"{a.composite:>6.1f}{_interval_cell(uncertainty, a.provider)} {a.band.value:<9}"
-            + "".join(
-                f" {a.sub_score(k).score:>6.1f}" if a.sub_score(k).available else f" {'n/a':>6}"
-                for k in SUB_SCORE_SHORT
-            )
-            + f" {a.spof_count:>5}  "
-            + (
-                f"{top_country.country} {100 * top_country.impact:>5.1f}%" if top_country else "-"
-            ).ljust(14)
-            + " "
-            + (f"{veto.country} {100 * veto.veto:>5.1f}%" if veto else "-")
-        )
+        row = [_rank_cell(uncertainty, a.provider, rank), a.provider, a.display_name]
+        row += [f"{a.composite:.1f}"]
+        row += [_interval_cell(uncertainty, a.provider)] if uncertainty else []
+        row += [a.band.value]
+        row += [
+            f"{a.sub_score(k).score:.1f}" if a.sub_score(k).available else "n/a"
+            for k in SUB_SCORE_SHORT
+        ]
+        row += [
+            str(a.spof_count),
+            f"{top.country} {100 * top.impact:5.1f}%" if top else "-",
+            f"{veto.country} {100 * veto.veto:5.1f}%" if veto else "-",
+        ]
+        rows.append(row)
+    lines = [fit_table(heads, rows, width=width, droppable=RANKING_DROPPABLE)]
     if assessments:
+        lines += [spof_summary(assessments)]
         p = assessments[0].provenance
         lines += ["", _provenance_line(p.dataset_version, p.as_of.isoformat(), p.model_version)]
     if uncertainty is not None:
@@ -126,6 +160,8 @@ def assessment_detail(a: RiskAssessment, *, top: int = 8) -> str:
             else f" (no sub-score >= {a.critical_threshold:g}: no floor)"
         )
     )
+    # Renormalised weight overrides and the like: the weights above are not the ones given.
+    out += [f"note: {n}" for n in a.notes]
     units = a.loss_units
     if units is not None:
         money = (

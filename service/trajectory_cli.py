@@ -6,17 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from google.protobuf import json_format
+from service.source import add_source_arguments, open_source
 
-from models.graph.bundle import load_bundle
-from models.graph.series import Quarter
-from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.trajectory import TrajectoryPoint, trajectory
-from service import converters as conv
-from service.registry import DEFAULT_DATA_DIR
+if TYPE_CHECKING:
+    from models.graph.series import Quarter
+    from models.scoring.trajectory import TrajectoryPoint
 
 #: Sub-score column heads, in SUB_SCORES order.
 _HEADS = ("CONC", "STRUCT", "GEO", "EXPORT", "RESIL", "TAIL")
@@ -25,6 +21,8 @@ SHOWN_POOL = "cowos"
 
 
 def _quarter(text: str) -> Quarter:
+    from models.graph.series import Quarter
+
     try:
         return Quarter.parse(text)
     except ValueError:
@@ -44,17 +42,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--from", dest="first", type=_quarter, help="first quarter, e.g. 2024Q1")
     p.add_argument("--to", dest="last", type=_quarter, help="last quarter, e.g. 2027Q4")
     p.add_argument("--horizon", type=float, default=13.0, help="headline horizon in weeks")
-    p.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="dataset directory")
+    add_source_arguments(p)
     p.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = RiskEngine(*load_bundle(Path(args.data)))
+    from google.protobuf import json_format
+
+    from models.scoring.params import ScoringParams
+    from models.scoring.trajectory import trajectory
+    from service import converters as conv
+
+    engine = open_source(args).engine
+    for p in args.providers:
+        if p not in engine.provider_ids:
+            raise engine.graph.not_found("provider", p)
     providers = list(args.providers) or list(engine.provider_ids)
-    unknown = [p for p in providers if p not in engine.provider_ids]
-    if unknown:
-        print(f"unknown provider(s): {', '.join(unknown)}", file=sys.stderr)
-        return 2
     default_first, default_last = conv.quarter_range(engine, "", "")
     first, last = args.first or default_first, args.last or default_last
     params = ScoringParams.build(as_of=engine.graph.info.as_of, horizon_weeks=args.horizon)

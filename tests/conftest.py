@@ -30,6 +30,21 @@ SMALL = FIXTURES / "small"
 SMALL_AS_OF = dt.date(2024, 6, 1)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Commands default to the checkout's var/ store: tests get their own, empty one, so a
+    developer's store neither leaks into a test nor is written by one."""
+    saved = {k: os.environ.get(k) for k in ("SOVRISK_STATE_DIR", "SOVRISK_STORE")}
+    os.environ["SOVRISK_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    os.environ.pop("SOVRISK_STORE", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 class DatasetCopy:
     """A writable copy of a fixture dataset with small editing helpers.
 

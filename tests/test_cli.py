@@ -138,10 +138,11 @@ def test_score_json_ranking_is_a_list(
 
 @pytest.mark.parametrize("provider", ["zz", "a"])  # "a" is a supply node, not a provider
 def test_score_unknown_provider(capsys: pytest.CaptureFixture[str], provider: str) -> None:
-    assert main(["score", provider, "--data", DATA]) == 2
+    assert main(["score", provider, "--data", DATA]) == 4  # not found
     out, err = capsys.readouterr()
     assert out == ""
-    assert err.startswith("error:") and repr(provider) in err
+    assert err.startswith("reading dataset folder")  # says what it read, then the error
+    assert f"\nerror: provider {provider!r} not found" in err
 
 
 @pytest.mark.parametrize("as_of", ["2024-02-30", "2024-6-1", "2024-06", "yesterday"])
@@ -224,5 +225,5 @@ def test_trajectory_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert 0 < row["composite"] <= 100
     # Unknown providers and reversed ranges are errors, not empty tables.
-    assert main(["trajectory", "zz", "--data", DATA]) == 2
+    assert main(["trajectory", "zz", "--data", DATA]) == 4
     assert main(["trajectory", "--from", "2024Q2", "--to", "2024Q1", "--data", DATA]) == 2

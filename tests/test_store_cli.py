@@ -87,7 +87,10 @@ def test_the_eto_data_imports_with_its_lithography_hhi(tmp_path: Path) -> None:
         pytest.skip(f"ETO reference data not present at {ETO} (CC BY-NC, not in the repo)")
     store = str(tmp_path / "store")
     main(["import", str(SMALL), "-m", "seed", "--store", store])
-    assert main(["import", str(ETO), "--format", "eto", "-m", "ETO 2025", "--store", store]) == 0
+    eto = ["import", str(ETO), "--format", "eto", "-m", "ETO 2025", "--store", store]
+    assert main(eto) == 1  # it removes the provider: refused without --replace
+    assert open_store(store).count_versions() == 1
+    assert main([*eto, "--replace"]) == 0
     registry = GraphRegistry.open(store)
     try:
         assert registry.latest_version_id == 2
@@ -131,3 +134,41 @@ def test_json_round_trip_keeps_buffers_input_classes_and_compute() -> None:
     files = DatasetFiles.from_directory(Path(__file__).parent.parent / "data")
     back = dataset_json.loads(dataset_json.dumps(files))
     assert load_dataset(back).content_hash == load_dataset(files).content_hash
+
+
+def test_an_import_that_replaces_the_graph_needs_replace_and_revert_undoes_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The small graph's one provider p removed: a dry-run summary, then a refusal that says
+    what it would remove; with --replace it commits, and `revert 1` brings version 1 back as
+    version 3 (byte-identical files; history keeps version 2)."""
+    store = str(tmp_path / "store")
+    assert main(["import", str(SMALL), "-m", "seed", "--store", store]) == 0
+    folder = tmp_path / "no-provider"
+    shutil.copytree(SMALL, folder)
+    nodes = (folder / "nodes.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "nodes.csv").write_text(
+        "".join(line for line in nodes if not line.startswith("p,")), encoding="utf-8"
+    )
+    edges = (folder / "edges.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / "edges.csv").write_text(
+        "".join(line for line in edges if not line.startswith("p,")), encoding="utf-8"
+    )
+    capsys.readouterr()
+    command = ["import", str(folder), "-m", "drop p", "--store", store]
+    assert main([*command, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "removes providers: p" in out and "dry run: nothing stored" in out
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert "refused" in err and "providers p" in err and "--replace" in err
+    assert open_store(store).count_versions() == 1
+    assert main([*command, "--replace"]) == 0
+    assert "undo: sovrisk revert 1" in capsys.readouterr().out
+    assert main(["revert", "1", "--store", store]) == 0
+    opened = open_store(store)
+    latest = opened.latest()
+    assert latest is not None and latest.id == 3 and latest.message == "revert to graph/versions/1"
+    assert latest.files_digest == opened.get(1).files_digest
+    assert main(["revert", "3", "--store", store]) == 0  # already there: nothing to do
+    assert opened.count_versions() == 3

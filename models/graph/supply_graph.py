@@ -16,6 +16,8 @@ from typing import Any, TypeVar, cast
 
 import networkx as nx
 
+from models.errors import NotFoundError
+from models.graph.lookup import iso3_of, suggest
 from models.graph.schema import (
     DEFAULT_INPUT_CLASS,
     CountryRisk,
@@ -196,6 +198,26 @@ class SupplyGraph:
 
     def providers(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.kind is NodeKind.PROVIDER]
+
+    def not_found(self, kind: str, name: str) -> NotFoundError:
+        """The error for an unknown ``provider`` / ``node`` / ``country`` id, with the ids the
+        name most likely meant (by id, display name or owner)."""
+        if kind == "country":
+            labels: dict[str, tuple[str, ...]] = {
+                iso: (c.name,) for iso, c in self.countries.items()
+            }
+            iso3 = iso3_of(name)  # an ISO-2 code or a country name
+            if iso3 in labels:
+                near = (iso3, *suggest(name, labels, limit=3))
+                return NotFoundError(kind, name, tuple(dict.fromkeys(near))[:3])
+        else:
+            wanted = NodeKind.PROVIDER if kind == "provider" else None
+            labels = {
+                n.id: (n.name, n.owner)
+                for n in self.nodes.values()
+                if wanted is None or n.kind is wanted
+            }
+        return NotFoundError(kind, name, suggest(name, labels))
 
     def inputs(self, node_id: str) -> list[SupplyEdge]:
         """Edges into ``node_id`` (its suppliers), ordered by category then supplier."""

@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
+from models.screening.thresholds import DEFAULT_MATCH_THRESHOLD, DEFAULT_REVIEW_THRESHOLD
+
 if TYPE_CHECKING:
     from models.graph.supply_graph import SupplyGraph
 
@@ -50,9 +52,6 @@ DISCLAIMER = (
     "acting, and screen against the full, current Consolidated Screening List."
 )
 
-#: Thresholds chosen from ``scripts/eval_screening.py`` on the labelled set (docs/screening.md).
-DEFAULT_MATCH_THRESHOLD = 0.80
-DEFAULT_REVIEW_THRESHOLD = 0.55
 #: Candidates scoring below this are not reported at all.
 DEFAULT_MIN_SCORE = 0.3
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from service.paths import SQLITE_FILE, sqlite_path
 from service.store.base import (
     ScoreRecord,
     SqlGraphStore,
@@ -14,6 +13,7 @@ from service.store.base import (
 )
 
 __all__ = [
+    "SQLITE_FILE",
     "ScoreRecord",
     "SqlGraphStore",
     "StaleBaseError",
@@ -22,9 +22,6 @@ __all__ = [
     "VersionRecord",
     "open_store",
 ]
-
-#: The default store file under the data directory.
-SQLITE_FILE = "sovrisk.db"
 
 
 def open_store(url: str) -> SqlGraphStore:
@@ -36,11 +33,8 @@ def open_store(url: str) -> SqlGraphStore:
 
         store = PostgresGraphStore(url)
     else:
-        path = Path(url.removeprefix("sqlite:///").removeprefix("sqlite://"))
-        if path.is_dir() or not path.suffix:
-            path = path / SQLITE_FILE
         from service.store.sqlite import SqliteGraphStore
 
-        store = SqliteGraphStore(path)
+        store = SqliteGraphStore(sqlite_path(url))
     store.migrate()
     return store
