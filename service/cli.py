@@ -31,8 +31,10 @@ from service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file, 
 from service.source import add_source_arguments, open_source
 
 if TYPE_CHECKING:
+    from models.scoring.assessment import RiskAssessment
     from models.scoring.params import ScoringParams
     from models.scoring.risk_engine import RiskEngine
+    from service.server import ServeConfig
 
 #: Exit codes (``sovrisk --help`` lists them).
 EXIT_OK = 0
@@ -54,6 +56,14 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text) if len(text) == 10 else _raise()
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD") from None
+
+
+def _weight(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid weight {text!r}: use NAME=NUMBER") from None
 
 
 def _raise() -> dt.date:
@@ -114,6 +124,22 @@ def _parser() -> argparse.ArgumentParser:
         help=f"seeded draws behind the score intervals when a request does not say "
         f"(default {DEFAULT_DRAWS}; 0 = none; env SOVRISK_INTERVAL_DRAWS)",
     )
+    common.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the HTTP gateway, e.g. https://app.example.com "
+        "(repeatable; '*' = any; default none)",
+    )
+    common.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a Host header the HTTP gateway answers (repeatable; '*' = any; default: the "
+        "loopback names when bound to loopback, which stops DNS rebinding)",
+    )
     serve = sub.add_parser(
         "serve", parents=[common], help="run the gRPC server (and the HTTP/JSON gateway)"
     )
@@ -151,6 +177,15 @@ def _parser() -> argparse.ArgumentParser:
         f"certainty (default {DEFAULT_DRAWS}, ~2 s each; 0 = none)",
     )
     score.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    score.add_argument(
+        "--weight",
+        action="append",
+        default=[],
+        type=_weight,
+        metavar="SUB_SCORE=W",
+        help="override a sub-score's weight, e.g. structural=0.5 (repeatable; the weights are "
+        "then renormalised to sum to 1, and the result says so)",
+    )
 
     scenario = sub.add_parser(
         "scenario",
@@ -348,7 +383,9 @@ def _params(engine: RiskEngine, args: argparse.Namespace) -> ScoringParams:
     from models.scoring.params import ScoringParams
 
     return ScoringParams.build(
-        as_of=args.as_of or engine.graph.info.as_of, horizon_weeks=args.horizon
+        as_of=args.as_of or engine.graph.info.as_of,
+        horizon_weeks=args.horizon,
+        weights=dict(getattr(args, "weight", None) or []) or None,
     )
 
 
@@ -363,6 +400,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     else:
         assessments = engine.assess_all(params)
     uncertainty = cached_uncertainty(engine, params, check_draws(args.draws, "--draws"), args.seed)
+    _warn_outside_series(params.as_of, assessments)
     if args.json:
         from service.converters import assessments_json
 
@@ -372,7 +410,20 @@ def cmd_score(args: argparse.Namespace) -> int:
         print("\n".join(uncertainty_lines(uncertainty, assessments[0].provider)).lstrip("\n"))
     else:
         print(ranking_table(assessments, uncertainty))
+        print("\n".join(f"note: {n}" for n in params.weight_notes()))
     return 0
+
+
+def _warn_outside_series(as_of: dt.date, assessments: Sequence[RiskAssessment]) -> None:
+    """Say on stderr when the date lies outside the dated series (fleets, capacities, capex),
+    whose nearest points were then used: the detail view lists each, a ranking would not."""
+    notes = sorted({n for a in assessments for n in a.series_notes})
+    if notes:
+        print(
+            f"warning: {as_of.isoformat()} lies outside the data's dated series; their nearest "
+            f"points were used ({len(notes)} series, e.g. {notes[0]})",
+            file=sys.stderr,
+        )
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
@@ -398,34 +449,43 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
+    import contextlib
     import faulthandler
     import logging
 
-    from service.server import ServeConfig, serve
+    from service.server import PortInUse, ServeConfig, serve
 
-    faulthandler.enable()  # a crash in native code (solver, gRPC core) leaves a traceback
+    # A crash in native code (solver, gRPC core) leaves a traceback (needs a real stderr).
+    with contextlib.suppress(ValueError, OSError):
+        faulthandler.enable()
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    asyncio.run(
-        serve(
-            ServeConfig(
-                data_dir=args.data,
-                store=args.store,
-                tokens=Path(args.tokens) if args.tokens else default_tokens_file(args.store),
-                host=args.host,
-                port=args.port,
-                poll_interval=args.poll_interval,
-                print_ranking=args.print_ranking,
-                grpc=not getattr(args, "no_grpc", False),
-                http_port=args.http_port,
-                interval_draws=args.interval_draws,
-            )
-        )
+    try:
+        asyncio.run(serve(_serve_config(args, ServeConfig)))
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _serve_config(args: argparse.Namespace, config: type[ServeConfig]) -> ServeConfig:
+    return config(
+        data_dir=args.data,
+        store=args.store,
+        tokens=Path(args.tokens) if args.tokens else default_tokens_file(args.store),
+        host=args.host,
+        port=args.port,
+        poll_interval=args.poll_interval,
+        print_ranking=args.print_ranking,
+        grpc=not getattr(args, "no_grpc", False),
+        http_port=args.http_port,
+        interval_draws=args.interval_draws,
+        cors_origins=tuple(args.cors_origin),
+        allowed_hosts=tuple(args.allowed_host),
     )
-    return 0
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

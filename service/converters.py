@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from google.protobuf import json_format
 from google.type import date_pb2
@@ -406,6 +407,51 @@ def _category(c: am.CategoryConcentration) -> risk_pb2.CategoryConcentration:
     )
 
 
+#: The RiskAssessment fields a BASIC view keeps (AIP-157): the headline, not the lists.
+BASIC_ASSESSMENT_FIELDS = frozenset(
+    {
+        "provider",
+        "display_name",
+        "home_country",
+        "composite",
+        "band",
+        "score_interpretation",
+        "risk_vector",
+        "horizon_weeks",
+        "loss_units",
+        "sub_scores",
+        "floor_alpha",
+        "floor_uplift",
+        "retained_capacity",
+        "floor_applied",
+        "critical_threshold",
+        "geopolitical_expected_loss",
+        "bound_now",
+        "largest_foreign_veto",
+        "coverage",
+        "provenance",
+        "quarter",
+        "series_notes",
+        "uncertainty",
+        "notes",
+        "spof_count",
+        "near_spof_count",
+        "singleton_cut_count",
+        "pair_cut_count",
+        "jurisdictions_over_half",
+    }
+)
+
+
+def assessment_view(message: risk_pb2.RiskAssessment, *, basic: bool) -> risk_pb2.RiskAssessment:
+    """``message`` as the view asks: BASIC clears every field but the headline ones."""
+    if basic:
+        for field in message.DESCRIPTOR.fields:
+            if field.name not in BASIC_ASSESSMENT_FIELDS:
+                message.ClearField(cast(Any, field.name))
+    return message
+
+
 def assessment_to_proto(
     graph: SupplyGraph, a: am.RiskAssessment, uncertainty: Uncertainty | None = None
 ) -> risk_pb2.RiskAssessment:
@@ -557,6 +603,7 @@ def assessment_to_proto(
         series_notes=list(a.series_notes),
         sovereignty=sovereignty_to_proto(a.sovereignty),
         capacity=[pool_shortfall_to_proto(p) for p in a.capacity],
+        notes=list(a.notes),
     )
     return msg
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from models.errors import FieldViolation, InvalidParameterError
 from models.scoring.limits import DEFAULT_DRAWS
-from service.paths import state_dir
+from service.paths import display, state_dir
 from service.source import add_source_arguments, open_source
 
 if TYPE_CHECKING:
@@ -168,5 +168,5 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(payload)
-    print(f"wrote {path} ({len(payload):,} bytes, {args.fmt})", file=sys.stderr)
+    print(f"wrote {display(path)} ({len(payload):,} bytes, {args.fmt})", file=sys.stderr)
     return 0

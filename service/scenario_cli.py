@@ -10,13 +10,12 @@ from google.protobuf import json_format
 
 from models.analysis.allocation import AllocationRule
 from models.errors import FieldViolation, InvalidParameterError
-from models.graph.bundle import load_bundle
 from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import RiskEngine
 from models.scoring.scenarios import ScenarioResult, run_scenario
 from service import converters as conv
 from service import scenario_converters as scenario_conv
 from service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, scenario_pb2
+from service.source import open_source
 
 
 def _split(text: str, flag: str, parts: int) -> list[str]:
@@ -163,12 +162,15 @@ def render(result: ScenarioResult) -> str:
             + (f"{o.lost_capex_usd_bn:>6.2f} " if o.lost_capex_usd_bn is not None else f"{'-':>6} ")
             + f"{composite.baseline:>6.1f} {'':>2} {composite.scenario:>6.1f}  {driver}"
         )
+    # Why the score columns may not move while capacity does (the composite is ex-ante).
+    why = [f"{o.display_name}: {e}" for o in result.outcomes for e in o.explanations]
+    lines += ["", *why] if why else []
     lines += [f"note: {n}" for n in result.notes]
     return "\n".join(line.rstrip() for line in lines)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    engine = RiskEngine(*load_bundle(args.data))
+    engine = open_source(args).engine
     request = request_from_args(args)
     scenario = scenario_conv.scenario_from_proto(request)
     scenario_conv.validate(engine.graph, request, scenario)

@@ -185,6 +185,7 @@ def result_to_proto(result: sc.ScenarioResult) -> risk_pb2.RunScenarioResponse:
                 scenario_risk_vector=o.scenario.risk_vector,
                 available_curve=conv.curve_to_proto(o.available_curve),
                 lost_capex_usd_bn=o.lost_capex_usd_bn,
+                explanations=list(o.explanations),
             )
             for o in result.outcomes
         ],

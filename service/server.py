@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,9 @@ SERVER_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),
+    # gRPC sets SO_REUSEPORT by default: a second server on a taken port would start silently
+    # and split the clients between the two. Off, the bind fails and we say so.
+    ("grpc.so_reuseport", 0),
 )
 
 SERVICE_NAMES: tuple[str, ...] = (
@@ -95,13 +100,43 @@ async def start_server(
         ),
         server,
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio raises on a failed bind
+        bound = 0
     if bound == 0:
-        raise OSError(f"could not bind {host}:{port}")
+        raise PortInUse(host, port, "--port")
     await server.start()
     running = RunningServer(server, bound, health_servicer, registry)
     await running.set_serving(registry.ready)
     return running
+
+
+class PortInUse(OSError):
+    """The port is taken (by another sovrisk or anything else): one line says which flag
+    chooses another."""
+
+    def __init__(self, host: str, port: int, flag: str) -> None:
+        super().__init__(
+            f"cannot listen on {host}:{port}: the port is in use (another `sovrisk serve`?); "
+            f"stop it or choose another port with {flag}"
+        )
+
+
+def ensure_port_free(host: str, port: int | None, flag: str) -> None:
+    """Raise :class:`PortInUse` if ``host:port`` cannot be bound, before the seconds of
+    loading and warming that precede serving (0 and None: nothing to check)."""
+    if not port:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(host, port, flag) from None
+            raise
 
 
 @dataclass(frozen=True)
@@ -118,6 +153,8 @@ class ServeConfig:
     grpc: bool = True  # serve the gRPC API
     http_port: int | None = None  # also (or only) serve the HTTP/JSON gateway on this port
     interval_draws: int = 0  # draws behind score intervals when a request does not say
+    cors_origins: tuple[str, ...] = ()  # browser origins the gateway answers (CORS)
+    allowed_hosts: tuple[str, ...] = ()  # Host headers the gateway answers (() = default)
 
 
 def _warn_if_seed_differs(registry: GraphRegistry, data_dir: str | Path) -> None:
@@ -155,6 +192,9 @@ async def _warm_intervals(registry: GraphRegistry, print_ranking: bool) -> None:
 async def serve(config: ServeConfig) -> None:
     """Open the store (seeding it from the dataset folder on first start), serve until
     SIGINT/SIGTERM, then drain and stop."""
+    if config.grpc:
+        ensure_port_free(config.host, config.port, "--port")
+    ensure_port_free(config.host, config.http_port, "--http-port")
     registry = GraphRegistry.open(config.store, seed=config.data_dir)
     registry.interval_draws = check_draws(config.interval_draws, "--interval-draws")
     _warn_if_seed_differs(registry, config.data_dir)
@@ -171,7 +211,14 @@ async def serve(config: ServeConfig) -> None:
     ranking = registry.engine.assess_all(registry.engine.default_params())
     running = await start_server(registry, host=host, port=port, auth=auth) if config.grpc else None
     gateway = (
-        await start_gateway(registry, host=host, port=config.http_port, auth=auth)
+        await start_gateway(
+            registry,
+            host=host,
+            port=config.http_port,
+            auth=auth,
+            cors_origins=config.cors_origins,
+            allowed_hosts=config.allowed_hosts or None,
+        )
         if config.http_port is not None
         else None
     )

@@ -69,10 +69,6 @@ from service.store import StaleBaseError, StoreError, VersionNotFoundError
 log = logging.getLogger("sovrisk.servicers")
 
 DEFAULT_SAMPLES = 10_000
-SIMULATION_INTERPRETATION = (
-    "Losses are fractions of the provider's AI-accelerator supply lost (0-1, higher = riskier); "
-    "VaR95 and CVaR95 are the 95th percentile and the mean of the worst 5 % of samples."
-)
 
 T = TypeVar("T")
 Req = TypeVar("Req")
@@ -531,9 +527,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         if provider not in engine.provider_ids:
             raise engine.graph.not_found("provider", request.name)
         draws, seed = _interval_request(request, self.registry)
+        basic = request.view == risk_pb2.ASSESSMENT_VIEW_BASIC
         return await self.registry.run(
-            lambda e: conv.assessment_to_proto(
-                e.graph, e.assess(provider, params), cached_uncertainty(e, params, draws, seed)
+            lambda e: conv.assessment_view(
+                conv.assessment_to_proto(
+                    e.graph, e.assess(provider, params), cached_uncertainty(e, params, draws, seed)
+                ),
+                basic=basic,
             ),
             engine,
         )
@@ -557,10 +557,13 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             digest=query_digest("ListProviderScores", params),
         )
         provenance = ranked[0].provenance if ranked else None
+        full = request.view == risk_pb2.ASSESSMENT_VIEW_FULL
+        rows = [conv.provider_score_to_proto(a, rank, uncertainty) for rank, a in page.items]
+        if full:
+            for row, (_, a) in zip(rows, page.items, strict=True):
+                row.assessment.CopyFrom(conv.assessment_to_proto(engine.graph, a, uncertainty))
         return risk_pb2.ListProviderScoresResponse(
-            provider_scores=[
-                conv.provider_score_to_proto(a, rank, uncertainty) for rank, a in page.items
-            ],
+            provider_scores=rows,
             next_page_token=page.next_page_token,
             total_size=page.total_size,
             provenance=conv.result_provenance_to_proto(provenance) if provenance else None,
@@ -765,7 +768,6 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 provenance.seed = request.seed
                 names = {p: engine.graph.nodes[p].name for p in engine.provider_ids}
                 message = sim_conv.result_to_proto(result, sens, names, provenance)
-                message.score_interpretation = SIMULATION_INTERPRETATION
                 yield risk_pb2.SimulateDisruptionsResponse(result=message)
             else:
                 progress = sim_conv.progress_to_proto(item)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,11 +13,11 @@ from google.protobuf import json_format
 
 from models.analysis import simulation as sim
 from models.analysis.sensitivity import SensitivityResult, sensitivity
-from models.graph.bundle import load_bundle
 from models.graph.events import load_events
-from models.scoring.risk_engine import RiskEngine
+from models.scoring.risk_engine import SIMULATION_MEASURES
 from service import converters as conv
 from service import simulation_converters as sim_conv
+from service.source import open_source
 
 
 def _progress(p: sim.Progress) -> None:
@@ -35,7 +36,7 @@ def render(
     lines = [
         f"{result.n_samples:,} samples, seed {result.seed}, {len(result.events)} events"
         + (", independent node failures" if result.node_failures else ""),
-        "Loss = fraction of the provider's AI-accelerator supply lost (0-1, higher = riskier).",
+        *textwrap.wrap(SIMULATION_MEASURES, 100),
         "",
         f"{'provider':<26} {'mean':>6} {'±se':>6} {'P50':>6} {'P95':>6} {'CVaR95':>7} "
         f"{'Pr(a<.5)':>9}  top drivers (CVaR95 contribution)",
@@ -60,8 +61,8 @@ def render(
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    graph, supplements = load_bundle(args.data)
-    engine = RiskEngine(graph, supplements)
+    engine = open_source(args).engine
+    graph, supplements = engine.graph, engine.supplements
     events = load_events(Path(args.events), graph) if args.events else supplements.events
     failures = sim.DEFAULT_NODE_FAILURES
     if args.node_failure_probability is not None:

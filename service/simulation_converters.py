@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from models.analysis import simulation as sim
 from models.errors import FieldViolation, InvalidParameterError
 from models.graph import events as ev
+from models.scoring.risk_engine import SIMULATION_MEASURES
 from service import converters as conv
 from service.grpc_gen.sovrisk.v1 import common_pb2, simulation_pb2
 
@@ -160,4 +161,6 @@ def result_to_proto(
         ],
         events=[event_to_proto(e) for e in result.events],
         provenance=provenance,
+        # What P50, P95 and CVaR95 measure, and which of them the tail sub-score scores.
+        score_interpretation=SIMULATION_MEASURES,
     )

@@ -221,9 +221,53 @@ def changes_from_proto(
             s = change.delete_site
             out.append(Delete(kind, (s.node, s.country)))
         assert upsert == isinstance(out[-1], Upsert)
+        if change.HasField("update_mask"):
+            masked = _with_mask(out[-1], change, arm, f"changes[{k}]", violations)
+            if masked is not None:
+                out[-1] = masked
     if violations:
         raise InvalidParameterError(violations)
     return out, arms
+
+
+#: Record field -> CSV column, where they differ (the inverse of _FIELD_OF_COLUMN).
+_COLUMN_OF_FIELD = {f: c for c, f in _FIELD_OF_COLUMN.items()}
+
+
+def _with_mask(
+    change: Change,
+    proto: version_pb2.GraphChange,
+    arm: str,
+    path: str,
+    violations: list[FieldViolation],
+) -> Upsert | None:
+    """The upsert restricted to the fields its update mask names (AIP-134)."""
+    paths = list(proto.update_mask.paths)
+    if not isinstance(change, Upsert):
+        violations.append(
+            FieldViolation(f"{path}.update_mask", ",".join(paths), "only an upsert takes one")
+        )
+        return None
+    if not paths:
+        violations.append(
+            FieldViolation(f"{path}.update_mask", "", "name at least one field to write")
+        )
+        return None
+    record = getattr(proto, arm)
+    fields = set(record.DESCRIPTOR.fields_by_name) if arm != "upsert_row" else None
+    columns: set[str] = set()
+    for i, name in enumerate(paths):
+        if fields is not None and name not in fields:
+            violations.append(
+                FieldViolation(
+                    f"{path}.update_mask.paths[{i}]",
+                    name,
+                    f"not a field of {record.DESCRIPTOR.name} ({', '.join(sorted(fields))})",
+                )
+            )
+            continue
+        columns.add(_COLUMN_OF_FIELD.get(name, name) if fields is not None else name)
+    return Upsert(change.kind, change.values, frozenset(columns))
 
 
 def problems_to_violations(
@@ -235,7 +279,11 @@ def problems_to_violations(
     for p in problems:
         if p.change is not None and p.change < len(arms):
             arm = arms[p.change]
-            if arm == "upsert_row":
+            if p.column == "update_mask":
+                path = f"changes[{p.change}].update_mask"
+            elif arm.startswith("upsert_") and p.column == "key":
+                path = f"changes[{p.change}].{arm}"
+            elif arm == "upsert_row":
                 path = f"changes[{p.change}].upsert_row.values[{p.column}]"
             elif arm.startswith("upsert_"):
                 column = _FIELD_OF_COLUMN.get(p.column, p.column)

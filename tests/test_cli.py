@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from models.graph.loader import load_dataset
 from models.scoring.assessment import RiskVector
 from service.cli import main
+from service.registry import GraphRegistry
+from service.server import PortInUse, start_server
 from tests.conftest import SMALL, DatasetCopy
 
 DATA = str(SMALL)
@@ -227,3 +230,29 @@ def test_trajectory_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     # Unknown providers and reversed ranges are errors, not empty tables.
     assert main(["trajectory", "zz", "--data", DATA]) == 4
     assert main(["trajectory", "--from", "2024Q2", "--to", "2024Q1", "--data", DATA]) == 2
+
+
+@pytest.mark.parametrize("flag", ["--port", "--http-port"])
+def test_serve_refuses_a_taken_port_in_one_line(
+    capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = ["serve", "--data", DATA, "--port", "0", flag, port]
+        assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line, no traceback
+    assert f"127.0.0.1:{port}" in err and "in use" in err and flag in err
+
+
+async def test_a_second_grpc_server_on_a_taken_port_does_not_start() -> None:
+    """gRPC's default SO_REUSEPORT would let both listen and split the clients."""
+    registry = GraphRegistry.from_directory(SMALL)
+    first = await start_server(registry, port=0)
+    try:
+        with pytest.raises(PortInUse, match="in use"):
+            await start_server(registry, port=first.port)
+    finally:
+        await first.stop(0)

@@ -1,20 +1,25 @@
-"""The typed client against an in-process server: pagination, edits, export/import, and
-retries on UNAVAILABLE (a flaky interceptor fails the first calls)."""
+"""The typed client against an in-process server: pagination, edits, export/import, diffs,
+watching, and retries on UNAVAILABLE (a flaky interceptor fails the first calls).
+tests/test_client_typed.py covers the typed reads, TLS and the client's import footprint."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 import pytest_asyncio
 
+from models.graph.dataset import DatasetFiles
 from service.auth import TokenAuthenticator
 from service.client import SovriskClient
-from service.grpc_gen.sovrisk.v1 import common_pb2
-from service.registry import DEFAULT_DATA_DIR, GraphRegistry
+from service.client_types import WatchEvent
+from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, version_pb2
+from service.paths import DEFAULT_DATA_DIR
+from service.registry import GraphRegistry
 from service.server import RunningServer, start_server
 from tests.test_server_versions import _edge
 
@@ -72,9 +77,7 @@ async def test_iterators_walk_every_page(served: tuple[RunningServer, Flaky]) ->
     running, _ = served
     with SovriskClient(f"127.0.0.1:{running.port}") as client:
         rows = await asyncio.to_thread(lambda: list(client.provider_scores(page_size=2)))
-        memory = await asyncio.to_thread(
-            lambda: list(client.nodes(kind=common_pb2.NODE_KIND_MEMORY, page_size=3))
-        )
+        memory = await asyncio.to_thread(lambda: list(client.nodes(kind="memory", page_size=3)))
         one_page = await asyncio.to_thread(
             lambda: list(client.nodes(kind=common_pb2.NODE_KIND_MEMORY, page_size=1000))
         )
@@ -85,23 +88,60 @@ async def test_iterators_walk_every_page(served: tuple[RunningServer, Flaky]) ->
 
 
 async def test_edits_export_and_import_through_the_client(
-    served: tuple[RunningServer, Flaky],
+    served: tuple[RunningServer, Flaky], tmp_path: Path
 ) -> None:
     running, _ = served
     with SovriskClient(f"127.0.0.1:{running.port}", token="tok") as client:
-        version, files = await asyncio.to_thread(client.export_files)
+        version, files = await asyncio.to_thread(lambda: client.export_graph(to=tmp_path))
         assert version.name == "graph/versions/1" and "edges.csv" in files
+        assert files.digest == version.files_digest  # the whole dataset, byte for byte
+        assert (tmp_path / "edges.csv").read_bytes() == files["edges.csv"]
         reimported = await asyncio.to_thread(
-            lambda: client.import_files(files, message="same data")
+            lambda: client.import_graph(tmp_path, message="same data")
         )
-        assert reimported.graph_version.name == "graph/versions/2"
-        assert reimported.graph_version.files_digest == files.digest
+        assert reimported.version is not None
+        assert reimported.version.name == "graph/versions/2" and reimported.version.author == "ann"
+        assert reimported.version.files_digest == files.digest and reimported.changes == ()
         bad = await asyncio.to_thread(
             lambda: _expect_error(lambda: client.batch_update([_edge("m1", 1.0)], message="x"))
         )
         assert bad.code() is grpc.StatusCode.INVALID_ARGUMENT  # no node 'a' in this dataset
         listed = await asyncio.to_thread(lambda: [v.name for v in client.versions(page_size=1)])
-    assert listed == ["graph/versions/2", "graph/versions/1"]
+        assert listed == ["graph/versions/2", "graph/versions/1"]
+        assert (await asyncio.to_thread(client.version, "2")).base_version == "graph/versions/1"
+        diff = await asyncio.to_thread(client.diff, 2)
+        assert diff.changes == () and diff.nodes == {}
+
+
+async def test_watch_replays_missed_versions(served: tuple[RunningServer, Flaky]) -> None:
+    running, _ = served
+    with SovriskClient(f"127.0.0.1:{running.port}", token="tok") as client:
+        _, files = await asyncio.to_thread(client.export_graph)
+        await asyncio.to_thread(lambda: client.import_graph(files, message="again"))
+
+        def first_event() -> WatchEvent:
+            events = client.watch([("composite", "change", 0.1)], start_after_version=1)
+            try:
+                return next(events)
+            finally:
+                events.close()  # cancels the stream
+
+        event = await asyncio.to_thread(first_event)
+    assert (event.graph_version, event.base_version) == ("graph/versions/2", "graph/versions/1")
+    assert event.alerts == ()  # same data: no score moved
+
+
+async def test_legacy_file_pair_for_the_store_cli(served: tuple[RunningServer, Flaky]) -> None:
+    """``sovrisk import/export --server`` use the raw pair with the engine's DatasetFiles."""
+    running, _ = served
+    with SovriskClient(f"127.0.0.1:{running.port}", token="tok") as client:
+        version, files = await asyncio.to_thread(client.export_files)
+        assert isinstance(files, DatasetFiles) and isinstance(version, version_pb2.GraphVersion)
+        planned = await asyncio.to_thread(
+            lambda: client.import_files(files, message="same", validate_only=True)
+        )
+    assert isinstance(planned, graph_pb2.ImportGraphResponse)
+    assert not planned.HasField("graph_version") and len(planned.changes) == 0
 
 
 def _expect_error(call: Callable[[], Any]) -> grpc.RpcError:

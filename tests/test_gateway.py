@@ -4,6 +4,7 @@ rules, canonical proto JSON, AIP-193 errors, NDJSON streams, and the OpenAPI doc
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest_asyncio
 from google.api import annotations_pb2
 
 from service.auth import TokenAuthenticator
+from service.gateway.http_policy import default_allowed_hosts
 from service.gateway.openapi import openapi_document
 from service.gateway.routes import routes_of
 from service.gateway.server import SERVICES, RunningGateway, start_gateway
@@ -52,10 +54,12 @@ def test_every_rpc_has_an_http_rule_and_an_openapi_operation() -> None:
     methods = [m for s in SERVICES for m in s.methods]
     assert all(m.GetOptions().HasExtension(annotations_pb2.http) for m in methods)
     routes = routes_of(SERVICES)
-    assert len(routes) == len(methods)
+    assert len([r for r in routes if not r.media]) == len(methods)
     doc = openapi_document(routes)
     operations = {op["operationId"] for path in doc["paths"].values() for op in path.values()}
-    assert operations == {f"{m.containing_service.name}_{m.name}" for m in methods}
+    # ... plus the gateway's own file download of GenerateReport.
+    expected = {f"{m.containing_service.name}_{m.name}" for m in methods}
+    assert operations == expected | {"RiskService_DownloadReport"}
     assert doc["paths"]["/v1/providers/{provider}:score"]["get"]["parameters"][0]["name"] == (
         "provider"
     )
@@ -185,3 +189,319 @@ async def test_bad_bodies_and_routes_are_json_errors(gateway: tuple[str, GraphRe
     assert (status, body["error"]["status"]) == (404, "NOT_FOUND")
     status, body, _ = await _call("GET", f"{base}/openapi.json")
     assert status == 200 and body["openapi"] == "3.0.3"
+
+
+# --- OpenAPI descriptions, tolerant responses, /docs ----------------------------------------
+
+
+def _document() -> dict[str, Any]:
+    return openapi_document(routes_of(SERVICES))
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    return doc["components"]["schemas"][ref.rsplit("/", 1)[-1]] if ref else schema
+
+
+def _reachable_schemas(doc: dict[str, Any], root: Any, seen: set[int]) -> list[dict[str, Any]]:
+    """Every (resolved) schema object under ``root``, following $refs once."""
+    if isinstance(root, list):
+        return [s for item in root for s in _reachable_schemas(doc, item, seen)]
+    if not isinstance(root, dict):
+        return []
+    node = _resolve(doc, root)
+    if id(node) in seen:
+        return []
+    seen.add(id(node))
+    return [node, *(s for v in node.values() for s in _reachable_schemas(doc, v, seen))]
+
+
+def test_openapi_descriptions_come_from_the_proto_comments() -> None:
+    doc = _document()
+    op = doc["paths"]["/v1/providers:listScores"]["get"]
+    assert op["summary"] == "Ranks every provider by composite score, riskiest first."
+    assert "Paginated (AIP-158)" in op["description"]
+    schemas = doc["components"]["schemas"]
+    assert schemas["sovrisk.v1.Report"]["description"] == "A finished report."
+    assert schemas["sovrisk.v1.Report"]["properties"]["sha256"]["description"] == (
+        "sha256 (hex) of `content`."
+    )
+    # A message-typed property keeps its $ref (through allOf) and gets the field's comment.
+    provenance = schemas["sovrisk.v1.ListProviderScoresResponse"]["properties"]["provenance"]
+    assert provenance["allOf"] == [{"$ref": "#/components/schemas/sovrisk.v1.ResultProvenance"}]
+    assert provenance["description"]
+    # Enum values are listed with their comments.
+    fmt = schemas["sovrisk.v1.GenerateReportRequest"]["properties"]["format"]["description"]
+    assert "- `REPORT_FORMAT_CSV`: CSV, one row per provider" in fmt
+    assert {t["name"] for t in doc["tags"]} == {"GraphService", "RiskService"}
+    assert all("description" in t for t in doc["tags"])
+    # Everything is documented: every operation, every schema of ours, every property.
+    for path in doc["paths"].values():
+        for operation in path.values():
+            assert operation.get("summary") and operation.get("description"), operation
+    for name, schema in schemas.items():
+        if name == "Error":
+            continue
+        assert schema.get("description"), name
+        for prop, value in schema.get("properties", {}).items():
+            assert value.get("description"), f"{name}.{prop}"
+
+
+def test_proto_docs_json_is_current() -> None:
+    """proto_docs.json must be regenerated with the protos (`make protos`)."""
+    pytest.importorskip("grpc_tools", reason="grpcio-tools (dev extra) runs protoc")
+    from service.gateway import proto_docs
+
+    assert proto_docs.generate() == proto_docs.JSON_PATH.read_text(encoding="utf-8"), (
+        "service/gateway/proto_docs.json is stale: run `python -m service.gateway.proto_docs "
+        "--write` (or `make protos`)"
+    )
+
+
+def test_response_schemas_are_tolerant_and_request_only_ones_strict() -> None:
+    doc = _document()
+    checked = 0
+    for path in doc["paths"].values():
+        for operation in path.values():
+            for response in operation["responses"].values():
+                for content in response["content"].values():
+                    for schema in _reachable_schemas(doc, content["schema"], set()):
+                        assert schema.get("additionalProperties") is not False, schema
+                        checked += 1
+    assert checked > 100
+    # The gateway rejects unknown body fields, and the request-only schemas say so.
+    schemas = doc["components"]["schemas"]
+    assert schemas["sovrisk.v1.RunScenarioRequest"]["additionalProperties"] is False
+    assert "additionalProperties" not in schemas["google.type.Date"]  # in responses too
+
+
+async def test_unknown_body_fields_are_rejected(gateway: tuple[str, GraphRegistry]) -> None:
+    base, _ = gateway
+    status, body, _ = await _call("POST", f"{base}/v1/suppliers:screen", {"bogus": 1})
+    assert (
+        status == 400
+        and "bogus" in body["error"]["details"][0]["fieldViolations"][0]["description"]
+    )
+
+
+async def test_docs_page_uses_only_local_assets(gateway: tuple[str, GraphRegistry]) -> None:
+    base, _ = gateway
+    status, html, kind = await _call("GET", f"{base}/docs")
+    assert (status, kind.split(";")[0]) == (200, "text/html")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(a.startswith("docs/") for a in assets), assets
+    assert "http" not in html and "//" not in html
+    for asset in [*assets, "docs/init.js"]:
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/{asset}") as response:
+            assert response.status == 200, asset
+            assert len(await response.read()) > 0
+    status, init, _ = await _call("GET", f"{base}/docs/init.js")
+    assert '"openapi.json"' in init and "validatorUrl: null" in init
+    status, body, _ = await _call("GET", f"{base}/docs/index.html")  # not the bundle's own
+    assert (status, body["error"]["status"]) == (404, "NOT_FOUND")
+
+
+# --- Report downloads -------------------------------------------------------------------------
+
+
+async def _raw(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, json=body, headers=headers) as response,
+    ):
+        return response.status, await response.read(), response.headers
+
+
+async def test_reports_download_as_plain_files(gateway: tuple[str, GraphRegistry]) -> None:
+    base, _ = gateway
+    status, content, headers = await _raw("GET", f"{base}/v1/reports:download?format=csv")
+    assert status == 200, content
+    assert headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert headers["Content-Disposition"] == 'attachment; filename="sovrisk-report.csv"'
+    assert content.decode().splitlines()[0].startswith(("provider", "Provider", "rank", "Rank"))
+    # The enum's full name works too, and as_of as an ISO date.
+    url = f"{base}/v1/reports:download?format=REPORT_FORMAT_JSON&as_of=2024-06-01"
+    status, content, headers = await _raw("GET", url)
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert json.loads(content)
+    # alt=media on the contract's POST route answers the same kind of file.
+    url = f"{base}/v1/reports:generate?alt=media"
+    status, content, headers = await _raw("POST", url, {"format": "REPORT_FORMAT_MARKDOWN"})
+    assert status == 200 and headers["Content-Type"].startswith("text/markdown")
+    assert headers["Content-Disposition"] == 'attachment; filename="sovrisk-report.md"'
+    assert content.startswith(b"#")
+    # Errors stay AIP-193 JSON.
+    for bad, code in [
+        ("/v1/reports:download?format=bogus", 400),
+        ("/v1/reports:download?providers=providers/nobody", 404),
+    ]:
+        status, body, kind = await _call("GET", base + bad)
+        assert (status, kind.split(";")[0]) == (code, "application/json"), bad
+    status, body, _ = await _call("POST", f"{base}/v1/reports:generate?alt=pdf", {})
+    assert status == 400
+    assert body["error"]["details"][0]["fieldViolations"][0]["field"] == "alt"
+    doc = _document()
+    download = doc["paths"]["/v1/reports:download"]["get"]
+    assert set(download["responses"]["200"]["content"]) >= {"text/html", "text/csv"}
+    assert "alt" in {p["name"] for p in doc["paths"]["/v1/reports:generate"]["post"]["parameters"]}
+
+
+# --- CORS, Host, gzip, 401 --------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture
+async def cors_gateway() -> AsyncIterator[str]:
+    registry = GraphRegistry.from_directory(SMALL)
+    running = await start_gateway(registry, cors_origins=["https://app.example"])
+    try:
+        yield f"http://127.0.0.1:{running.port}"
+    finally:
+        await running.stop()
+        registry.close()
+
+
+PREFLIGHT = {
+    "Access-Control-Request-Method": "GET",
+    "Access-Control-Request-Headers": "authorization",
+}
+
+
+async def test_cors_is_off_by_default(gateway: tuple[str, GraphRegistry]) -> None:
+    base, _ = gateway
+    origin = {"Origin": "https://app.example"}
+    status, _, headers = await _raw(
+        "OPTIONS", f"{base}/v1/providers/p:score", None, {**origin, **PREFLIGHT}
+    )
+    assert status == 403 and "Access-Control-Allow-Origin" not in headers
+    status, _, headers = await _raw("GET", f"{base}/v1/providers/p:score", None, origin)
+    assert status == 200 and "Access-Control-Allow-Origin" not in headers
+
+
+async def test_cors_for_an_allowed_origin(cors_gateway: str) -> None:
+    base = cors_gateway
+    origin = {"Origin": "https://app.example"}
+    url = f"{base}/v1/providers/p:score"
+    status, body, headers = await _raw("OPTIONS", url, None, {**origin, **PREFLIGHT})
+    assert (status, body) == (204, b"")
+    assert headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "GET" in headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in headers["Access-Control-Allow-Headers"]
+    status, _, headers = await _raw("GET", url, None, origin)
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "Origin" in headers["Vary"]
+    # Streams get the headers too (set before the first line is sent).
+    stream = f"{base}/v1/simulations:run"
+    status, _, headers = await _raw("POST", stream, {"samples": 100, "seed": 1}, origin)
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == "https://app.example"
+    other = {"Origin": "https://evil.example"}
+    status, _, headers = await _raw("OPTIONS", url, None, {**other, **PREFLIGHT})
+    assert status == 403 and "Access-Control-Allow-Origin" not in headers
+    status, _, headers = await _raw("GET", url, None, other)
+    assert status == 200 and "Access-Control-Allow-Origin" not in headers
+
+
+async def test_loopback_gateway_refuses_foreign_host_names(
+    gateway: tuple[str, GraphRegistry],
+) -> None:
+    base, _ = gateway
+    url = f"{base}/v1/providers/p:score"
+    for host in ["localhost:8080", "127.0.0.1", "[::1]:9", "LOCALHOST."]:
+        status, _, _ = await _raw("GET", url, None, {"Host": host})
+        assert status == 200, host
+    status, body, kind = await _call("GET", url, None, {"Host": "rebound.example:8080"})
+    assert (status, kind.split(";")[0]) == (400, "application/json")
+    violation = body["error"]["details"][0]["fieldViolations"][0]
+    assert violation["field"] == "Host"
+    assert "(got 'rebound.example:8080')" in violation["description"]
+
+
+async def test_allowed_hosts_can_be_widened() -> None:
+    registry = GraphRegistry.from_directory(SMALL)
+    running = await start_gateway(registry, allowed_hosts=["*"])
+    try:
+        url = f"http://127.0.0.1:{running.port}/healthz"
+        status, _, _ = await _raw("GET", url, None, {"Host": "api.example"})
+        assert status == 200
+    finally:
+        await running.stop()
+        registry.close()
+    assert default_allowed_hosts("0.0.0.0") is None
+    assert default_allowed_hosts("::") is None
+    assert default_allowed_hosts("127.0.0.1") == ("localhost", "127.0.0.1", "::1")
+    assert default_allowed_hosts("::1") == ("localhost", "127.0.0.1", "::1")
+
+
+async def test_large_json_is_gzipped_and_streams_are_not(
+    gateway: tuple[str, GraphRegistry],
+) -> None:
+    base, _ = gateway
+    gzip = {"Accept-Encoding": "gzip"}
+    status, content, headers = await _raw("GET", f"{base}/openapi.json", None, gzip)
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert json.loads(content)["openapi"] == "3.0.3"  # the client inflated it
+    status, _, headers = await _raw("GET", f"{base}/openapi.json", None, {"Accept-Encoding": ""})
+    assert "Content-Encoding" not in headers
+    status, _, headers = await _raw("GET", f"{base}/healthz", None, gzip)  # too small
+    assert "Content-Encoding" not in headers
+    # A stream is not compressed, and its lines arrive one by one.
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base}/v1/simulations:run", json={"samples": 1000, "seed": 3}, headers=gzip
+        ) as response,
+    ):
+        assert "Content-Encoding" not in response.headers
+        first = json.loads(await response.content.readline())
+        assert "progress" in first["result"]
+        rest = [json.loads(line) for line in (await response.read()).splitlines()]
+    assert rest[-1]["result"]["result"]["samples"] == "1000"
+
+
+async def test_401_carries_a_bearer_challenge(gateway: tuple[str, GraphRegistry]) -> None:
+    base, _ = gateway
+    url = f"{base}/v1/graph:batchUpdate"
+    request = {"baseVersion": "graph/versions/1", "message": "x", "changes": []}
+    status, _, headers = await _raw("POST", url, request)
+    assert (status, headers["WWW-Authenticate"]) == (401, 'Bearer realm="sovrisk"')
+    status, _, headers = await _raw("POST", url, request, {"Authorization": "Bearer wrong"})
+    assert status == 401
+    assert headers["WWW-Authenticate"] == 'Bearer realm="sovrisk", error="invalid_token"'
+    status, _, headers = await _raw("GET", f"{base}/v1/providers/p:score")
+    assert "WWW-Authenticate" not in headers
+
+
+# --- Dates in the query -----------------------------------------------------------------------
+
+
+async def test_dates_as_iso_strings(gateway: tuple[str, GraphRegistry]) -> None:
+    base, _ = gateway
+    url = f"{base}/v1/providers/p:score"
+    status, iso, _ = await _call("GET", f"{url}?as_of=2020-01-01")
+    assert status == 200
+    _, dotted, _ = await _call("GET", f"{url}?as_of.year=2020&as_of.month=1&as_of.day=1")
+    assert iso == dotted and iso["provenance"]["asOf"] == {"year": 2020, "month": 1, "day": 1}
+    for bad, value in [
+        ("as_of=2020-13-01", "2020-13-01"),
+        ("as_of=01/02/2020", "01/02/2020"),
+        ("as_of=2020-01-01&as_of.year=2021", "2020-01-01"),
+        ("as_of=2020-01-01&as_of=2020-01-02", "2020-01-01,2020-01-02"),
+    ]:
+        status, body, _ = await _call("GET", f"{url}?{bad}")
+        assert status == 400, bad
+        [violation] = body["error"]["details"][0]["fieldViolations"]
+        assert violation["field"] == "as_of", bad
+        assert f"(got {value!r})" in violation["description"], bad
+    # base_as_of (CompareAssessments) is a Date too.
+    status, body, _ = await _call(
+        "GET",
+        f"{base}/v1/providers/p:compareAssessments?base_as_of=2023-01-01&target_as_of=2024-01-01",
+    )
+    assert status == 200, body
+    params = {
+        p["name"]: p
+        for p in _document()["paths"]["/v1/providers/{provider}:score"]["get"]["parameters"]
+    }
+    assert params["as_of"]["schema"] == {"type": "string", "format": "date"}
+    assert "as_of.year" not in params

@@ -550,10 +550,13 @@ def test_cli_writes_the_default_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SOVRISK_STATE_DIR", str(tmp_path / "state"))
     assert main(["report", "--data", str(SMALL)]) == 0
     out, err = capsys.readouterr()
-    target = tmp_path / "sovrisk-report.html"
-    assert out == "" and f"wrote sovrisk-report.html ({target.stat().st_size:,} bytes" in err
+    # Beside the store, not in the working directory (a checkout's root, say).
+    target = tmp_path / "state" / "reports" / "sovrisk-report.html"
+    shown = "state/reports/sovrisk-report.html"
+    assert out == "" and f"wrote {shown} ({target.stat().st_size:,} bytes" in err
     # stderr is not a terminal here: one plain line per stage
     assert [line for line in err.splitlines() if line.startswith("sovrisk report:")] == [
         f"sovrisk report: {s} ({p}%)"
@@ -595,9 +598,9 @@ def test_cli_stdout_and_errors(capsysbinary: pytest.CaptureFixture[bytes]) -> No
     out, _ = capsysbinary.readouterr()
     doc = json.loads(out)
     assert doc["simulation"]["samples"] == "100" and doc["provenance"]["seed"] == "7"
-    assert main(["report", "--data", str(SMALL), "--providers", "zz", "-o", "-"]) == 2
+    assert main(["report", "--data", str(SMALL), "--providers", "zz", "-o", "-"]) == 4
     out, err = capsysbinary.readouterr()
-    assert out == b"" and err.startswith(b"error:")
+    assert out == b"" and b"\nerror: provider 'zz' not found" in err
     with pytest.raises(SystemExit):
         main(["report", "--data", str(SMALL), "--format", "pdf"])
     with pytest.raises(SystemExit):

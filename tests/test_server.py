@@ -1525,3 +1525,35 @@ async def test_interval_draws_are_capped(risk: risk_pb2_grpc.RiskServiceStub) ->
         risk.ScoreProvider(risk_pb2.ScoreProviderRequest(name="providers/p", interval_draws=129))
     )
     assert bad_fields(error) == ["interval_draws"]
+
+
+async def test_a_basic_view_is_the_headline_and_full_the_default(
+    risk: risk_pb2_grpc.RiskServiceStub,
+) -> None:
+    """AIP-157: BASIC keeps the composite, band and sub-scores and drops the lists."""
+    full = await risk.ScoreProvider(score())
+    basic = await risk.ScoreProvider(score(view=risk_pb2.ASSESSMENT_VIEW_BASIC))
+    assert (basic.composite, basic.band) == (full.composite, full.band)
+    assert list(basic.sub_scores) == list(full.sub_scores)
+    assert full.structural_impacts and full.checks and full.regimes
+    assert not basic.structural_impacts and not basic.checks and not basic.regimes
+    assert basic.ByteSize() < full.ByteSize() / 3, (basic.ByteSize(), full.ByteSize())
+    listed = await risk.ListProviderScores(risk_pb2.ListProviderScoresRequest())
+    assert not listed.provider_scores[0].HasField("assessment")  # the list's default: BASIC
+    whole = await risk.ListProviderScores(
+        risk_pb2.ListProviderScoresRequest(view=risk_pb2.ASSESSMENT_VIEW_FULL)
+    )
+    assert whole.provider_scores[0].assessment.composite == full.composite
+    assert whole.provider_scores[0].assessment.structural_impacts
+
+
+async def test_not_found_suggests_what_the_name_likely_meant(
+    risk: risk_pb2_grpc.RiskServiceStub,
+) -> None:
+    """The fixture's provider is "p" (Provider P, owner P Corp): "provider-p" is close."""
+    error = await rpc_error(risk.ScoreProvider(score("providers/provider-p")))
+    info = not_found_info(error)
+    assert info.metadata["suggestions"] == "p"
+    assert "did you mean 'p'?" in (error.details() or "")
+    nothing = await rpc_error(risk.ScoreProvider(score("providers/zzzz")))
+    assert "suggestions" not in not_found_info(nothing).metadata

@@ -494,3 +494,49 @@ async def test_rows_of_the_dated_tables_are_edited_like_records(stubs: Stubs) ->
     )
     response = await graph.BatchUpdateGraph(delete, metadata=EDITOR)
     assert response.graph_version.name == "graph/versions/3"
+
+
+def _masked_share(supplier: str, share: float, *paths: str) -> v.GraphChange:
+    """Only the key and the share given: without the mask, quality, sources, as_of and notes
+    would be written empty."""
+    change = v.GraphChange(
+        upsert_edge=v.EdgeRecord(consumer="a", category="memory", supplier=supplier, share=share)
+    )
+    change.update_mask.paths.extend(paths or ("share",))
+    return change
+
+
+async def test_an_update_mask_writes_only_the_fields_it_names(stubs: Stubs) -> None:
+    graph, _ = stubs
+    request = graph_pb2.BatchUpdateGraphRequest(
+        parent="graph",
+        base_version="graph/versions/1",
+        changes=[_masked_share("m1", 0.7), _masked_share("m2", 0.3)],
+        message="shares only",
+    )
+    response = await graph.BatchUpdateGraph(request, metadata=EDITOR)
+    # Only the share column moved (0.5 -> 0.7 and 0.5 -> 0.3); quality B, source fixture and
+    # as_of 2024-01-01 are kept.
+    assert [[(f.column, f.old_value, f.new_value) for f in c.fields] for c in response.changes] == [
+        [("share", "0.5", "0.7")],
+        [("share", "0.5", "0.3")],
+    ]
+
+
+async def test_a_bad_update_mask_is_invalid_argument_on_its_field(stubs: Stubs) -> None:
+    graph, _ = stubs
+
+    async def fields_of(*changes: v.GraphChange) -> list[str]:
+        request = graph_pb2.BatchUpdateGraphRequest(
+            parent="graph", base_version="graph/versions/1", changes=changes, message="bad mask"
+        )
+        return bad_fields(await rpc_error(graph.BatchUpdateGraph(request, metadata=EDITOR)))
+
+    assert await fields_of(_masked_share("m1", 0.7, "colour")) == [
+        "changes[0].update_mask.paths[0]"
+    ]
+    delete = v.GraphChange(delete_node="m1")
+    delete.update_mask.paths.append("share")
+    assert await fields_of(delete) == ["changes[0].update_mask"]
+    # A masked upsert edits a record: there is no a/memory/m3 edge to update.
+    assert "changes[0].upsert_edge" in await fields_of(_masked_share("m3", 0.1))

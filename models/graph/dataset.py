@@ -205,11 +205,14 @@ class Table:
 class Upsert:
     """Create the record, or replace every column of the record with the same key.
 
-    Columns not given are written empty (a full replacement, not a merge).
+    Columns not given are written empty (a full replacement, not a merge), unless ``only``
+    names the columns to write (an update mask, AIP-134): then the record must exist and its
+    other columns keep their values.
     """
 
     kind: str
     values: Mapping[str, str]
+    only: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +292,11 @@ def apply_changes(
             row = tuple(str(given.get(column, "")) for column in current.header)
             key = current.key_of(spec, row)
             hit = next((i for i, (r, _) in enumerate(rows) if current.key_of(spec, r) == key), None)
+            if change.only is not None:
+                masked = _masked(spec, current, rows, hit, row, change, index, problems)
+                if masked is None:
+                    continue
+                row = masked
             if hit is None:
                 rows.append((row, index))
             else:
@@ -330,6 +338,37 @@ def apply_changes(
             if origin is not None:
                 origins[(name, line)] = origin
     return AppliedChanges(files.replace(rendered), origins, tuple(problems))
+
+
+def _masked(
+    spec: TableSpec,
+    current: Table,
+    rows: Sequence[tuple[tuple[str, ...], int | None]],
+    hit: int | None,
+    row: tuple[str, ...],
+    change: Upsert,
+    index: int,
+    problems: list[ChangeProblem],
+) -> tuple[str, ...] | None:
+    """The stored row with only the masked columns taken from ``row`` (None: a problem)."""
+    assert change.only is not None
+    key = "/".join(current.key_of(spec, row))
+    unknown = sorted(change.only - set(current.header))
+    for column in unknown:
+        problems.append(ChangeProblem(index, "update_mask", column, "unknown field"))
+    if hit is None:
+        problems.append(
+            ChangeProblem(
+                index, "key", key, f"no such {spec.kind} to update (a masked upsert edits one)"
+            )
+        )
+    if unknown or hit is None:
+        return None
+    stored = rows[hit][0]
+    return tuple(
+        new if column in change.only else old
+        for column, new, old in zip(current.header, row, stored, strict=True)
+    )
 
 
 # -- diffs ---------------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
+import importlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from models.analysis.concentration import Band
 from models.analysis.sovereignty import Sovereignty
@@ -311,9 +314,73 @@ class RiskAssessment:
     series_notes: tuple[str, ...] = ()  # dated series used outside their range, said so
     sovereignty: Sovereignty | None = None
     capacity: tuple[PoolShortfall, ...] = ()
+    #: How the score was computed where the caller could not tell from the inputs, with the
+    #: figures (e.g. weight overrides renormalised to sum to 1).
+    notes: tuple[str, ...] = ()
 
     def sub_score(self, key: str) -> SubScore:
         return next(s for s in self.sub_scores if s.key == key)
+
+    def __repr__(self) -> str:  # the full dataclass repr runs to ~80,000 characters
+        subs = ", ".join(
+            f"{s.key}={s.score:.1f}" if s.available else f"{s.key}=n/a" for s in self.sub_scores
+        )
+        return (
+            f"<RiskAssessment {self.provider} composite={self.composite:.1f} "
+            f"band={self.band.value} ({subs}) as_of={self.provenance.as_of.isoformat()} "
+            f"horizon={self.horizon_weeks:g}w dataset={self.provenance.dataset_version}>"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """One flat row: provider, composite, band, every sub-score, SPOFs, top country."""
+        top = self.country_impacts[0] if self.country_impacts else None
+        return {
+            "provider": self.provider,
+            "name": self.display_name,
+            "composite": self.composite,
+            "band": self.band.value,
+            **{s.key: (s.score if s.available else None) for s in self.sub_scores},
+            "spofs": self.spof_count,
+            "top_country": top.country if top else None,
+            "top_country_impact": top.impact if top else None,
+            "as_of": self.provenance.as_of.isoformat(),
+            "dataset": self.provenance.dataset_version,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, as plain JSON-ready values (enums as their values, dates ISO)."""
+        plain = _plain(self)
+        assert isinstance(plain, dict)
+        return plain
+
+    def to_frame(self) -> Any:
+        """The sub-scores as a pandas DataFrame (score, weight, contribution, explanation);
+        pandas is optional and imported here."""
+        try:
+            pd = importlib.import_module("pandas")
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_frame() needs pandas: pip install pandas") from exc
+        rows = [_plain(s) for s in self.sub_scores]
+        return pd.DataFrame(rows).set_index("key")
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, enums, dates, tuples -> dicts, values, ISO strings, lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, frozenset | set):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return value.item()  # a numpy scalar (float64, bool_) -> its Python value
+    return value
 
 
 # -- the compact risk vector ----------------------------------------------------------------

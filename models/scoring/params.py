@@ -88,6 +88,11 @@ class ScoringParams:
     #: Regimes held in (True) or out (False) of force whatever ``as_of`` says: the effect of
     #: one regime's entry or exit alone (CompareAssessments' date effects).
     regime_overrides: tuple[tuple[str, bool], ...] = ()
+    #: The composite weights as given (overrides merged with the defaults, overridden keys
+    #: first) when they did not sum to 1 and :meth:`build` renormalised them; empty
+    #: otherwise. Kept so that the assessment can say what was changed (a caller who set
+    #: structural 0.5 gets 0.397, and must be told why).
+    weights_given: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def build(
@@ -135,6 +140,7 @@ class ScoringParams:
         return cls(
             as_of=as_of,
             weights=_frozen(_normalised(merged)),
+            weights_given=_given(merged, weights or {}),
             layer_weights=_frozen(_normalised(layers)),
             alpha=alpha,
             top_k=top_k,
@@ -145,6 +151,17 @@ class ScoringParams:
 
     def weight(self, key: str) -> float:
         return dict(self.weights)[key]
+
+    def weight_notes(self) -> tuple[str, ...]:
+        """What renormalising the given weights did, with every figure, e.g. ``weights
+        renormalised to sum to 1 (given weights summed to 1.26): structural 0.5 -> 0.397,
+        ...``; empty when the weights were used as given."""
+        if not self.weights_given:
+            return ()
+        total = math.fsum(v for _, v in self.weights_given)
+        effective = dict(self.weights)
+        moves = ", ".join(f"{k} {v:g} -> {effective[k]:.3f}" for k, v in self.weights_given)
+        return (f"weights renormalised to sum to 1 (given weights summed to {total:g}): {moves}",)
 
     def as_strings(self) -> dict[str, str]:
         """Every parameter as text, for provenance (replaying a score needs all of them)."""
@@ -187,6 +204,17 @@ def _merge(
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _given(
+    merged: Mapping[str, float], overrides: Mapping[str, float]
+) -> tuple[tuple[str, float], ...]:
+    """The merged weights, overridden keys first, when renormalising changes them (their sum
+    is not 1 to 1e-9); empty otherwise, so default parameters compare equal to built ones."""
+    if abs(math.fsum(merged.values()) - 1.0) <= 1e-9:
+        return ()
+    first = [k for k in merged if k in overrides]
+    return tuple((k, merged[k]) for k in [*first, *(k for k in merged if k not in overrides)])
 
 
 def _normalised(weights: Mapping[str, float]) -> dict[str, float]:

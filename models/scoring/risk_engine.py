@@ -49,7 +49,7 @@ from models.engine.impacts import (
     ImpactModel,
     horizon_index,
 )
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from models.errors import FieldViolation, InvalidParameterError
 from models.graph.bundle import Supplements
 from models.graph.dated import DatedGraph, graph_at
 from models.graph.schema import AGGREGATE_MARKET_TAG, Quality
@@ -103,6 +103,19 @@ TAIL_SEED = 0
 #: The tail sub-score: ``100 x CVaR95 / (CVaR95 + TAIL_HALF)``: 50 when the worst year in 20
 #: loses a quarter of the year's supply on average.
 TAIL_HALF = 0.25
+#: How to read SimulateDisruptions' figures beside the tail sub-score: both come from the
+#: same kind of distribution (simulated annual losses), but the simulation's P95 is a
+#: quantile and the sub-score's CVaR95 the mean beyond it; saying so stops the two being
+#: read as one measure that disagrees with itself.
+SIMULATION_MEASURES = (
+    "Loss = the share of the provider's annual AI-accelerator supply lost in one simulated year "
+    "(duration-weighted, after each edge's buffer; 0-1, higher = riskier). P50 and P95 are the "
+    "median and the 95th percentile (VaR95) of the annual losses over the sampled years: P95 is "
+    "the loss exceeded in 1 sampled year in 20. CVaR95 is the mean loss of the worst 5 % of "
+    "sampled years; the tail sub-score scores the CVaR95 of this annual-loss distribution "
+    f"(100 x CVaR95 / (CVaR95 + {TAIL_HALF:g}), {TAIL_SAMPLES:,} samples, seed {TAIL_SEED}), "
+    "not its P95."
+)
 #: The export-control sub-score's breadth: the mean veto of this many largest foreign
 #: jurisdictions (the largest alone is about the same for every provider of one region).
 EXPORT_TOP_JURISDICTIONS = 3
@@ -204,7 +217,7 @@ class RiskEngine(ImpactModel):
         """The full assessment of one provider as of ``params.as_of`` (fleets, capacities and
         regimes of that date); raises NotFoundError for an unknown id."""
         if provider_id not in self._prow:
-            raise NotFoundError("provider", provider_id)
+            raise self.graph.not_found("provider", provider_id)
         engine = self.at(params.as_of)
         return engine._assess(provider_id, params)
 
@@ -408,11 +421,7 @@ class RiskEngine(ImpactModel):
                 else "Unavailable: no resilience data (resilience.csv)."
             ),
             "tail": (
-                f"CVaR95 of annual loss {provider_tail.cvar95:.3f}: in the worst 1 year in 20 "
-                f"the provider loses {100 * provider_tail.cvar95:.1f} % of its annual supply on "
-                f"average; expected annual loss {100 * provider_tail.mean_loss:.2f} %, 1-in-100"
-                f"-year loss {100 * provider_tail.loss_at(100):.1f} % ({self.tail_samples:,} "
-                f"samples, seed {TAIL_SEED}; 100 x CVaR95 / (CVaR95 + {TAIL_HALF:g}))."
+                _explain_tail(provider_tail, self.tail_samples)
                 if provider_tail
                 else "Unavailable: no disruption events (events.csv)."
             ),
@@ -476,6 +485,7 @@ class RiskEngine(ImpactModel):
             series_notes=self._series_notes(pid, params.as_of),
             sovereignty=sovereignty(self, pid, horizon=params.horizon_weeks),
             capacity=self._capacity(k),
+            notes=_weight_notes(params, sub_scores),
         )
         return replace(partial, checks=checks_mod.run_checks(g, partial))
 
@@ -988,6 +998,33 @@ def _composite(
         for k in SUB_SCORES
     )
     return subs, composite / _MICRO, (composite - weighted) / _MICRO
+
+
+def _explain_tail(tail: ProviderRisk, samples: int) -> str:
+    """The tail sub-score's measure named exactly, with the simulation's P95 of the same
+    distribution beside it (a different statistic: see :data:`SIMULATION_MEASURES`)."""
+    return (
+        f"CVaR95 of the simulated annual-loss distribution {tail.cvar95:.3f}: in the worst 5 % "
+        f"of simulated years (1 in 20) the provider loses {100 * tail.cvar95:.1f} % of its "
+        "annual supply on average; the P95 (VaR95) of the same annual losses, the loss exceeded "
+        f"in 1 year in 20 that SimulateDisruptions reports, is {tail.p95:.3f}. Expected annual "
+        f"loss {100 * tail.mean_loss:.2f} %, 1-in-100-year loss {100 * tail.loss_at(100):.1f} % "
+        f"({samples:,} samples, seed {TAIL_SEED}; 100 x CVaR95 / (CVaR95 + {TAIL_HALF:g}))."
+    )
+
+
+def _weight_notes(params: ScoringParams, subs: Sequence[SubScore]) -> tuple[str, ...]:
+    """The parameters' renormalisation note, and, when sub-scores without data moved the
+    weights again, that too: the effective weights are the sub-scores' ``weight``."""
+    notes = params.weight_notes()
+    missing = [s.key for s in subs if not s.available]
+    if notes and missing:
+        effective = ", ".join(f"{s.key} {s.weight:.3f}" for s in subs if s.available)
+        notes += (
+            f"no data for {', '.join(missing)}: the weights renormalised again over the "
+            f"sub-scores with data: {effective}",
+        )
+    return notes
 
 
 def _explain_concentration(layers: Sequence[LayerConcentration]) -> str:

@@ -15,6 +15,13 @@ scenario on
 - the **sub-scores and composite** of the full assessment;
 
 and attributes each delta to the perturbations by leaving each one out in turn.
+
+The composite and sub-scores are **ex-ante** risk scores of the supply structure: they move
+with the scenario's structural perturbations (shares, sites, regimes, alternates, scoring
+parameters) but not with its realised disruptions (node, country, pool losses, capacity
+changes), which change what is delivered, not what the structure risks. A disruption's loss is
+the available capacity, the lost supply-weeks and the capex idled; every outcome says so in
+its ``explanations``, with the figures (a composite that stays put is not "no effect").
 """
 
 from __future__ import annotations
@@ -208,6 +215,9 @@ class ProviderOutcome:
     #: The AI capex idled by the lost supply-weeks: lost weeks / 52 x the year's capex (US$ bn;
     #: None without a capex figure).
     lost_capex_usd_bn: float | None = None
+    #: How to read the outcome, with its figures: why the composite does (not) move under the
+    #: scenario, and where its realised loss is instead.
+    explanations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +262,15 @@ def describe(p: Perturbation) -> str:
 # -- validation -------------------------------------------------------------------------------
 
 
+def _unknown(graph: SupplyGraph, kind: str, value: str) -> str:
+    """The violation's description: unknown, what ids look like, and what it likely meant."""
+    hint = " (ISO 3166-1 alpha-3, e.g. TWN)" if kind == "country" else ""
+    near = graph.not_found(kind, value).suggestions
+    return f"unknown {kind}{hint}" + (
+        f"; did you mean {', '.join(repr(x) for x in near)}?" if near else ""
+    )
+
+
 def validate(graph: SupplyGraph, scenario: Scenario) -> None:
     """Raise InvalidParameterError listing every bad perturbation field."""
     bad: list[FieldViolation] = []
@@ -265,12 +284,16 @@ def validate(graph: SupplyGraph, scenario: Scenario) -> None:
         path = f"perturbations[{k}]"
         if isinstance(p, DegradeNode):
             if p.node not in graph.nodes:
-                bad.append(FieldViolation(f"{path}.node", p.node, "unknown node"))
+                bad.append(FieldViolation(f"{path}.node", p.node, _unknown(graph, "node", p.node)))
             fraction(path, p.fraction_lost, "fraction_lost")
             _duration(bad, path, p.duration_weeks)
         elif isinstance(p, DegradeCountry):
             if p.country not in graph.countries:
-                bad.append(FieldViolation(f"{path}.country", p.country, "unknown country"))
+                bad.append(
+                    FieldViolation(
+                        f"{path}.country", p.country, _unknown(graph, "country", p.country)
+                    )
+                )
             fraction(path, p.fraction_lost, "fraction_lost")
             _duration(bad, path, p.duration_weeks)
         elif isinstance(p, ActivateRegime):
@@ -285,7 +308,13 @@ def validate(graph: SupplyGraph, scenario: Scenario) -> None:
         elif isinstance(p, SetShare):
             for name in ("consumer", "supplier"):
                 if getattr(p, name) not in graph.nodes:
-                    bad.append(FieldViolation(f"{path}.{name}", getattr(p, name), "unknown node"))
+                    bad.append(
+                        FieldViolation(
+                            f"{path}.{name}",
+                            getattr(p, name),
+                            _unknown(graph, "node", getattr(p, name)),
+                        )
+                    )
             fraction(path, p.share, "share")
             if p.consumer in graph.nodes and p.category not in graph.categories(p.consumer):
                 bad.append(
@@ -325,11 +354,15 @@ def validate(graph: SupplyGraph, scenario: Scenario) -> None:
                 )
         elif isinstance(p, MoveCapacity):
             if p.node not in graph.nodes:
-                bad.append(FieldViolation(f"{path}.node", p.node, "unknown node"))
+                bad.append(FieldViolation(f"{path}.node", p.node, _unknown(graph, "node", p.node)))
             elif p.node not in graph.sites:
                 bad.append(FieldViolation(f"{path}.node", p.node, "has no production sites"))
             if p.country not in graph.countries:
-                bad.append(FieldViolation(f"{path}.country", p.country, "unknown country"))
+                bad.append(
+                    FieldViolation(
+                        f"{path}.country", p.country, _unknown(graph, "country", p.country)
+                    )
+                )
             high = MAX_CAPACITY_FACTOR if p.add else 1.0
             if not (math.isfinite(p.share) and 0.0 <= p.share <= high):
                 bad.append(
@@ -360,7 +393,11 @@ def _check_alternate(
 ) -> None:
     for name in ("supplier", "alternate"):
         if getattr(p, name) not in graph.nodes:
-            bad.append(FieldViolation(f"{path}.{name}", getattr(p, name), "unknown node"))
+            bad.append(
+                FieldViolation(
+                    f"{path}.{name}", getattr(p, name), _unknown(graph, "node", getattr(p, name))
+                )
+            )
     if p.supplier in graph.nodes and not any(
         e.category == p.category for e in graph.outputs(p.supplier)
     ):
@@ -404,10 +441,14 @@ def _check_regime(graph: SupplyGraph, r: Regime, path: str, bad: list[FieldViola
     ):
         for code in sorted(codes):
             if code not in graph.countries:
-                bad.append(FieldViolation(f"{path}.regime.{field}", code, "unknown country"))
+                bad.append(
+                    FieldViolation(f"{path}.regime.{field}", code, _unknown(graph, "country", code))
+                )
     for nid in sorted(r.reach_nodes):
         if nid not in graph.nodes:
-            bad.append(FieldViolation(f"{path}.regime.reach_nodes", nid, "unknown node"))
+            bad.append(
+                FieldViolation(f"{path}.regime.reach_nodes", nid, _unknown(graph, "node", nid))
+            )
     if not (r.reach_kinds or r.reach_tags or r.reach_nodes):
         bad.append(
             FieldViolation(f"{path}.regime.reach_kinds", "", "must reach kinds, tags or nodes")
@@ -428,7 +469,7 @@ def _check_parameter(
     if p.name.startswith("capacity."):
         node = p.name.removeprefix("capacity.")
         if node not in graph.nodes:
-            bad.append(FieldViolation(f"{path}.name", p.name, "unknown node"))
+            bad.append(FieldViolation(f"{path}.name", p.name, _unknown(graph, "node", p.name)))
         if not (math.isfinite(p.value) and 0.0 <= p.value <= 1.0):
             bad.append(FieldViolation(f"{path}.value", repr(p.value), "must be within [0, 1]"))
         return
@@ -738,6 +779,47 @@ def scenario_regimes(scenario: Scenario) -> frozenset[str]:
 
 # -- running it -----------------------------------------------------------------------------
 
+#: Perturbations that disrupt deliveries without changing the structure the composite scores.
+REALISED = (DegradeNode, DegradeCountry, DegradePool, SetCapacity)
+
+
+def realised(p: Perturbation) -> bool:
+    """A realised disruption: it moves available capacity, never the ex-ante scores."""
+    return isinstance(p, REALISED) or (
+        isinstance(p, SetParameter) and p.name.startswith("capacity.")
+    )
+
+
+def composite_explanation(
+    scenario: Scenario,
+    composite: Delta,
+    available: tuple[float, float],
+    horizon: float,
+    lost_weeks: float,
+    weeks: float,
+    lost_capex: float | None,
+) -> tuple[str, ...]:
+    """Why the composite does not move with the scenario's realised disruptions, and where
+    their loss is shown instead, with the figures; empty without a realised disruption."""
+    if not any(realised(p) for p in scenario.perturbations):
+        return ()
+    moved = (
+        f"moves ({composite.delta:+.1f}) only with this scenario's structural changes"
+        if any(not realised(p) for p in scenario.perturbations)
+        else "does not move under a realised disruption"
+    )
+    if weeks > 0:
+        lost = f"{lost_weeks:.2f} weeks of supply lost over {weeks:g} weeks"
+        lost += f", US$ {lost_capex:.2f} bn of AI capex idled" if lost_capex is not None else ""
+    else:
+        lost = "no duration given, so no supply-weeks are counted"
+    return (
+        f"The composite ({composite.baseline:.1f} -> {composite.scenario:.1f}) is an ex-ante "
+        f"risk score of the supply structure and {moved}; this scenario's realised loss is "
+        f"shown in available capacity ({available[0]:.3f} -> {available[1]:.3f} at "
+        f"{horizon:g} weeks) and lost supply: {lost}.",
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class _Evaluated:
@@ -857,6 +939,8 @@ def run_scenario(
                 key=lambda d: (-abs(d.effect), d.perturbation),
             )
             deltas.append(Delta(name, before, later, later - before, tuple(drivers)))
+        lost_capex = None if capex is None else capex * lost / 52.0
+        composite = next(d for d in deltas if d.quantity == "composite")
         outcomes.append(
             ProviderOutcome(
                 provider=pid,
@@ -868,7 +952,10 @@ def run_scenario(
                 lost_supply_weeks=lost,
                 deltas=tuple(deltas),
                 available_curve=full.curve[pid],
-                lost_capex_usd_bn=None if capex is None else capex * lost / 52.0,
+                lost_capex_usd_bn=lost_capex,
+                explanations=composite_explanation(
+                    scenario, composite, (a0, a1), params.horizon_weeks, lost, weeks, lost_capex
+                ),
             )
         )
     return ScenarioResult(

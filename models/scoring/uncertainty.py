@@ -36,14 +36,11 @@ from models.graph.bundle import Supplements
 from models.graph.series import DatedSeries
 from models.graph.supply_graph import SupplyGraph
 from models.scoring.assessment import RiskAssessment
+from models.scoring.limits import DEFAULT_DRAWS, DEFAULT_SEED, MAX_DRAWS
 from models.scoring.params import SUB_SCORES, ScoringParams
 from models.scoring.risk_engine import RiskEngine, compose
 
-#: Draws by default (rank probabilities in steps of 1/16), the most a request may ask for,
-#: and the tail samples per draw.
-DEFAULT_DRAWS = 16
-MAX_DRAWS = 128
-DEFAULT_SEED = 0
+#: The tail samples per draw.
 DRAW_TAIL_SAMPLES = 2_000
 #: Draws scored at once (the LP solver and the kernels release the GIL: ~1.4x on 2 cores).
 DRAW_THREADS = 2

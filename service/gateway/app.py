@@ -7,12 +7,19 @@ servicer runs with a context whose ``abort_with_status`` raises, so its ``google
 becomes the AIP-193 JSON error body with the matching HTTP status. Server-streaming RPCs
 answer newline-delimited JSON, one ``{"result": ...}`` (or a final ``{"error": ...}``) per
 line; the client-streaming ``ImportGraph`` takes a JSON array of its request messages.
+
+Query conveniences beyond the dotted paths: a ``google.type.Date`` as one ISO date
+(``?as_of=2025-03-01``) and enum values by their short name (``?format=csv``). A report is
+downloadable as a plain file (``GET /v1/reports:download?...`` or ``alt=media`` on
+``POST /v1/reports:generate``). Host, CORS, gzip and 401 challenges: http_policy.py.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
@@ -27,8 +34,17 @@ from grpc_status import rpc_status
 
 from models.errors import FieldViolation
 from service import errors
-from service.gateway.openapi import message_of, openapi_document
-from service.gateway.routes import Route, routes_of
+from service.gateway import docs_ui
+from service.gateway.http_policy import (
+    HttpPolicy,
+    add_challenge,
+    add_cors_headers,
+    is_preflight,
+    maybe_gzip,
+    preflight_response,
+)
+from service.gateway.openapi import DATE, enum_aliases, message_of, openapi_document
+from service.gateway.routes import MEDIA_ROUTES, Route, routes_of
 
 log = logging.getLogger("sovrisk.gateway")
 
@@ -53,6 +69,9 @@ HTTP_STATUS: dict[int, int] = {
     code_pb2.DATA_LOSS: 500,
 }
 NDJSON = "application/x-ndjson"
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+#: Characters kept in a download's file name (it goes into a quoted header parameter).
+_UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _KEEP_DETAILS = (
     error_details_pb2.BadRequest,
     error_details_pb2.ErrorInfo,
@@ -139,6 +158,13 @@ def _query_tree(descriptor: Descriptor, query: Mapping[str, Sequence[str]]) -> d
                 node = node.setdefault(field.name, {})
                 target = message_of(field)
                 continue
+            if field.type == FieldDescriptor.TYPE_MESSAGE and message_of(field).full_name == DATE:
+                if any(k.startswith(key + ".") for k in query):
+                    raise _bad_request(key, values[0], "give the date or its fields, not both")
+                if len(values) > 1:
+                    raise _bad_request(key, ",".join(values), "is not repeated: give it once")
+                node[field.name] = _date(key, values[0])
+                continue
             if field.type == FieldDescriptor.TYPE_MESSAGE:
                 raise _bad_request(key, values[0], "give the message's fields (dotted paths)")
             converted = [_scalar(field, key, v) for v in values]
@@ -155,11 +181,25 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     return bool(field.is_repeated)
 
 
+def _date(key: str, value: str) -> dict[str, int]:
+    """``2025-03-01`` as google.type.Date's JSON (only the full ISO form: a partial date is
+    given by its dotted fields)."""
+    try:
+        if not _ISO_DATE.match(value):
+            raise ValueError(value)
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        raise _bad_request(key, value, "must be an ISO date (YYYY-MM-DD)") from None
+    return {"year": day.year, "month": day.month, "day": day.day}
+
+
 def _scalar(field: FieldDescriptor, key: str, value: str) -> Any:
     if field.type == FieldDescriptor.TYPE_BOOL:
         if value not in ("true", "false"):
             raise _bad_request(key, value, "must be true or false")
         return value == "true"
+    if field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
+        return enum_aliases(field.enum_type).get(value, value)
     return value  # proto JSON accepts numbers and enum names as strings
 
 
@@ -212,7 +252,7 @@ class Gateway:
                 json_format.Parse(body, message)
             except (json_format.ParseError, UnicodeDecodeError) as exc:
                 raise _bad_request("body", "", str(exc)) from exc
-        query = {k: request.query.getall(k) for k in request.query}
+        query = {k: request.query.getall(k) for k in request.query if not _is_alt(route, k)}
         tree = _query_tree(route.method.input_type, query) if query else {}
         for dotted, value in path_values.items():
             _set_dotted(tree, dotted, value)
@@ -222,6 +262,23 @@ class Gateway:
             except json_format.ParseError as exc:
                 raise _bad_request("query", request.query_string, str(exc)) from exc
         return message
+
+    async def _download(self, items: AsyncIterator[Message]) -> web.Response:
+        """The stream's last ``report`` as the response body: a plain file download."""
+        report: Any = None
+        async for item in items:
+            if item.HasField("report"):
+                report = item.report  # type: ignore[attr-defined]
+        if report is None:
+            raise GatewayAbort(
+                status_pb2.Status(code=code_pb2.INTERNAL, message="the stream ended without a file")
+            )
+        name = _UNSAFE_FILE_NAME.sub("_", report.file_name) or "download"
+        headers = {
+            "Content-Type": report.content_type or "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="{name}"',
+        }
+        return web.Response(body=report.content, headers=headers)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -238,6 +295,9 @@ class Gateway:
         code = "OK"
         try:
             message = await self._request(route, path_values, request)
+            if _wants_media(route, request):
+                assert isinstance(message, Message)
+                return await self._download(method(message, context))
             if route.server_streaming:
                 return await self._stream(request, method(message, context))
             if route.client_streaming:
@@ -287,6 +347,22 @@ class Gateway:
         return response
 
 
+def _is_alt(route: Route, key: str) -> bool:
+    """``alt`` is the gateway's, not a request field, on routes that can answer a file."""
+    return key == "alt" and route.method.full_name in MEDIA_ROUTES
+
+
+def _wants_media(route: Route, request: web.Request) -> bool:
+    if route.media:
+        return True
+    if route.method.full_name not in MEDIA_ROUTES or "alt" not in request.query:
+        return False
+    alt = request.query.getall("alt")
+    if alt not in (["json"], ["media"]):
+        raise _bad_request("alt", ",".join(alt), "must be json or media")
+    return alt == ["media"]
+
+
 async def _aiter(items: Sequence[Message]) -> AsyncIterator[Message]:
     for item in items:
         yield item
@@ -298,10 +374,11 @@ def _message_class(descriptor: Descriptor) -> type:
     return message_factory.GetMessageClass(descriptor)
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 @web.middleware
-async def _json_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """aiohttp's own refusals (no route, wrong method, body too large) as AIP-193 JSON."""
     try:
         return await handler(request)
@@ -318,12 +395,70 @@ async def _json_errors(
         return response
 
 
-def build_app(servicers: Mapping[str, object], services: Sequence[Any]) -> web.Application:
-    """The aiohttp application: the API routes, ``/openapi.json`` and ``/healthz``."""
+def _policy_middlewares(policy: HttpPolicy) -> list[Any]:
+    """Outermost first: the Host check, then CORS preflights, then gzip of the final body."""
+
+    @web.middleware
+    async def check_host(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host")
+        if not policy.host_allowed(host):
+            # Refused before any routing: a rebinding page must learn nothing from the API.
+            error = _bad_request("Host", host or "", "is not a name this gateway answers to")
+            response = _error_response(error.status)
+            response.set_status(400, "Host not allowed")
+            return response
+        return await handler(request)
+
+    @web.middleware
+    async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not is_preflight(request):
+            return await handler(request)
+        origin = request.headers["Origin"]
+        if policy.origin_allowed(origin):
+            return preflight_response(request)
+        status = status_pb2.Status(
+            code=code_pb2.PERMISSION_DENIED,
+            message=f"cross-origin requests from {origin!r} are not allowed",
+        )
+        return _error_response(status)
+
+    @web.middleware
+    async def gzip(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        maybe_gzip(request, response)
+        return response
+
+    return [check_host, preflight, gzip]
+
+
+def build_app(
+    servicers: Mapping[str, object],
+    services: Sequence[Any],
+    *,
+    cors_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] | None = None,
+) -> web.Application:
+    """The aiohttp application: the API routes, ``/openapi.json``, ``/docs`` and ``/healthz``.
+
+    ``cors_origins``: browser origins (``https://app.example``, ``*`` for any) that may call
+    the API; none (the default) sends no CORS headers and refuses preflights.
+    ``allowed_hosts``: the Host names answered (any port; ``*`` for any); None answers any
+    (``start_gateway`` narrows it to loopback names when bound to loopback).
+    """
     routes = routes_of(services)
     gateway = Gateway(servicers, routes)
     document = openapi_document(routes)
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_json_errors])
+    policy = HttpPolicy.of(cors_origins, allowed_hosts)
+    app = web.Application(
+        client_max_size=64 * 1024 * 1024,
+        middlewares=[*_policy_middlewares(policy), _json_errors],
+    )
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        add_cors_headers(policy, request, response)
+        add_challenge(request, response)
+
+    app.on_response_prepare.append(on_prepare)
 
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(document)
@@ -333,5 +468,6 @@ def build_app(servicers: Mapping[str, object], services: Sequence[Any]) -> web.A
 
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
+    docs_ui.add_routes(app)
     app.router.add_route("*", r"/v1/{tail:[\s\S]*}", gateway.handle)
     return app

@@ -11,6 +11,11 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 _VARIABLE = re.compile(r"\{([a-z_][a-z0-9_.]*)(?:=([^}]*))?\}")
 
+#: Gateway-only GET routes that answer a server-streamed file (its last message's ``report``:
+#: bytes, content type, file name) as a plain download, with the request in the query. Not in
+#: the contract: gRPC streams chunks, a browser link or ``curl -OJ`` wants the file.
+MEDIA_ROUTES = {"sovrisk.v1.RiskService.GenerateReport": ("/v1/reports:download", "DownloadReport")}
+
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -23,6 +28,10 @@ class Route:
     pattern: re.Pattern[str]
     path_fields: tuple[str, ...]  # request fields bound from the path (dotted)
     body: str  # "" (no body), "*" (the whole request) or a field name
+    #: A gateway-only route that answers the streamed file itself (see MEDIA_ROUTES).
+    media: bool = False
+    #: The OpenAPI operation name when it is not the method's (a media route's own name).
+    operation: str = ""
 
     @property
     def openapi_path(self) -> str:
@@ -57,8 +66,15 @@ def _compile(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
     return re.compile(f"^{regex}$"), tuple(fields)
 
 
+def _media_route(service: str, method: MethodDescriptor) -> Route:
+    template, operation = MEDIA_ROUTES[method.full_name]
+    pattern, fields = _compile(template)
+    return Route(service, method, "GET", template, pattern, fields, "", True, operation)
+
+
 def routes_of(services: Iterable[ServiceDescriptor]) -> list[Route]:
-    """Every RPC of ``services`` that has an http rule, in declaration order."""
+    """Every RPC of ``services`` that has an http rule, in declaration order, each followed by
+    its download route if it has one (MEDIA_ROUTES)."""
     found: list[Route] = []
     for service in services:
         for method in service.methods:
@@ -74,4 +90,6 @@ def routes_of(services: Iterable[ServiceDescriptor]) -> list[Route]:
             found.append(
                 Route(service.full_name, method, kind.upper(), template, pattern, fields, rule.body)
             )
+            if method.full_name in MEDIA_ROUTES:
+                found.append(_media_route(service.full_name, method))
     return found

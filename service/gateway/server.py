@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from service.auth import TokenAuthenticator
 from service.gateway.app import build_app
+from service.gateway.http_policy import default_allowed_hosts
 from service.grpc_gen.sovrisk.v1 import graph_pb2, risk_pb2
 from service.registry import GraphRegistry
 from service.servicers import GraphServicer, RiskServicer
@@ -29,12 +31,18 @@ class RunningGateway:
         await self.runner.cleanup()
 
 
-def gateway_app(registry: GraphRegistry, auth: TokenAuthenticator | None = None) -> web.Application:
+def gateway_app(
+    registry: GraphRegistry,
+    auth: TokenAuthenticator | None = None,
+    *,
+    cors_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] | None = None,
+) -> web.Application:
     servicers = {
         SERVICES[0].full_name: GraphServicer(registry, auth),
         SERVICES[1].full_name: RiskServicer(registry),
     }
-    return build_app(servicers, SERVICES)
+    return build_app(servicers, SERVICES, cors_origins=cors_origins, allowed_hosts=allowed_hosts)
 
 
 async def start_gateway(
@@ -43,9 +51,18 @@ async def start_gateway(
     host: str = "127.0.0.1",
     port: int = 0,
     auth: TokenAuthenticator | None = None,
+    cors_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] | None = None,
 ) -> RunningGateway:
-    """Start serving on ``host:port`` (0 = any free port)."""
-    runner = web.AppRunner(gateway_app(registry, auth), access_log=None)
+    """Start serving on ``host:port`` (0 = any free port).
+
+    ``cors_origins``: browser origins allowed to call the API (``*`` = any; default none).
+    ``allowed_hosts``: Host header names answered (``*`` = any); None means the loopback
+    names when ``host`` is loopback (DNS rebinding protection), else any.
+    """
+    hosts = default_allowed_hosts(host) if allowed_hosts is None else allowed_hosts
+    app = gateway_app(registry, auth, cors_origins=cors_origins, allowed_hosts=hosts)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
 from models.scoring.params import DEFAULT_LAYER_WEIGHTS, SUB_SCORES
+from models.scoring.risk_engine import SIMULATION_MEASURES
 from models.scoring.uncertainty import COMPOSITE, Uncertainty
 from service.reports.data import ReportData
 from service.text_report import SUB_SCORE_SHORT as SUB_SCORE_SHORT  # one table of column heads
+from service.text_report import spof_nodes as spof_nodes
+from service.text_report import spof_summary as spof_summary
 
 TITLE = "sovrisk: AI-accelerator supply-chain risk report"
 
@@ -31,9 +34,8 @@ CHOKEPOINT_TITLES = {
 
 INTERPRETATION = SCORE_INTERPRETATION
 SIMULATION_NOTE = (
-    "Loss = fraction of the provider's AI-accelerator supply lost in a simulated year "
-    "(0-1, higher = riskier). Correlated common-cause events from the dataset's events table "
-    "plus independent node failures."
+    "Correlated common-cause events from the dataset's events table plus independent node "
+    f"failures. {SIMULATION_MEASURES}"
 )
 
 

@@ -119,7 +119,10 @@ def _sub(a: RiskAssessment, key: str) -> str:
 
 def _header(data: ReportData) -> str:
     top = data.assessments[0]
-    spofs = sum(a.spof_count for a in data.assessments)
+    # Distinct nodes, not the sum of per-provider counts (a node cutting six providers is one
+    # single point of failure, in six provider-node pairs).
+    nodes = c.spof_nodes(data.assessments)
+    pairs = sum(a.spof_count for a in data.assessments)
     toc = [("ranking", "Ranking"), ("subscores", "Sub-scores"), ("procurement", "Procurement")]
     toc += [("chokepoints", "Chokepoints")]
     if data.trajectory:
@@ -138,7 +141,8 @@ def _header(data: ReportData) -> str:
         '<div class="summary">'
         f"<div>riskiest<b>{esc(top.display_name)}</b></div>"
         f"<div>highest composite<b>{top.composite:.1f}</b></div>"
-        f"<div>single points of failure<b>{spofs}</b></div>"
+        f'<div title="{esc(c.spof_summary(data.assessments))}">single points of failure '
+        f"(distinct nodes)<b>{len(nodes)}</b><small>{pairs} provider–node pairs</small></div>"
         f"<div>dataset hash<b><code>{esc(data.dataset_hash[:12])}</code></b></div>"
         "</div>"
         f'<nav class="toc">{links}</nav></header>'

@@ -28,11 +28,6 @@ _CHOKEPOINT_KIND = {
     "country": risk_pb2.CHOKEPOINT_KIND_COUNTRY,
 }
 
-SIMULATION_INTERPRETATION = (
-    "Losses are fractions of the provider's AI-accelerator supply lost (0-1, higher = riskier); "
-    "VaR95 and CVaR95 are the 95th percentile and the mean of the worst 5 % of samples."
-)
-
 
 def _dict(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
@@ -57,7 +52,6 @@ def simulation_message(engine: RiskEngine, data: ReportData) -> simulation_pb2.S
     message = sim_conv.result_to_proto(
         data.simulation.result, None, data.names(), report_provenance(engine, data)
     )
-    message.score_interpretation = SIMULATION_INTERPRETATION
     return message
 
 

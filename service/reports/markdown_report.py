@@ -274,6 +274,7 @@ def render(data: ReportData) -> bytes:
         "",
     ]
     out += _ranking(data)
+    out += ["", c.spof_summary(data.assessments)]
     out += ["", "## Procurement fields (SAP Ariba 1-100, Coupa inherent / residual)", ""]
     out += _procurement(data)
     out += ["", "## Top chokepoints", ""]

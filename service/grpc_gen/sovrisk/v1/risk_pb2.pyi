@@ -214,6 +214,36 @@ CHOKEPOINT_KIND_FIRM: ChokepointKind.ValueType  # 3
 """A firm: the loss of every node it owns at once (e.g. all of TSMC's processes)."""
 Global___ChokepointKind: _TypeAlias = ChokepointKind  # noqa: Y015
 
+class _AssessmentView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AssessmentViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AssessmentView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ASSESSMENT_VIEW_UNSPECIFIED: _AssessmentView.ValueType  # 0
+    """The method's default: FULL for ScoreProvider, BASIC for ListProviderScores."""
+    ASSESSMENT_VIEW_BASIC: _AssessmentView.ValueType  # 1
+    """The headline: composite, band, sub-scores with explanations, loss units, coverage,
+    provenance, notes and intervals; no per-layer, per-node, per-country, per-regime,
+    per-pool or per-check lists.
+    """
+    ASSESSMENT_VIEW_FULL: _AssessmentView.ValueType  # 2
+    """Everything."""
+
+class AssessmentView(_AssessmentView, metaclass=_AssessmentViewEnumTypeWrapper):
+    """How much of an assessment a read returns (AIP-157 partial responses)."""
+
+ASSESSMENT_VIEW_UNSPECIFIED: AssessmentView.ValueType  # 0
+"""The method's default: FULL for ScoreProvider, BASIC for ListProviderScores."""
+ASSESSMENT_VIEW_BASIC: AssessmentView.ValueType  # 1
+"""The headline: composite, band, sub-scores with explanations, loss units, coverage,
+provenance, notes and intervals; no per-layer, per-node, per-country, per-regime,
+per-pool or per-check lists.
+"""
+ASSESSMENT_VIEW_FULL: AssessmentView.ValueType  # 2
+"""Everything."""
+Global___AssessmentView: _TypeAlias = AssessmentView  # noqa: Y015
+
 class _RegimeStatus:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -304,11 +334,16 @@ Global___RegimeMeasure: _TypeAlias = RegimeMeasure  # noqa: Y015
 
 @_typing.final
 class ScoringWeights(_message.Message):
-    """Weights of the four sub-scores in the composite. A weight that is set replaces its
-    default; unset weights keep theirs; the four are then renormalised to sum to 1. Each
-    weight must be within [0, 1] and at least one effective weight must be positive
-    (INVALID_ARGUMENT otherwise, naming `weights.<key>`). Defaults: concentration 0.25,
-    structural 0.30, geopolitical 0.25, export_control 0.20.
+    """Weights of sub-scores in the composite. The composite has six weights; defaults
+    (models/scoring/params.py): concentration 0.20, structural 0.24, geopolitical 0.20,
+    export_control 0.16, resilience 0.10, tail 0.10 (sum 1). A weight that is set here replaces
+    its default; the others keep theirs (resilience and tail cannot be set here and stay 0.10);
+    all six are then renormalised to sum to 1: each divided by their sum. Structural 0.5 alone
+    makes the sum 1.26, so its effective weight is 0.5 / 1.26 = 0.397 (and concentration
+    0.159, ...); the assessment's `notes` then says so, with every figure. A sub-score without
+    data has weight 0 and the rest are renormalised again (the effective weights are
+    `SubScore.weight`). Each weight must be within [0, 1] and at least one effective weight must
+    be positive (INVALID_ARGUMENT otherwise, naming `weights.<key>`).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -318,13 +353,13 @@ class ScoringWeights(_message.Message):
     GEOPOLITICAL_FIELD_NUMBER: _builtins.int
     EXPORT_CONTROL_FIELD_NUMBER: _builtins.int
     concentration: _builtins.float
-    """Weight of the concentration sub-score (default 0.25)."""
+    """Weight of the concentration sub-score (default 0.20)."""
     structural: _builtins.float
-    """Weight of the structural (single point of failure) sub-score (default 0.30)."""
+    """Weight of the structural (single point of failure) sub-score (default 0.24)."""
     geopolitical: _builtins.float
-    """Weight of the geopolitical sub-score (default 0.25)."""
+    """Weight of the geopolitical sub-score (default 0.20)."""
     export_control: _builtins.float
-    """Weight of the export-control sub-score (default 0.20)."""
+    """Weight of the export-control sub-score (default 0.16)."""
     def __init__(
         self,
         *,
@@ -369,6 +404,7 @@ class ScoreProviderRequest(_message.Message):
     HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
     INTERVAL_DRAWS_FIELD_NUMBER: _builtins.int
     INTERVAL_SEED_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The provider to score: `providers/{provider}` (e.g. "providers/aws")."""
     graph_version: _builtins.str
@@ -384,6 +420,11 @@ class ScoreProviderRequest(_message.Message):
     """
     interval_seed: _builtins.int
     """Seed of those draws (unset = 0): the same seed gives the same intervals."""
+    view: Global___AssessmentView.ValueType
+    """How much of the assessment to return (AIP-157): unset = FULL. BASIC is the headline
+    (composite, band, sub-scores with their explanations, coverage, provenance, intervals)
+    at about a twentieth of the size.
+    """
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to score as of: only regimes in force on that date count. Unset means the
@@ -404,10 +445,11 @@ class ScoreProviderRequest(_message.Message):
         horizon_weeks: _builtins.float = ...,
         interval_draws: _builtins.int | None = ...,
         interval_seed: _builtins.int | None = ...,
+        view: Global___AssessmentView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "name", b"name", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "name", b"name", "view", b"view", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__interval_draws: _TypeAlias = _typing.Literal["interval_draws"]  # noqa: Y015
     _WhichOneofArgType__interval_draws: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws"]  # noqa: Y015
@@ -422,7 +464,7 @@ Global___ScoreProviderRequest: _TypeAlias = ScoreProviderRequest  # noqa: Y015
 
 @_typing.final
 class RiskAssessment(_message.Message):
-    """One provider's risk assessment: the composite score and its band, the four sub-scores
+    """One provider's risk assessment: the composite score and its band, the six sub-scores
     with their weights and additive contributions, and everything behind them.
 
     Every score is on 0-100 and higher means riskier; `score_interpretation` says so in
@@ -472,6 +514,7 @@ class RiskAssessment(_message.Message):
     SOVEREIGNTY_FIELD_NUMBER: _builtins.int
     CAPACITY_FIELD_NUMBER: _builtins.int
     UNCERTAINTY_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider scored: `providers/{provider}`."""
     display_name: _builtins.str
@@ -649,6 +692,13 @@ class RiskAssessment(_message.Message):
         of the data's ranges (unset without draws).
         """
 
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """How the score was computed where the request alone does not say, with the figures: e.g.
+        "weights renormalised to sum to 1 (given weights summed to 1.26): structural 0.5 ->
+        0.397, ..." when weight overrides did not sum to 1. Empty for default parameters.
+        """
+
     def __init__(
         self,
         *,
@@ -693,10 +743,11 @@ class RiskAssessment(_message.Message):
         sovereignty: Global___Sovereignty | None = ...,
         capacity: _abc.Iterable[Global___PoolShortfall] | None = ...,
         uncertainty: Global___ScoreUncertainty | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "largest_foreign_veto", b"largest_foreign_veto", "loss_units", b"loss_units", "provenance", b"provenance", "sovereignty", b"sovereignty", "uncertainty", b"uncertainty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "capacity", b"capacity", "categories", b"categories", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "critical_threshold", b"critical_threshold", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "geopolitical_expected_loss", b"geopolitical_expected_loss", "home_country", b"home_country", "horizon_weeks", b"horizon_weeks", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "loss_units", b"loss_units", "near_spof_count", b"near_spof_count", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "quarter", b"quarter", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "series_notes", b"series_notes", "singleton_cut_count", b"singleton_cut_count", "sovereignty", b"sovereignty", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores", "uncertainty", b"uncertainty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "bound_now", b"bound_now", "capacity", b"capacity", "categories", b"categories", "checks", b"checks", "composite", b"composite", "contention", b"contention", "country_impacts", b"country_impacts", "coverage", b"coverage", "critical_threshold", b"critical_threshold", "cut_sets", b"cut_sets", "display_name", b"display_name", "firm_impacts", b"firm_impacts", "floor_alpha", b"floor_alpha", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "geopolitical_contributions", b"geopolitical_contributions", "geopolitical_expected_loss", b"geopolitical_expected_loss", "home_country", b"home_country", "horizon_weeks", b"horizon_weeks", "jurisdictions", b"jurisdictions", "jurisdictions_over_half", b"jurisdictions_over_half", "largest_foreign_veto", b"largest_foreign_veto", "layers", b"layers", "loss_units", b"loss_units", "near_spof_count", b"near_spof_count", "notes", b"notes", "pair_cut_count", b"pair_cut_count", "provenance", b"provenance", "provider", b"provider", "quarter", b"quarter", "regimes", b"regimes", "retained_capacity", b"retained_capacity", "risk_vector", b"risk_vector", "score_interpretation", b"score_interpretation", "series_notes", b"series_notes", "singleton_cut_count", b"singleton_cut_count", "sovereignty", b"sovereignty", "spof_count", b"spof_count", "structural_impacts", b"structural_impacts", "sub_scores", b"sub_scores", "uncertainty", b"uncertainty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1573,6 +1624,7 @@ class ListProviderScoresRequest(_message.Message):
     HORIZON_WEEKS_FIELD_NUMBER: _builtins.int
     INTERVAL_DRAWS_FIELD_NUMBER: _builtins.int
     INTERVAL_SEED_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum number of providers to return: 0 means the default (50); values above 1000 are
     coerced to 1000; negative values are INVALID_ARGUMENT.
@@ -1591,6 +1643,10 @@ class ListProviderScoresRequest(_message.Message):
     """
     interval_seed: _builtins.int
     """Seed of those draws (unset = 0): the same seed gives the same intervals."""
+    view: Global___AssessmentView.ValueType
+    """How much of each provider to return (AIP-157): unset = BASIC (the ranking rows); FULL
+    adds each provider's whole assessment (`ProviderScore.assessment`).
+    """
     @_builtins.property
     def as_of(self) -> _date_pb2.Date:
         """The date to score as of; unset means the dataset's as-of date."""
@@ -1610,10 +1666,11 @@ class ListProviderScoresRequest(_message.Message):
         horizon_weeks: _builtins.float = ...,
         interval_draws: _builtins.int | None = ...,
         interval_seed: _builtins.int | None = ...,
+        view: Global___AssessmentView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "weights", b"weights"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "page_size", b"page_size", "page_token", b"page_token", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws", "_interval_seed", b"_interval_seed", "as_of", b"as_of", "graph_version", b"graph_version", "horizon_weeks", b"horizon_weeks", "interval_draws", b"interval_draws", "interval_seed", b"interval_seed", "page_size", b"page_size", "page_token", b"page_token", "view", b"view", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__interval_draws: _TypeAlias = _typing.Literal["interval_draws"]  # noqa: Y015
     _WhichOneofArgType__interval_draws: _TypeAlias = _typing.Literal["_interval_draws", b"_interval_draws"]  # noqa: Y015
@@ -1700,6 +1757,7 @@ class ProviderScore(_message.Message):
     LOSS_UNITS_FIELD_NUMBER: _builtins.int
     FLOOR_APPLIED_FIELD_NUMBER: _builtins.int
     UNCERTAINTY_FIELD_NUMBER: _builtins.int
+    ASSESSMENT_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider: `providers/{provider}`."""
     display_name: _builtins.str
@@ -1732,6 +1790,10 @@ class ProviderScore(_message.Message):
         draws).
         """
 
+    @_builtins.property
+    def assessment(self) -> Global___RiskAssessment:
+        """The provider's whole assessment, with `view` FULL only."""
+
     def __init__(
         self,
         *,
@@ -1747,10 +1809,11 @@ class ProviderScore(_message.Message):
         loss_units: Global___LossUnits | None = ...,
         floor_applied: _builtins.bool = ...,
         uncertainty: Global___ScoreUncertainty | None = ...,
+        assessment: Global___RiskAssessment | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["loss_units", b"loss_units", "uncertainty", b"uncertainty"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "loss_units", b"loss_units", "uncertainty", b"uncertainty"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["band", b"band", "composite", b"composite", "display_name", b"display_name", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "home_country", b"home_country", "loss_units", b"loss_units", "provider", b"provider", "rank", b"rank", "risk_vector", b"risk_vector", "sub_scores", b"sub_scores", "uncertainty", b"uncertainty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "band", b"band", "composite", b"composite", "display_name", b"display_name", "floor_applied", b"floor_applied", "floor_uplift", b"floor_uplift", "home_country", b"home_country", "loss_units", b"loss_units", "provider", b"provider", "rank", b"rank", "risk_vector", b"risk_vector", "sub_scores", b"sub_scores", "uncertainty", b"uncertainty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

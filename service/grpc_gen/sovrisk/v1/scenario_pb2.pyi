@@ -587,6 +587,7 @@ class ProviderScenarioOutcome(_message.Message):
     SCENARIO_RISK_VECTOR_FIELD_NUMBER: _builtins.int
     AVAILABLE_CURVE_FIELD_NUMBER: _builtins.int
     LOST_CAPEX_USD_BN_FIELD_NUMBER: _builtins.int
+    EXPLANATIONS_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     """The provider, `providers/{provider}`."""
     display_name: _builtins.str
@@ -609,12 +610,23 @@ class ProviderScenarioOutcome(_message.Message):
     """
     @_builtins.property
     def deltas(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScenarioDelta]:
-        """Capacity, composite and sub-score deltas with their drivers."""
+        """Capacity, composite and sub-score deltas with their drivers. The scores are ex-ante: a
+        realised disruption moves the capacity delta, not theirs (see `explanations`).
+        """
 
     @_builtins.property
     def available_curve(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.HorizonValue]:
         """a(P) in the scenario over 4, 13, 26, 52 and 104 weeks (`available_scenario` is the
         headline horizon's).
+        """
+
+    @_builtins.property
+    def explanations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """How to read the outcome, with its figures. With a realised disruption (node, country or
+        pool loss, capacity change): the composite and sub-scores are ex-ante risk scores of the
+        supply structure and do not move with it (only share, site, regime, alternate and
+        parameter changes move them); the disruption's loss is `available_scenario`,
+        `lost_supply_weeks` and `lost_capex_usd_bn`, quoted here.
         """
 
     def __init__(
@@ -630,10 +642,11 @@ class ProviderScenarioOutcome(_message.Message):
         scenario_risk_vector: _builtins.str = ...,
         available_curve: _abc.Iterable[_common_pb2.HorizonValue] | None = ...,
         lost_capex_usd_bn: _builtins.float | None = ...,
+        explanations: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_lost_capex_usd_bn", b"_lost_capex_usd_bn", "lost_capex_usd_bn", b"lost_capex_usd_bn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_lost_capex_usd_bn", b"_lost_capex_usd_bn", "available_baseline", b"available_baseline", "available_curve", b"available_curve", "available_scenario", b"available_scenario", "baseline_risk_vector", b"baseline_risk_vector", "deltas", b"deltas", "display_name", b"display_name", "lost_capex_usd_bn", b"lost_capex_usd_bn", "lost_supply_weeks", b"lost_supply_weeks", "provider", b"provider", "scenario_risk_vector", b"scenario_risk_vector"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_lost_capex_usd_bn", b"_lost_capex_usd_bn", "available_baseline", b"available_baseline", "available_curve", b"available_curve", "available_scenario", b"available_scenario", "baseline_risk_vector", b"baseline_risk_vector", "deltas", b"deltas", "display_name", b"display_name", "explanations", b"explanations", "lost_capex_usd_bn", b"lost_capex_usd_bn", "lost_supply_weeks", b"lost_supply_weeks", "provider", b"provider", "scenario_risk_vector", b"scenario_risk_vector"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__lost_capex_usd_bn: _TypeAlias = _typing.Literal["lost_capex_usd_bn"]  # noqa: Y015
     _WhichOneofArgType__lost_capex_usd_bn: _TypeAlias = _typing.Literal["_lost_capex_usd_bn", b"_lost_capex_usd_bn"]  # noqa: Y015

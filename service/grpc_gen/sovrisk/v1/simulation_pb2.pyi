@@ -165,9 +165,9 @@ class ProviderRunningEstimate(_message.Message):
     provider: _builtins.str
     """The provider, `providers/{provider}`."""
     mean_loss: _builtins.float
-    """Mean lost fraction so far."""
+    """Mean annual loss so far (share of the year's supply lost in a sampled year)."""
     p95_loss: _builtins.float
-    """95th percentile of the lost fraction so far."""
+    """95th percentile (VaR95) of the sampled annual losses so far."""
     def __init__(
         self,
         *,
@@ -311,17 +311,24 @@ class ProviderSimulation(_message.Message):
     mean_loss_se: _builtins.float
     """Monte Carlo standard error of the mean loss."""
     p50_loss: _builtins.float
-    """Median annual loss."""
+    """Median of the sampled annual losses (each the share of the year's supply lost in one
+    simulated year, duration-weighted, after each edge's buffer).
+    """
     p95_loss: _builtins.float
-    """95th percentile of the annual loss."""
+    """95th percentile (VaR95) of the sampled annual losses: the loss exceeded in 1 sampled year
+    in 20. Not the tail sub-score's measure: that is `cvar95` (the mean beyond this).
+    """
     prob_below_half: _builtins.float
     """Pr(annual loss > 0.5)."""
     prob_below_half_se: _builtins.float
     """Its Monte Carlo standard error, sqrt(p (1 - p) / N)."""
     var95: _builtins.float
-    """Value at risk at 95 % (the 95th percentile of loss)."""
+    """Value at risk at 95 % (the 95th percentile of the sampled annual losses, = p95_loss)."""
     cvar95: _builtins.float
-    """Conditional value at risk at 95 % (mean of the worst 5 % of years)."""
+    """Conditional value at risk at 95 %: the mean annual loss of the worst 5 % of sampled
+    years. The tail sub-score is 100 x CVaR95 / (CVaR95 + 0.25) of this distribution at
+    10,000 samples, seed 0 (a default request reproduces it at the dataset's own date).
+    """
     @_builtins.property
     def attributions(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventAttribution]:
         """Per-event attribution, largest CVaR95 contribution first."""
@@ -399,7 +406,9 @@ class SimulationResult(_message.Message):
     samples: _builtins.int
     """Number of samples evaluated."""
     score_interpretation: _builtins.str
-    """How to read the numbers."""
+    """How to read the numbers: what P50, P95 and CVaR95 measure (sampled annual losses) and
+    which one the tail sub-score scores (CVaR95, not P95).
+    """
     @_builtins.property
     def providers(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProviderSimulation]:
         """One entry per provider asked for."""

@@ -7,6 +7,7 @@ with who committed it, when, why, and on top of which version.
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -538,7 +539,9 @@ Global___SiteKey: _TypeAlias = SiteKey  # noqa: Y015
 @_typing.final
 class GraphChange(_message.Message):
     """One change of a batch. An upsert creates the record or replaces every column of the
-    record with the same key (fields left unset are written empty); a delete removes it.
+    record with the same key (fields left unset are written empty), unless `update_mask` names
+    the fields to write (AIP-134): then only those change and the record must exist. A delete
+    removes the record.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -553,6 +556,7 @@ class GraphChange(_message.Message):
     DELETE_REGIME_FIELD_NUMBER: _builtins.int
     UPSERT_ROW_FIELD_NUMBER: _builtins.int
     DELETE_ROW_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
     delete_node: _builtins.str
     """Delete a node by id (its edges and sites must be deleted too, in the same batch)."""
     delete_regime: _builtins.str
@@ -591,6 +595,13 @@ class GraphChange(_message.Message):
     def delete_row(self) -> Global___TableRowKey:
         """Delete a row of any other table by its key."""
 
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """For an upsert: the record's fields to write (e.g. `share`, `sources`; for `upsert_row`
+        the column names), every other field keeping its stored value. The key fields identify
+        the record and need not be listed. Unset: the upsert replaces the whole record.
+        """
+
     def __init__(
         self,
         *,
@@ -604,10 +615,11 @@ class GraphChange(_message.Message):
         delete_regime: _builtins.str = ...,
         upsert_row: Global___TableRow | None = ...,
         delete_row: Global___TableRowKey | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "delete_edge", b"delete_edge", "delete_node", b"delete_node", "delete_regime", b"delete_regime", "delete_row", b"delete_row", "delete_site", b"delete_site", "upsert_edge", b"upsert_edge", "upsert_node", b"upsert_node", "upsert_regime", b"upsert_regime", "upsert_row", b"upsert_row", "upsert_site", b"upsert_site"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "delete_edge", b"delete_edge", "delete_node", b"delete_node", "delete_regime", b"delete_regime", "delete_row", b"delete_row", "delete_site", b"delete_site", "update_mask", b"update_mask", "upsert_edge", b"upsert_edge", "upsert_node", b"upsert_node", "upsert_regime", b"upsert_regime", "upsert_row", b"upsert_row", "upsert_site", b"upsert_site"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "delete_edge", b"delete_edge", "delete_node", b"delete_node", "delete_regime", b"delete_regime", "delete_row", b"delete_row", "delete_site", b"delete_site", "upsert_edge", b"upsert_edge", "upsert_node", b"upsert_node", "upsert_regime", b"upsert_regime", "upsert_row", b"upsert_row", "upsert_site", b"upsert_site"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "delete_edge", b"delete_edge", "delete_node", b"delete_node", "delete_regime", b"delete_regime", "delete_row", b"delete_row", "delete_site", b"delete_site", "update_mask", b"update_mask", "upsert_edge", b"upsert_edge", "upsert_node", b"upsert_node", "upsert_regime", b"upsert_regime", "upsert_row", b"upsert_row", "upsert_site", b"upsert_site"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_change: _TypeAlias = _typing.Literal["upsert_node", "delete_node", "upsert_edge", "delete_edge", "upsert_site", "delete_site", "upsert_regime", "delete_regime", "upsert_row", "delete_row"]  # noqa: Y015
     _WhichOneofArgType_change: _TypeAlias = _typing.Literal["change", b"change"]  # noqa: Y015
