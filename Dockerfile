@@ -10,13 +10,15 @@ COPY pyproject.toml README.md ./
 COPY models ./models
 COPY service ./service
 COPY data ./data
-RUN pip install --no-cache-dir . \
+# sovrisk/ holds the package's __init__ and links to models/, service/ and data/ (copied as links).
+COPY sovrisk ./sovrisk
+RUN pip install --no-cache-dir '.[server]' \
  && useradd --system --uid 10001 sovrisk \
  && mkdir -p /var/lib/sovrisk && chown sovrisk /var/lib/sovrisk
 USER sovrisk
 VOLUME ["/var/lib/sovrisk"]
 EXPOSE 50051 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s \
-  CMD ["python", "-m", "service.healthcheck", "127.0.0.1:50051"]
+  CMD ["python", "-m", "sovrisk.service.healthcheck", "127.0.0.1:50051"]
 ENTRYPOINT ["sovrisk"]
-CMD ["serve", "--port", "50051", "--data", "/app/data", "--store", "/var/lib/sovrisk"]
+CMD ["serve", "--port", "50051", "--store", "/var/lib/sovrisk"]

@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.synthetic import degraded_batches, layered_graph, top_rows  # noqa: E402
-from models.engine.edgetable import load_edge_table, save_edge_table  # noqa: E402
-from models.engine.reference import ReferenceGraph  # noqa: E402
+from sovrisk.models.engine.edgetable import load_edge_table, save_edge_table  # noqa: E402
+from sovrisk.models.engine.reference import ReferenceGraph  # noqa: E402
 
 TARGETS = {  # at 1M nodes / ~5M edges, on the 2-core machine of the brief
     "mc_s": 10.0,  # 1,000 scenarios reduced to ~10 rows
@@ -94,11 +94,11 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
         evals.append(time.perf_counter() - t0)
     out["eval1_ms"] = 1000 * median(evals)
 
-    from models.engine import compiled
+    from sovrisk.models.engine import compiled
 
     out["path"] = "numpy"
     if compiled._use_kernel(compiled.KERNEL_MIN_WORK):  # numba importable and enabled
-        from models.engine import kernels
+        from sovrisk.models.engine import kernels
 
         out["path"] = f"numba {kernels.numba.__version__} kernel, {kernels.n_threads()} threads"
     plan = cg._plan_for(rows)[0]

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.graph.bundle import load_bundle  # noqa: E402
-from models.scoring.risk_engine import RiskEngine  # noqa: E402
+from sovrisk.models.graph.bundle import load_bundle  # noqa: E402
+from sovrisk.models.scoring.risk_engine import RiskEngine  # noqa: E402
 
 
 def _median_ms(samples: list[float]) -> str:

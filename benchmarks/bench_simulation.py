@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.analysis.sensitivity import sensitivity  # noqa: E402
-from models.analysis.simulation import SimulationResult, simulate  # noqa: E402
-from models.graph.events import load_events  # noqa: E402
-from models.graph.loader import load_dataset  # noqa: E402
-from models.scoring.risk_engine import RiskEngine  # noqa: E402
+from sovrisk.models.analysis.sensitivity import sensitivity  # noqa: E402
+from sovrisk.models.analysis.simulation import SimulationResult, simulate  # noqa: E402
+from sovrisk.models.graph.events import load_events  # noqa: E402
+from sovrisk.models.graph.loader import load_dataset  # noqa: E402
+from sovrisk.models.scoring.risk_engine import RiskEngine  # noqa: E402
 
 
 def table(result: SimulationResult) -> str:

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.engine.compiled import CompiledGraph, IntArray
-from models.engine.edgetable import EdgeTable
+from sovrisk.models.engine.compiled import CompiledGraph, IntArray
+from sovrisk.models.engine.edgetable import EdgeTable
 
 CATEGORY_COUNTS = (1, 2, 3, 4)
 CATEGORY_PROBS = (0.10, 0.25, 0.35, 0.30)

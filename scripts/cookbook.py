@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from models.analysis.allocation import AllocationRule
-from models.engine.impacts import CountryEvent
-from models.graph.bundle import load_bundle
-from models.graph.schema import Quality
-from models.graph.series import Quarter
-from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.scenarios import (
+from sovrisk.models.analysis.allocation import AllocationRule
+from sovrisk.models.engine.impacts import CountryEvent
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.graph.schema import Quality
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.scoring.params import ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.scenarios import (
     ActivateRegime,
     DegradeCountry,
     DegradePool,
@@ -33,7 +33,7 @@ from models.scoring.scenarios import (
     SetCapacity,
     run_scenario,
 )
-from models.scoring.trajectory import TrajectoryPoint, trajectory
+from sovrisk.models.scoring.trajectory import TrajectoryPoint, trajectory
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

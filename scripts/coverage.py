@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.graph.bundle import load_bundle  # noqa: E402
-from models.scoring.risk_engine import RiskEngine  # noqa: E402
+from sovrisk.models.graph.bundle import load_bundle  # noqa: E402
+from sovrisk.models.scoring.risk_engine import RiskEngine  # noqa: E402
 
 #: Edge coverage targets (A/B by flow): Chinese providers have a thinner public record.
 TARGETS = {"CHN": 0.40}

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.graph.bundle import load_bundle  # noqa: E402
-from models.graph.regimes import regime_state  # noqa: E402
-from models.scoring.risk_engine import RiskEngine  # noqa: E402
+from sovrisk.models.graph.bundle import load_bundle  # noqa: E402
+from sovrisk.models.graph.regimes import regime_state  # noqa: E402
+from sovrisk.models.scoring.risk_engine import RiskEngine  # noqa: E402
 
 DATA = ROOT / "data"
 README = DATA / "README.md"

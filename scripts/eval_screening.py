@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.graph.loader import load_dataset  # noqa: E402
-from models.screening.matching import (  # noqa: E402
+from sovrisk.models.graph.loader import load_dataset  # noqa: E402
+from sovrisk.models.screening.matching import (  # noqa: E402
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
     LabelledName,

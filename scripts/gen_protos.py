@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 OUT_DIR = ROOT / "service" / "grpc_gen"
 #: The Python package the generated code lives in (mirrors OUT_DIR).
-OUT_PACKAGE = "service.grpc_gen"
+OUT_PACKAGE = "sovrisk.service.grpc_gen"
 #: Top-level proto packages of ours: their absolute imports are rewritten under OUT_PACKAGE.
 OWN_PACKAGES = ("sovrisk",)
 GENERATED_SUFFIXES = (".py", ".pyi")

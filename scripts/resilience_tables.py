@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from models.analysis.contention import contention_analysis
-from models.analysis.cutsets import minimal_cut_sets
-from models.analysis.resilience import resilience_analysis
-from models.graph.bundle import load_bundle
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.analysis.contention import contention_analysis
+from sovrisk.models.analysis.cutsets import minimal_cut_sets
+from sovrisk.models.analysis.resilience import resilience_analysis
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data"
 CONTENTION_ROWS = ("group:cowos", "tsmc-cowos-l", "group:hbm", "skhynix-hbm3e")

@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING
 
 # Only the standard library and light modules here: `sovrisk --help` and the listings start
 # without the engine (numpy, scipy, networkx), which each command imports when it runs.
-from models.scoring.limits import DEFAULT_DRAWS
-from service import listing_cli, report_cli, screening_cli, store_cli, trajectory_cli
-from service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file, display
-from service.source import add_source_arguments, open_source
+from sovrisk.models.scoring.limits import DEFAULT_DRAWS
+from sovrisk.service import listing_cli, report_cli, screening_cli, store_cli, trajectory_cli
+from sovrisk.service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file, display
+from sovrisk.service.source import add_source_arguments, open_source
 
 if TYPE_CHECKING:
-    from models.scoring.assessment import RiskAssessment
-    from models.scoring.params import ScoringParams
-    from models.scoring.risk_engine import RiskEngine
-    from service.server import ServeConfig
+    from sovrisk.models.scoring.assessment import RiskAssessment
+    from sovrisk.models.scoring.params import ScoringParams
+    from sovrisk.models.scoring.risk_engine import RiskEngine
+    from sovrisk.service.server import ServeConfig
 
 #: Exit codes (``sovrisk --help`` lists them).
 EXIT_OK = 0
@@ -344,7 +344,7 @@ class _VersionAction(argparse.Action):
 def _version_text() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
-    from models.scoring.params import MODEL_VERSION
+    from sovrisk.models.scoring.params import MODEL_VERSION
 
     try:
         package = version("sovrisk")
@@ -356,8 +356,8 @@ def _version_text() -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     import time
 
-    from models.errors import DataValidationError
-    from models.graph.bundle import load_bundle
+    from sovrisk.models.errors import DataValidationError
+    from sovrisk.models.graph.bundle import load_bundle
 
     start = time.perf_counter()
     try:
@@ -380,7 +380,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _params(engine: RiskEngine, args: argparse.Namespace) -> ScoringParams:
-    from models.scoring.params import ScoringParams
+    from sovrisk.models.scoring.params import ScoringParams
 
     return ScoringParams.build(
         as_of=args.as_of or engine.graph.info.as_of,
@@ -390,8 +390,8 @@ def _params(engine: RiskEngine, args: argparse.Namespace) -> ScoringParams:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from models.scoring.uncertainty import cached_uncertainty, check_draws
-    from service.text_report import assessment_detail, ranking_table, uncertainty_lines
+    from sovrisk.models.scoring.uncertainty import cached_uncertainty, check_draws
+    from sovrisk.service.text_report import assessment_detail, ranking_table, uncertainty_lines
 
     engine = open_source(args).engine
     params = _params(engine, args)
@@ -402,7 +402,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     uncertainty = cached_uncertainty(engine, params, check_draws(args.draws, "--draws"), args.seed)
     _warn_outside_series(params.as_of, assessments)
     if args.json:
-        from service.converters import assessments_json
+        from sovrisk.service.converters import assessments_json
 
         print(assessments_json(engine.graph, assessments, uncertainty))
     elif args.provider:
@@ -427,13 +427,13 @@ def _warn_outside_series(as_of: dt.date, assessments: Sequence[RiskAssessment]) 
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
-    from service.scenario_cli import run_from_args
+    from sovrisk.service.scenario_cli import run_from_args
 
     return run_from_args(args)
 
 
 def cmd_validity(args: argparse.Namespace) -> int:
-    from models.scoring.validity import render, validity_report
+    from sovrisk.models.scoring.validity import render, validity_report
 
     engine = open_source(args).engine
     report = validity_report(engine, engine.default_params(args.as_of))
@@ -442,7 +442,7 @@ def cmd_validity(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from service.simulation_cli import run_from_args
+    from sovrisk.service.simulation_cli import run_from_args
 
     return run_from_args(args)
 
@@ -453,7 +453,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import faulthandler
     import logging
 
-    from service.server import PortInUse, ServeConfig, serve
+    from sovrisk.service.server import PortInUse, ServeConfig, serve
 
     # A crash in native code (solver, gRPC core) leaves a traceback (needs a real stderr).
     with contextlib.suppress(ValueError, OSError):
@@ -534,9 +534,9 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 def _failure(exc: Exception) -> tuple[int, str] | None:
     """Exit code and message of an expected failure; None for a bug (its traceback shows).
     The error types are imported only here, when a command failed, to keep starts fast."""
-    from models.errors import DataValidationError, InvalidParameterError, NotFoundError
-    from models.graph.editing import EditRejected
-    from service.store import StoreError, VersionNotFoundError
+    from sovrisk.models.errors import DataValidationError, InvalidParameterError, NotFoundError
+    from sovrisk.models.graph.editing import EditRejected
+    from sovrisk.service.store import StoreError, VersionNotFoundError
 
     if isinstance(exc, DataValidationError | EditRejected):
         return EXIT_FAILED, f"INVALID: {exc}"

@@ -28,13 +28,13 @@ import os
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from service.client_types import (
+from sovrisk.service.client_types import (
     Assessment,
     Chokepoint,
     Comparison,
@@ -56,7 +56,7 @@ from service.client_types import (
     date_arg,
     enum_number,
 )
-from service.grpc_gen.sovrisk.v1 import (
+from sovrisk.service.grpc_gen.sovrisk.v1 import (
     common_pb2,
     graph_pb2,
     graph_pb2_grpc,
@@ -69,9 +69,6 @@ from service.grpc_gen.sovrisk.v1 import (
     simulation_pb2,
     version_pb2,
 )
-
-if TYPE_CHECKING:  # the legacy export_files() returns the engine's type, imported lazily
-    from models.graph.dataset import DatasetFiles
 
 #: Reads are retried on UNAVAILABLE; writes are not (a retried commit would be ABORTED anyway,
 #: but the caller should decide). Streams are not either: a retry after the first message
@@ -740,32 +737,6 @@ class SovriskClient:
         if to is not None:
             folder.write(to)
         return GraphVersion.from_proto(version), folder
-
-    # -- legacy pair (service/store_cli.py) ---------------------------------------------------
-
-    def import_files(
-        self,
-        files: Mapping[str, bytes] | str | os.PathLike[str],
-        *,
-        message: str,
-        base_version: str | int | None = None,
-        validate_only: bool = False,
-    ) -> graph_pb2.ImportGraphResponse:
-        """:meth:`import_graph`'s raw response (kept for ``sovrisk import --server``)."""
-        return self._import(
-            files, message=message, base_version=base_version, validate_only=validate_only
-        )
-
-    def export_files(
-        self, graph_version: str | int = ""
-    ) -> tuple[version_pb2.GraphVersion, DatasetFiles]:
-        """The raw version and the engine's ``DatasetFiles`` (kept for ``sovrisk export
-        --server``). Needs the engine package installed; use :meth:`export_graph` otherwise."""
-        # Imported here, not at the top: a client-only install has no ``models`` package.
-        from models.graph.dataset import DatasetFiles
-
-        version, files = self._export(graph_version)
-        return version, DatasetFiles(files)
 
     def _export(
         self, graph_version: str | int

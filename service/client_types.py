@@ -25,7 +25,7 @@ from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.message import Message
 from google.type import date_pb2
 
-from service.grpc_gen.sovrisk.v1 import (
+from sovrisk.service.grpc_gen.sovrisk.v1 import (
     common_pb2,
     graph_pb2,
     history_pb2,

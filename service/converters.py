@@ -15,19 +15,19 @@ from typing import Any, cast
 from google.protobuf import json_format
 from google.type import date_pb2
 
-from models.analysis.allocation import AllocationRule
-from models.analysis.concentration import Band, BandReference
-from models.analysis.sovereignty import Sovereignty
-from models.engine.impacts import HORIZONS
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.schema import NodeKind, Provenance, Quality, Site, Source, SupplyEdge
-from models.graph.series import Quarter
-from models.graph.supply_graph import SupplyGraph
-from models.scoring import assessment as am
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.trajectory import TrajectoryPoint
-from models.scoring.uncertainty import COMPOSITE, Uncertainty
-from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, risk_pb2, simulation_pb2
+from sovrisk.models.analysis.allocation import AllocationRule
+from sovrisk.models.analysis.concentration import Band, BandReference
+from sovrisk.models.analysis.sovereignty import Sovereignty
+from sovrisk.models.engine.impacts import HORIZONS
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.schema import NodeKind, Provenance, Quality, Site, Source, SupplyEdge
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring import assessment as am
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.trajectory import TrajectoryPoint
+from sovrisk.models.scoring.uncertainty import COMPOSITE, Uncertainty
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, risk_pb2, simulation_pb2
 
 # -- names ----------------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from google.protobuf import json_format
 from google.type import date_pb2
 
-from models.graph.dataset import TABLES, DatasetFiles, records_of
-from service import version_converters as vconv
-from service.grpc_gen.sovrisk.v1 import version_pb2 as v
+from sovrisk.models.graph.dataset import TABLES, DatasetFiles, records_of
+from sovrisk.service import version_converters as vconv
+from sovrisk.service.grpc_gen.sovrisk.v1 import version_pb2 as v
 
 _RECORD_FILES = ("nodes.csv", "edges.csv", "sites.csv", "regimes.csv")
 

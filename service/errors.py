@@ -13,7 +13,12 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from models.errors import DataValidationError, FieldViolation, InvalidParameterError, NotFoundError
+from sovrisk.models.errors import (
+    DataValidationError,
+    FieldViolation,
+    InvalidParameterError,
+    NotFoundError,
+)
 
 ERROR_DOMAIN = "sovrisk.dev"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from models.errors import FieldViolation, InvalidParameterError
-from models.scoring import compare as cmp
-from models.scoring.alerts import Alert, Threshold, ThresholdKind
-from models.scoring.assessment import RiskAssessment
-from service import converters as conv
-from service.grpc_gen.sovrisk.v1 import history_pb2, risk_pb2
-from service.version_converters import record_change_to_proto
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.scoring import compare as cmp
+from sovrisk.models.scoring.alerts import Alert, Threshold, ThresholdKind
+from sovrisk.models.scoring.assessment import RiskAssessment
+from sovrisk.service import converters as conv
+from sovrisk.service.grpc_gen.sovrisk.v1 import history_pb2, risk_pb2
+from sovrisk.service.version_converters import record_change_to_proto
 
 _METRIC = {
     "composite": history_pb2.SCORE_METRIC_COMPOSITE,

@@ -13,8 +13,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from service.source import add_source_arguments, open_files
-from service.text_table import fit_table
+from sovrisk.service.source import add_source_arguments, open_files
+from sovrisk.service.text_table import fit_table
 
 #: Columns shown per listing: (CSV file, its columns, the heads printed).
 LISTINGS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

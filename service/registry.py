@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from models.graph.bundle import Supplements
-from models.graph.dataset import Change, DatasetFiles, RecordChange, diff_datasets
-from models.graph.editing import ValidatedDataset, edit_dataset, validate_files
-from models.graph.events import Event
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.risk_engine import RiskEngine
-from service.paths import DEFAULT_DATA_DIR
-from service.store import (
+from sovrisk.models.graph.bundle import Supplements
+from sovrisk.models.graph.dataset import Change, DatasetFiles, RecordChange, diff_datasets
+from sovrisk.models.graph.editing import ValidatedDataset, edit_dataset, validate_files
+from sovrisk.models.graph.events import Event
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.service.paths import DEFAULT_DATA_DIR
+from sovrisk.service.store import (
     ScoreRecord,
     SqlGraphStore,
     StaleBaseError,

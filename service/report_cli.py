@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from models.errors import FieldViolation, InvalidParameterError
-from models.scoring.limits import DEFAULT_DRAWS
-from service.paths import display, state_dir
-from service.source import add_source_arguments, open_source
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.scoring.limits import DEFAULT_DRAWS
+from sovrisk.service.paths import display, state_dir
+from sovrisk.service.source import add_source_arguments, open_source
 
 if TYPE_CHECKING:
-    from models.graph.series import Quarter
-    from models.scoring.risk_engine import RiskEngine
+    from sovrisk.models.graph.series import Quarter
+    from sovrisk.models.scoring.risk_engine import RiskEngine
 
 #: service.reports.FORMATS, repeated so that `sovrisk` starts without importing the renderers
 #: (tests/test_reports.py checks they agree).
@@ -99,8 +99,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def _window(engine: RiskEngine, args: argparse.Namespace) -> tuple[Quarter, Quarter] | None:
     """The --trajectory quarters (CSV reports have no place for them)."""
-    from models.graph.series import Quarter
-    from models.scoring.trajectory import default_window
+    from sovrisk.models.graph.series import Quarter
+    from sovrisk.models.scoring.trajectory import default_window
 
     text = args.trajectory.strip().lower()
     if text == "none" or args.fmt == "csv":
@@ -139,7 +139,7 @@ class ProgressPrinter:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from service.reports import build_report, default_filename
+    from sovrisk.service.reports import build_report, default_filename
 
     engine = open_source(args).engine
     providers = [p.strip() for p in args.providers.split(",") if p.strip()] or None

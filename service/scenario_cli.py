@@ -8,14 +8,14 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from models.analysis.allocation import AllocationRule
-from models.errors import FieldViolation, InvalidParameterError
-from models.scoring.params import ScoringParams
-from models.scoring.scenarios import ScenarioResult, run_scenario
-from service import converters as conv
-from service import scenario_converters as scenario_conv
-from service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, scenario_pb2
-from service.source import open_source
+from sovrisk.models.analysis.allocation import AllocationRule
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.scoring.params import ScoringParams
+from sovrisk.models.scoring.scenarios import ScenarioResult, run_scenario
+from sovrisk.service import converters as conv
+from sovrisk.service import scenario_converters as scenario_conv
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, scenario_pb2
+from sovrisk.service.source import open_source
 
 
 def _split(text: str, flag: str, parts: int) -> list[str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from models.engine.impacts import CountryEvent
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.schema import Provenance, Quality, Regime
-from models.graph.supply_graph import SupplyGraph
-from models.scoring import scenarios as sc
-from service import converters as conv
-from service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, scenario_pb2
+from sovrisk.models.engine.impacts import CountryEvent
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.schema import Provenance, Quality, Regime
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring import scenarios as sc
+from sovrisk.service import converters as conv
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, scenario_pb2
 
 
 def _node(name: str, field: str) -> str:

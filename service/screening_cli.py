@@ -18,12 +18,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.screening.thresholds import DEFAULT_MATCH_THRESHOLD, DEFAULT_REVIEW_THRESHOLD
-from service.paths import DEFAULT_DATA_DIR
-from service.source import add_source_arguments, open_source
+from sovrisk.models.screening.thresholds import DEFAULT_MATCH_THRESHOLD, DEFAULT_REVIEW_THRESHOLD
+from sovrisk.service.paths import DEFAULT_DATA_DIR
+from sovrisk.service.source import add_source_arguments, open_source
 
 if TYPE_CHECKING:
-    from models.screening.matching import Candidate, EntityEntry, ScreeningResult
+    from sovrisk.models.screening.matching import Candidate, EntityEntry, ScreeningResult
 
 SCREENING_DIR = DEFAULT_DATA_DIR / "screening"
 DEFAULT_ENTITIES = SCREENING_DIR / "entity_list.csv"
@@ -90,7 +90,7 @@ def _shown(path: str) -> str:
 
 
 def _entities(args: argparse.Namespace) -> tuple[list[EntityEntry], str]:
-    from models.screening.matching import load_csl, load_entity_list
+    from sovrisk.models.screening.matching import load_csl, load_entity_list
 
     if args.csl:
         entries = load_csl(args.csl, sources=args.csl_source or None)
@@ -103,7 +103,7 @@ def _cut(text: str, width: int) -> str:
 
 
 def _graph_cell(c: Candidate | None) -> str:
-    from models.screening.matching import Decision
+    from sovrisk.models.screening.matching import Decision
 
     if c is None or c.decision is Decision.NO_MATCH:
         return "-"
@@ -111,7 +111,7 @@ def _graph_cell(c: Candidate | None) -> str:
 
 
 def render(result: ScreeningResult, source: str) -> str:
-    from models.screening.matching import Decision
+    from sovrisk.models.screening.matching import Decision
 
     t = result.thresholds
     lines = [
@@ -159,7 +159,11 @@ def render(result: ScreeningResult, source: str) -> str:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
-    from models.screening.matching import SupplierScreener, load_owner_aliases, load_suppliers
+    from sovrisk.models.screening.matching import (
+        SupplierScreener,
+        load_owner_aliases,
+        load_suppliers,
+    )
 
     try:
         entities, entity_source = _entities(args)

@@ -7,9 +7,9 @@ import math
 import threading
 from pathlib import Path
 
-from models.errors import FieldViolation, InvalidParameterError
-from models.scoring.risk_engine import RiskEngine
-from models.screening.matching import (
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.screening.matching import (
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
     Candidate,
@@ -23,8 +23,8 @@ from models.screening.matching import (
     load_entity_list,
     load_owner_aliases,
 )
-from service.grpc_gen.sovrisk.v1 import screening_pb2
-from service.screening_cli import DEFAULT_ENTITIES, DEFAULT_OWNER_ALIASES
+from sovrisk.service.grpc_gen.sovrisk.v1 import screening_pb2
+from sovrisk.service.screening_cli import DEFAULT_ENTITIES, DEFAULT_OWNER_ALIASES
 
 MAX_SUPPLIERS = 10_000
 _DECISION = {

@@ -15,16 +15,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from models.graph.dataset import DatasetFiles
-from models.scoring.uncertainty import cached_uncertainty, check_draws
-from service.auth import TokenAuthenticator
-from service.gateway.server import start_gateway
-from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
-from service.interceptors import RequestLoggingInterceptor
-from service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file
-from service.registry import GraphRegistry
-from service.servicers import GraphServicer, RiskServicer
-from service.text_report import ranking_table
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.models.scoring.uncertainty import cached_uncertainty, check_draws
+from sovrisk.service.auth import TokenAuthenticator
+from sovrisk.service.gateway.server import start_gateway
+from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
+from sovrisk.service.interceptors import RequestLoggingInterceptor
+from sovrisk.service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.servicers import GraphServicer, RiskServicer
+from sovrisk.service.text_report import ranking_table
 
 log = logging.getLogger("sovrisk.server")
 

@@ -14,42 +14,42 @@ from typing import Any, TypeVar
 import grpc
 from google.type import date_pb2
 
-from models.analysis import simulation as sim
-from models.analysis.sensitivity import SensitivityResult, sensitivity
-from models.engine.impacts import CountryEvent, chokepoint_rank
-from models.errors import (
+from sovrisk.models.analysis import simulation as sim
+from sovrisk.models.analysis.sensitivity import SensitivityResult, sensitivity
+from sovrisk.models.engine.impacts import CountryEvent, chokepoint_rank
+from sovrisk.models.errors import (
     DataValidationError,
     FieldViolation,
     InvalidParameterError,
     NotFoundError,
 )
-from models.graph.dataset import (
+from sovrisk.models.graph.dataset import (
     DATASET_FILES,
     REQUIRED_FILES,
     DatasetFiles,
     RecordChange,
     diff_datasets,
 )
-from models.graph.editing import EditRejected, validate_files
-from models.graph.loader import ISO3_RE
-from models.graph.series import Quarter
-from models.scoring import compare
-from models.scoring.alerts import fired, validate_thresholds
-from models.scoring.assessment import SCORE_INTERPRETATION
-from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.scenarios import run_scenario
-from models.scoring.trajectory import check_range, default_window, trajectory
-from models.scoring.uncertainty import cached_uncertainty, check_draws
-from service import converters as conv
-from service import errors
-from service import history_converters as hconv
-from service import scenario_converters as scenario_conv
-from service import screening_service as screening
-from service import simulation_converters as sim_conv
-from service import version_converters as vconv
-from service.auth import AuthError, PermissionDenied, Role, TokenAuthenticator
-from service.grpc_gen.sovrisk.v1 import (
+from sovrisk.models.graph.editing import EditRejected, validate_files
+from sovrisk.models.graph.loader import ISO3_RE
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.scoring import compare
+from sovrisk.models.scoring.alerts import fired, validate_thresholds
+from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION
+from sovrisk.models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.scenarios import run_scenario
+from sovrisk.models.scoring.trajectory import check_range, default_window, trajectory
+from sovrisk.models.scoring.uncertainty import cached_uncertainty, check_draws
+from sovrisk.service import converters as conv
+from sovrisk.service import errors
+from sovrisk.service import history_converters as hconv
+from sovrisk.service import scenario_converters as scenario_conv
+from sovrisk.service import screening_service as screening
+from sovrisk.service import simulation_converters as sim_conv
+from sovrisk.service import version_converters as vconv
+from sovrisk.service.auth import AuthError, PermissionDenied, Role, TokenAuthenticator
+from sovrisk.service.grpc_gen.sovrisk.v1 import (
     common_pb2,
     graph_pb2,
     graph_pb2_grpc,
@@ -60,11 +60,11 @@ from service.grpc_gen.sovrisk.v1 import (
     screening_pb2,
     version_pb2,
 )
-from service.pagination import paginate, query_digest
-from service.registry import Final, GraphRegistry
-from service.reports import build_report, default_filename
-from service.screening_service import ScreeningService
-from service.store import StaleBaseError, StoreError, VersionNotFoundError
+from sovrisk.service.pagination import paginate, query_digest
+from sovrisk.service.registry import Final, GraphRegistry
+from sovrisk.service.reports import build_report, default_filename
+from sovrisk.service.screening_service import ScreeningService
+from sovrisk.service.store import StaleBaseError, StoreError, VersionNotFoundError
 
 log = logging.getLogger("sovrisk.servicers")
 

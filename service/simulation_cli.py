@@ -11,13 +11,13 @@ from pathlib import Path
 
 from google.protobuf import json_format
 
-from models.analysis import simulation as sim
-from models.analysis.sensitivity import SensitivityResult, sensitivity
-from models.graph.events import load_events
-from models.scoring.risk_engine import SIMULATION_MEASURES
-from service import converters as conv
-from service import simulation_converters as sim_conv
-from service.source import open_source
+from sovrisk.models.analysis import simulation as sim
+from sovrisk.models.analysis.sensitivity import SensitivityResult, sensitivity
+from sovrisk.models.graph.events import load_events
+from sovrisk.models.scoring.risk_engine import SIMULATION_MEASURES
+from sovrisk.service import converters as conv
+from sovrisk.service import simulation_converters as sim_conv
+from sovrisk.service.source import open_source
 
 
 def _progress(p: sim.Progress) -> None:

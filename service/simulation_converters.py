@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from models.analysis import simulation as sim
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph import events as ev
-from models.scoring.risk_engine import SIMULATION_MEASURES
-from service import converters as conv
-from service.grpc_gen.sovrisk.v1 import common_pb2, simulation_pb2
+from sovrisk.models.analysis import simulation as sim
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph import events as ev
+from sovrisk.models.scoring.risk_engine import SIMULATION_MEASURES
+from sovrisk.service import converters as conv
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2, simulation_pb2
 
 if TYPE_CHECKING:  # scikit-learn is heavy to import; only the type is needed here
-    from models.analysis.sensitivity import SensitivityResult
+    from sovrisk.models.analysis.sensitivity import SensitivityResult
 
 _KIND = {
     ev.EventKind.COMMON_CAUSE: simulation_pb2.EVENT_KIND_COMMON_CAUSE,

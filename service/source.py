@@ -16,11 +16,17 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from service.paths import DEFAULT_DATA_DIR, default_store, display, is_postgres, store_exists
+from sovrisk.service.paths import (
+    DEFAULT_DATA_DIR,
+    default_store,
+    display,
+    is_postgres,
+    store_exists,
+)
 
 if TYPE_CHECKING:
-    from models.graph.dataset import DatasetFiles
-    from models.scoring.risk_engine import RiskEngine
+    from sovrisk.models.graph.dataset import DatasetFiles
+    from sovrisk.models.scoring.risk_engine import RiskEngine
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,8 @@ def open_source(args: argparse.Namespace, *, quiet: bool = False) -> Source:
 
 
 def _from_folder(path: str, note: str = "") -> Source:
-    from models.graph.bundle import load_bundle
-    from models.scoring.risk_engine import RiskEngine
+    from sovrisk.models.graph.bundle import load_bundle
+    from sovrisk.models.scoring.risk_engine import RiskEngine
 
     engine = RiskEngine(*load_bundle(path))
     label = f"dataset folder {display(path)} ({engine.graph.version_id}){note}"
@@ -91,8 +97,8 @@ def _from_store(store_url: str, version_number: int | None) -> Source:
             str(DEFAULT_DATA_DIR),
             f"; store {where} does not exist yet (`sovrisk serve` seeds it on first start)",
         )
-    from service.registry import GraphRegistry
-    from service.store import open_store
+    from sovrisk.service.registry import GraphRegistry
+    from sovrisk.service.store import open_store
 
     store = open_store(store_url)
     registry = GraphRegistry(store, workers=1)
@@ -116,7 +122,7 @@ def _from_store(store_url: str, version_number: int | None) -> Source:
 def open_files(args: argparse.Namespace) -> tuple[DatasetFiles, str]:
     """The dataset files behind :func:`open_source` without building the engine (the
     listings: a fraction of a second instead of seconds), and the line saying which."""
-    from models.graph.dataset import DatasetFiles
+    from sovrisk.models.graph.dataset import DatasetFiles
 
     data = getattr(args, "data", None)
     version = getattr(args, "graph_version", None)
@@ -127,7 +133,7 @@ def open_files(args: argparse.Namespace) -> tuple[DatasetFiles, str]:
     if not store_exists(store_url):
         bundled = DatasetFiles.from_directory(DEFAULT_DATA_DIR)
         return bundled, f"the bundled dataset (store {where} does not exist yet)"
-    from service.store import open_store
+    from sovrisk.service.store import open_store
 
     store = open_store(store_url)
     try:

@@ -13,16 +13,16 @@ import getpass
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service.paths import default_store, default_tokens_file, display
+from sovrisk.service.paths import default_store, default_tokens_file, display
 
 if TYPE_CHECKING:
-    from models.graph.dataset import DatasetFiles, RecordChange
-    from service.store import VersionRecord
+    from sovrisk.models.graph.dataset import DatasetFiles, RecordChange
+    from sovrisk.service.store import VersionRecord
 
 FORMATS = ("bundle", "eto", "json")
 CHUNK = 1024 * 1024
@@ -113,11 +113,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _read_folder(path: str, fmt: str) -> DatasetFiles:
-    from models.graph.dataset import DatasetFiles
-    from service import dataset_json
+    from sovrisk.models.graph.dataset import DatasetFiles
+    from sovrisk.service import dataset_json
 
     if fmt == "eto":
-        from models.graph.eto import convert_eto
+        from sovrisk.models.graph.eto import convert_eto
 
         return DatasetFiles(convert_eto(path))
     if fmt == "json":
@@ -126,7 +126,7 @@ def _read_folder(path: str, fmt: str) -> DatasetFiles:
 
 
 def _write(files: DatasetFiles, path: str, fmt: str) -> None:
-    from service import dataset_json
+    from sovrisk.service import dataset_json
 
     if fmt == "json":
         Path(path).write_text(dataset_json.dumps(files), encoding="utf-8")
@@ -186,10 +186,10 @@ class ImportSummary:
 _OPS = ("added", "changed", "removed")
 
 
-def _provider_ids(files: DatasetFiles) -> tuple[int, frozenset[str]]:
-    from service.listing_cli import rows_of
+def _provider_ids(files: Mapping[str, bytes]) -> tuple[int, frozenset[str]]:
+    from sovrisk.service.listing_cli import rows_of
 
-    rows = rows_of(files.text("nodes.csv") or "", ("id", "kind"))
+    rows = rows_of(files.get("nodes.csv", b"").decode("utf-8"), ("id", "kind"))
     return len(rows), frozenset(r["id"] for r in rows if r["kind"] == "provider")
 
 
@@ -217,8 +217,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.server:
         return _import_remote(args, files)
 
-    from service.registry import GraphRegistry
-    from service.store import open_store
+    from sovrisk.service.registry import GraphRegistry
+    from sovrisk.service.store import open_store
 
     registry = GraphRegistry(open_store(args.store))
     try:
@@ -237,7 +237,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
         summary = ImportSummary(
             tuple((c.kind, c.op, c.key) for c in planned.changes),
-            *_provider_ids(registry.store.files(latest.id)),
+            *_provider_ids(dict(registry.store.files(latest.id))),
         )
         print("\n".join(summary.lines()))
         _print_changes(planned.changes, limit=10 if summary.replaces_graph else 30)
@@ -255,36 +255,23 @@ def cmd_import(args: argparse.Namespace) -> int:
         registry.close()
 
 
-def _remote_summary(response: object, before: tuple[int, frozenset[str]]) -> ImportSummary:
-    from service.grpc_gen.sovrisk.v1 import version_pb2
-
-    changes = tuple(
-        (
-            c.kind,
-            version_pb2.ChangeOperation.Name(c.operation).removeprefix("CHANGE_OPERATION_").lower(),
-            tuple(c.key),
-        )
-        for c in getattr(response, "changes", ())
-    )
-    return ImportSummary(changes, *before)
-
-
 def _import_remote(args: argparse.Namespace, files: DatasetFiles) -> int:
-    from service.client import SovriskClient
+    from sovrisk.service.client import SovriskClient
 
     with SovriskClient(args.server, token=args.token) as client:
-        latest, current = client.export_files("")
-        planned = client.import_files(files, message=args.message, validate_only=True)
-        summary = _remote_summary(planned, _provider_ids(current))
+        latest, current = client.export_graph()
+        planned = client.import_graph(dict(files), message=args.message, validate_only=True)
+        changes = tuple((c.kind, c.operation, c.key) for c in planned.changes)
+        summary = ImportSummary(changes, *_provider_ids(current))
         print("\n".join(summary.lines()))
         if args.dry_run:
             print(f"dry run: nothing stored (against {latest.name})")
             return 0
         if summary.replaces_graph and not args.replace:
             return _refuse_replace(summary, latest.name)
-        response = client.import_files(files, message=args.message)
-    v = response.graph_version
-    print(f"committed {v.name} by {v.author}: {len(response.changes)} record changes")
+        done = client.import_graph(dict(files), message=args.message)
+    assert done.version is not None
+    print(f"committed {done.version.name} by {done.version.author}: {len(done.changes)} changes")
     print(f"undo: sovrisk revert {latest.name.rsplit('/', 1)[-1]} --server {args.server}")
     return 0
 
@@ -293,17 +280,19 @@ def cmd_revert(args: argparse.Namespace) -> int:
     """Commit version ``args.version``'s dataset as a new version on top of the latest."""
     message = args.message or f"revert to graph/versions/{args.version}"
     if args.server:
-        from service.client import SovriskClient
+        from sovrisk.service.client import SovriskClient
 
         with SovriskClient(args.server, token=args.token) as client:
-            _, files = client.export_files(f"graph/versions/{args.version}")
-            response = client.import_files(files, message=message)
-        v = response.graph_version
-        print(f"committed {v.name} by {v.author}: {len(response.changes)} record changes")
+            _, files = client.export_graph(args.version)
+            done = client.import_graph(files, message=message)
+        assert done.version is not None
+        print(
+            f"committed {done.version.name} by {done.version.author}: {len(done.changes)} changes"
+        )
         return 0
 
-    from service.registry import GraphRegistry
-    from service.store import open_store
+    from sovrisk.service.registry import GraphRegistry
+    from sovrisk.service.store import open_store
 
     registry = GraphRegistry(open_store(args.store))
     try:
@@ -329,7 +318,7 @@ def cmd_revert(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     if args.server:
         return _export_remote(args)
-    from service.store import open_store
+    from sovrisk.service.store import open_store
 
     store = open_store(args.store)
     version = store.get(args.version) if args.version else store.latest()
@@ -342,18 +331,19 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export_remote(args: argparse.Namespace) -> int:
     name = f"graph/versions/{args.version}" if args.version else ""
-    from service.client import SovriskClient
+    from sovrisk.models.graph.dataset import DatasetFiles
+    from sovrisk.service.client import SovriskClient
 
     with SovriskClient(args.server, token=args.token) as client:
-        version, files = client.export_files(name)
-    _write(files, args.dir, args.format)
+        version, files = client.export_graph(name)
+    _write(DatasetFiles(dict(files)), args.dir, args.format)
     print(f"exported {version.name} to {args.dir}")
     return 0
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from service.registry import GraphRegistry
-    from service.store import open_store
+    from sovrisk.service.registry import GraphRegistry
+    from sovrisk.service.store import open_store
 
     store = open_store(args.store)
     versions = store.list_versions(limit=args.limit)
@@ -388,7 +378,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from service.auth import Role, create_token
+    from sovrisk.service.auth import Role, create_token
 
     path = Path(args.file) if args.file else default_tokens_file(args.store)
     token = create_token(path, args.principal, Role.parse(args.role))

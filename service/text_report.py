@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
-from models.scoring.uncertainty import COMPOSITE, Uncertainty
-from service.text_table import fit_table
+from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
+from sovrisk.models.scoring.uncertainty import COMPOSITE, Uncertainty
+from sovrisk.service.text_table import fit_table
 
 #: Column heads of the sub-scores in tables (the reports use them too).
 SUB_SCORE_SHORT: dict[str, str] = {

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from service.source import add_source_arguments, open_source
+from sovrisk.service.source import add_source_arguments, open_source
 
 if TYPE_CHECKING:
-    from models.graph.series import Quarter
-    from models.scoring.trajectory import TrajectoryPoint
+    from sovrisk.models.graph.series import Quarter
+    from sovrisk.models.scoring.trajectory import TrajectoryPoint
 
 #: Sub-score column heads, in SUB_SCORES order.
 _HEADS = ("CONC", "STRUCT", "GEO", "EXPORT", "RESIL", "TAIL")
@@ -21,7 +21,7 @@ SHOWN_POOL = "cowos"
 
 
 def _quarter(text: str) -> Quarter:
-    from models.graph.series import Quarter
+    from sovrisk.models.graph.series import Quarter
 
     try:
         return Quarter.parse(text)
@@ -49,9 +49,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def run(args: argparse.Namespace) -> int:
     from google.protobuf import json_format
 
-    from models.scoring.params import ScoringParams
-    from models.scoring.trajectory import trajectory
-    from service import converters as conv
+    from sovrisk.models.scoring.params import ScoringParams
+    from sovrisk.models.scoring.trajectory import trajectory
+    from sovrisk.service import converters as conv
 
     engine = open_source(args).engine
     for p in args.providers:

@@ -14,12 +14,12 @@ from typing import TypeVar
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.dataset import TABLES, Change, Delete, RecordChange, Upsert, touched_nodes
-from models.graph.editing import EditProblem
-from service.grpc_gen.sovrisk.v1 import graph_pb2, version_pb2
-from service.registry import Committed
-from service.store import VersionRecord
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.dataset import TABLES, Change, Delete, RecordChange, Upsert, touched_nodes
+from sovrisk.models.graph.editing import EditProblem
+from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, version_pb2
+from sovrisk.service.registry import Committed
+from sovrisk.service.store import VersionRecord
 
 VERSION_RE = re.compile(r"^graph/versions/([1-9][0-9]{0,17})$")
 

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import DataIssue, DataValidationError
-from models.graph.loader import load_dataset
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import DataIssue, DataValidationError
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.params import ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SMALL = FIXTURES / "small"

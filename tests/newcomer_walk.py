@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -300,14 +301,32 @@ def walk(python: str, install: str, keep: bool = False) -> dict[str, float]:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def find_python(wanted: str) -> str:
+    """An interpreter that runs: a path or command as given, or for a version like ``3.13``
+    ``python3.13`` on PATH, else pyenv's (whose shim fails when 3.13 is not its global)."""
+    names = [wanted] if not re.fullmatch(r"3\.\d+", wanted) else [f"python{wanted}"]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if re.fullmatch(r"3\.\d+", wanted):
+        names += sorted(str(p) for p in pyenv.glob(f"{wanted}*/bin/python{wanted}"))
+    for name in names:
+        found = shutil.which(name) or (name if Path(name).is_file() else None)
+        if found and subprocess.run([found, "-c", "pass"], capture_output=True).returncode == 0:
+            return found
+    raise WalkFailed(f"no working Python {wanted} (tried {', '.join(names)})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--python", default=sys.executable, help="the interpreter to walk on")
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter to walk on: a path, a command or a version (3.13)",
+    )
     parser.add_argument("--install", choices=("make", "pip"), default="make")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args(argv)
     try:
-        timings = walk(args.python, args.install, args.keep)
+        timings = walk(find_python(args.python), args.install, args.keep)
     except WalkFailed as exc:
         print(f"\nthe walk failed: {exc}", file=sys.stderr)
         return 1

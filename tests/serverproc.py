@@ -21,7 +21,7 @@ STOP_TIMEOUT = 10.0
 
 def sovrisk_command() -> list[str]:
     script = BIN / "sovrisk"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "sovrisk.service.cli"]
 
 
 def free_port() -> int:
@@ -52,7 +52,7 @@ class Server:
 
 def healthy(target: str) -> bool:
     result = subprocess.run(
-        [sys.executable, "-m", "service.healthcheck", target],
+        [sys.executable, "-m", "sovrisk.service.healthcheck", target],
         cwd=ROOT,
         capture_output=True,
         timeout=10,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.analysis.allocation import (
+from sovrisk.models.analysis.allocation import (
     AllocationRule,
     Claimant,
     fills,
@@ -17,10 +17,10 @@ from models.analysis.allocation import (
     pools_at,
     standing_shortfall,
 )
-from models.errors import InvalidParameterError
-from models.graph.bundle import load_bundle
-from models.graph.series import CAPACITY_HEADER, Quarter
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import InvalidParameterError
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.graph.series import CAPACITY_HEADER, Quarter
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 
@@ -127,7 +127,7 @@ def test_standing_shortfall_on_a_graph(
 
 
 def _scenario_lost(tmp_path: Path, *perturbations, rule=None, priority=()):  # type: ignore[no-untyped-def]
-    from models.scoring.scenarios import Scenario, run_scenario
+    from sovrisk.models.scoring.scenarios import Scenario, run_scenario
 
     e = engine(tmp_path)
     params = e.default_params(dt.date(2025, 6, 1))  # after the fixture's US chip rule
@@ -137,7 +137,7 @@ def _scenario_lost(tmp_path: Path, *perturbations, rule=None, priority=()):  # t
 
 
 def test_capacity_factor_and_yield_against_the_standing_shortfall(tmp_path: Path) -> None:
-    from models.scoring.scenarios import SetCapacity
+    from sovrisk.models.scoring.scenarios import SetCapacity
 
     # m1 serves 0.9 of demand. Baseline (pro rata) p = 0.93 at 13 weeks (no buffers here).
     base, after = _scenario_lost(tmp_path, SetCapacity("m1", 1.2))
@@ -151,7 +151,7 @@ def test_capacity_factor_and_yield_against_the_standing_shortfall(tmp_path: Path
 
 
 def test_a_pool_loss_shared_by_priority(tmp_path: Path) -> None:
-    from models.scoring.scenarios import DegradePool
+    from sovrisk.models.scoring.scenarios import DegradePool
 
     # m1 loses half: 0.45 of demand left. Priority b (0.3 of demand) first, then a gets 0.15
     # of its 0.7: a memory 0.5 x 0.15/0.7 + 0.5 = 0.6071, b 1; p = 0.6 x 0.6071 + 0.4 = 0.7643.
@@ -170,8 +170,8 @@ def test_a_pool_loss_shared_by_priority(tmp_path: Path) -> None:
 
 
 def test_moving_and_adding_site_capacity(tmp_path: Path) -> None:
-    from models.graph.bundle import load_bundle as lb
-    from models.scoring.scenarios import MoveCapacity, Scenario, scenario_graph
+    from sovrisk.models.graph.bundle import load_bundle as lb
+    from sovrisk.models.scoring.scenarios import MoveCapacity, Scenario, scenario_graph
 
     e = engine(tmp_path)
     g = e.graph
@@ -191,7 +191,7 @@ def test_moving_and_adding_site_capacity(tmp_path: Path) -> None:
 
 
 def test_pool_allocation_turns_member_losses_into_claimant_terms(tmp_path: Path) -> None:
-    from models.analysis.allocation import PoolAllocation
+    from sovrisk.models.analysis.allocation import PoolAllocation
 
     e = engine(tmp_path)
     pools = pools_at(e, e.supplements.series, Quarter(2024, 1), {"p": 1.0})

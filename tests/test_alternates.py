@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.engine.compiled import CompiledGraph
-from models.engine.reference import ReferenceGraph
-from models.graph.bundle import load_bundle
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.engine.compiled import CompiledGraph
+from sovrisk.models.engine.reference import ReferenceGraph
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from models.graph.loader import load_dataset
-from models.scoring.assessment import RiskVector
-from service.cli import main
-from service.registry import GraphRegistry
-from service.server import PortInUse, start_server
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.scoring.assessment import RiskVector
+from sovrisk.service.cli import main
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.server import PortInUse, start_server
 from tests.conftest import SMALL, DatasetCopy
 
 DATA = str(SMALL)

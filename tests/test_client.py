@@ -13,14 +13,13 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from models.graph.dataset import DatasetFiles
-from service.auth import TokenAuthenticator
-from service.client import SovriskClient
-from service.client_types import WatchEvent
-from service.grpc_gen.sovrisk.v1 import common_pb2, graph_pb2, version_pb2
-from service.paths import DEFAULT_DATA_DIR
-from service.registry import GraphRegistry
-from service.server import RunningServer, start_server
+from sovrisk.service.auth import TokenAuthenticator
+from sovrisk.service.client import SovriskClient
+from sovrisk.service.client_types import WatchEvent
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2
+from sovrisk.service.paths import DEFAULT_DATA_DIR
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.server import RunningServer, start_server
 from tests.test_server_versions import _edge
 
 TOKENS = "ann:admin:tok"
@@ -129,19 +128,6 @@ async def test_watch_replays_missed_versions(served: tuple[RunningServer, Flaky]
         event = await asyncio.to_thread(first_event)
     assert (event.graph_version, event.base_version) == ("graph/versions/2", "graph/versions/1")
     assert event.alerts == ()  # same data: no score moved
-
-
-async def test_legacy_file_pair_for_the_store_cli(served: tuple[RunningServer, Flaky]) -> None:
-    """``sovrisk import/export --server`` use the raw pair with the engine's DatasetFiles."""
-    running, _ = served
-    with SovriskClient(f"127.0.0.1:{running.port}", token="tok") as client:
-        version, files = await asyncio.to_thread(client.export_files)
-        assert isinstance(files, DatasetFiles) and isinstance(version, version_pb2.GraphVersion)
-        planned = await asyncio.to_thread(
-            lambda: client.import_files(files, message="same", validate_only=True)
-        )
-    assert isinstance(planned, graph_pb2.ImportGraphResponse)
-    assert not planned.HasField("graph_version") and len(planned.changes) == 0
 
 
 def _expect_error(call: Callable[[], Any]) -> grpc.RpcError:

@@ -19,15 +19,15 @@ from typing import TypeVar
 import grpc
 import pytest
 
-from models.graph.dataset import DATASET_FILES as ENGINE_DATASET_FILES
-from service.auth import TokenAuthenticator
-from service.client import (
+from sovrisk.models.graph.dataset import DATASET_FILES as ENGINE_DATASET_FILES
+from sovrisk.service.auth import TokenAuthenticator
+from sovrisk.service.client import (
     SovriskClient,
     country_loss,
     node_loss,
     service_config,
 )
-from service.client_types import (
+from sovrisk.service.client_types import (
     DATASET_FILES,
     Assessment,
     ProviderScore,
@@ -37,11 +37,11 @@ from service.client_types import (
     enum_name,
     enum_number,
 )
-from service.grpc_gen.sovrisk.v1 import graph_pb2_grpc, risk_pb2, risk_pb2_grpc
-from service.paths import DEFAULT_DATA_DIR
-from service.registry import GraphRegistry
-from service.server import RunningServer, start_server
-from service.servicers import GraphServicer, RiskServicer
+from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2_grpc, risk_pb2, risk_pb2_grpc
+from sovrisk.service.paths import DEFAULT_DATA_DIR
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.server import RunningServer, start_server
+from sovrisk.service.servicers import GraphServicer, RiskServicer
 from tests.conftest import SMALL
 
 ROOT = Path(__file__).resolve().parent.parent

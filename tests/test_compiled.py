@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from models.engine.compiled import CompiledGraph, compile_graph
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.engine.compiled import CompiledGraph, compile_graph
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 Edge = tuple[str, str, str, float]  # (consumer, category, supplier, share)
 
@@ -76,10 +76,10 @@ SMALL_SITES = [
 @pytest.fixture(params=["numpy", "kernel"])
 def engine_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test on the numpy path and again on the numba kernel (forced for any size)."""
-    from models.engine import compiled
+    from sovrisk.models.engine import compiled
 
     if request.param == "kernel":
-        pytest.importorskip("models.engine.kernels", reason="numba is not installed")
+        pytest.importorskip("sovrisk.models.engine.kernels", reason="numba is not installed")
         monkeypatch.setattr(compiled, "KERNEL_MIN_WORK", 0)
     else:
         monkeypatch.setenv("SOVRISK_NUMBA", "0")

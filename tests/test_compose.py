@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.cli import _parser
+from sovrisk.service.cli import _parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,7 +50,7 @@ def test_health_checks_use_the_grpc_health_protocol(compose: dict[str, Any]) -> 
         "CMD",
         "python",
         "-m",
-        "service.healthcheck",
+        "sovrisk.service.healthcheck",
     ]
     assert "/healthz" in " ".join(services["gateway"]["healthcheck"]["test"])
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
@@ -71,4 +71,4 @@ def test_container_commands_are_valid_cli_invocations(compose: dict[str, Any]) -
     assert (gateway.command, gateway.http_port, gateway.no_grpc) == ("gateway", 8080, True)
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["sovrisk"]' in dockerfile
-    assert '"service.healthcheck", "127.0.0.1:50051"' in dockerfile
+    assert '"sovrisk.service.healthcheck", "127.0.0.1:50051"' in dockerfile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.analysis.concentration import BandReference, bands, cr1, hhi, n_eff
+from sovrisk.models.analysis.concentration import BandReference, bands, cr1, hhi, n_eff
 
 # -- HHI: the METHODS §3 fixtures ---------------------------------------------------------------
 

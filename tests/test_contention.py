@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from models.analysis.contention import (
+from sovrisk.models.analysis.contention import (
     DEFAULT_SHORTFALLS,
     ContentionResult,
     contention_analysis,
 )
-from models.errors import InvalidParameterError, NotFoundError
-from models.graph.loader import load_dataset
-from models.graph.resilience_data import load_provider_demand
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import InvalidParameterError, NotFoundError
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.resilience_data import load_provider_demand
+from sovrisk.models.scoring.risk_engine import RiskEngine
 from tests.conftest import FIXTURES
 
 RES_SMALL = FIXTURES / "resilience_small"

@@ -13,13 +13,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from models.graph.dataset import DatasetFiles
-from service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
-from service.grpc_gen.sovrisk.v1 import version_pb2 as v
-from service.registry import GraphRegistry
-from service.store import open_store
-from service.store.base import PAUSE_BEFORE_COMMIT_ENV
-from service.store.sqlite import SqliteGraphStore
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
+from sovrisk.service.grpc_gen.sovrisk.v1 import version_pb2 as v
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.store import open_store
+from sovrisk.service.store.base import PAUSE_BEFORE_COMMIT_ENV
+from sovrisk.service.store.sqlite import SqliteGraphStore
 from tests.conftest import SMALL
 from tests.serverproc import Server, spawn_server
 from tests.test_server_versions import _resplit

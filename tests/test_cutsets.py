@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.analysis.cutsets import (
+from sovrisk.models.analysis.cutsets import (
     CUT_TOLERANCE,
     DEFAULT_BATCH_SIZE,
     CutSetResult,
     minimal_cut_sets,
 )
-from models.errors import InvalidParameterError, NotFoundError
-from models.graph.loader import load_dataset
-from models.graph.schema import NodeKind
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import InvalidParameterError, NotFoundError
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.schema import NodeKind
+from sovrisk.models.scoring.risk_engine import RiskEngine
 from tests.conftest import DatasetCopy
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import DataValidationError
-from models.graph.bundle import load_bundle
-from models.graph.schema import Quality, SourceKind
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import DataValidationError
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.graph.schema import Quality, SourceKind
+from sovrisk.models.scoring.risk_engine import RiskEngine
 from tests.conftest import DatasetCopy
 
 ROOT = Path(__file__).resolve().parents[1]

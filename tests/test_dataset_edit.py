@@ -10,9 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from models.graph.dataset import DatasetFiles, Delete, Table, Upsert, diff_datasets, touched_nodes
-from models.graph.editing import EditRejected, edit_dataset, validate_files
-from models.graph.loader import load_dataset
+from sovrisk.models.graph.dataset import (
+    DatasetFiles,
+    Delete,
+    Table,
+    Upsert,
+    diff_datasets,
+    touched_nodes,
+)
+from sovrisk.models.graph.editing import EditRejected, edit_dataset, validate_files
+from sovrisk.models.graph.loader import load_dataset
 from tests.conftest import SMALL
 
 EDGE = {

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from models.analysis.concentration import hhi
-from models.graph.bundle import load_bundle, load_supplements
-from models.graph.loader import load_dataset
-from models.graph.schema import UNSITED_KINDS, NodeKind
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.analysis.concentration import hhi
+from sovrisk.models.graph.bundle import load_bundle, load_supplements
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.schema import UNSITED_KINDS, NodeKind
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

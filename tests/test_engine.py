@@ -20,12 +20,18 @@ import random
 
 import pytest
 
-from models.errors import InvalidParameterError, NotFoundError
-from models.graph.loader import load_dataset
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.assessment import Check, CheckStatus, RiskAssessment, RiskBand, RiskVector
-from models.scoring.params import DEFAULT_TOP_K, DEFAULT_WEIGHTS, ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import InvalidParameterError, NotFoundError
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.assessment import (
+    Check,
+    CheckStatus,
+    RiskAssessment,
+    RiskBand,
+    RiskVector,
+)
+from sovrisk.models.scoring.params import DEFAULT_TOP_K, DEFAULT_WEIGHTS, ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
 from tests.conftest import SMALL, SMALL_AS_OF, DatasetCopy
 
 ABS = 1e-6

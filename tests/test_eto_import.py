@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from models.analysis.concentration import hhi
-from models.engine.compiled import compile_graph
-from models.graph.eto import (
+from sovrisk.models.analysis.concentration import hhi
+from sovrisk.models.engine.compiled import compile_graph
+from sovrisk.models.graph.eto import (
     CAPACITY_CATEGORY,
     FIRM_TAG,
     FLEET_CATEGORY,
@@ -34,10 +34,10 @@ from models.graph.eto import (
     SUBTYPES_CATEGORY,
     convert_eto,
 )
-from models.graph.loader import load_dataset
-from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.params import DEFAULT_LAYER_WEIGHTS
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.params import DEFAULT_LAYER_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
 ETO = Path(__file__).resolve().parents[2] / "shared" / "reference" / "eto"

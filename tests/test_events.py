@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from models.engine.compiled import compile_graph
-from models.errors import DataIssue, DataValidationError
-from models.graph.events import (
+from sovrisk.models.engine.compiled import compile_graph
+from sovrisk.models.errors import DataIssue, DataValidationError
+from sovrisk.models.graph.events import (
     Event,
     EventContext,
     EventKind,
@@ -24,9 +24,9 @@ from models.graph.events import (
     event_violations,
     load_events,
 )
-from models.graph.loader import load_dataset
-from models.graph.schema import Quality
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.schema import Quality
+from sovrisk.models.graph.supply_graph import SupplyGraph
 from tests.conftest import FIXTURES
 
 EVENTS_SMALL = FIXTURES / "events_small.csv"

@@ -13,12 +13,12 @@ import pytest
 import pytest_asyncio
 from google.api import annotations_pb2
 
-from service.auth import TokenAuthenticator
-from service.gateway.http_policy import default_allowed_hosts
-from service.gateway.openapi import openapi_document
-from service.gateway.routes import routes_of
-from service.gateway.server import SERVICES, RunningGateway, start_gateway
-from service.registry import GraphRegistry
+from sovrisk.service.auth import TokenAuthenticator
+from sovrisk.service.gateway.http_policy import default_allowed_hosts
+from sovrisk.service.gateway.openapi import openapi_document
+from sovrisk.service.gateway.routes import routes_of
+from sovrisk.service.gateway.server import SERVICES, RunningGateway, start_gateway
+from sovrisk.service.registry import GraphRegistry
 from tests.conftest import SMALL
 
 AUTH = {"Authorization": "Bearer tok-editor"}
@@ -250,7 +250,7 @@ def test_openapi_descriptions_come_from_the_proto_comments() -> None:
 def test_proto_docs_json_is_current() -> None:
     """proto_docs.json must be regenerated with the protos (`make protos`)."""
     pytest.importorskip("grpc_tools", reason="grpcio-tools (dev extra) runs protoc")
-    from service.gateway import proto_docs
+    from sovrisk.service.gateway import proto_docs
 
     assert proto_docs.generate() == proto_docs.JSON_PATH.read_text(encoding="utf-8"), (
         "service/gateway/proto_docs.json is stale: run `python -m service.gateway.proto_docs "

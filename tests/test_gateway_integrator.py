@@ -17,8 +17,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from service.gateway.server import start_gateway
-from service.registry import GraphRegistry
+from sovrisk.service.gateway.server import start_gateway
+from sovrisk.service.registry import GraphRegistry
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 PACKAGE = "sovrisk_client"

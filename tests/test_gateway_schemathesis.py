@@ -18,10 +18,10 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
-from service.gateway.openapi import openapi_document
-from service.gateway.routes import routes_of
-from service.gateway.server import SERVICES, start_gateway
-from service.registry import GraphRegistry
+from sovrisk.service.gateway.openapi import openapi_document
+from sovrisk.service.gateway.routes import routes_of
+from sovrisk.service.gateway.server import SERVICES, start_gateway
+from sovrisk.service.registry import GraphRegistry
 from tests.conftest import SMALL
 
 #: Streaming operations answer NDJSON (not a JSON document) or never end (Watch); the import

@@ -23,11 +23,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import models.engine.compiled as compiled
-from models.engine.compiled import CompiledGraph
-from models.engine.reference import reference_evaluate
+import sovrisk.models.engine.compiled as compiled
+from sovrisk.models.engine.compiled import CompiledGraph
+from sovrisk.models.engine.reference import reference_evaluate
 
-kernels = pytest.importorskip("models.engine.kernels", reason="numba is not installed")
+kernels = pytest.importorskip("sovrisk.models.engine.kernels", reason="numba is not installed")
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = settings(max_examples=60, deadline=None)

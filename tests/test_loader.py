@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import DataIssue, DataValidationError
-from models.graph.loader import load_dataset
-from models.graph.schema import NodeKind
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.errors import DataIssue, DataValidationError
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.schema import NodeKind
+from sovrisk.models.graph.supply_graph import SupplyGraph
 from tests.conftest import FIXTURES, SMALL, DatasetCopy
 
 COMMENTED = FIXTURES / "commented"

@@ -15,19 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from models.engine.impacts import CountryEvent
-from models.graph.bundle import load_bundle
-from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import SIMULATION_MEASURES, RiskEngine
-from models.scoring.scenarios import DegradeCountry, Scenario, ScenarioResult, run_scenario
-from service import converters as conv
-from service import scenario_converters as scenario_conv
-from service import simulation_converters as sim_conv
-from service.grpc_gen.sovrisk.v1 import common_pb2
-from service.reports import build_report
-from service.scenario_cli import render as render_scenario
-from service.simulation_cli import render as render_simulation
-from service.text_report import assessment_detail, ranking_table
+from sovrisk.models.engine.impacts import CountryEvent
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.scoring.params import ScoringParams
+from sovrisk.models.scoring.risk_engine import SIMULATION_MEASURES, RiskEngine
+from sovrisk.models.scoring.scenarios import DegradeCountry, Scenario, ScenarioResult, run_scenario
+from sovrisk.service import converters as conv
+from sovrisk.service import scenario_converters as scenario_conv
+from sovrisk.service import simulation_converters as sim_conv
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2
+from sovrisk.service.reports import build_report
+from sovrisk.service.scenario_cli import render as render_scenario
+from sovrisk.service.simulation_cli import render as render_simulation
+from sovrisk.service.text_report import assessment_detail, ranking_table
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data"
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from models.engine.compiled import CompiledGraph, EdgeTerm
-from models.engine.reference import reference_evaluate
+from sovrisk.models.engine.compiled import CompiledGraph, EdgeTerm
+from sovrisk.models.engine.reference import reference_evaluate
 
 ABS = 1e-12
 
@@ -43,10 +43,10 @@ def build(
 @pytest.fixture(params=["numpy", "kernel", "reference"])
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each hand computation runs on the numpy path, the numba kernel and the reference."""
-    from models.engine import compiled
+    from sovrisk.models.engine import compiled
 
     if request.param == "kernel":
-        pytest.importorskip("models.engine.kernels", reason="numba is not installed")
+        pytest.importorskip("sovrisk.models.engine.kernels", reason="numba is not installed")
         monkeypatch.setattr(compiled, "KERNEL_MIN_WORK", 0)
     else:
         monkeypatch.setenv("SOVRISK_NUMBA", "0")

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from models.errors import InvalidParameterError
-from service.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate, query_digest
+from sovrisk.models.errors import InvalidParameterError
+from sovrisk.service.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate, query_digest
 
 ITEMS = list(range(7))
 

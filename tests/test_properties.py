@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.analysis.concentration import hhi
-from models.engine.compiled import CompiledGraph
-from models.engine.reference import reference_evaluate
-from models.scoring.params import DEFAULT_LAYER_WEIGHTS, DEFAULT_WEIGHTS, ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.analysis.concentration import hhi
+from sovrisk.models.engine.compiled import CompiledGraph
+from sovrisk.models.engine.reference import reference_evaluate
+from sovrisk.models.scoring.params import DEFAULT_LAYER_WEIGHTS, DEFAULT_WEIGHTS, ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from models.engine.impacts import CURVE_HORIZONS, HEADLINE, CountryEvent
-from models.graph.bundle import load_bundle
-from models.scoring.params import SUB_SCORES
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.scenarios import Scenario, SetShare, run_scenario
-from models.scoring.validity import ValidityReport, validity_report
+from sovrisk.models.engine.impacts import CURVE_HORIZONS, HEADLINE, CountryEvent
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.scoring.params import SUB_SCORES
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.scenarios import Scenario, SetShare, run_scenario
+from sovrisk.models.scoring.validity import ValidityReport, validity_report
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

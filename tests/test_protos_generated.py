@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import FieldDescriptor
 
-from service.grpc_gen.sovrisk.v1 import (
+from sovrisk.service.grpc_gen.sovrisk.v1 import (
     common_pb2,
     graph_pb2,
     graph_pb2_grpc,
@@ -107,7 +107,7 @@ def test_stubs_and_servicers_are_generated() -> None:
 
 def test_generated_package_lives_inside_service() -> None:
     for module in (common_pb2, graph_pb2, risk_pb2, graph_pb2_grpc, risk_pb2_grpc):
-        assert module.__name__.startswith("service.grpc_gen.sovrisk.v1.")
+        assert module.__name__.startswith("sovrisk.service.grpc_gen.sovrisk.v1.")
     assert graph_pb2.DESCRIPTOR.package == "sovrisk.v1"
     assert risk_pb2.DESCRIPTOR.name == "sovrisk/v1/risk.proto"
 

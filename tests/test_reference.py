@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.engine.compiled import CompiledGraph
-from models.engine.reference import ReferenceGraph, reference_evaluate
+from sovrisk.models.engine.compiled import CompiledGraph
+from sovrisk.models.engine.reference import ReferenceGraph, reference_evaluate
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

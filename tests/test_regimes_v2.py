@@ -13,10 +13,10 @@ import datetime as dt
 
 import pytest
 
-from models.errors import DataValidationError
-from models.graph.regimes import regime_state
-from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import DataValidationError
+from sovrisk.models.graph.regimes import regime_state
+from sovrisk.models.scoring.params import ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
 from tests.conftest import DatasetCopy
 
 ABS = 1e-9

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from service.reports.svg import BAND_COLOURS
+from sovrisk.service.reports.svg import BAND_COLOURS
 from tests.test_reports import (
     BUNDLED_SAMPLES,
     Document,

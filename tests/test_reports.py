@@ -25,18 +25,18 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
-from models.errors import InvalidParameterError, NotFoundError
-from models.graph.bundle import load_bundle
-from models.graph.series import Quarter
-from models.scoring.assessment import RiskAssessment, RiskBand
-from models.scoring.params import MODEL_VERSION, SUB_SCORES
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.trajectory import default_window, trajectory
-from models.scoring.uncertainty import DEFAULT_DRAWS
-from service.cli import main
-from service.grpc_gen.sovrisk.v1 import risk_pb2, simulation_pb2
-from service.reports import STAGES, build_report
-from service.reports.csv_report import COLUMNS
+from sovrisk.models.errors import InvalidParameterError, NotFoundError
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.scoring.assessment import RiskAssessment, RiskBand
+from sovrisk.models.scoring.params import MODEL_VERSION, SUB_SCORES
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.trajectory import default_window, trajectory
+from sovrisk.models.scoring.uncertainty import DEFAULT_DRAWS
+from sovrisk.service.cli import main
+from sovrisk.service.grpc_gen.sovrisk.v1 import risk_pb2, simulation_pb2
+from sovrisk.service.reports import STAGES, build_report
+from sovrisk.service.reports.csv_report import COLUMNS
 from tests.conftest import SMALL, SMALL_AS_OF, DatasetCopy
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data"
@@ -608,7 +608,7 @@ def test_cli_stdout_and_errors(capsysbinary: pytest.CaptureFixture[bytes]) -> No
 
 
 def test_the_cli_knows_every_report_format() -> None:
-    from service import report_cli
-    from service.reports import FORMATS
+    from sovrisk.service import report_cli
+    from sovrisk.service.reports import FORMATS
 
     assert tuple(FORMATS) == report_cli.FORMATS

@@ -26,18 +26,27 @@ from pathlib import Path
 
 import pytest
 
-from models.analysis.resilience import (
+from sovrisk.models.analysis.resilience import (
     DEFAULT_HORIZON_WEEKS,
     ResilienceResult,
     demand_shares,
     resilience_analysis,
 )
-from models.errors import DataIssue, DataValidationError, InvalidParameterError, NotFoundError
-from models.graph.loader import load_dataset
-from models.graph.resilience_data import ProviderDemand, load_provider_demand, load_resilience
-from models.graph.schema import NodeKind, Quality
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import (
+    DataIssue,
+    DataValidationError,
+    InvalidParameterError,
+    NotFoundError,
+)
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.resilience_data import (
+    ProviderDemand,
+    load_provider_demand,
+    load_resilience,
+)
+from sovrisk.models.graph.schema import NodeKind, Quality
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.risk_engine import RiskEngine
 from tests.conftest import FIXTURES, SMALL
 
 RES_SMALL = FIXTURES / "resilience_small"

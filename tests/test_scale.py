@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from benchmarks.synthetic import degraded_batches, layered_graph, level_sizes, top_rows
-from models.engine.compiled import CompiledGraph, _levels, compile_graph
-from models.engine.edgetable import (
+from sovrisk.models.engine.compiled import CompiledGraph, _levels, compile_graph
+from sovrisk.models.engine.edgetable import (
     EdgeTable,
     EdgeTableError,
     load_edge_table,
     read_edge_table,
     save_edge_table,
 )
-from models.engine.reference import ReferenceGraph
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.engine.reference import ReferenceGraph
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 # -- levels ----------------------------------------------------------------------------------
 
@@ -357,8 +357,8 @@ def test_degraded_batches_reuse_one_buffer() -> None:
 def test_numba_kernel_on_a_synthetic_graph(shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The Monte Carlo entry point on both paths: the numba kernel (forced, with every level
     # split over three threads) and numpy give the same bits, and match the reference.
-    kernels = pytest.importorskip("models.engine.kernels", reason="numba is not installed")
-    from models.engine import compiled
+    kernels = pytest.importorskip("sovrisk.models.engine.kernels", reason="numba is not installed")
+    from sovrisk.models.engine import compiled
 
     table = layered_graph(10_000, seed=5, shape=shape)
     cg = table.compile()

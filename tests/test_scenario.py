@@ -10,10 +10,10 @@ import datetime as dt
 
 import pytest
 
-from models.errors import InvalidParameterError
-from models.graph.schema import Provenance, Quality, Regime
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.scenarios import (
+from sovrisk.models.errors import InvalidParameterError
+from sovrisk.models.graph.schema import Provenance, Quality, Regime
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.scenarios import (
     ActivateRegime,
     AddRegime,
     DegradeCountry,

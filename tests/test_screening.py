@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from models.graph.loader import load_dataset
-from models.graph.supply_graph import SupplyGraph
-from models.screening.matching import (
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.screening.matching import (
     DEFAULT_MATCH_THRESHOLD,
     DEFAULT_REVIEW_THRESHOLD,
     DISCLAIMER,
@@ -35,7 +35,7 @@ from models.screening.matching import (
     normalise_country,
     normalise_name,
 )
-from service.cli import main
+from sovrisk.service.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENING_DATA = ROOT / "data" / "screening"

@@ -11,11 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.analysis.sensitivity import sensitivity
-from models.analysis.simulation import NODE_FAILURES_ID, NodeFailures, SimulationResult, simulate
-from models.engine.compiled import CompiledGraph
-from models.errors import InvalidParameterError, NotFoundError
-from models.graph.events import Event, Pert
+from sovrisk.models.analysis.sensitivity import sensitivity
+from sovrisk.models.analysis.simulation import (
+    NODE_FAILURES_ID,
+    NodeFailures,
+    SimulationResult,
+    simulate,
+)
+from sovrisk.models.engine.compiled import CompiledGraph
+from sovrisk.models.errors import InvalidParameterError, NotFoundError
+from sovrisk.models.graph.events import Event, Pert
 
 
 def two_providers() -> CompiledGraph:

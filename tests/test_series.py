@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from models.errors import DataValidationError
-from models.graph.bundle import load_bundle
-from models.graph.dated import fleet_shares, graph_at
-from models.graph.series import CAPACITY_HEADER, FleetBasis, Quarter, quarters
+from sovrisk.models.errors import DataValidationError
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.graph.dated import fleet_shares, graph_at
+from sovrisk.models.graph.series import CAPACITY_HEADER, FleetBasis, Quarter, quarters
 
 SMALL = Path(__file__).parent / "fixtures" / "small"
 

@@ -26,10 +26,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from models.graph.loader import load_dataset
-from models.scoring.assessment import RiskVector
-from models.scoring.params import MODEL_VERSION
-from service.grpc_gen.sovrisk.v1 import (
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.scoring.assessment import RiskVector
+from sovrisk.models.scoring.params import MODEL_VERSION
+from sovrisk.service.grpc_gen.sovrisk.v1 import (
     common_pb2,
     graph_pb2,
     graph_pb2_grpc,
@@ -37,8 +37,8 @@ from service.grpc_gen.sovrisk.v1 import (
     risk_pb2_grpc,
     scenario_pb2,
 )
-from service.registry import GraphRegistry
-from service.server import RunningServer, start_server
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.server import RunningServer, start_server
 from tests.conftest import SMALL, DatasetCopy
 
 ABS = 1e-6

@@ -12,11 +12,11 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from service.grpc_gen.sovrisk.v1 import report_pb2 as r
-from service.grpc_gen.sovrisk.v1 import risk_pb2_grpc
-from service.registry import GraphRegistry
-from service.reports import build_report
-from service.server import RunningServer, start_server
+from sovrisk.service.grpc_gen.sovrisk.v1 import report_pb2 as r
+from sovrisk.service.grpc_gen.sovrisk.v1 import risk_pb2_grpc
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.reports import build_report
+from sovrisk.service.server import RunningServer, start_server
 from tests.conftest import SMALL
 from tests.test_server import bad_fields
 

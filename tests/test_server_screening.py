@@ -10,10 +10,10 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from service.grpc_gen.sovrisk.v1 import risk_pb2_grpc
-from service.grpc_gen.sovrisk.v1 import screening_pb2 as s
-from service.registry import DEFAULT_DATA_DIR, GraphRegistry
-from service.server import RunningServer, start_server
+from sovrisk.service.grpc_gen.sovrisk.v1 import risk_pb2_grpc
+from sovrisk.service.grpc_gen.sovrisk.v1 import screening_pb2 as s
+from sovrisk.service.registry import DEFAULT_DATA_DIR, GraphRegistry
+from sovrisk.service.server import RunningServer, start_server
 from tests.test_server import bad_fields
 
 SAMPLE = Path(__file__).parent / "fixtures" / "screening" / "sample_suppliers.csv"

@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 from grpc_status import rpc_status
 
-from service.grpc_gen.sovrisk.v1 import risk_pb2, risk_pb2_grpc, simulation_pb2
-from service.registry import DEFAULT_DATA_DIR, GraphRegistry
-from service.server import RunningServer, start_server
+from sovrisk.service.grpc_gen.sovrisk.v1 import risk_pb2, risk_pb2_grpc, simulation_pb2
+from sovrisk.service.registry import DEFAULT_DATA_DIR, GraphRegistry
+from sovrisk.service.server import RunningServer, start_server
 from tests.conftest import SMALL
 
 

@@ -13,17 +13,17 @@ import pytest_asyncio
 from google.rpc import error_details_pb2
 from google.type import date_pb2
 
-from service.auth import TokenAuthenticator
-from service.grpc_gen.sovrisk.v1 import (
+from sovrisk.service.auth import TokenAuthenticator
+from sovrisk.service.grpc_gen.sovrisk.v1 import (
     graph_pb2,
     graph_pb2_grpc,
     history_pb2,
     risk_pb2,
     risk_pb2_grpc,
 )
-from service.grpc_gen.sovrisk.v1 import version_pb2 as v
-from service.registry import GraphRegistry
-from service.server import RunningServer, start_server
+from sovrisk.service.grpc_gen.sovrisk.v1 import version_pb2 as v
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.server import RunningServer, start_server
 from tests.conftest import SMALL
 from tests.test_server import bad_fields, rpc_error, unpack
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.analysis.simulation import (
+from sovrisk.models.analysis.simulation import (
     DRAW_BLOCK,
     NODE_FAILURES_ID,
     Cancelled,
@@ -37,12 +37,12 @@ from models.analysis.simulation import (
     sample_pert,
     simulate,
 )
-from models.engine.compiled import CompiledGraph, compile_graph
-from models.errors import InvalidParameterError, NotFoundError
-from models.graph.events import Event, EventMode, Pert, load_events
-from models.graph.loader import load_dataset
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.engine.compiled import CompiledGraph, compile_graph
+from sovrisk.models.errors import InvalidParameterError, NotFoundError
+from sovrisk.models.graph.events import Event, EventMode, Pert, load_events
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 N = 20_000
@@ -324,7 +324,7 @@ def test_default_failures_skip_providers_and_aggregate_markets() -> None:
     assert result.node_failures is not None and result.node_failures.probability == 0.01
     drivers = [a.driver for a in result.providers[0].attributions]
     assert drivers == [NODE_FAILURES_ID]
-    from models.analysis.simulation import _failure_sites
+    from sovrisk.models.analysis.simulation import _failure_sites
 
     nodes, shares, _ = _failure_sites(
         compile_graph(graph), graph, {p.id for p in graph.providers()}, result.node_failures, 52.0

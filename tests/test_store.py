@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from models.graph.dataset import DatasetFiles
-from service.store import (
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.service.store import (
     ScoreRecord,
     SqlGraphStore,
     StaleBaseError,
@@ -17,7 +17,7 @@ from service.store import (
     VersionRecord,
     open_store,
 )
-from service.store.migrations import MIGRATIONS
+from sovrisk.service.store.migrations import MIGRATIONS
 from tests.conftest import SMALL
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from models.analysis.concentration import hhi
-from models.graph.dataset import DatasetFiles
-from service.auth import TokenAuthenticator
-from service.cli import main
-from service.registry import GraphRegistry
-from service.store import open_store
+from sovrisk.models.analysis.concentration import hhi
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.service.auth import TokenAuthenticator
+from sovrisk.service.cli import main
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.store import open_store
 from tests.conftest import SMALL
 from tests.test_eto_import import ETO, EXPECTED_HHI, _graph_country_shares
 
@@ -128,8 +128,8 @@ def test_json_export_imports_back_with_the_same_records(tmp_path: Path) -> None:
 def test_json_round_trip_keeps_buffers_input_classes_and_compute() -> None:
     # The bundled data carry node buffers, edge input classes and buffer overrides: a JSON
     # export read back must give the same records (the content hash covers all of them).
-    from models.graph.loader import load_dataset
-    from service import dataset_json
+    from sovrisk.models.graph.loader import load_dataset
+    from sovrisk.service import dataset_json
 
     files = DatasetFiles.from_directory(Path(__file__).parent.parent / "data")
     back = dataset_json.loads(dataset_json.dumps(files))

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from models.analysis.allocation import AllocationRule
-from models.graph.bundle import load_bundle
-from models.graph.series import Quarter
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.scenarios import (
+from sovrisk.models.analysis.allocation import AllocationRule
+from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.scenarios import (
     DegradePool,
     QualifyAlternate,
     Scenario,
     SetCapacity,
     run_scenario,
 )
-from models.scoring.trajectory import TrajectoryPoint, trajectory
+from sovrisk.models.scoring.trajectory import TrajectoryPoint, trajectory
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 RULES = (

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.errors import InvalidParameterError
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.uncertainty import (
+from sovrisk.models.errors import InvalidParameterError
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.uncertainty import (
     COMPOSITE,
     MAX_DRAWS,
     _summarise,

@@ -35,11 +35,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.engine.compiled import CompiledGraph, EdgeTerm, FloatArray
-from models.engine.impacts import ImpactModel
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.schema import NodeKind
-from models.graph.series import (
+from sovrisk.models.engine.compiled import CompiledGraph, EdgeTerm, FloatArray
+from sovrisk.models.engine.impacts import ImpactModel
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.schema import NodeKind
+from sovrisk.models.graph.series import (
     OTHER_CLAIMANT,
     CapacityState,
     Claim,
@@ -48,7 +48,7 @@ from models.graph.series import (
     Quarter,
     pool_members,
 )
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 #: Categories whose suppliers name the firm that buys a chip's wafers and packaging.
 DESIGN_CATEGORIES = ("design", "asic_partner")

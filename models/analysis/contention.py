@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.analysis.resilience import demand_shares
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.graph.resilience_data import ProviderDemand
-from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
+from sovrisk.models.analysis.resilience import demand_shares
+from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from sovrisk.models.graph.resilience_data import ProviderDemand
+from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 if TYPE_CHECKING:
-    from models.engine.impacts import ImpactModel
+    from sovrisk.models.engine.impacts import ImpactModel
 
 #: Nodes with any of these tags are bottlenecks by default (each node, and a group per tag).
 DEFAULT_BOTTLENECK_TAGS: tuple[str, ...] = ("cowos", "advanced_packaging", "hbm")

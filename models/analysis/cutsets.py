@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
+from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 if TYPE_CHECKING:
-    from models.engine.impacts import ImpactModel
+    from sovrisk.models.engine.impacts import ImpactModel
 
 DEFAULT_CUT_THRESHOLD = 0.5
 #: ``a(P | set)`` must be below the threshold by more than this to count (rounding).

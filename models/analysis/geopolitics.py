@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.engine.compiled import EdgeTerm, FloatArray
-from models.engine.impacts import ImpactModel
-from models.graph.events import Event, EventKind, EventMode
+from sovrisk.models.engine.compiled import EdgeTerm, FloatArray
+from sovrisk.models.engine.impacts import ImpactModel
+from sovrisk.models.graph.events import Event, EventKind, EventMode
 
 #: Annual probability of a governance event at a WGI-derived risk of 100 (the worst rating).
 GOVERNANCE_RATE = 0.01

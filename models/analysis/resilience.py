@@ -47,13 +47,13 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from models.engine.compiled import FloatArray
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.graph.resilience_data import ProviderDemand, ResilienceData
-from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
+from sovrisk.models.engine.compiled import FloatArray
+from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from sovrisk.models.graph.resilience_data import ProviderDemand, ResilienceData
+from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 if TYPE_CHECKING:
-    from models.engine.impacts import ImpactModel
+    from sovrisk.models.engine.impacts import ImpactModel
 
 #: TTS LPs stop at this horizon; a TTS that reaches it is reported as infinite.
 DEFAULT_HORIZON_WEEKS = 520.0

@@ -35,9 +35,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from models.analysis.simulation import DriverSamples, SimulationResult
-from models.engine.compiled import FloatArray
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from sovrisk.models.analysis.simulation import DriverSamples, SimulationResult
+from sovrisk.models.engine.compiled import FloatArray
+from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
 
 #: Fewest samples a sensitivity analysis accepts (both parts need enough to fit and score).
 MIN_SAMPLES = 40

@@ -48,11 +48,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from models.analysis.allocation import PoolAllocation
-from models.engine.compiled import CompiledGraph, EdgeTerm, FloatArray, IntArray, compile_graph
-from models.engine.impacts import ImpactModel
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.graph.events import (
+from sovrisk.models.analysis.allocation import PoolAllocation
+from sovrisk.models.engine.compiled import (
+    CompiledGraph,
+    EdgeTerm,
+    FloatArray,
+    IntArray,
+    compile_graph,
+)
+from sovrisk.models.engine.impacts import ImpactModel
+from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from sovrisk.models.graph.events import (
     DEFAULT_HORIZON_WEEKS,
     INDEPENDENT_FAILURES_ID,
     Event,
@@ -62,8 +68,8 @@ from models.graph.events import (
     event_violations,
     pert_problems,
 )
-from models.graph.schema import AGGREGATE_MARKET_TAG, PRODUCING_KINDS
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, PRODUCING_KINDS
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 BoolArray = npt.NDArray[np.bool_]
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.engine.compiled import FloatArray
-from models.engine.impacts import HEADLINE_HORIZON, ImpactModel
-from models.graph.dated import FLEET_CATEGORY
-from models.graph.schema import NodeKind
+from sovrisk.models.engine.compiled import FloatArray
+from sovrisk.models.engine.impacts import HEADLINE_HORIZON, ImpactModel
+from sovrisk.models.graph.dated import FLEET_CATEGORY
+from sovrisk.models.graph.schema import NodeKind
 
 #: A chokepoint of the merchant fleet cuts at least this share of it (long run).
 DEFAULT_THRESHOLD = 0.5

@@ -60,7 +60,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve_triangular
 
-from models.graph.schema import InputClass
+from sovrisk.models.graph.schema import InputClass
 
 try:  # the kernel behind ``csr @ dense``, called directly to reuse preallocated buffers
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
@@ -70,9 +70,9 @@ except ImportError:  # pragma: no cover - a scipy without the private module: us
     _csr_matvecs = None
 
 if TYPE_CHECKING:
-    from models.engine.kernels import KernelPlan
-    from models.graph.series import Alternate
-    from models.graph.supply_graph import SupplyGraph
+    from sovrisk.models.engine.kernels import KernelPlan
+    from sovrisk.models.graph.series import Alternate
+    from sovrisk.models.graph.supply_graph import SupplyGraph
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -109,7 +109,7 @@ def _kernel_importable() -> bool:
     if importlib.util.find_spec("numba") is None:
         return False
     try:
-        import models.engine.kernels  # noqa: F401
+        import sovrisk.models.engine.kernels  # noqa: F401
     except Exception as exc:  # pragma: no cover - e.g. a numba built for another numpy, or
         # no writable cache directory (set NUMBA_CACHE_DIR): the numpy path still works
         warnings.warn(f"numba kernel unavailable, using numpy: {exc!r}", stacklevel=2)
@@ -775,7 +775,7 @@ class _Plan:
 
     def kernel_plan(self) -> KernelPlan:
         """The node-major layout for :mod:`models.engine.kernels` (built once)."""
-        from models.engine import kernels
+        from sovrisk.models.engine import kernels
 
         if not self._kernel:
             self._kernel.append(kernels.build_plan(self.n_rows, self.ops))
@@ -977,7 +977,7 @@ class _Runner:
 
     def _run_kernel(self, up: npt.NDArray[np.floating[Any]], c0: int, c1: int) -> npt.NDArray[Any]:
         """:meth:`run` through the numba kernel (same plan, same arithmetic)."""
-        from models.engine import kernels
+        from sovrisk.models.engine import kernels
 
         width = c1 - c0
         n = self.plan.n_rows

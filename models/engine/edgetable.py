@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.engine.compiled import CompiledGraph, FloatArray, IntArray, _factorise
+from sovrisk.models.engine.compiled import CompiledGraph, FloatArray, IntArray, _factorise
 
 FORMAT = "sovrisk-edge-table/1"
 CSV_HEADER = ("consumer", "category", "supplier", "share")

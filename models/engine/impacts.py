@@ -33,17 +33,17 @@ from functools import lru_cache
 
 import numpy as np
 
-from models.engine.compiled import EdgeTerm, FloatArray, compile_graph
-from models.graph.regimes import RegimeState, regime_state
-from models.graph.schema import (
+from sovrisk.models.engine.compiled import EdgeTerm, FloatArray, compile_graph
+from sovrisk.models.graph.regimes import RegimeState, regime_state
+from sovrisk.models.graph.schema import (
     AGGREGATE_MARKET_TAG,
     DestinationBasis,
     NodeKind,
     Regime,
     RegimeMeasure,
 )
-from models.graph.series import Alternate
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.graph.series import Alternate
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 #: The reporting horizons in weeks (METHODS v2 §2).
 HORIZONS: tuple[float, ...] = (4.0, 13.0, 26.0, 52.0, 104.0)

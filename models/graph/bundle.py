@@ -8,17 +8,17 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.graph.dataset import DatasetFiles
-from models.graph.events import Event, load_events
-from models.graph.loader import load_dataset
-from models.graph.resilience_data import (
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.models.graph.events import Event, load_events
+from sovrisk.models.graph.loader import load_dataset
+from sovrisk.models.graph.resilience_data import (
     ProviderDemand,
     ResilienceData,
     load_provider_demand,
     load_resilience,
 )
-from models.graph.series import SERIES_FILES, DatedSeries, load_series
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.graph.series import SERIES_FILES, DatedSeries, load_series
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 EVENTS_FILE = "events.csv"
 RESILIENCE_FILE = "resilience.csv"

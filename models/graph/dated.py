@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from models.graph.schema import NodeKind, SupplyEdge
-from models.graph.series import DatedSeries, FleetBasis, FleetMix, Interpolated, Quarter
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.graph.schema import NodeKind, SupplyEdge
+from sovrisk.models.graph.series import DatedSeries, FleetBasis, FleetMix, Interpolated, Quarter
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 FLEET_CATEGORY = "fleet"
 #: Shares that differ by less than this are the same mix: edges.csv writes the snapshot's

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.errors import DataIssue, DataValidationError
-from models.graph.bundle import Supplements, load_supplements
-from models.graph.dataset import AppliedChanges, Change, DatasetFiles, apply_changes
-from models.graph.events import EVENT_HEADER
-from models.graph.loader import (
+from sovrisk.models.errors import DataIssue, DataValidationError
+from sovrisk.models.graph.bundle import Supplements, load_supplements
+from sovrisk.models.graph.dataset import AppliedChanges, Change, DatasetFiles, apply_changes
+from sovrisk.models.graph.events import EVENT_HEADER
+from sovrisk.models.graph.loader import (
     COUNTRY_COLUMNS,
     EDGE_HEADER,
     NODE_HEADER,
@@ -24,8 +24,8 @@ from models.graph.loader import (
     SOURCE_HEADER,
     load_dataset,
 )
-from models.graph.resilience_data import DEMAND_COLUMNS, RESILIENCE_COLUMNS
-from models.graph.series import (
+from sovrisk.models.graph.resilience_data import DEMAND_COLUMNS, RESILIENCE_COLUMNS
+from sovrisk.models.graph.series import (
     ALLOCATION_FILE,
     ALLOCATION_HEADER,
     ALTERNATES_FILE,
@@ -37,7 +37,7 @@ from models.graph.series import (
     FLEET_FILE,
     FLEET_HEADER,
 )
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 #: Column order for a table an edit creates (only optional files can be absent).
 NEW_TABLE_HEADERS: dict[str, tuple[str, ...]] = {

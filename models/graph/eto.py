@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from models.graph.dataset import REQUIRED_FILES
-from models.graph.loader import (
+from sovrisk.models.graph.dataset import REQUIRED_FILES
+from sovrisk.models.graph.loader import (
     COUNTRY_COLUMNS,
     EDGE_HEADER,
     NODE_HEADER,
@@ -44,7 +44,7 @@ from models.graph.loader import (
     SITE_HEADER,
     SOURCE_HEADER,
 )
-from models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
+from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
 #: Source id carried by every record derived from the ETO files.
 SOURCE_ID = "cset-eto-chip-explorer"

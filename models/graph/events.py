@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from models.errors import DataIssue, DataValidationError, FieldViolation
-from models.graph.dataset import DatasetFiles
-from models.graph.loader import ID_RE, ISO3_RE, Root, _Row, _rows
-from models.graph.schema import Quality
+from sovrisk.models.errors import DataIssue, DataValidationError, FieldViolation
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.models.graph.loader import ID_RE, ISO3_RE, Root, _Row, _rows
+from sovrisk.models.graph.schema import Quality
 
 if TYPE_CHECKING:
-    from models.graph.supply_graph import SupplyGraph
+    from sovrisk.models.graph.supply_graph import SupplyGraph
 
 #: Weeks in the default horizon: probabilities in events.csv are "within the next year".
 DEFAULT_HORIZON_WEEKS = 52.0

@@ -21,9 +21,9 @@ from typing import TypeVar
 
 import networkx as nx
 
-from models.errors import DataIssue, DataValidationError
-from models.graph.dataset import DatasetFiles
-from models.graph.schema import (
+from sovrisk.models.errors import DataIssue, DataValidationError
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.models.graph.schema import (
     LAYERS,
     LISTED_KINDS,
     MAX_BUFFER_WEEKS,
@@ -46,7 +46,7 @@ from models.graph.schema import (
     SourceKind,
     SupplyEdge,
 )
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 #: Where a dataset's files are read from: a folder, or the files held in memory.
 Root = Path | DatasetFiles

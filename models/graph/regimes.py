@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from models.graph.schema import Regime
+from sovrisk.models.graph.schema import Regime
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.errors import DataIssue, DataValidationError
-from models.graph.dataset import DatasetFiles
-from models.graph.loader import Root, _Row, _rows
-from models.graph.schema import NodeKind, Provenance
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.errors import DataIssue, DataValidationError
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.models.graph.loader import Root, _Row, _rows
+from sovrisk.models.graph.schema import NodeKind, Provenance
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 RESILIENCE_FILE = "resilience.csv"
 DEMAND_FILE = "provider_demand.csv"

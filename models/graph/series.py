@@ -32,11 +32,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from models.errors import DataIssue, DataValidationError
-from models.graph.dataset import DatasetFiles
-from models.graph.loader import SHARE_TOLERANCE, _Row, _rows
-from models.graph.schema import NodeKind, Provenance
-from models.graph.supply_graph import SupplyGraph
+from sovrisk.models.errors import DataIssue, DataValidationError
+from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.models.graph.loader import SHARE_TOLERANCE, _Row, _rows
+from sovrisk.models.graph.schema import NodeKind, Provenance
+from sovrisk.models.graph.supply_graph import SupplyGraph
 
 FLEET_FILE = "fleet.csv"
 CAPACITY_FILE = "capacity.csv"

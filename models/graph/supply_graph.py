@@ -16,9 +16,9 @@ from typing import Any, TypeVar, cast
 
 import networkx as nx
 
-from models.errors import NotFoundError
-from models.graph.lookup import iso3_of, suggest
-from models.graph.schema import (
+from sovrisk.models.errors import NotFoundError
+from sovrisk.models.graph.lookup import iso3_of, suggest
+from sovrisk.models.graph.schema import (
     DEFAULT_INPUT_CLASS,
     CountryRisk,
     DatasetInfo,

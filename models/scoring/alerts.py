@@ -9,8 +9,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from models.errors import FieldViolation, InvalidParameterError
-from models.scoring.params import SUB_SCORES
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.scoring.params import SUB_SCORES
 
 #: The watched scores: the composite and the sub-scores (models.scoring.params.SUB_SCORES).
 METRICS: tuple[str, ...] = ("composite", *SUB_SCORES)

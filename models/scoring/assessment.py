@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from models.analysis.concentration import Band
-from models.analysis.sovereignty import Sovereignty
+from sovrisk.models.analysis.concentration import Band
+from sovrisk.models.analysis.sovereignty import Sovereignty
 
 #: Said in every response: how to read the numbers.
 SCORE_INTERPRETATION = (

@@ -7,9 +7,9 @@ fixed example country."""
 
 from __future__ import annotations
 
-from models.analysis.concentration import CR1_FLAG_PERCENT
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.assessment import Check, CheckStatus, RiskAssessment
+from sovrisk.models.analysis.concentration import CR1_FLAG_PERCENT
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.assessment import Check, CheckStatus, RiskAssessment
 
 #: A single country whose loss would cut at least this much supply fails the country check.
 COUNTRY_IMPACT_LIMIT = 0.5

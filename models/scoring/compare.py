@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from models.errors import DataValidationError
-from models.graph.dataset import (
+from sovrisk.models.errors import DataValidationError
+from sovrisk.models.graph.dataset import (
     TABLES,
     Change,
     DatasetFiles,
@@ -37,11 +37,11 @@ from models.graph.dataset import (
     diff_datasets,
     records_of,
 )
-from models.graph.editing import NEW_TABLE_HEADERS, EditRejected
-from models.graph.regimes import regime_state
-from models.scoring.assessment import RiskAssessment
-from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.graph.editing import NEW_TABLE_HEADERS, EditRejected
+from sovrisk.models.graph.regimes import regime_state
+from sovrisk.models.scoring.assessment import RiskAssessment
+from sovrisk.models.scoring.params import ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 #: At most this many causes per step are measured one by one (each needs an engine build);
 #: the rest are reported together.

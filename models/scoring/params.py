@@ -7,8 +7,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.schema import LAYERS
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.schema import LAYERS
 
 #: Version of the scoring model; part of every result's provenance.
 MODEL_VERSION = "0.5.0"

@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from models.analysis.allocation import (
+from sovrisk.models.analysis.allocation import (
     RULES,
     AllocationRule,
     Pool,
     pools_at,
     standing_shortfall,
 )
-from models.analysis.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
-from models.analysis.geopolitics import (
+from sovrisk.models.analysis.concentration import CR1_FLAG_PERCENT, bands, cr1, hhi, n_eff
+from sovrisk.models.analysis.geopolitics import (
     GEO_HALF,
     GOVERNANCE_PREFIX,
     GOVERNANCE_RATE,
@@ -37,9 +37,9 @@ from models.analysis.geopolitics import (
     event_loss_curves,
     geo_score,
 )
-from models.analysis.sovereignty import sovereignty
-from models.engine.compiled import FloatArray
-from models.engine.impacts import (
+from sovrisk.models.analysis.sovereignty import sovereignty
+from sovrisk.models.engine.compiled import FloatArray
+from sovrisk.models.engine.impacts import (
     CURVE_HORIZONS,
     HORIZONS,
     LONG,
@@ -49,14 +49,14 @@ from models.engine.impacts import (
     ImpactModel,
     horizon_index,
 )
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.bundle import Supplements
-from models.graph.dated import DatedGraph, graph_at
-from models.graph.schema import AGGREGATE_MARKET_TAG, Quality
-from models.graph.series import Quarter
-from models.graph.supply_graph import SupplyGraph
-from models.scoring import checks as checks_mod
-from models.scoring.assessment import (
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.bundle import Supplements
+from sovrisk.models.graph.dated import DatedGraph, graph_at
+from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, Quality
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring import checks as checks_mod
+from sovrisk.models.scoring.assessment import (
     CategoryConcentration,
     ContentionView,
     CountryContribution,
@@ -77,14 +77,14 @@ from models.scoring.assessment import (
     Share,
     SubScore,
 )
-from models.scoring.params import MODEL_VERSION, SUB_SCORES, ScoringParams
+from sovrisk.models.scoring.params import MODEL_VERSION, SUB_SCORES, ScoringParams
 
 if TYPE_CHECKING:
-    from models.analysis.contention import ContentionResult
-    from models.analysis.cutsets import CutSetResult
-    from models.analysis.resilience import ResilienceResult
-    from models.analysis.simulation import ProviderRisk, SimulationResult
-    from models.graph.events import Event
+    from sovrisk.models.analysis.contention import ContentionResult
+    from sovrisk.models.analysis.cutsets import CutSetResult
+    from sovrisk.models.analysis.resilience import ResilienceResult
+    from sovrisk.models.analysis.simulation import ProviderRisk, SimulationResult
+    from sovrisk.models.graph.events import Event
 
 R = TypeVar("R")
 
@@ -278,7 +278,7 @@ class RiskEngine(ImpactModel):
         """Minimal cut sets (size <= 2, a(P) < 0.5) of every provider, computed once."""
         with self._lazy_lock:
             if self._cut_sets is None:
-                from models.analysis.cutsets import minimal_cut_sets
+                from sovrisk.models.analysis.cutsets import minimal_cut_sets
 
                 self._cut_sets = minimal_cut_sets(self)
             return self._cut_sets
@@ -287,7 +287,7 @@ class RiskEngine(ImpactModel):
         """Buyer-side contention on CoWoS-class and HBM bottlenecks, computed once."""
         with self._lazy_lock:
             if self._contention is None:
-                from models.analysis.contention import contention_analysis
+                from sovrisk.models.analysis.contention import contention_analysis
 
                 self._contention = contention_analysis(self, self.supplements.demand)
             return self._contention
@@ -297,7 +297,7 @@ class RiskEngine(ImpactModel):
         without resilience data."""
         with self._lazy_lock:
             if self._resilience is False:
-                from models.analysis.resilience import resilience_analysis
+                from sovrisk.models.analysis.resilience import resilience_analysis
 
                 data = self.supplements.resilience
                 self._resilience = (
@@ -311,7 +311,7 @@ class RiskEngine(ImpactModel):
         or None without events."""
         with self._lazy_lock:
             if self._tail is False:
-                from models.analysis.simulation import simulate
+                from sovrisk.models.analysis.simulation import simulate
 
                 events = self.supplements.events
                 self._tail = (
@@ -938,7 +938,7 @@ def _ab_share(weights: Mapping[Quality, float]) -> float | None:
 
 def _event_members(engine: RiskEngine, event: Event) -> FloatArray:
     """How much of each node's capacity an event takes (a blockade: its countries' sites)."""
-    from models.analysis.simulation import member_exposure
+    from sovrisk.models.analysis.simulation import member_exposure
 
     exposure = member_exposure(event, engine.compiled, engine.graph)
     if event.member_countries:

@@ -34,17 +34,17 @@ from dataclasses import dataclass, replace
 import networkx as nx
 import numpy as np
 
-from models.analysis.allocation import AllocationRule, pool_scale
-from models.engine.compiled import EdgeTerm
-from models.engine.impacts import HORIZONS, CountryEvent
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.bundle import Supplements
-from models.graph.schema import Provenance, Quality, Regime, Site, SupplyEdge
-from models.graph.series import Alternate, DatedSeries, pool_members
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.assessment import RiskAssessment
-from models.scoring.params import SUB_SCORES, ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.analysis.allocation import AllocationRule, pool_scale
+from sovrisk.models.engine.compiled import EdgeTerm
+from sovrisk.models.engine.impacts import HORIZONS, CountryEvent
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.bundle import Supplements
+from sovrisk.models.graph.schema import Provenance, Quality, Regime, Site, SupplyEdge
+from sovrisk.models.graph.series import Alternate, DatedSeries, pool_members
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.assessment import RiskAssessment
+from sovrisk.models.scoring.params import SUB_SCORES, ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 #: Source id recorded on edges a scenario adds (they are hypotheses, not data).
 SCENARIO_SOURCE = "scenario"
@@ -514,7 +514,7 @@ def scenario_graph(graph: SupplyGraph, scenario: Scenario, as_of: dt.date) -> Su
             regimes[p.regime.id] = p.regime
     sources = dict(graph.sources)
     if any(isinstance(p, SetShare | AddRegime | MoveCapacity) for p in structural):
-        from models.graph.schema import Source
+        from sovrisk.models.graph.schema import Source
 
         sources[SCENARIO_SOURCE] = Source(
             SCENARIO_SOURCE,

@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.series import FleetBasis, Quarter, quarters
-from models.scoring.assessment import LossUnits, PoolShortfall, RiskAssessment, RiskBand
-from models.scoring.params import ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.series import FleetBasis, Quarter, quarters
+from sovrisk.models.scoring.assessment import LossUnits, PoolShortfall, RiskAssessment, RiskBand
+from sovrisk.models.scoring.params import ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 #: Longest trajectory served in one call (ten years of quarters).
 MAX_TRAJECTORY_QUARTERS = 40

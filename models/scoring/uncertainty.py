@@ -31,14 +31,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from models.errors import FieldViolation, InvalidParameterError
-from models.graph.bundle import Supplements
-from models.graph.series import DatedSeries
-from models.graph.supply_graph import SupplyGraph
-from models.scoring.assessment import RiskAssessment
-from models.scoring.limits import DEFAULT_DRAWS, DEFAULT_SEED, MAX_DRAWS
-from models.scoring.params import SUB_SCORES, ScoringParams
-from models.scoring.risk_engine import RiskEngine, compose
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.graph.bundle import Supplements
+from sovrisk.models.graph.series import DatedSeries
+from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.assessment import RiskAssessment
+from sovrisk.models.scoring.limits import DEFAULT_DRAWS, DEFAULT_SEED, MAX_DRAWS
+from sovrisk.models.scoring.params import SUB_SCORES, ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine, compose
 
 #: The tail samples per draw.
 DRAW_TAIL_SAMPLES = 2_000

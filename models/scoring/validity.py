@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.engine.impacts import CURVE_HORIZONS, HEADLINE, HORIZONS, CountryEvent
-from models.scoring.assessment import RiskAssessment
-from models.scoring.params import SUB_SCORES, ScoringParams
-from models.scoring.risk_engine import RiskEngine
+from sovrisk.models.engine.impacts import CURVE_HORIZONS, HEADLINE, HORIZONS, CountryEvent
+from sovrisk.models.scoring.assessment import RiskAssessment
+from sovrisk.models.scoring.params import SUB_SCORES, ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine
 
 #: The country that hosts the leading-edge foundry and CoWoS-class packaging (§12).
 LEADING_EDGE_HOST = "TWN"

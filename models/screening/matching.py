@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
-from models.screening.thresholds import DEFAULT_MATCH_THRESHOLD, DEFAULT_REVIEW_THRESHOLD
+from sovrisk.models.screening.thresholds import DEFAULT_MATCH_THRESHOLD, DEFAULT_REVIEW_THRESHOLD
 
 if TYPE_CHECKING:
-    from models.graph.supply_graph import SupplyGraph
+    from sovrisk.models.graph.supply_graph import SupplyGraph
 
 DISCLAIMER = (
     "A match is evidence for review, not a compliance determination: confirm every candidate "

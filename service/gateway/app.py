@@ -32,10 +32,10 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from models.errors import FieldViolation
-from service import errors
-from service.gateway import docs_ui
-from service.gateway.http_policy import (
+from sovrisk.models.errors import FieldViolation
+from sovrisk.service import errors
+from sovrisk.service.gateway import docs_ui
+from sovrisk.service.gateway.http_policy import (
     HttpPolicy,
     add_challenge,
     add_cors_headers,
@@ -43,8 +43,8 @@ from service.gateway.http_policy import (
     maybe_gzip,
     preflight_response,
 )
-from service.gateway.openapi import DATE, enum_aliases, message_of, openapi_document
-from service.gateway.routes import MEDIA_ROUTES, Route, routes_of
+from sovrisk.service.gateway.openapi import DATE, enum_aliases, message_of, openapi_document
+from sovrisk.service.gateway.routes import MEDIA_ROUTES, Route, routes_of
 
 log = logging.getLogger("sovrisk.gateway")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-from service.gateway import proto_docs
-from service.gateway.routes import _VARIABLE, MEDIA_ROUTES, Route
+from sovrisk.service.gateway import proto_docs
+from sovrisk.service.gateway.routes import _VARIABLE, MEDIA_ROUTES, Route
 
 TITLE = "sovrisk API"
 VERSION = "v1"

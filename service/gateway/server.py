@@ -9,12 +9,12 @@ from typing import cast
 
 from aiohttp import web
 
-from service.auth import TokenAuthenticator
-from service.gateway.app import build_app
-from service.gateway.http_policy import default_allowed_hosts
-from service.grpc_gen.sovrisk.v1 import graph_pb2, risk_pb2
-from service.registry import GraphRegistry
-from service.servicers import GraphServicer, RiskServicer
+from sovrisk.service.auth import TokenAuthenticator
+from sovrisk.service.gateway.app import build_app
+from sovrisk.service.gateway.http_policy import default_allowed_hosts
+from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, risk_pb2
+from sovrisk.service.registry import GraphRegistry
+from sovrisk.service.servicers import GraphServicer, RiskServicer
 
 SERVICES = (
     graph_pb2.DESCRIPTOR.services_by_name["GraphService"],

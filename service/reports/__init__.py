@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from models.graph.series import Quarter
-from models.scoring.risk_engine import RiskEngine
-from models.scoring.uncertainty import check_draws
-from service.reports import csv_report, html_report, json_report, markdown_report
-from service.reports.data import Progress, ProgressFn, ReportData, collect, validate
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.uncertainty import check_draws
+from sovrisk.service.reports import csv_report, html_report, json_report, markdown_report
+from sovrisk.service.reports.data import Progress, ProgressFn, ReportData, collect, validate
 
 #: Format -> file extension of the default output name.
 FORMATS: dict[str, str] = {"html": "html", "md": "md", "csv": "csv", "json": "json"}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
-from models.scoring.params import DEFAULT_LAYER_WEIGHTS, SUB_SCORES
-from models.scoring.risk_engine import SIMULATION_MEASURES
-from models.scoring.uncertainty import COMPOSITE, Uncertainty
-from service.reports.data import ReportData
-from service.text_report import SUB_SCORE_SHORT as SUB_SCORE_SHORT  # one table of column heads
-from service.text_report import spof_nodes as spof_nodes
-from service.text_report import spof_summary as spof_summary
+from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
+from sovrisk.models.scoring.params import DEFAULT_LAYER_WEIGHTS, SUB_SCORES
+from sovrisk.models.scoring.risk_engine import SIMULATION_MEASURES
+from sovrisk.models.scoring.uncertainty import COMPOSITE, Uncertainty
+from sovrisk.service.reports.data import ReportData
+from sovrisk.service.text_report import (
+    SUB_SCORE_SHORT as SUB_SCORE_SHORT,  # one table of column heads
+)
+from sovrisk.service.text_report import spof_nodes as spof_nodes
+from sovrisk.service.text_report import spof_summary as spof_summary
 
 TITLE = "sovrisk: AI-accelerator supply-chain risk report"
 

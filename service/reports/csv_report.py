@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
-from models.scoring.assessment import RiskAssessment
-from models.scoring.params import SUB_SCORES
-from service.reports.data import ReportData
-from service.reports.mapping import ARIBA_CATEGORIES, ariba_1_100, coupa_level
+from sovrisk.models.scoring.assessment import RiskAssessment
+from sovrisk.models.scoring.params import SUB_SCORES
+from sovrisk.service.reports.data import ReportData
+from sovrisk.service.reports.mapping import ARIBA_CATEGORIES, ariba_1_100, coupa_level
 
 #: The columns, in order. Never reorder: downstream imports map columns by position too.
 COLUMNS: tuple[str, ...] = (

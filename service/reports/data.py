@@ -13,16 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.analysis import simulation as sim
-from models.engine.impacts import chokepoint_rank
-from models.errors import FieldViolation, InvalidParameterError, NotFoundError
-from models.graph.schema import Provenance, Source
-from models.graph.series import Quarter
-from models.scoring.assessment import RiskAssessment
-from models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
-from models.scoring.risk_engine import RiskEngine, compose
-from models.scoring.trajectory import TrajectoryPoint, check_range, trajectory
-from models.scoring.uncertainty import Uncertainty, cached_uncertainty
+from sovrisk.models.analysis import simulation as sim
+from sovrisk.models.engine.impacts import chokepoint_rank
+from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
+from sovrisk.models.graph.schema import Provenance, Source
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.scoring.assessment import RiskAssessment
+from sovrisk.models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
+from sovrisk.models.scoring.risk_engine import RiskEngine, compose
+from sovrisk.models.scoring.trajectory import TrajectoryPoint, check_range, trajectory
+from sovrisk.models.scoring.uncertainty import Uncertainty, cached_uncertainty
 
 #: ``progress(stage, fraction)``: the stage name and the fraction (0-1) of the whole report done.
 ProgressFn = Callable[[str, float], None]

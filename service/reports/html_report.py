@@ -6,13 +6,13 @@ The only external URLs in the document are the sources' own links, as plain
 
 from __future__ import annotations
 
-from models.scoring.assessment import CheckStatus, RiskAssessment
-from models.scoring.params import SUB_SCORES
-from service.reports import common as c
-from service.reports import svg
-from service.reports.data import ReportData
-from service.reports.mapping import ARIBA_CATEGORIES, ariba_1_100, coupa_level
-from service.reports.svg import esc
+from sovrisk.models.scoring.assessment import CheckStatus, RiskAssessment
+from sovrisk.models.scoring.params import SUB_SCORES
+from sovrisk.service.reports import common as c
+from sovrisk.service.reports import svg
+from sovrisk.service.reports.data import ReportData
+from sovrisk.service.reports.mapping import ARIBA_CATEGORIES, ariba_1_100, coupa_level
+from sovrisk.service.reports.svg import esc
 
 #: Structural impacts listed per provider under the tree.
 TOP_IMPACTS = 12

@@ -15,12 +15,12 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from models.scoring.assessment import SCORE_INTERPRETATION
-from models.scoring.risk_engine import RiskEngine
-from service import converters as conv
-from service import simulation_converters as sim_conv
-from service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, simulation_pb2
-from service.reports.data import ReportData
+from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION
+from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.service import converters as conv
+from sovrisk.service import simulation_converters as sim_conv
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2, risk_pb2, simulation_pb2
+from sovrisk.service.reports.data import ReportData
 
 _CHOKEPOINT_KIND = {
     "node": risk_pb2.CHOKEPOINT_KIND_NODE,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from models.scoring.assessment import RiskBand
+from sovrisk.models.scoring.assessment import RiskBand
 
 #: Ariba custom risk category -> the sovrisk score behind it ("composite" or a sub-score key).
 ARIBA_CATEGORIES: tuple[tuple[str, str], ...] = (

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import html
 
-from models.scoring.assessment import RiskAssessment
-from models.scoring.params import SUB_SCORES
-from service.reports import common as c
-from service.reports.data import ReportData
-from service.reports.mapping import ARIBA_CATEGORIES, ariba_1_100, coupa_level
+from sovrisk.models.scoring.assessment import RiskAssessment
+from sovrisk.models.scoring.params import SUB_SCORES
+from sovrisk.service.reports import common as c
+from sovrisk.service.reports.data import ReportData
+from sovrisk.service.reports.mapping import ARIBA_CATEGORIES, ariba_1_100, coupa_level
 
 #: Structural impacts listed per provider.
 TOP_IMPACTS = 12

@@ -13,11 +13,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from models.scoring.assessment import NodeImpact, RiskAssessment, RiskBand
-from models.scoring.params import SUB_SCORES
-from models.scoring.trajectory import TrajectoryPoint
-from service.reports import common as c
-from service.reports.data import LOSS_BINS, Chokepoint, LossDistribution, ReportData
+from sovrisk.models.scoring.assessment import NodeImpact, RiskAssessment, RiskBand
+from sovrisk.models.scoring.params import SUB_SCORES
+from sovrisk.models.scoring.trajectory import TrajectoryPoint
+from sovrisk.service.reports import common as c
+from sovrisk.service.reports.data import LOSS_BINS, Chokepoint, LossDistribution, ReportData
 
 FONT = 12
 #: Supply tree: nodes shown (the most critical by impact; every SPOF is always shown).

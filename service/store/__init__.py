@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.paths import SQLITE_FILE, sqlite_path
-from service.store.base import (
+from sovrisk.service.paths import SQLITE_FILE, sqlite_path
+from sovrisk.service.store.base import (
     ScoreRecord,
     SqlGraphStore,
     StaleBaseError,
@@ -29,11 +29,11 @@ def open_store(url: str) -> SqlGraphStore:
     path: a directory gets ``sovrisk.db`` inside it. Migrations are applied before return."""
     store: SqlGraphStore
     if url.startswith(("postgresql://", "postgres://")):
-        from service.store.postgres import PostgresGraphStore
+        from sovrisk.service.store.postgres import PostgresGraphStore
 
         store = PostgresGraphStore(url)
     else:
-        from service.store.sqlite import SqliteGraphStore
+        from sovrisk.service.store.sqlite import SqliteGraphStore
 
         store = SqliteGraphStore(sqlite_path(url))
     store.migrate()

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from models.graph.dataset import DatasetFiles
+from sovrisk.models.graph.dataset import DatasetFiles
 
 log = logging.getLogger("sovrisk.store")
 
@@ -125,7 +125,7 @@ class SqlGraphStore(ABC):
 
     def migrate(self) -> list[int]:
         """Apply the migrations not yet applied, each in its own transaction."""
-        from service.store.migrations import MIGRATIONS
+        from sovrisk.service.store.migrations import MIGRATIONS
 
         applied: list[int] = []
         with self._transaction(write=True) as cur:

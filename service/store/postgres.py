@@ -8,7 +8,7 @@ from typing import cast
 
 import psycopg
 
-from service.store.base import Cursor, SqlGraphStore
+from sovrisk.service.store.base import Cursor, SqlGraphStore
 
 
 class PostgresGraphStore(SqlGraphStore):

@@ -10,8 +10,8 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.type import date_pb2 as _date_pb2
-from service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
-from service.grpc_gen.sovrisk.v1 import version_pb2 as _version_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import version_pb2 as _version_pb2
 import builtins as _builtins
 import sys
 import typing as _typing

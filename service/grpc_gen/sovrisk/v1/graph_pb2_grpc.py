@@ -3,8 +3,8 @@
 import grpc
 import warnings
 
-from service.grpc_gen.sovrisk.v1 import graph_pb2 as sovrisk_dot_v1_dot_graph__pb2
-from service.grpc_gen.sovrisk.v1 import version_pb2 as sovrisk_dot_v1_dot_version__pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2 as sovrisk_dot_v1_dot_graph__pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import version_pb2 as sovrisk_dot_v1_dot_version__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

@@ -7,8 +7,8 @@ tools, materials, countries and export-control regimes, with the sources behind 
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from service.grpc_gen.sovrisk.v1 import graph_pb2 as _graph_pb2
-from service.grpc_gen.sovrisk.v1 import version_pb2 as _version_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2 as _graph_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import version_pb2 as _version_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

@@ -21,10 +21,10 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import date_pb2 as _date_pb2
-from service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
-from service.grpc_gen.sovrisk.v1 import history_pb2 as _history_pb2
-from service.grpc_gen.sovrisk.v1 import scenario_pb2 as _scenario_pb2
-from service.grpc_gen.sovrisk.v1 import simulation_pb2 as _simulation_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import history_pb2 as _history_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import scenario_pb2 as _scenario_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import simulation_pb2 as _simulation_pb2
 import builtins as _builtins
 import sys
 import typing as _typing

@@ -3,10 +3,10 @@
 import grpc
 import warnings
 
-from service.grpc_gen.sovrisk.v1 import history_pb2 as sovrisk_dot_v1_dot_history__pb2
-from service.grpc_gen.sovrisk.v1 import report_pb2 as sovrisk_dot_v1_dot_report__pb2
-from service.grpc_gen.sovrisk.v1 import risk_pb2 as sovrisk_dot_v1_dot_risk__pb2
-from service.grpc_gen.sovrisk.v1 import screening_pb2 as sovrisk_dot_v1_dot_screening__pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import history_pb2 as sovrisk_dot_v1_dot_history__pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import report_pb2 as sovrisk_dot_v1_dot_report__pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import risk_pb2 as sovrisk_dot_v1_dot_risk__pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import screening_pb2 as sovrisk_dot_v1_dot_screening__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

@@ -17,10 +17,10 @@ the window it is averaged over. Impacts are reported at a headline horizon
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from service.grpc_gen.sovrisk.v1 import history_pb2 as _history_pb2
-from service.grpc_gen.sovrisk.v1 import report_pb2 as _report_pb2
-from service.grpc_gen.sovrisk.v1 import risk_pb2 as _risk_pb2
-from service.grpc_gen.sovrisk.v1 import screening_pb2 as _screening_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import history_pb2 as _history_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import report_pb2 as _report_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import risk_pb2 as _risk_pb2
+from sovrisk.service.grpc_gen.sovrisk.v1 import screening_pb2 as _screening_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
