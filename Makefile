@@ -18,7 +18,7 @@ HTTP_PORT ?= 8080
 DATA   ?= data
 
 .PHONY: install install-dev run test lint typecheck layers protos protos-check buf-lint clean \
-        check-python
+        check-python newcomer
 
 check-python:
 	@test -n "$(PYTHON)" || { echo "sovrisk needs Python 3.11, 3.12 or 3.13 (python3 is $$(python3 --version 2>&1)); install one or run: make PYTHON=/path/to/python3.x"; exit 1; }
@@ -80,6 +80,13 @@ buf-lint: install-dev
 test: install-dev lint typecheck layers protos-check buf-lint
 	scripts/ensure_system_packages.sh
 	scripts/with_postgres.sh $(BIN)/python -m pytest
+	$(MAKE) newcomer
+
+# The README walked from fresh clones of HEAD as a newcomer would (tests/newcomer_walk.py):
+# make's path on Python 3.11, and on 3.13 a plain pip install used outside any checkout.
+newcomer: install-dev
+	$(BIN)/python tests/newcomer_walk.py --python 3.11 --install make
+	$(BIN)/python tests/newcomer_walk.py --python 3.13 --install pip
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -160,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
 
     score = sub.add_parser("score", help="score one provider (detail) or all (ranking)")
     score.add_argument("provider", nargs="?", help="provider id, e.g. aws (default: all)")
-    add_source_arguments(score)
+    add_source_arguments(score, server=True)
     score.add_argument("--as-of", type=_date, help="date the score speaks for (YYYY-MM-DD)")
     score.add_argument(
         "--horizon",
@@ -390,6 +390,10 @@ def _params(engine: RiskEngine, args: argparse.Namespace) -> ScoringParams:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    if args.server:
+        from sovrisk.service.remote_cli import score_remote
+
+        return score_remote(args)
     from sovrisk.models.scoring.uncertainty import cached_uncertainty, check_draws
     from sovrisk.service.text_report import assessment_detail, ranking_table, uncertainty_lines
 
@@ -546,7 +550,21 @@ def _failure(exc: Exception) -> tuple[int, str] | None:
         return EXIT_USAGE, f"error: {exc}"
     if isinstance(exc, StoreError):
         return EXIT_FAILED, f"error: {exc}"
-    return None
+    return _grpc_failure(exc)
+
+
+def _grpc_failure(exc: Exception) -> tuple[int, str] | None:
+    """A gRPC error from ``--server``: its status as an exit code, its message as the line."""
+    grpc = sys.modules.get("grpc")
+    if grpc is None or not isinstance(exc, grpc.RpcError):
+        return None
+    code = exc.code()
+    text = f"error: {code.name}: {exc.details()}"
+    if code is grpc.StatusCode.NOT_FOUND:
+        return EXIT_NOT_FOUND, text
+    if code is grpc.StatusCode.INVALID_ARGUMENT:
+        return EXIT_USAGE, text
+    return EXIT_FAILED, text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

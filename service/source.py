@@ -40,8 +40,8 @@ class Source:
     label: str
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--store`` / ``--graph-version`` / ``--data`` on an analysis command."""
+def add_source_arguments(parser: argparse.ArgumentParser, *, server: bool = False) -> None:
+    """``--store`` / ``--graph-version`` / ``--data`` (and ``--server``) on a command."""
     group = parser.add_argument_group(
         "what to read (default: the latest version in the store `sovrisk serve` serves)"
     )
@@ -64,6 +64,13 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="read this dataset folder instead of the store (e.g. data/ for the bundled one)",
     )
+    if server:
+        group.add_argument(
+            "--server",
+            default=None,
+            metavar="HOST:PORT",
+            help="ask a running sovrisk server instead (gRPC; it answers from its store)",
+        )
 
 
 def open_source(args: argparse.Namespace, *, quiet: bool = False) -> Source:

@@ -80,7 +80,7 @@ class Walk:
         start = time.perf_counter()
         done = subprocess.run(
             list(args),
-            cwd=cwd or self.clone,
+            cwd=cwd or self.cwd,
             env=env or self.env,
             capture_output=True,
             text=True,

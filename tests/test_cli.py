@@ -6,6 +6,7 @@ tests/test_engine.py: composite 57.745455 at the default top_k of 25).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import socket
@@ -256,3 +257,23 @@ async def test_a_second_grpc_server_on_a_taken_port_does_not_start() -> None:
             await start_server(registry, port=first.port)
     finally:
         await first.stop(0)
+
+
+async def test_score_asks_a_running_server_with_server(capsys: pytest.CaptureFixture[str]) -> None:
+    """The same ranking from the server as from the store it serves (small graph: p 51.9)."""
+    registry = GraphRegistry.from_directory(SMALL)
+    running = await start_server(registry, port=0)
+    try:
+        target = f"127.0.0.1:{running.port}"
+        assert await asyncio.to_thread(main, ["score", "--server", target, "--draws", "0"]) == 0
+        out, err = capsys.readouterr()
+        assert f"reading the ranking of {target}" in err
+        [row] = [line for line in out.splitlines() if line.startswith("1 ")]
+        assert row.split()[:4] == ["1", "p", "Provider", "P"] and "51.9" in row
+        args = ["score", "p", "--server", target, "--draws", "0"]
+        assert await asyncio.to_thread(main, args) == 0
+        assert "Provider P (providers/p): 51.9 / 100, high" in capsys.readouterr().out
+        missing = ["score", "amazon", "--server", target, "--draws", "0"]
+        assert await asyncio.to_thread(main, missing) == 4
+    finally:
+        await running.stop(0)
