@@ -120,9 +120,14 @@ class Walk:
         (self.elsewhere / "models").mkdir()  # a user's own package named like ours once was
         (self.elsewhere / "models" / "__init__.py").write_text("MINE = True\n")
         if self.install == "make":
-            self.run(
+            # A .venv left by a Python that is gone (a failed first try, an upgrade) must be
+            # rebuilt, not reused.
+            (self.clone / ".venv" / "bin").mkdir(parents=True)
+            (self.clone / ".venv" / "bin" / "python").symlink_to("/nonexistent/python3.10")
+            first = self.run(
                 "make install (first `make run`)", ["make", "install", f"PYTHON={self.python}"]
             )
+            self.check("a broken .venv is rebuilt", "rebuilding" in first.stdout, first.stdout)
             self.bin = self.clone / ".venv" / "bin"
             again = self.run("make install again", ["make", "install", f"PYTHON={self.python}"])
             self.check("a second make install does nothing", "installing" not in again.stdout)
