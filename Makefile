@@ -3,7 +3,7 @@
 #
 # The first Python 3.11-3.13 found is used (PYTHON=... to choose). A .venv made by another or a
 # vanished Python is rebuilt, not reused: its stamp names the interpreter's version.
-SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))
+SUPPORTED := import sys; assert (3, 11) <= sys.version_info[:2] < (3, 14)
 PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
              $$p -c '$(SUPPORTED)' 2>/dev/null && command -v $$p && break; done)
 VENV   := .venv
