@@ -29,7 +29,7 @@ def _interval_cell(u: Uncertainty | None, provider: str) -> str:
 def _rank_cell(u: Uncertainty | None, provider: str, rank: int) -> str:
     if u is None:
         return str(rank)
-    return f"{rank}" + ("" if u.of(provider).rank_certain else "?")
+    return f"{rank}" + (" " if u.of(provider).rank_certain else "?")  # digits stay aligned
 
 
 def spof_nodes(assessments: Sequence[RiskAssessment]) -> tuple[str, ...]:

@@ -450,9 +450,9 @@ def test_cli_screen_thresholds_and_errors(
     out = capsys.readouterr().out
     assert "decision: match >= 1.00, review >= 0.99" in out
     assert "REVIEW" not in out
-    assert main(["screen", str(tmp_path / "missing.csv")]) == 2
-    assert capsys.readouterr().err.startswith("error:")
+    assert main(["screen", str(tmp_path / "missing.csv")]) == 1  # failed (sovrisk --help)
+    assert "\nerror: [Errno 2] No such file" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("foo,bar\n1,2\n", encoding="utf-8")
-    assert main(["screen", str(bad)]) == 2
+    assert main(["screen", str(bad)]) == 1
     assert "no supplier name column" in capsys.readouterr().err
