@@ -33,16 +33,17 @@ __all__ = ["DATA_DIR", "__version__", "load", "load_default", "ranking_frame", "
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
-def _version() -> str:
+def __getattr__(name: str) -> Any:
+    """``__version__``, read from the installed metadata when first asked for (importing
+    importlib.metadata costs the CLI's start a third of its budget)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'sovrisk' has no attribute {name!r}")
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("sovrisk")
     except PackageNotFoundError:  # a checkout that was never installed
         return "0+unknown"
-
-
-__version__ = _version()
 
 
 def load(path: str | Path) -> RiskEngine:

@@ -275,5 +275,12 @@ async def test_score_asks_a_running_server_with_server(capsys: pytest.CaptureFix
         assert "Provider P (providers/p): 51.9 / 100, high" in capsys.readouterr().out
         missing = ["score", "amazon", "--server", target, "--draws", "0"]
         assert await asyncio.to_thread(main, missing) == 4
+        report = ["report", "--server", target, "--format", "csv", "-o", "-", "--draws", "0"]
+        capsys.readouterr()
+        assert await asyncio.to_thread(main, report) == 0
+        out, err = capsys.readouterr()
+        assert "reading graph/versions/1 of the server" in err
+        header, row = out.splitlines()[:2]
+        assert "graph_version" in header and "graph/versions/1" in row and "p," in row
     finally:
         await running.stop(0)
