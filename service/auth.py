@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -20,6 +21,8 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("sovrisk.auth")
 
 TOKENS_ENV = "SOVRISK_TOKENS"
 
@@ -90,27 +93,54 @@ def _parse_file(path: Path) -> dict[str, Principal]:
     return tokens
 
 
+class TokensUnavailable(AuthError):
+    """The token file cannot be read and no good copy of it was ever loaded: the server
+    answers UNAVAILABLE (and logs why) rather than guess."""
+
+
 class TokenAuthenticator:
-    """Resolves ``authorization: Bearer <token>`` metadata to a :class:`Principal`."""
+    """Resolves ``authorization: Bearer <token>`` metadata to a :class:`Principal`.
+
+    The file is re-read when it changes: a deleted file means no file tokens (revoked at
+    once); a file that does not parse keeps the last good set (logged on the server, never
+    sent to clients), or, with none, makes writes UNAVAILABLE.
+    """
 
     def __init__(self, path: Path | None = None, env: Mapping[str, str] | None = None) -> None:
         self.path = path
         self._env_tokens = _parse_env((os.environ if env is None else env).get(TOKENS_ENV, ""))
         self._file_tokens: dict[str, Principal] = {}
         self._mtime: float | None = None
+        self._broken = False
+        self._loaded_once = False
         self._lock = threading.Lock()
 
     def _tokens(self) -> dict[str, Principal]:
         with self._lock:
-            if self.path is not None and self.path.is_file():
+            if self.path is None or not self.path.is_file():
+                self._file_tokens, self._mtime, self._broken = {}, None, False
+            else:
                 mtime = self.path.stat().st_mtime
                 if mtime != self._mtime:
-                    self._file_tokens, self._mtime = _parse_file(self.path), mtime
+                    self._mtime = mtime
+                    try:
+                        self._file_tokens, self._broken = _parse_file(self.path), False
+                        self._loaded_once = True
+                    except (ValueError, OSError, UnicodeDecodeError) as exc:
+                        self._broken = True  # keep the last good set
+                        log.error(
+                            "token file %s is invalid, kept the last good set: %s", self.path, exc
+                        )
+                if self._broken and not self._loaded_once:
+                    raise TokensUnavailable(f"the token file {self.path.name} cannot be read")
             return {**self._file_tokens, **self._env_tokens}
 
     @property
     def configured(self) -> bool:
-        return bool(self._tokens())
+        try:
+            return bool(self._tokens())
+        except TokensUnavailable:
+            return False
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> Principal:
         """The principal of the request's bearer token; :class:`Unauthenticated` otherwise."""
@@ -139,8 +169,16 @@ class TokenAuthenticator:
 def create_token(path: Path, principal: str, role: Role) -> str:
     """Make a new random token, append its hash to ``path`` and return the token (shown
     once: only the hash is kept)."""
-    if not principal or any(c in principal for c in '"\n\\'):
-        raise ValueError(f"bad principal name {principal!r}")
+    if (
+        not principal
+        or len(principal) > 200
+        or any(c in principal for c in '"\\')
+        or any(ord(c) < 32 or ord(c) == 127 for c in principal)
+    ):
+        raise ValueError(
+            f"bad principal name {principal!r}: 1-200 characters, no quotes, backslashes or "
+            "control characters"
+        )
     token = "srk_" + secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
     entry = (

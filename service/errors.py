@@ -29,24 +29,53 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
+#: An error travels in gRPC's trailing metadata, which clients cap at 8 KiB by default (16 KiB
+#: hard): echoed values are clipped and violations capped so that a 3 kB name or a batch with
+#: 200 bad edges still arrives as INVALID_ARGUMENT / NOT_FOUND, saying what was left out.
+MAX_ECHO_CHARS = 120
+MAX_VIOLATIONS = 10
+MAX_METADATA_VIOLATIONS = 5
+MAX_STATUS_BYTES = 6 * 1024
+
+
+def clip(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} chars)"
+
+
 def invalid_argument(violations: Iterable[FieldViolation], summary: str = "") -> grpc.Status:
     items = list(violations)
-    bad_request = error_details_pb2.BadRequest(
-        field_violations=[
+
+    def entry(v: FieldViolation) -> error_details_pb2.BadRequest.FieldViolation:
+        return error_details_pb2.BadRequest.FieldViolation(
+            field=clip(v.field), description=f"{clip(v.description, 300)} (got {clip(v.value)!r})"
+        )
+
+    shown = [entry(v) for v in items[:MAX_VIOLATIONS]]
+    while len(shown) > 1 and sum(e.ByteSize() for e in shown) > MAX_STATUS_BYTES // 2:
+        shown.pop()
+    if len(shown) < len(items):
+        shown.append(
             error_details_pb2.BadRequest.FieldViolation(
-                field=v.field, description=f"{v.description} (got {v.value!r})"
+                field="...", description=f"{len(items) - len(shown)} more violation(s) not shown"
             )
-            for v in items
-        ]
-    )
+        )
+    bad_request = error_details_pb2.BadRequest(field_violations=shown)
     info = error_details_pb2.ErrorInfo(
         reason="INVALID_ARGUMENT",
         domain=ERROR_DOMAIN,
-        metadata={v.field: v.value for v in items[:20]},
+        metadata={clip(v.field): clip(v.value) for v in items[:MAX_METADATA_VIOLATIONS]},
     )
-    message = summary or "; ".join(f"{v.field}={v.value!r}: {v.description}" for v in items)
+    message = summary or "; ".join(
+        f"{clip(v.field)}={clip(v.value)!r}: {clip(v.description, 300)}"
+        for v in items[:MAX_METADATA_VIOLATIONS]
+    )
+    if len(items) > MAX_METADATA_VIOLATIONS:
+        message += f" (and {len(items) - MAX_METADATA_VIOLATIONS} more)"
     status = status_pb2.Status(
-        code=code_pb2.INVALID_ARGUMENT, message=message, details=[_pack(bad_request), _pack(info)]
+        code=code_pb2.INVALID_ARGUMENT,
+        message=clip(message, 1000),
+        details=[_pack(bad_request), _pack(info)],
     )
     return rpc_status.to_status(status)
 
@@ -56,6 +85,7 @@ def not_found(
 ) -> grpc.Status:
     """NOT_FOUND with ErrorInfo (``suggestions``: the ids the name most likely meant, comma
     separated, when there are any) and ResourceInfo."""
+    resource_name = clip(resource_name)
     metadata = {"resource_type": resource_type, "resource_name": resource_name}
     if suggestions:
         metadata["suggestions"] = ",".join(suggestions)
@@ -120,8 +150,8 @@ def permission_denied(principal: str, role: str, needed: str) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
-def unavailable(message: str) -> grpc.Status:
-    info = error_details_pb2.ErrorInfo(reason="GRAPH_NOT_LOADED", domain=ERROR_DOMAIN)
+def unavailable(message: str, reason: str = "GRAPH_NOT_LOADED") -> grpc.Status:
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
     status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[_pack(info)])
     return rpc_status.to_status(status)
 

@@ -19,6 +19,8 @@ from sovrisk.models.errors import FieldViolation, InvalidParameterError
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+#: Longer than any token this service issues: anything longer is not one of ours.
+MAX_TOKEN_CHARS = 512
 
 T = TypeVar("T")
 
@@ -58,12 +60,15 @@ def _decode(token: str, version: str, digest: str) -> int:
     def bad(why: str) -> InvalidParameterError:
         return InvalidParameterError([FieldViolation("page_token", token, why)])
 
+    if len(token) > MAX_TOKEN_CHARS or not token.isascii():
+        raise bad("is not a page token issued by this service")
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise bad("is not a page token issued by this service") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("o"), int) or data["o"] < 0:
+    offset = data.get("o") if isinstance(data, dict) else None
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset < 2**53:
         raise bad("is not a page token issued by this service")
     if data.get("v") != version:
         raise bad("was issued for another graph version; start again without a token")

@@ -48,7 +48,13 @@ from sovrisk.service import scenario_converters as scenario_conv
 from sovrisk.service import screening_service as screening
 from sovrisk.service import simulation_converters as sim_conv
 from sovrisk.service import version_converters as vconv
-from sovrisk.service.auth import AuthError, PermissionDenied, Role, TokenAuthenticator
+from sovrisk.service.auth import (
+    AuthError,
+    PermissionDenied,
+    Role,
+    TokenAuthenticator,
+    TokensUnavailable,
+)
 from sovrisk.service.grpc_gen.sovrisk.v1 import (
     common_pb2,
     graph_pb2,
@@ -89,6 +95,11 @@ def _status(exc: Exception) -> grpc.Status:
     if isinstance(exc, PermissionDenied):
         return errors.permission_denied(
             exc.principal.name, exc.principal.role.name.lower(), exc.needed.name.lower()
+        )
+    if isinstance(exc, TokensUnavailable):
+        return errors.unavailable(
+            "tokens cannot be checked now (the server's token file is invalid); retry later",
+            reason="TOKENS_UNAVAILABLE",
         )
     if isinstance(exc, AuthError):
         return errors.unauthenticated(str(exc))
@@ -254,8 +265,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
             base = vconv.parse_version(request.base_version, "base_version", required=True)
         except InvalidParameterError as exc:
             violations += exc.violations
-        if not request.message.strip():
-            violations.append(FieldViolation("message", request.message, "is required"))
+        violations += _commit_message_violations("message", request.message)
         if not request.changes:
             violations.append(FieldViolation("changes", "", "at least one change is required"))
         try:
@@ -288,10 +298,8 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         author = self._authorize(context, Role.ADMIN)
         header, files = await _read_import(request_iterator)
         base = vconv.parse_version(header.base_version, "header.base_version", required=True)
-        if not header.message.strip():
-            raise InvalidParameterError(
-                [FieldViolation("header.message", header.message, "is required")]
-            )
+        if problems := _commit_message_violations("header.message", header.message):
+            raise InvalidParameterError(problems)
         assert base is not None
         committed = await self.registry.call(
             lambda: self.registry.commit_files(
@@ -387,9 +395,27 @@ EXPORT_CHUNK_BYTES = 1024 * 1024
 MAX_VERSIONS_LISTED = 100_000
 
 
+#: A version's message: one human sentence or paragraph, stored and shown as text.
+MAX_COMMIT_MESSAGE_CHARS = 2000
+
+
+def _commit_message_violations(field: str, message: str) -> list[FieldViolation]:
+    """Required, at most MAX_COMMIT_MESSAGE_CHARS, and no control characters but newline
+    and tab (PostgreSQL refuses NUL in text, SQLite would store it: both refuse it here)."""
+    if not message.strip():
+        return [FieldViolation(field, message, "is required")]
+    if len(message) > MAX_COMMIT_MESSAGE_CHARS:
+        return [FieldViolation(field, message, f"is longer than {MAX_COMMIT_MESSAGE_CHARS} chars")]
+    bad = sorted({f"U+{ord(c):04X}" for c in message if ord(c) < 32 and c not in "\n\t"})
+    if bad or "\x7f" in message:
+        return [FieldViolation(field, message, f"has control characters ({', '.join(bad)})")]
+    return []
+
+
 def _token_head(token: str) -> int:
     head, _, _ = token.partition(".")
-    if not head.isdigit():
+    # ASCII digits only (str.isdigit accepts "²"), and no longer than a version id can be.
+    if not (head.isascii() and head.isdigit() and len(head) <= 18):
         raise InvalidParameterError(
             [FieldViolation("page_token", token, "is not a page token issued by this service")]
         )

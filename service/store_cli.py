@@ -381,7 +381,11 @@ def cmd_token(args: argparse.Namespace) -> int:
     from sovrisk.service.auth import Role, create_token
 
     path = Path(args.file) if args.file else default_tokens_file(args.store)
-    token = create_token(path, args.principal, Role.parse(args.role))
+    try:
+        token = create_token(path, args.principal, Role.parse(args.role))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2  # a bad value (sovrisk --help: exit codes)
     print(token)
     print(
         f"token for {args.principal} ({args.role}) added to {path} (only its sha256 is kept; "

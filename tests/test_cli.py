@@ -284,3 +284,12 @@ async def test_score_asks_a_running_server_with_server(capsys: pytest.CaptureFix
         assert "graph_version" in header and "graph/versions/1" in row and "p," in row
     finally:
         await running.stop(0)
+
+
+def test_validate_names_a_file_that_is_not_utf8(
+    small_copy: DatasetCopy, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nodes = small_copy.path / "nodes.csv"
+    nodes.write_bytes(nodes.read_bytes().replace(b"Provider P", b"Provider \xff"))
+    assert main(["validate", str(small_copy.path)]) == 1
+    assert "nodes.csv:2: field 'encoding' = '0xff': is not UTF-8 text" in capsys.readouterr().err

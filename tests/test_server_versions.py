@@ -5,6 +5,7 @@ concurrency, versions, diffs, and a lossless export -> import round trip."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Iterable
 
 import grpc
@@ -283,6 +284,14 @@ async def test_a_malformed_import_is_rejected_whole(stubs: Stubs) -> None:
     )
     assert invalid.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert any("edges.csv" in f for f in bad_fields(invalid))
+    # A byte that is not UTF-8 (a spreadsheet's 0xFF) names the file and line, not UNKNOWN.
+    latin = dict(files)
+    latin["nodes.csv"] = latin["nodes.csv"].replace(b"Provider P", b"Provider \xff")
+    undecodable = await rpc_error(
+        graph.ImportGraph(_import_stream(header, latin.items()), metadata=ADMIN)
+    )
+    assert bad_fields(undecodable) == ["nodes.csv:2.encoding"]
+    assert "is not UTF-8 text" in (undecodable.details() or "")
     versions = await graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest())
     assert versions.total_size == 1
 
@@ -540,3 +549,62 @@ async def test_a_bad_update_mask_is_invalid_argument_on_its_field(stubs: Stubs) 
     assert await fields_of(delete) == ["changes[0].update_mask"]
     # A masked upsert edits a record: there is no a/memory/m3 edge to update.
     assert "changes[0].upsert_edge" in await fields_of(_masked_share("m3", 0.1))
+
+
+async def test_errors_stay_small_enough_to_reach_a_default_client(stubs: Stubs) -> None:
+    """gRPC clients cap trailing metadata at 8 KiB by default: a 3 kB name and 200 bad edges
+    must arrive as NOT_FOUND / INVALID_ARGUMENT, not RESOURCE_EXHAUSTED."""
+    graph, risk = stubs
+    long_name = "providers/" + "x" * 3000
+    missing = await rpc_error(risk.ScoreProvider(risk_pb2.ScoreProviderRequest(name=long_name)))
+    assert missing.code() is grpc.StatusCode.NOT_FOUND
+    assert "(3,010 chars)" in (missing.details() or "")
+    edits = [_edge(f"nowhere-{k}-" + "y" * 40, 1.5) for k in range(200)]
+    request = graph_pb2.BatchUpdateGraphRequest(
+        parent="graph", base_version="graph/versions/1", changes=edits, message="200 bad"
+    )
+    error = await rpc_error(graph.BatchUpdateGraph(request, metadata=EDITOR))
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    fields = bad_fields(error)
+    assert len(fields) <= 11 and fields[-1] == "..."
+    violations = unpack(error)["BadRequest"]
+    assert isinstance(violations, error_details_pb2.BadRequest)
+    assert "more violation(s) not shown" in violations.field_violations[-1].description
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "².abc",  # str.isdigit() accepts superscripts
+        "9" * 5000 + ".abc",
+        base64.urlsafe_b64encode(b"[" * 100_000 + b"]" * 100_000).decode(),  # RecursionError
+    ],
+    ids=["superscript", "long-head", "deep-json"],
+)
+async def test_malformed_page_tokens_are_invalid_argument(stubs: Stubs, token: str) -> None:
+    graph, risk = stubs
+    for call in (
+        graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest(page_token=token)),
+        risk.ListProviderScores(risk_pb2.ListProviderScoresRequest(page_token=token)),
+    ):
+        error = await rpc_error(call)
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error
+        assert bad_fields(error) == ["page_token"]
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [("a\x00b", "control characters (U+0000)"), ("x" * 2001, "longer than 2000")],
+    ids=["nul", "too-long"],
+)
+async def test_a_bad_commit_message_is_invalid_on_every_backend(
+    stubs: Stubs, message: str, why: str
+) -> None:
+    """PostgreSQL refuses NUL in text (it was UNKNOWN there); SQLite stored it. Both refuse."""
+    graph, _ = stubs
+    request = _resplit()
+    request.message = message
+    error = await rpc_error(graph.BatchUpdateGraph(request, metadata=EDITOR))
+    assert bad_fields(error) == ["message"] and why in (error.details() or "")
+    versions = await graph.ListGraphVersions(graph_pb2.ListGraphVersionsRequest())
+    assert versions.total_size == 1

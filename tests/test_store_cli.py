@@ -172,3 +172,11 @@ def test_an_import_that_replaces_the_graph_needs_replace_and_revert_undoes_it(
     assert latest.files_digest == opened.get(1).files_digest
     assert main(["revert", "3", "--store", store]) == 0  # already there: nothing to do
     assert opened.count_versions() == 3
+
+
+def test_token_create_refuses_a_control_character_in_the_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "tokens.toml"
+    assert main(["token", "create", "--principal", "evil\x01name", "--file", str(file)]) == 2
+    assert "control characters" in capsys.readouterr().err and not file.exists()

@@ -101,7 +101,8 @@ class ValidatedDataset:
 
 
 def validate_files(files: DatasetFiles) -> ValidatedDataset:
-    """Load ``files`` as the server would; raises :class:`DataValidationError`."""
+    """Load ``files`` as the server would; raises :class:`DataValidationError` (a file that
+    is not UTF-8 text is named, with the byte and where it is)."""
     graph = load_dataset(files)
     return ValidatedDataset(files, graph, load_supplements(files, graph))
 

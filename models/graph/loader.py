@@ -894,6 +894,29 @@ def _check_structure(
             )
 
 
+def _check_encoding(root: Path | DatasetFiles) -> None:
+    """Every file must be UTF-8 text: a stray byte (0xFF from a spreadsheet export, say) is
+    named with its file and line instead of failing deep inside a parser."""
+    if isinstance(root, DatasetFiles):
+        blobs = {name: root[name] for name in root}
+    else:
+        blobs = {
+            p.name: p.read_bytes() for p in sorted(root.glob("*")) if p.suffix in (".csv", ".toml")
+        }
+    issues = []
+    for name, data in blobs.items():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            byte = data[exc.start : exc.start + 1].hex()
+            issues.append(
+                DataIssue(name, line, "encoding", f"0x{byte}", "is not UTF-8 text (save as UTF-8)")
+            )
+    if issues:
+        raise DataValidationError(issues)
+
+
 def load_dataset(path: str | Path | DatasetFiles, *, normalise_shares: bool = False) -> SupplyGraph:
     """Read, validate and assemble the dataset in ``path`` (a folder, or its files in memory).
 
@@ -905,6 +928,7 @@ def load_dataset(path: str | Path | DatasetFiles, *, normalise_shares: bool = Fa
     issues: list[DataIssue] = []
     if isinstance(root, Path) and not root.is_dir():
         raise DataValidationError([DataIssue(str(root), 0, "(dir)", str(root), "not a directory")])
+    _check_encoding(root)
     info = _load_info(root, issues)
     sources = _load_sources(root, issues)
     countries = _load_countries(root, sources, issues)

@@ -505,7 +505,9 @@ class BatchUpdateGraphRequest(_message.Message):
     the latest version, otherwise the request is ABORTED (optimistic concurrency).
     """
     message: _builtins.str
-    """Why: recorded on the version (e.g. "Samsung HBM3E qualified for Trainium3")."""
+    """Why: recorded on the version (e.g. "Samsung HBM3E qualified for Trainium3"). At most
+    2,000 characters; no control characters but newline and tab.
+    """
     validate_only: _builtins.bool
     """Validate and report what would change, without committing anything."""
     @_builtins.property
@@ -573,7 +575,9 @@ class ImportGraphHeader(_message.Message):
     otherwise the import is ABORTED.
     """
     message: _builtins.str
-    """Why: recorded on the version."""
+    """Why: recorded on the version. At most 2,000 characters; no control characters but
+    newline and tab.
+    """
     validate_only: _builtins.bool
     """Validate and report what would change, without committing anything."""
     def __init__(
