@@ -505,3 +505,56 @@ async def test_dates_as_iso_strings(gateway: tuple[str, GraphRegistry]) -> None:
     }
     assert params["as_of"]["schema"] == {"type": "string", "format": "date"}
     assert "as_of.year" not in params
+
+
+async def _send_bytes(url: str, method: str, data: bytes | None) -> tuple[int, str, Any]:
+    headers = {"Content-Type": "application/json", **AUTH}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url, data=data, headers=headers) as response,
+    ):
+        text = await response.text()
+        kind = response.headers.get("Content-Type", "")
+        return (
+            response.status,
+            kind,
+            json.loads(text) if kind.startswith("application/json") else text,
+        )
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "data", "status"),
+    [
+        ("/v1/graph:import", "POST", b"[1,2,3]", 400),  # not request messages
+        ("/v1/graph:import", "POST", b"[" * 100_000 + b"]" * 100_000, 400),  # RecursionError
+        ("/v1/scenarios:run", "POST", b" " * (65 * 1024 * 1024), 413),  # over the 64 MiB limit
+        ("/v1/providers/" + "x" * 20_000 + ":score", "GET", None, 404),  # a 20 kB URL
+    ],
+    ids=["array-of-numbers", "deep-json", "body-over-64MiB", "20kB-url"],
+)
+async def test_hostile_requests_get_json_errors_not_500(
+    gateway: tuple[str, GraphRegistry], path: str, method: str, data: bytes | None, status: int
+) -> None:
+    base, _ = gateway
+    got, kind, body = await _send_bytes(base + path, method, data)
+    assert (got, kind.split(";")[0]) == (status, "application/json"), body
+    assert body["error"]["code"] == status and body["error"]["status"] != "INTERNAL"
+
+
+async def test_a_cross_origin_simple_post_is_refused_before_it_runs(
+    gateway: tuple[str, GraphRegistry],
+) -> None:
+    """A page on another origin can send a text/plain POST without a preflight: it must not
+    start a simulation. The gateway's own origin (its /docs page) may."""
+    base, _ = gateway
+    body = b'{"samples": 100, "seed": 1}'
+    for origin, status in (("https://evil.example", 403), (base, 200)):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{base}/v1/simulations:run",
+                data=body,
+                headers={"Origin": origin, "Content-Type": "text/plain"},
+            ) as response,
+        ):
+            assert response.status == status, (origin, await response.text())

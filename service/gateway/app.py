@@ -235,16 +235,18 @@ class Gateway:
         if route.client_streaming:
             try:
                 items = json.loads(body or b"[]")
-            except ValueError as exc:
-                raise _bad_request("body", "", f"is not JSON: {exc}") from exc
+            except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
+                raise _bad_request("body", "", f"is not JSON: {str(exc)[:200]}") from None
             if not isinstance(items, list):
                 raise _bad_request("body", "", "must be a JSON array of request messages")
             out: list[Message] = []
             for k, item in enumerate(items):
+                if not isinstance(item, dict):
+                    raise _bad_request(f"body[{k}]", str(item)[:100], "must be a JSON object")
                 try:
                     out.append(json_format.ParseDict(item, cls()))
-                except json_format.ParseError as exc:
-                    raise _bad_request(f"body[{k}]", "", str(exc)) from exc
+                except (json_format.ParseError, RecursionError) as exc:
+                    raise _bad_request(f"body[{k}]", "", str(exc)[:300]) from None
             return out
         message = cls()
         if body:
@@ -309,6 +311,9 @@ class Gateway:
         except GatewayAbort as exc:
             code = code_pb2.Code.Name(exc.status.code)
             return _error_response(exc.status)
+        except web.HTTPException as exc:  # aiohttp's own (body over the limit: 413): JSON
+            code = str(exc.status)
+            raise
         except Exception:
             code = "INTERNAL"
             log.exception("gateway %s %s failed", request.method, request.path)
@@ -390,9 +395,23 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
             405: code_pb2.UNIMPLEMENTED,
             413: code_pb2.RESOURCE_EXHAUSTED,
         }.get(exc.status, code_pb2.INVALID_ARGUMENT if exc.status < 500 else code_pb2.INTERNAL)
-        response = _error_response(status_pb2.Status(code=code, message=exc.reason))
-        response.set_status(exc.status)
-        return response
+        body = error_body(status_pb2.Status(code=code, message=exc.reason))
+        body["error"]["code"] = exc.status  # the HTTP status this answer really has
+        return web.json_response(body, status=exc.status)
+
+
+#: Methods a browser may send cross-origin without consequence (they change nothing here).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _same_or_allowed(policy: HttpPolicy, request: web.Request) -> bool:
+    """No Origin (not a browser's cross-origin request), the gateway's own origin (its
+    /docs page), or an allowed one."""
+    origin = request.headers.get("Origin")
+    if origin is None or policy.origin_allowed(origin):
+        return True
+    own = f"{request.scheme}://{request.headers.get('Host', '')}".lower()
+    return origin.strip().rstrip("/").lower() == own
 
 
 def _policy_middlewares(policy: HttpPolicy) -> list[Any]:
@@ -412,6 +431,15 @@ def _policy_middlewares(policy: HttpPolicy) -> list[Any]:
     @web.middleware
     async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not is_preflight(request):
+            origin = request.headers.get("Origin")
+            if request.method not in SAFE_METHODS and not _same_or_allowed(policy, request):
+                # A "simple" cross-origin POST (text/plain, a form) is sent without a
+                # preflight: CORS would only hide the answer, after the work was done.
+                status = status_pb2.Status(
+                    code=code_pb2.PERMISSION_DENIED,
+                    message=f"cross-origin requests from {origin!r} are not allowed",
+                )
+                return _error_response(status)
             return await handler(request)
         origin = request.headers["Origin"]
         if policy.origin_allowed(origin):

@@ -16,6 +16,9 @@ from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, risk_pb2
 from sovrisk.service.registry import GraphRegistry
 from sovrisk.service.servicers import GraphServicer, RiskServicer
 
+#: Longest request line (method, URL, version) the gateway parses.
+MAX_REQUEST_LINE_BYTES = 64 * 1024
+
 SERVICES = (
     graph_pb2.DESCRIPTOR.services_by_name["GraphService"],
     risk_pb2.DESCRIPTOR.services_by_name["RiskService"],
@@ -62,7 +65,9 @@ async def start_gateway(
     """
     hosts = default_allowed_hosts(host) if allowed_hosts is None else allowed_hosts
     app = gateway_app(registry, auth, cors_origins=cors_origins, allowed_hosts=hosts)
-    runner = web.AppRunner(app, access_log=None)
+    # Request lines up to 64 KiB reach the app, which answers in AIP-193 JSON (aiohttp's own
+    # parser would answer a 20 kB URL with plain text); longer ones are refused by aiohttp.
+    runner = web.AppRunner(app, access_log=None, max_line_size=MAX_REQUEST_LINE_BYTES)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
