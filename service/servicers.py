@@ -751,11 +751,30 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise InvalidParameterError(
                 [FieldViolation("seed", str(request.seed), "must not be negative")]
             )
+        if len(request.events) > sim.MAX_EVENTS:
+            raise InvalidParameterError(
+                [
+                    FieldViolation(
+                        "events", f"{len(request.events)} events", f"at most {sim.MAX_EVENTS}"
+                    )
+                ]
+            )
         events = (
             sim_conv.events_from_proto(list(request.events))
             if request.events
             else engine.supplements.events
         )
+        if samples * max(1, len(events)) > sim.MAX_SAMPLE_EVENTS:
+            raise InvalidParameterError(
+                [
+                    FieldViolation(
+                        "samples",
+                        str(samples),
+                        f"samples x events ({samples:,} x {len(events)}) must be at most "
+                        f"{sim.MAX_SAMPLE_EVENTS:,}: fewer samples or fewer events",
+                    )
+                ]
+            )
         failures = sim.DEFAULT_NODE_FAILURES
         if request.HasField("independent_failure_probability"):
             failures = replace(failures, probability=request.independent_failure_probability)

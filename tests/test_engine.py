@@ -804,3 +804,22 @@ def test_regime_binds_only_deliveries_to_its_destinations(small_copy: DatasetCop
     # In force it is a standing restriction on tools: the installed base keeps producing, so
     # it binds nothing today (only us-chip's .3); as a new shock (the veto) it costs .1.
     assert a.bound_now == pytest.approx(0.3, abs=ABS)
+
+
+def test_what_if_weights_do_not_grow_or_evict_the_shared_cache(small_engine: RiskEngine) -> None:
+    """40 distinct weightings keep at most CUSTOM_CACHE assessments and leave the published
+    one cached (each distinct weighting once stayed, 4,096 per engine: 2 GB on a server)."""
+    from sovrisk.models.scoring.risk_engine import CUSTOM_CACHE
+
+    params = small_engine.default_params()
+    assert params.is_standard
+    first = small_engine.assess("p", params)
+    for k in range(40):
+        custom = ScoringParams.build(as_of=params.as_of, weights={"structural": 0.3 + k / 100})
+        assert not custom.is_standard
+        small_engine.assess("p", custom)
+    engine = small_engine.at(params.as_of)
+    assert engine._assess_custom.cache_info().currsize == CUSTOM_CACHE
+    assert small_engine.assess("p", params) is first  # still the cached object
+    later = ScoringParams.build(as_of=params.as_of, horizon_weeks=26)
+    assert later.is_standard  # dates and horizons are the shared kind

@@ -98,6 +98,16 @@ async def test_caller_events_and_sensitivity(small: risk_pb2_grpc.RiskServiceStu
     assert top.event == "tool-down" and top.mean_loss_contribution == pytest.approx(1.0)
 
 
+def _event() -> simulation_pb2.DisruptionEvent:
+    return simulation_pb2.DisruptionEvent(
+        id="tool-down",
+        probability=0.1,
+        severity=simulation_pb2.PertRange(min=1, mode=1, max=1),
+        duration_weeks=simulation_pb2.PertRange(min=4, mode=4, max=4),
+        member_nodes=["nodes/t"],
+    )
+
+
 async def test_bad_requests_are_invalid_argument(small: risk_pb2_grpc.RiskServiceStub) -> None:
     cases = [
         (risk_pb2.SimulateDisruptionsRequest(samples=2_000_000), "samples"),
@@ -109,6 +119,9 @@ async def test_bad_requests_are_invalid_argument(small: risk_pb2_grpc.RiskServic
             ),
             "events[0].member_nodes[0]",
         ),
+        # 100,000 samples of 2,000 events once ran for 15 minutes and took 11 GB
+        (risk_pb2.SimulateDisruptionsRequest(samples=100_000, events=[_event()] * 2000), "events"),
+        (risk_pb2.SimulateDisruptionsRequest(samples=100_000, events=[_event()] * 201), "samples"),
     ]
     for request, field in cases:
         with pytest.raises(grpc.aio.AioRpcError) as exc:

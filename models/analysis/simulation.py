@@ -89,6 +89,11 @@ def default_batch_size(n_nodes: int) -> int:
 
 
 MAX_SAMPLES = 1_000_000
+#: Custom events a run may take, and samples x events: attribution keeps a loss per sample and
+#: event (and provider), so this product bounds a run's memory and time (100,000 samples of
+#: 2,000 events once took 11 GB). The bundled 11 events allow the full MAX_SAMPLES.
+MAX_EVENTS = 500
+MAX_SAMPLE_EVENTS = 20_000_000
 #: Progress is reported after every batch, but no more than about this many times a run.
 MAX_PROGRESS_REPORTS = 100
 #: Driver id of the independent site failures in attributions and the driver matrix.

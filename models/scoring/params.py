@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -93,6 +95,15 @@ class ScoringParams:
     #: otherwise. Kept so that the assessment can say what was changed (a caller who set
     #: structural 0.5 gets 0.397, and must be told why).
     weights_given: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def is_standard(self) -> bool:
+        """Published weights and parameters (any date and horizon): the assessments every
+        caller shares, worth caching generously; anything else is one caller's what-if."""
+        return (
+            dataclasses.replace(self, as_of=STANDARD_AS_OF, horizon_weeks=DEFAULT_HORIZON_WEEKS)
+            == _standard()
+        )
 
     @classmethod
     def build(
@@ -225,3 +236,12 @@ def _normalised(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 assert set(DEFAULT_LAYER_WEIGHTS) <= set(LAYERS)
+
+
+#: Any fixed date: :attr:`ScoringParams.is_standard` compares everything else.
+STANDARD_AS_OF = dt.date(2000, 1, 1)
+
+
+@functools.cache
+def _standard() -> ScoringParams:
+    return ScoringParams.build(as_of=STANDARD_AS_OF)

@@ -100,6 +100,10 @@ MAX_DATED_ENGINES = 24
 #: Cut sets listed per provider in an assessment (the counts cover all of them).
 MAX_CUT_SETS = 20
 TAIL_SEED = 0
+#: Assessments cached per engine: published parameters (every provider at a few dates and
+#: horizons), and what-if parameters (weight overrides, regime overrides, ...).
+STANDARD_CACHE = 256
+CUSTOM_CACHE = 32
 #: The tail sub-score: ``100 x CVaR95 / (CVaR95 + TAIL_HALF)``: 50 when the worst year in 20
 #: loses a quarter of the year's supply on average.
 TAIL_HALF = 0.25
@@ -171,7 +175,11 @@ class RiskEngine(ImpactModel):
         self._contention: ContentionResult | None = None
         self._geo: tuple[tuple[CountryEventSpec, ...], FloatArray] | None = None
         self._lazy_lock = threading.Lock()
-        self._assess = lru_cache(maxsize=4096)(self._assess_uncached)
+        # Two caches: the published parameters at any date and horizon (shared by every
+        # caller), and a few what-ifs (each distinct weighting would otherwise keep ~90 KB
+        # per provider: 4,096 of them once grew a server by 2 GB).
+        self._assess_standard = lru_cache(maxsize=STANDARD_CACHE)(self._assess_uncached)
+        self._assess_custom = lru_cache(maxsize=CUSTOM_CACHE)(self._assess_uncached)
 
     def default_params(self, as_of: dt.date | None = None) -> ScoringParams:
         return ScoringParams.build(as_of=as_of or self.graph.info.as_of)
@@ -219,7 +227,8 @@ class RiskEngine(ImpactModel):
         if provider_id not in self._prow:
             raise self.graph.not_found("provider", provider_id)
         engine = self.at(params.as_of)
-        return engine._assess(provider_id, params)
+        cached = engine._assess_standard if params.is_standard else engine._assess_custom
+        return cached(provider_id, params)
 
     def assess_all(self, params: ScoringParams) -> list[RiskAssessment]:
         """Every provider, riskiest first (ties by id, so the order is reproducible)."""

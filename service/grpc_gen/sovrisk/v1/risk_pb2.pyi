@@ -2311,7 +2311,9 @@ class SimulateDisruptionsRequest(_message.Message):
     SENSITIVITY_FIELD_NUMBER: _builtins.int
     GRAPH_VERSION_FIELD_NUMBER: _builtins.int
     samples: _builtins.int
-    """Number of samples, 1 to 1,000,000; 0 means 10,000."""
+    """Number of samples, 1 to 1,000,000; 0 means 10,000. Samples x events is at most
+    20,000,000 (INVALID_ARGUMENT otherwise): the bundled 11 events allow every sample count.
+    """
     seed: _builtins.int
     """Random seed; the same seed and inputs give the same result."""
     independent_failure_probability: _builtins.float
@@ -2328,7 +2330,9 @@ class SimulateDisruptionsRequest(_message.Message):
 
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_simulation_pb2.DisruptionEvent]:
-        """Events to simulate instead of the bundled set (data/events.csv); empty means bundled."""
+        """Events to simulate instead of the bundled set (data/events.csv); empty means bundled.
+        At most 500.
+        """
 
     def __init__(
         self,
