@@ -27,6 +27,10 @@ from sovrisk.service.grpc_gen.sovrisk.v1 import screening_pb2
 from sovrisk.service.screening_cli import DEFAULT_ENTITIES, DEFAULT_OWNER_ALIASES
 
 MAX_SUPPLIERS = 10_000
+#: Longest supplier name, country and category text (longer is not a name: 10,000 rows of
+#: 3,000-character names once burned 246 s of CPU and a response over the 32 MiB limit).
+MAX_NAME_CHARS = 300
+MAX_TEXT_CHARS = 100
 _DECISION = {
     Decision.MATCH: screening_pb2.MATCH_DECISION_MATCH,
     Decision.REVIEW: screening_pb2.MATCH_DECISION_REVIEW,
@@ -101,6 +105,21 @@ def request_from_proto(
     for k, s in enumerate(request.suppliers):
         if not s.name.strip():
             bad.append(FieldViolation(f"suppliers[{k}].name", s.name, "is required"))
+        if len(s.name) > MAX_NAME_CHARS:
+            bad.append(
+                FieldViolation(
+                    f"suppliers[{k}].name", s.name, f"is longer than {MAX_NAME_CHARS} chars"
+                )
+            )
+        for field in ("country", "category"):
+            if len(getattr(s, field)) > MAX_TEXT_CHARS:
+                bad.append(
+                    FieldViolation(
+                        f"suppliers[{k}].{field}",
+                        getattr(s, field),
+                        f"is longer than {MAX_TEXT_CHARS} chars",
+                    )
+                )
         if s.HasField("spend") and not (math.isfinite(s.spend) and s.spend >= 0):
             bad.append(FieldViolation(f"suppliers[{k}].spend", repr(s.spend), "must be >= 0"))
         rows.append(

@@ -88,3 +88,10 @@ async def test_bad_rows_and_thresholds_are_invalid_arguments(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await risk.ScreenSuppliers(s.ScreenSuppliersRequest())
     assert bad_fields(caught.value) == ["suppliers"]
+    # 3,000-character names once made 10,000 rows burn 246 s and overflow the response.
+    long_rows = s.ScreenSuppliersRequest(
+        suppliers=[s.SupplierRecord(name="n" * 3000, country="c" * 101, category="ok")]
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await risk.ScreenSuppliers(long_rows)
+    assert bad_fields(caught.value) == ["suppliers[0].name", "suppliers[0].country"]

@@ -85,13 +85,15 @@ class SupplierRecord(_message.Message):
     SPEND_FIELD_NUMBER: _builtins.int
     CATEGORY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The supplier's name as the buyer records it."""
+    """The supplier's name as the buyer records it; at most 300 characters."""
     country: _builtins.str
-    """Its country: an ISO 3166-1 alpha-3 or alpha-2 code or a country name; may be empty."""
+    """Its country: an ISO 3166-1 alpha-3 or alpha-2 code or a country name; may be empty; at
+    most 100 characters.
+    """
     spend: _builtins.float
     """Annual spend with the supplier, in the buyer's currency."""
     category: _builtins.str
-    """The buyer's category for the supplier (e.g. "semiconductors")."""
+    """The buyer's category for the supplier (e.g. "semiconductors"); at most 100 characters."""
     def __init__(
         self,
         *,
