@@ -150,6 +150,17 @@ def permission_denied(principal: str, role: str, needed: str) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+def overloaded(message: str, retry_after: float) -> grpc.Status:
+    """RESOURCE_EXHAUSTED with a RetryInfo: the client should come back after the delay."""
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromNanoseconds(int(retry_after * 1e9))
+    info = error_details_pb2.ErrorInfo(reason="OVERLOADED", domain=ERROR_DOMAIN)
+    status = status_pb2.Status(
+        code=code_pb2.RESOURCE_EXHAUSTED, message=message, details=[_pack(retry), _pack(info)]
+    )
+    return rpc_status.to_status(status)
+
+
 def unavailable(message: str, reason: str = "GRAPH_NOT_LOADED") -> grpc.Status:
     info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN)
     status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message, details=[_pack(info)])

@@ -64,6 +64,22 @@ ENGINE_CACHE_SIZE = 4
 
 SEED_AUTHOR = "system"
 
+#: Heavy jobs running or queued at once; one more is RESOURCE_EXHAUSTED with a retry delay.
+MAX_HEAVY_JOBS = 4
+RETRY_AFTER_SECONDS = 5.0
+
+
+class Overloaded(Exception):
+    """Too many heavy jobs already admitted: retry after ``retry_after`` seconds."""
+
+    def __init__(self, limit: int, retry_after: float = RETRY_AFTER_SECONDS) -> None:
+        self.limit = limit
+        self.retry_after = retry_after
+        super().__init__(
+            f"the server is busy with {limit} heavy requests (simulations, reports, scenarios, "
+            f"screening, comparisons, trajectories); retry in {retry_after:.0f} s"
+        )
+
 
 def score_records(version: VersionRecord, engine: RiskEngine) -> list[ScoreRecord]:
     """Every provider's composite and sub-scores on ``version`` at the dataset's as-of date."""
@@ -87,7 +103,12 @@ class GraphRegistry:
     update: a request pins the engine it started with and never sees half a version."""
 
     def __init__(
-        self, store: SqlGraphStore | None = None, *, workers: int = 2, private_dir: str = ""
+        self,
+        store: SqlGraphStore | None = None,
+        *,
+        workers: int = 2,
+        heavy_workers: int = 1,
+        private_dir: str = "",
     ) -> None:
         self.store = store
         #: Draws behind score intervals when a request does not say (0 = none; ``sovrisk
@@ -100,6 +121,14 @@ class GraphRegistry:
         self._write_lock = threading.Lock()
         self._running = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sovrisk-score")
+        # Heavy work (simulations, reports, scenarios, screening, comparisons, trajectories)
+        # runs in its own pool, so a cached read never waits behind it (one ScoreProvider once
+        # waited 50 s behind four simulations), and at most max_heavy_jobs are admitted.
+        self._heavy_executor = ThreadPoolExecutor(
+            max_workers=heavy_workers, thread_name_prefix="sovrisk-heavy"
+        )
+        self.max_heavy_jobs = MAX_HEAVY_JOBS
+        self._heavy_admitted = 0
         self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._private_dir = private_dir  # a temporary store owned (and removed) by us
         self._closed = False
@@ -257,10 +286,29 @@ class GraphRegistry:
             return self.engine
         return await self.call(self.engine_at, version_id)
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking call in the worker pool."""
+    async def call(self, fn: Callable[..., T], *args: Any, heavy: bool = False) -> T:
+        """Run a blocking call in the worker pool (``heavy``: the admitted heavy pool)."""
+        if heavy:
+            return await self._submit_heavy(fn, *args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _submit_heavy(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``fn(*args)`` in the heavy pool, counted against max_heavy_jobs until it ends or
+        is cancelled before starting (a cancelled request's running work keeps its place
+        until it stops); raises :class:`Overloaded` when the limit is reached."""
+        with self._lock:
+            if self._heavy_admitted >= self.max_heavy_jobs:
+                raise Overloaded(self.max_heavy_jobs)
+            self._heavy_admitted += 1
+
+        def release(_: object) -> None:
+            with self._lock:
+                self._heavy_admitted -= 1
+
+        job = self._heavy_executor.submit(fn, *args)
+        job.add_done_callback(release)
+        return asyncio.wrap_future(job)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -392,11 +440,16 @@ class GraphRegistry:
             except Exception:
                 log.exception("store refresh failed")
 
-    async def run(self, fn: Callable[[RiskEngine], T], engine: RiskEngine | None = None) -> T:
-        """Run ``fn(engine)`` in the worker pool so scoring never blocks the event loop."""
+    async def run(
+        self,
+        fn: Callable[[RiskEngine], T],
+        engine: RiskEngine | None = None,
+        *,
+        heavy: bool = False,
+    ) -> T:
+        """Run ``fn(engine)`` in a worker pool so scoring never blocks the event loop."""
         engine = engine or self.engine  # pin the version for the whole call
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, engine)
+        return await self.call(fn, engine, heavy=heavy)
 
     async def stream(
         self,
@@ -426,7 +479,7 @@ class GraphRegistry:
                 with self._lock:
                     self._running -= 1
 
-        future = loop.run_in_executor(self._executor, tracked)
+        future = self._submit_heavy(tracked)
         # A cancelled run ends in an exception nobody awaits; retrieve it so it is not logged.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
@@ -448,6 +501,7 @@ class GraphRegistry:
     def close(self) -> None:
         self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._heavy_executor.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             self.store.close()
         if self._private_dir:

@@ -67,7 +67,7 @@ from sovrisk.service.grpc_gen.sovrisk.v1 import (
     version_pb2,
 )
 from sovrisk.service.pagination import paginate, query_digest
-from sovrisk.service.registry import Final, GraphRegistry
+from sovrisk.service.registry import Final, GraphRegistry, Overloaded
 from sovrisk.service.reports import build_report, default_filename
 from sovrisk.service.screening_service import ScreeningService
 from sovrisk.service.store import StaleBaseError, StoreError, VersionNotFoundError
@@ -83,10 +83,19 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
 #: Domain and store errors that become a rich status instead of INTERNAL.
-MAPPED_ERRORS = (InvalidParameterError, NotFoundError, DataValidationError, StoreError, AuthError)
+MAPPED_ERRORS = (
+    InvalidParameterError,
+    NotFoundError,
+    DataValidationError,
+    StoreError,
+    AuthError,
+    Overloaded,
+)
 
 
 def _status(exc: Exception) -> grpc.Status:
+    if isinstance(exc, Overloaded):
+        return errors.overloaded(str(exc), exc.retry_after)
     if isinstance(exc, StaleBaseError):
         base = vconv.version_name(exc.base) if exc.base else ""
         return errors.aborted_stale(base, exc.current.name if exc.current else "")
@@ -537,7 +546,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     ) -> screening_pb2.ScreenSuppliersResponse:
         rows, match, review = screening.request_from_proto(request)
         engine = await engine_for(self.registry, request.graph_version)
-        result = await self.registry.call(self.screening.screen, engine, rows, match, review)
+        result = await self.registry.call(
+            self.screening.screen, engine, rows, match, review, heavy=True
+        )
         return screening.result_to_proto(
             result, request, engine.graph_version or engine.graph.version_id
         )
@@ -615,7 +626,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, date_pb2.Date(), weights, request.horizon_weeks)
         rows = await self.registry.run(
-            lambda e: trajectory(e, providers, first, last, params), engine
+            lambda e: trajectory(e, providers, first, last, params), engine, heavy=True
         )
         return risk_pb2.GetScoreTrajectoryResponse(
             rows=[conv.trajectory_row_to_proto(r) for r in rows],
@@ -725,7 +736,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         scenario_conv.validate(engine.graph, request, scenario)
         providers = _providers(engine, request.providers)
         result = await self.registry.run(
-            lambda e: run_scenario(e, scenario, params, providers or None), engine
+            lambda e: run_scenario(e, scenario, params, providers or None), engine, heavy=True
         )
         response = scenario_conv.result_to_proto(result)
         response.provenance.CopyFrom(conv.result_provenance_to_proto(engine.provenance(params)))
@@ -872,7 +883,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             )
             return result, vconv.version_name(base_id), vconv.version_name(target_id)
 
-        result, base_name, target_name = await registry.call(work)
+        result, base_name, target_name = await registry.call(work, heavy=True)
         return hconv.comparison_to_proto(result, base_name, target_name)
 
     @rpc_stream

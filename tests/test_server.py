@@ -109,6 +109,7 @@ def unpack(error: grpc.aio.AioRpcError) -> dict[str, pb_message.Message]:
             error_details_pb2.BadRequest,
             error_details_pb2.ErrorInfo,
             error_details_pb2.ResourceInfo,
+            error_details_pb2.RetryInfo,
         ):
             if detail.Is(cls.DESCRIPTOR):
                 msg = cls()
