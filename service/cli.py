@@ -140,6 +140,15 @@ def _parser() -> argparse.ArgumentParser:
         help="a Host header the HTTP gateway answers (repeatable; '*' = any; default: the "
         "loopback names when bound to loopback, which stops DNS rebinding)",
     )
+    common.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ["SOVRISK_METRICS_PORT"])
+        if os.environ.get("SOVRISK_METRICS_PORT")
+        else None,
+        help="serve Prometheus metrics on http://HOST:PORT/metrics (env SOVRISK_METRICS_PORT; "
+        "default off)",
+    )
     serve = sub.add_parser(
         "serve", parents=[common], help="run the gRPC server (and the HTTP/JSON gateway)"
     )
@@ -489,6 +498,7 @@ def _serve_config(args: argparse.Namespace, config: type[ServeConfig]) -> ServeC
         interval_draws=args.interval_draws,
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),
+        metrics_port=args.metrics_port,
     )
 
 

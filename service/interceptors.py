@@ -1,4 +1,4 @@
-"""Server interceptors: one structured log line per RPC with its duration and status."""
+"""Server interceptors: one structured log line and the request metrics per RPC."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 import grpc
 from grpc.aio import ServerInterceptor
+
+from sovrisk.service import metrics
 
 log = logging.getLogger("sovrisk.requests")
 
@@ -34,13 +36,10 @@ def _log(
             name = code.name
         else:
             name = "ERROR" if outcome is not None else "OK"
-    log.info(
-        "rpc method=%s peer=%s code=%s ms=%.1f",
-        method,
-        peer,
-        name,
-        1000 * (time.perf_counter() - start),
-    )
+    seconds = time.perf_counter() - start
+    log.info("rpc method=%s peer=%s code=%s ms=%.1f", method, peer, name, 1000 * seconds)
+    metrics.record_request("grpc", method, name, seconds)
+    metrics.IN_FLIGHT.labels("grpc").dec()
 
 
 class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
@@ -60,6 +59,7 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
 
             async def logged(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 start, peer = time.perf_counter(), context.peer()
+                metrics.IN_FLIGHT.labels("grpc").inc()
                 outcome: BaseException | None = None
                 try:
                     return await unary(request, context)
@@ -81,6 +81,7 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
                 request: Any, context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
                 start, peer = time.perf_counter(), context.peer()
+                metrics.IN_FLIGHT.labels("grpc").inc()
                 outcome: BaseException | None = None
                 try:
                     # Handlers either yield (async generators) or write to the context and

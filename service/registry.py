@@ -27,6 +27,7 @@ from sovrisk.models.graph.editing import ValidatedDataset, edit_dataset, validat
 from sovrisk.models.graph.events import Event
 from sovrisk.models.graph.supply_graph import SupplyGraph
 from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.service import metrics
 from sovrisk.service.paths import DEFAULT_DATA_DIR
 from sovrisk.service.store import (
     ScoreRecord,
@@ -189,8 +190,11 @@ class GraphRegistry:
         return self.store
 
     def _build(self, version: VersionRecord) -> RiskEngine:
-        dataset = validate_files(self._require_store().files(version.id))
-        return RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
+        with metrics.ENGINE_BUILD_SECONDS.time():
+            dataset = validate_files(self._require_store().files(version.id))
+            engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
+        metrics.ENGINE_BUILDS.inc()
+        return engine
 
     def _install(self, version: VersionRecord, engine: RiskEngine) -> None:
         with self._lock:
@@ -299,12 +303,15 @@ class GraphRegistry:
         until it stops); raises :class:`Overloaded` when the limit is reached."""
         with self._lock:
             if self._heavy_admitted >= self.max_heavy_jobs:
+                metrics.OVERLOADED.inc()
                 raise Overloaded(self.max_heavy_jobs)
             self._heavy_admitted += 1
+            metrics.HEAVY_JOBS.inc()
 
         def release(_: object) -> None:
             with self._lock:
                 self._heavy_admitted -= 1
+                metrics.HEAVY_JOBS.dec()
 
         job = self._heavy_executor.submit(fn, *args)
         job.add_done_callback(release)
@@ -326,7 +333,7 @@ class GraphRegistry:
         Raises :class:`StaleBaseError` if ``base`` is not the latest version and
         :class:`EditRejected` (nothing stored) if the result does not validate.
         """
-        with self._write_lock:
+        with self._write_lock, metrics.COMMIT_SECONDS.time():
             before = self._latest_files(base)
             dataset = edit_dataset(before, changes)
             return self._commit(base, before, dataset, author, message, validate_only)
@@ -344,7 +351,7 @@ class GraphRegistry:
 
         Raises :class:`StaleBaseError` or :class:`DataValidationError` (nothing stored).
         """
-        with self._write_lock:
+        with self._write_lock, metrics.COMMIT_SECONDS.time():
             before = self._latest_files(base)
             return self._commit(base, before, validate_files(files), author, message, validate_only)
 

@@ -21,6 +21,7 @@ from sovrisk.service.auth import TokenAuthenticator
 from sovrisk.service.gateway.server import start_gateway
 from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
 from sovrisk.service.interceptors import RequestLoggingInterceptor
+from sovrisk.service.metrics import start_metrics_server
 from sovrisk.service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file
 from sovrisk.service.registry import GraphRegistry
 from sovrisk.service.servicers import GraphServicer, RiskServicer
@@ -155,6 +156,7 @@ class ServeConfig:
     interval_draws: int = 0  # draws behind score intervals when a request does not say
     cors_origins: tuple[str, ...] = ()  # browser origins the gateway answers (CORS)
     allowed_hosts: tuple[str, ...] = ()  # Host headers the gateway answers (() = default)
+    metrics_port: int | None = None  # Prometheus /metrics on this port (None: off)
 
 
 def _warn_if_seed_differs(registry: GraphRegistry, data_dir: str | Path) -> None:
@@ -195,6 +197,7 @@ async def serve(config: ServeConfig) -> None:
     if config.grpc:
         ensure_port_free(config.host, config.port, "--port")
     ensure_port_free(config.host, config.http_port, "--http-port")
+    ensure_port_free(config.host, config.metrics_port, "--metrics-port")
     registry = GraphRegistry.open(config.store, seed=config.data_dir)
     registry.interval_draws = check_draws(config.interval_draws, "--interval-draws")
     _warn_if_seed_differs(registry, config.data_dir)
@@ -224,6 +227,9 @@ async def serve(config: ServeConfig) -> None:
     )
     if gateway is not None:
         log.info("HTTP/JSON gateway on http://%s:%d (OpenAPI at /openapi.json)", host, gateway.port)
+    if config.metrics_port is not None:
+        bound_metrics = start_metrics_server(host, config.metrics_port)
+        log.info("Prometheus metrics on http://%s:%d/metrics", host, bound_metrics)
     poller = (
         asyncio.create_task(registry.poll_store(config.poll_interval))
         if config.poll_interval > 0

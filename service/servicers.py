@@ -42,7 +42,7 @@ from sovrisk.models.scoring.scenarios import run_scenario
 from sovrisk.models.scoring.trajectory import check_range, default_window, trajectory
 from sovrisk.models.scoring.uncertainty import cached_uncertainty, check_draws
 from sovrisk.service import converters as conv
-from sovrisk.service import errors
+from sovrisk.service import errors, metrics
 from sovrisk.service import history_converters as hconv
 from sovrisk.service import scenario_converters as scenario_conv
 from sovrisk.service import screening_service as screening
@@ -824,6 +824,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 provenance.seed = request.seed
                 names = {p: engine.graph.nodes[p].name for p in engine.provider_ids}
                 message = sim_conv.result_to_proto(result, sens, names, provenance)
+                metrics.SIMULATED_SAMPLES.inc(samples)
                 yield risk_pb2.SimulateDisruptionsResponse(result=message)
             else:
                 progress = sim_conv.progress_to_proto(item)

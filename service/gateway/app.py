@@ -33,7 +33,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from sovrisk.models.errors import FieldViolation
-from sovrisk.service import errors
+from sovrisk.service import errors, metrics
 from sovrisk.service.gateway import docs_ui
 from sovrisk.service.gateway.http_policy import (
     HttpPolicy,
@@ -295,6 +295,7 @@ class Gateway:
         context = cast(Any, GatewayContext(metadata))
         method = getattr(self.servicers[route.service], route.method.name)
         code = "OK"
+        metrics.IN_FLIGHT.labels("http").inc()
         try:
             message = await self._request(route, path_values, request)
             if _wants_media(route, request):
@@ -321,14 +322,18 @@ class Gateway:
                 status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
             )
         finally:
+            seconds = time.perf_counter() - started
             log.info(
                 "http %s %s rpc=%s code=%s ms=%.1f",
                 request.method,
                 request.path,
                 route.method.name,
                 code,
-                1000 * (time.perf_counter() - started),
+                1000 * seconds,
             )
+            # the gRPC label of the same method, so one query covers both transports
+            metrics.record_request("http", f"/{route.service}/{route.method.name}", code, seconds)
+            metrics.IN_FLIGHT.labels("http").dec()
 
     async def _stream(
         self, request: web.Request, items: AsyncIterator[Message]
