@@ -58,6 +58,15 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"invalid date {text!r}: use YYYY-MM-DD") from None
 
 
+def _env(name: str, default: str = "") -> str:
+    """A flag's default from the environment (every serve flag has one: docs/operations.md)."""
+    return os.environ.get(name) or default
+
+
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in _env(name).split(",") if item.strip()]
+
+
 def _weight(text: str) -> tuple[str, float]:
     name, _, value = text.partition("=")
     try:
@@ -104,8 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--poll-interval",
         type=float,
-        default=2.0,
-        help="seconds between checks for versions committed by other replicas (0 = never)",
+        default=float(_env("SOVRISK_POLL_INTERVAL", "2.0")),
+        help="seconds between checks for versions committed by other replicas (0 = never; env "
+        "SOVRISK_POLL_INTERVAL; default 2)",
     )
     common.add_argument(
         "--host",
@@ -115,7 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--print-ranking", action="store_true", help="print the provider ranking on start"
     )
-    common.add_argument("--log-level", default=os.environ.get("SOVRISK_LOG_LEVEL", "INFO"))
+    common.add_argument(
+        "--log-level",
+        default=_env("SOVRISK_LOG_LEVEL", "INFO"),
+        help="DEBUG, INFO, WARNING or ERROR (env SOVRISK_LOG_LEVEL; default INFO)",
+    )
 
     common.add_argument(
         "--interval-draws",
@@ -127,37 +141,42 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--cors-origin",
         action="append",
-        default=[],
+        default=_env_list("SOVRISK_CORS_ORIGINS"),
         metavar="ORIGIN",
         help="a browser origin allowed to call the HTTP gateway, e.g. https://app.example.com "
-        "(repeatable; '*' = any; default none)",
+        "(repeatable; '*' = any; env SOVRISK_CORS_ORIGINS, comma-separated; default none)",
     )
     common.add_argument(
         "--allowed-host",
         action="append",
-        default=[],
+        default=_env_list("SOVRISK_ALLOWED_HOSTS"),
         metavar="HOST",
-        help="a Host header the HTTP gateway answers (repeatable; '*' = any; default: the "
-        "loopback names when bound to loopback, which stops DNS rebinding)",
+        help="a Host header the HTTP gateway answers (repeatable; '*' = any; env "
+        "SOVRISK_ALLOWED_HOSTS, comma-separated; default: the loopback names when bound to "
+        "loopback, which stops DNS rebinding)",
     )
     common.add_argument(
         "--metrics-port",
         type=int,
-        default=int(os.environ["SOVRISK_METRICS_PORT"])
-        if os.environ.get("SOVRISK_METRICS_PORT")
-        else None,
+        default=int(_env("SOVRISK_METRICS_PORT")) if _env("SOVRISK_METRICS_PORT") else None,
         help="serve Prometheus metrics on http://HOST:PORT/metrics (env SOVRISK_METRICS_PORT; "
         "default off)",
     )
     serve = sub.add_parser(
         "serve", parents=[common], help="run the gRPC server (and the HTTP/JSON gateway)"
     )
-    serve.add_argument("--port", type=int, default=50051, help="gRPC port (0 = any free port)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(_env("SOVRISK_PORT", "50051")),
+        help="gRPC port (0 = any free port; env SOVRISK_PORT; default 50051)",
+    )
     serve.add_argument(
         "--http-port",
         type=int,
-        default=None,
-        help="also serve the HTTP/JSON gateway on this port (0 = any free port)",
+        default=int(_env("SOVRISK_HTTP_PORT")) if _env("SOVRISK_HTTP_PORT") else None,
+        help="also serve the HTTP/JSON gateway on this port (0 = any free port; env "
+        "SOVRISK_HTTP_PORT; default off)",
     )
     gateway = sub.add_parser(
         "gateway", parents=[common], help="run only the HTTP/JSON gateway (same servicers)"
