@@ -126,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
         "--print-ranking", action="store_true", help="print the provider ranking on start"
     )
     common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=_env("SOVRISK_LOG_FORMAT", "text"),
+        help="text, or one JSON object per line with the request fields as keys (env "
+        "SOVRISK_LOG_FORMAT; default text)",
+    )
+    common.add_argument(
         "--log-level",
         default=_env("SOVRISK_LOG_LEVEL", "INFO"),
         help="DEBUG, INFO, WARNING or ERROR (env SOVRISK_LOG_LEVEL; default INFO)",
@@ -483,17 +490,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
     import faulthandler
-    import logging
 
+    from sovrisk.service import logs
     from sovrisk.service.server import PortInUse, ServeConfig, serve
 
     # A crash in native code (solver, gRPC core) leaves a traceback (needs a real stderr).
     with contextlib.suppress(ValueError, OSError):
         faulthandler.enable()
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(args.log_level, args.log_format)
 
     try:
         asyncio.run(serve(_serve_config(args, ServeConfig)))

@@ -37,7 +37,15 @@ def _log(
         else:
             name = "ERROR" if outcome is not None else "OK"
     seconds = time.perf_counter() - start
-    log.info("rpc method=%s peer=%s code=%s ms=%.1f", method, peer, name, 1000 * seconds)
+    fields = {"transport": "grpc", "method": method, "code": name, "ms": round(1000 * seconds, 1)}
+    log.info(
+        "rpc method=%s peer=%s code=%s ms=%.1f",
+        method,
+        peer,
+        name,
+        1000 * seconds,
+        extra={**fields, "peer": peer},
+    )
     metrics.record_request("grpc", method, name, seconds)
     metrics.IN_FLIGHT.labels("grpc").dec()
 

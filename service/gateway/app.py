@@ -330,6 +330,13 @@ class Gateway:
                 route.method.name,
                 code,
                 1000 * seconds,
+                extra={
+                    "transport": "http",
+                    "method": f"/{route.service}/{route.method.name}",
+                    "code": code,
+                    "ms": round(1000 * seconds, 1),
+                    "path": request.path[:200],
+                },
             )
             # the gRPC label of the same method, so one query covers both transports
             metrics.record_request("http", f"/{route.service}/{route.method.name}", code, seconds)
