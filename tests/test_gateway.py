@@ -3,7 +3,9 @@ rules, canonical proto JSON, AIP-193 errors, NDJSON streams, and the OpenAPI doc
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -558,3 +560,25 @@ async def test_a_cross_origin_simple_post_is_refused_before_it_runs(
             ) as response,
         ):
             assert response.status == status, (origin, await response.text())
+
+
+async def test_a_dropped_stream_stops_its_work_without_a_traceback(
+    gateway: tuple[str, GraphRegistry], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that goes away mid-simulation: the work stops (should_stop) and the line is
+    CANCELLED, not an INTERNAL error with a traceback (76 of those in one run before)."""
+    base, registry = gateway
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            f"{base}/v1/simulations:run", json={"samples": 1_000_000, "seed": 1}
+        )
+        assert response.status == 200
+        first = await response.content.readline()
+        assert b"progress" in first
+        response.close()  # drop the connection mid-stream
+    for _ in range(100):
+        if registry.running_jobs == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert registry.running_jobs == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -81,6 +81,10 @@ _KEEP_DETAILS = (
 assert _KEEP_DETAILS
 
 
+class ClientGone(Exception):
+    """The client closed the connection while a stream was being written."""
+
+
 class GatewayAbort(Exception):
     """A servicer aborted: carries the ``google.rpc.Status`` it aborted with."""
 
@@ -312,6 +316,9 @@ class Gateway:
         except GatewayAbort as exc:
             code = code_pb2.Code.Name(exc.status.code)
             return _error_response(exc.status)
+        except ClientGone:
+            code = "CANCELLED"
+            return web.Response(status=499)  # never sent: the connection is gone
         except web.HTTPException as exc:  # aiohttp's own (body over the limit: 413): JSON
             code = str(exc.status)
             raise
@@ -357,6 +364,14 @@ class Gateway:
             if response is None:  # nothing sent yet: a plain error response
                 raise
             await response.write(json.dumps(error_body(exc.status)).encode() + b"\n")
+        except ConnectionError:  # the client went away: nobody to answer, nothing to log
+            raise ClientGone from None
+        finally:
+            # Closing the servicer's generator stops the work behind the stream (a simulation
+            # checks should_stop between batches) instead of running on for nobody.
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
         if response is None:
             response = web.StreamResponse(headers={"Content-Type": NDJSON})
             await response.prepare(request)
