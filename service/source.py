@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sovrisk.service.paths import (
@@ -91,7 +92,9 @@ def _from_folder(path: str, note: str = "") -> Source:
     from sovrisk.models.scoring.risk_engine import RiskEngine
 
     engine = RiskEngine(*load_bundle(path))
-    label = f"dataset folder {display(path)} ({engine.graph.version_id}){note}"
+    bundled = Path(path).resolve() == DEFAULT_DATA_DIR.resolve()
+    what = "the bundled dataset" if bundled else f"dataset folder {display(path)}"
+    label = f"{what} ({engine.graph.version_id}){note}"
     return Source(engine, "", label)
 
 
