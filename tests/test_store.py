@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,12 @@ def test_score_history_is_stored_once_per_version_and_provider(
     assert history[0].sub_scores == {"concentration": 70.0, "tail": None}
     assert [h.version_id for h in store.score_history(after=1)] == [2]
     assert store.score_history("q") == []
+
+
+def test_the_postgresql_password_can_come_from_a_secret_file(tmp_path: Path) -> None:
+    from sovrisk.service.store.postgres import PASSWORD_FILE_ENV, password_from_file
+
+    secret = tmp_path / "postgres_password"
+    secret.write_text("s3cret-value\n", encoding="utf-8")
+    assert password_from_file({PASSWORD_FILE_ENV: str(secret)}) == "s3cret-value"
+    assert password_from_file({}) is None

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 
 from sovrisk.service.store.base import Cursor, SqlGraphStore
+
+#: A file holding the database password (a container secret), so that the password appears
+#: neither in the store URL nor in the environment.
+PASSWORD_FILE_ENV = "SOVRISK_STORE_PASSWORD_FILE"
 
 
 class PostgresGraphStore(SqlGraphStore):
@@ -16,15 +22,26 @@ class PostgresGraphStore(SqlGraphStore):
     blob_type = "BYTEA"
     integrity_error = psycopg.errors.IntegrityError
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, env: Mapping[str, str] | None = None) -> None:
         super().__init__(url)
+        self._password = password_from_file(os.environ if env is None else env)
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Cursor]:
         # One short-lived connection per operation keeps the store thread-safe without a pool;
         # the service's request rate on writes is low and reads are cached per version.
-        with psycopg.connect(self.url, connect_timeout=10) as conn:
+        extra: dict[str, Any] = {} if self._password is None else {"password": self._password}
+        with psycopg.connect(self.url, connect_timeout=10, **extra) as conn:
             if not write:
                 conn.read_only = True
             with conn.transaction(), conn.cursor() as cur:
                 yield cast(Cursor, cur)
+
+
+def password_from_file(env: Mapping[str, str]) -> str | None:
+    """The password in the file ``$SOVRISK_STORE_PASSWORD_FILE`` names (one line; the trailing
+    newline dropped), or None when the variable is not set."""
+    path = env.get(PASSWORD_FILE_ENV)
+    if not path:
+        return None
+    return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
