@@ -135,6 +135,10 @@ class TokenAuthenticator:
                     raise TokensUnavailable(f"the token file {self.path.name} cannot be read")
             return {**self._file_tokens, **self._env_tokens}
 
+    def token_count(self) -> int:
+        """How many tokens are valid now (raises :class:`TokensUnavailable`)."""
+        return len(self._tokens())
+
     @property
     def configured(self) -> bool:
         try:

@@ -173,6 +173,12 @@ def _parser() -> argparse.ArgumentParser:
         "serve", parents=[common], help="run the gRPC server (and the HTTP/JSON gateway)"
     )
     serve.add_argument(
+        "--check-config",
+        action="store_true",
+        help="check the ports, store, seed folder and token file, print what was found, and "
+        "exit (0 if all is well, 1 otherwise) without serving",
+    )
+    serve.add_argument(
         "--port",
         type=int,
         default=int(_env("SOVRISK_PORT", "50051")),
@@ -500,6 +506,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logs.configure(args.log_level, args.log_format)
 
+    if getattr(args, "check_config", False):
+        from sovrisk.service.server import check_config
+
+        checks = check_config(_serve_config(args, ServeConfig))
+        for c in checks:
+            print(f"{'ok ' if c.ok else 'BAD'}  {c.what:<15} {c.detail}")
+        return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
     try:
         asyncio.run(serve(_serve_config(args, ServeConfig)))
     except PortInUse as exc:

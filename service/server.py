@@ -17,14 +17,20 @@ from grpc_reflection.v1alpha import reflection
 
 from sovrisk.models.graph.dataset import DatasetFiles
 from sovrisk.models.scoring.uncertainty import cached_uncertainty, check_draws
-from sovrisk.service.auth import TokenAuthenticator
+from sovrisk.service.auth import AuthError, TokenAuthenticator
 from sovrisk.service.gateway.server import start_gateway
 from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
 from sovrisk.service.interceptors import RequestLoggingInterceptor
 from sovrisk.service.metrics import start_metrics_server
-from sovrisk.service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file
+from sovrisk.service.paths import (
+    DEFAULT_DATA_DIR,
+    default_store,
+    default_tokens_file,
+    store_exists,
+)
 from sovrisk.service.registry import GraphRegistry
 from sovrisk.service.servicers import GraphServicer, RiskServicer
+from sovrisk.service.store import open_store
 from sovrisk.service.text_report import ranking_table
 
 log = logging.getLogger("sovrisk.server")
@@ -189,6 +195,53 @@ async def _warm_intervals(registry: GraphRegistry, print_ranking: bool) -> None:
     log.info("score intervals ready (%d draws)", draws)
     if print_ranking and uncertainty is not None:
         print("\n" + ranking_table(engine.assess_all(params), uncertainty), flush=True)
+
+
+@dataclass(frozen=True)
+class ConfigCheck:
+    what: str
+    ok: bool
+    detail: str
+
+
+def check_config(config: ServeConfig) -> list[ConfigCheck]:
+    """What `serve` would need, checked without serving (`sovrisk serve --check-config`):
+    the ports, the store, the seed folder of an empty store, the token file."""
+    checks: list[ConfigCheck] = []
+    ports = [("--port", config.port if config.grpc else None)]
+    ports += [("--http-port", config.http_port), ("--metrics-port", config.metrics_port)]
+    for flag, port in ports:
+        if port is None:
+            continue
+        try:
+            ensure_port_free(config.host, port, flag)
+            checks.append(ConfigCheck(flag, True, f"{config.host}:{port} is free"))
+        except OSError as exc:
+            checks.append(ConfigCheck(flag, False, str(exc)))
+    try:
+        if not store_exists(config.store):
+            raise FileNotFoundError("does not exist yet")
+        store = open_store(config.store)
+        latest = store.latest()
+        store.close()
+        detail = f"{latest.name} ({latest.dataset_version})" if latest else "empty: will be seeded"
+        checks.append(ConfigCheck("--store", True, f"{config.store}: {detail}"))
+        if latest is None:
+            files = DatasetFiles.from_directory(config.data_dir)
+            checks.append(ConfigCheck("--data", True, f"{config.data_dir}: {len(files)} files"))
+    except FileNotFoundError:
+        checks.append(ConfigCheck("--store", True, f"{config.store}: will be created and seeded"))
+        files = DatasetFiles.from_directory(config.data_dir)
+        checks.append(ConfigCheck("--data", True, f"{config.data_dir}: {len(files)} files"))
+    except Exception as exc:  # any failure to open is the finding: say it, do not raise
+        checks.append(ConfigCheck("--store", False, f"{config.store}: {exc}"))
+    auth = TokenAuthenticator(config.tokens)
+    try:
+        count = auth.token_count()
+        checks.append(ConfigCheck("--tokens", True, f"{config.tokens}: {count} token(s)"))
+    except AuthError as exc:
+        checks.append(ConfigCheck("--tokens", False, f"{config.tokens}: {exc}"))
+    return checks
 
 
 async def serve(config: ServeConfig) -> None:

@@ -293,3 +293,25 @@ def test_validate_names_a_file_that_is_not_utf8(
     nodes.write_bytes(nodes.read_bytes().replace(b"Provider P", b"Provider \xff"))
     assert main(["validate", str(small_copy.path)]) == 1
     assert "nodes.csv:2: field 'encoding' = '0xff': is not UTF-8 text" in capsys.readouterr().err
+
+
+def test_serve_check_config_reports_without_serving(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "store"
+    tokens = tmp_path / "tokens.toml"
+    tokens.write_text("not = [toml", encoding="utf-8")
+    args = ["serve", "--check-config", "--store", str(store), "--tokens", str(tokens)]
+    assert main([*args, "--port", "0", "--data", DATA]) == 1  # the broken token file
+    out = capsys.readouterr().out
+    assert "ok   --store" in out and "will be created and seeded" in out
+    assert "BAD  --tokens" in out and "cannot be read" in out
+    assert not store.exists()  # a check creates nothing
+    tokens.unlink()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main([*args, "--port", port, "--data", DATA]) == 1
+    assert "BAD  --port" in capsys.readouterr().out
+    assert main([*args, "--port", "0", "--data", DATA]) == 0
