@@ -133,6 +133,8 @@ class GraphRegistry:
         self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._private_dir = private_dir  # a temporary store owned (and removed) by us
         self._closed = False
+        #: Set on shutdown: watchers end their streams instead of waiting for a version.
+        self.stopping = False
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -430,6 +432,12 @@ class GraphRegistry:
     def unsubscribe(self, event: asyncio.Event) -> None:
         with self._lock:
             self._listeners = [(lp, e) for lp, e in self._listeners if e is not event]
+
+    def stop_watchers(self) -> None:
+        """End every watch stream now (server shutdown): they would otherwise hold the drain
+        until the next version, which may be hours away."""
+        self.stopping = True
+        self._notify()
 
     def _notify(self) -> None:
         with self._lock:

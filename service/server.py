@@ -328,6 +328,7 @@ async def serve(config: ServeConfig) -> None:
         waiters.add(asyncio.create_task(running.server.wait_for_termination()))
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down: NOT_SERVING, draining for up to %.0f s", GRACE_SECONDS)
+    registry.stop_watchers()
     if poller is not None:
         poller.cancel()
     if intervals is not None:

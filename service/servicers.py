@@ -923,6 +923,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                         ],
                     )
                     seen = version
+                if registry.stopping:
+                    return  # the server is shutting down: end the stream cleanly
                 await woken.wait()
                 woken.clear()
         finally:

@@ -16,6 +16,7 @@ downloadable as a plain file (``GET /v1/reports:download?...`` or ``alt=media`` 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -69,6 +70,10 @@ HTTP_STATUS: dict[int, int] = {
     code_pb2.DATA_LOSS: 500,
 }
 NDJSON = "application/x-ndjson"
+#: A stream's headers go out after this many seconds without a first message, and a blank
+#: keep-alive line after this many seconds of silence.
+HEADERS_AFTER = 1.0
+KEEPALIVE_SECONDS = 15.0
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 #: Characters kept in a download's file name (it goes into a quoted header parameter).
 _UNSAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -352,14 +357,42 @@ class Gateway:
     async def _stream(
         self, request: web.Request, items: AsyncIterator[Message]
     ) -> web.StreamResponse:
+        """NDJSON, one ``{"result": ...}`` per message. A request the servicer rejects at once
+        gets a plain error response; otherwise the headers go out within HEADERS_AFTER
+        seconds even if no message has come yet (a watch may wait hours for one), and a blank
+        keep-alive line every KEEPALIVE_SECONDS of silence, so proxies and clients can tell
+        a quiet stream from a dead one."""
         response: web.StreamResponse | None = None
+        iterator = aiter(items)
+        pending: asyncio.Future[Message] | None = None
+
+        async def prepared() -> web.StreamResponse:
+            nonlocal response
+            if response is None:
+                response = web.StreamResponse(headers={"Content-Type": NDJSON})
+                await response.prepare(request)
+            return response
+
         try:
-            async for item in items:
-                if response is None:
-                    response = web.StreamResponse(headers={"Content-Type": NDJSON})
-                    await response.prepare(request)
+            wait = HEADERS_AFTER
+            while True:
+                pending = pending or asyncio.ensure_future(anext(iterator))
+                done, _ = await asyncio.wait({pending}, timeout=wait)
+                if not done:  # quiet: the headers now, later a keep-alive line
+                    if response is None:
+                        await prepared()
+                    else:
+                        await response.write(b"\n")
+                    wait = KEEPALIVE_SECONDS
+                    continue
+                finished, pending = pending, None
+                try:
+                    item = finished.result()
+                except StopAsyncIteration:
+                    break
                 line = json.dumps({"result": json_format.MessageToDict(item)})
-                await response.write(line.encode() + b"\n")
+                await (await prepared()).write(line.encode() + b"\n")
+                wait = KEEPALIVE_SECONDS
         except GatewayAbort as exc:
             if response is None:  # nothing sent yet: a plain error response
                 raise
@@ -367,15 +400,17 @@ class Gateway:
         except ConnectionError:  # the client went away: nobody to answer, nothing to log
             raise ClientGone from None
         finally:
+            if pending is not None:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
             # Closing the servicer's generator stops the work behind the stream (a simulation
-            # checks should_stop between batches) instead of running on for nobody.
+            # checks should_stop between batches; a watch unsubscribes) instead of running on
+            # for nobody.
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if response is None:
-            response = web.StreamResponse(headers={"Content-Type": NDJSON})
-            await response.prepare(request)
-        await response.write_eof()
+        await (await prepared()).write_eof()
+        assert response is not None
         return response
 
 

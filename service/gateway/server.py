@@ -18,6 +18,8 @@ from sovrisk.service.servicers import GraphServicer, RiskServicer
 
 #: Longest request line (method, URL, version) the gateway parses.
 MAX_REQUEST_LINE_BYTES = 64 * 1024
+#: Seconds handlers still running at shutdown get before they are cancelled.
+SHUTDOWN_SECONDS = 3.0
 
 SERVICES = (
     graph_pb2.DESCRIPTOR.services_by_name["GraphService"],
@@ -67,7 +69,12 @@ async def start_gateway(
     app = gateway_app(registry, auth, cors_origins=cors_origins, allowed_hosts=hosts)
     # Request lines up to 64 KiB reach the app, which answers in AIP-193 JSON (aiohttp's own
     # parser would answer a 20 kB URL with plain text); longer ones are refused by aiohttp.
-    runner = web.AppRunner(app, access_log=None, max_line_size=MAX_REQUEST_LINE_BYTES)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        max_line_size=MAX_REQUEST_LINE_BYTES,
+        shutdown_timeout=SHUTDOWN_SECONDS,  # aiohttp's default waits 60 s for open handlers
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
