@@ -13,17 +13,7 @@ from google.protobuf import json_format
 
 from sovrisk.service.client import SovriskClient
 from sovrisk.service.client_types import SubScore
-from sovrisk.service.text_table import fit_table
-
-#: Sub-score column heads, as the local ranking prints them.
-HEADS = {
-    "concentration": "CONC",
-    "structural": "STRUCT",
-    "geopolitical": "GEO",
-    "export_control": "EXPORT",
-    "resilience": "RESIL",
-    "tail": "TAIL",
-}
+from sovrisk.service.text_table import SUB_SCORE_SHORT, fit_table
 
 
 def _cell(s: SubScore | None) -> str:
@@ -63,11 +53,11 @@ def score_remote(args: argparse.Namespace) -> int:
         print(json.dumps([json_format.MessageToDict(r.raw) for r in scores], indent=1))
         return 0
     print(f"reading the ranking of {args.server}", file=sys.stderr)
-    heads = ["#", "provider", "name", "score", "band", *HEADS.values()]
+    heads = ["#", "provider", "name", "score", "band", *SUB_SCORE_SHORT.values()]
     rows = [
         [str(r.rank), r.provider.removeprefix("providers/"), r.display_name]
         + [f"{r.composite:.1f}", r.band]
-        + [_cell(r.sub_scores.get(k)) for k in HEADS]
+        + [_cell(r.sub_scores.get(k)) for k in SUB_SCORE_SHORT]
         for r in scores
     ]
     print(fit_table(heads, rows))

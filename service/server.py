@@ -226,15 +226,16 @@ def check_config(config: ServeConfig) -> list[ConfigCheck]:
         store.close()
         detail = f"{latest.name} ({latest.dataset_version})" if latest else "empty: will be seeded"
         checks.append(ConfigCheck("--store", True, f"{config.store}: {detail}"))
-        if latest is None:
-            files = DatasetFiles.from_directory(config.data_dir)
-            checks.append(ConfigCheck("--data", True, f"{config.data_dir}: {len(files)} files"))
+        seeds = latest is None
     except FileNotFoundError:
         checks.append(ConfigCheck("--store", True, f"{config.store}: will be created and seeded"))
-        files = DatasetFiles.from_directory(config.data_dir)
-        checks.append(ConfigCheck("--data", True, f"{config.data_dir}: {len(files)} files"))
+        seeds = True
     except Exception as exc:  # any failure to open is the finding: say it, do not raise
         checks.append(ConfigCheck("--store", False, f"{config.store}: {exc}"))
+        seeds = False
+    if seeds:
+        files = DatasetFiles.from_directory(config.data_dir)
+        checks.append(ConfigCheck("--data", True, f"{config.data_dir}: {len(files)} files"))
     auth = TokenAuthenticator(config.tokens)
     try:
         count = auth.token_count()

@@ -6,17 +6,7 @@ from collections.abc import Sequence
 
 from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
 from sovrisk.models.scoring.uncertainty import COMPOSITE, Uncertainty
-from sovrisk.service.text_table import fit_table
-
-#: Column heads of the sub-scores in tables (the reports use them too).
-SUB_SCORE_SHORT: dict[str, str] = {
-    "concentration": "CONC",
-    "structural": "STRUCT",
-    "geopolitical": "GEO",
-    "export_control": "EXPORT",
-    "resilience": "RESIL",
-    "tail": "TAIL",
-}
+from sovrisk.service.text_table import SUB_SCORE_SHORT, fit_table
 
 
 def _interval_cell(u: Uncertainty | None, provider: str) -> str:

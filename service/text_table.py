@@ -17,6 +17,17 @@ _NUMBER = re.compile(r"^[-+]?[\d.,%]+(?:\s*-\s*[\d.]+)?[?]?$")
 MIN_TEXT_WIDTH = 10
 GAP = "  "
 
+#: Column heads of the sub-scores in tables; the reports and `score --server` use them too
+#: (kept here because this module needs no engine).
+SUB_SCORE_SHORT: dict[str, str] = {
+    "concentration": "CONC",
+    "structural": "STRUCT",
+    "geopolitical": "GEO",
+    "export_control": "EXPORT",
+    "resilience": "RESIL",
+    "tail": "TAIL",
+}
+
 
 def terminal_width() -> int | None:
     """Columns of the terminal stdout writes to; None when it is not a terminal."""

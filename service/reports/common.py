@@ -7,11 +7,11 @@ from sovrisk.models.scoring.params import DEFAULT_LAYER_WEIGHTS, SUB_SCORES
 from sovrisk.models.scoring.risk_engine import SIMULATION_MEASURES
 from sovrisk.models.scoring.uncertainty import COMPOSITE, Uncertainty
 from sovrisk.service.reports.data import ReportData
-from sovrisk.service.text_report import (
-    SUB_SCORE_SHORT as SUB_SCORE_SHORT,  # one table of column heads
-)
 from sovrisk.service.text_report import spof_nodes as spof_nodes
 from sovrisk.service.text_report import spof_summary as spof_summary
+from sovrisk.service.text_table import (
+    SUB_SCORE_SHORT as SUB_SCORE_SHORT,  # one table of column heads
+)
 
 TITLE = "sovrisk: AI-accelerator supply-chain risk report"
 
