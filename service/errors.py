@@ -167,6 +167,25 @@ def unavailable(message: str, reason: str = "GRAPH_NOT_LOADED") -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+def internal(reference: str) -> grpc.Status:
+    """INTERNAL for a failure nobody anticipated: a reference to find the server's log
+    entry, never the exception's class or message (they can carry paths and internals)."""
+    info = error_details_pb2.ErrorInfo(
+        reason="INTERNAL_ERROR", domain=ERROR_DOMAIN, metadata={"reference": reference}
+    )
+    status = status_pb2.Status(
+        code=code_pb2.INTERNAL,
+        message=f"internal error (reference {reference} in the server's log)",
+        details=[_pack(info)],
+    )
+    return rpc_status.to_status(status)
+
+
+def cancelled() -> grpc.Status:
+    status = status_pb2.Status(code=code_pb2.CANCELLED, message="the request was cancelled")
+    return rpc_status.to_status(status)
+
+
 def from_domain(exc: Exception) -> grpc.Status | None:
     """The status for a known domain error, or None to let it surface as INTERNAL."""
     if isinstance(exc, InvalidParameterError):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from sovrisk.models.cancellation import cancellable
 from sovrisk.models.graph.bundle import Supplements
 from sovrisk.models.graph.dataset import Change, DatasetFiles, RecordChange, diff_datasets
 from sovrisk.models.graph.editing import ValidatedDataset, edit_dataset, validate_files
@@ -29,6 +30,7 @@ from sovrisk.models.graph.supply_graph import SupplyGraph
 from sovrisk.models.scoring.risk_engine import RiskEngine
 from sovrisk.service import metrics
 from sovrisk.service.paths import DEFAULT_DATA_DIR
+from sovrisk.service.request_context import request_owner
 from sovrisk.service.store import (
     ScoreRecord,
     SqlGraphStore,
@@ -67,18 +69,28 @@ SEED_AUTHOR = "system"
 
 #: Heavy jobs running or queued at once; one more is RESOURCE_EXHAUSTED with a retry delay.
 MAX_HEAVY_JOBS = 4
+#: Heavy jobs one caller (a token's principal, else a peer address) may have admitted at once,
+#: so one client cannot take every place.
+MAX_HEAVY_JOBS_PER_CALLER = 2
 RETRY_AFTER_SECONDS = 5.0
+
+HEAVY_KINDS = "simulations, reports, scenarios, screening, comparisons, trajectories"
 
 
 class Overloaded(Exception):
-    """Too many heavy jobs already admitted: retry after ``retry_after`` seconds."""
+    """Too many heavy jobs already admitted (by everyone, or by this caller when
+    ``per_caller``): retry after ``retry_after`` seconds."""
 
-    def __init__(self, limit: int, retry_after: float = RETRY_AFTER_SECONDS) -> None:
+    def __init__(
+        self, limit: int, retry_after: float = RETRY_AFTER_SECONDS, *, per_caller: bool = False
+    ) -> None:
         self.limit = limit
         self.retry_after = retry_after
+        self.per_caller = per_caller
+        whose = "you already have" if per_caller else "the server is busy with"
         super().__init__(
-            f"the server is busy with {limit} heavy requests (simulations, reports, scenarios, "
-            f"screening, comparisons, trajectories); retry in {retry_after:.0f} s"
+            f"{whose} {limit} heavy requests ({HEAVY_KINDS}) running or queued; "
+            f"retry in {retry_after:.0f} s"
         )
 
 
@@ -129,7 +141,9 @@ class GraphRegistry:
             max_workers=heavy_workers, thread_name_prefix="sovrisk-heavy"
         )
         self.max_heavy_jobs = MAX_HEAVY_JOBS
+        self.max_heavy_jobs_per_caller = MAX_HEAVY_JOBS_PER_CALLER
         self._heavy_admitted = 0
+        self._heavy_by_caller: dict[str, int] = {}
         self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._private_dir = private_dir  # a temporary store owned (and removed) by us
         self._closed = False
@@ -293,26 +307,53 @@ class GraphRegistry:
         return await self.call(self.engine_at, version_id)
 
     async def call(self, fn: Callable[..., T], *args: Any, heavy: bool = False) -> T:
-        """Run a blocking call in the worker pool (``heavy``: the admitted heavy pool)."""
+        """Run a blocking call in the worker pool (``heavy``: the admitted heavy pool).
+
+        If the awaiting request is cancelled (its client went away or its deadline passed),
+        the work stops at its next cancellation checkpoint instead of running to the end.
+        """
+        stop = threading.Event()
+
+        def scoped() -> T:
+            with cancellable(stop.is_set):
+                return fn(*args)
+
         if heavy:
-            return await self._submit_heavy(fn, *args)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+            future = self._submit_heavy(scoped)
+        else:
+            future = asyncio.get_running_loop().run_in_executor(self._executor, scoped)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            stop.set()
+            raise
 
     def _submit_heavy(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """``fn(*args)`` in the heavy pool, counted against max_heavy_jobs until it ends or
-        is cancelled before starting (a cancelled request's running work keeps its place
-        until it stops); raises :class:`Overloaded` when the limit is reached."""
+        """``fn(*args)`` in the heavy pool, counted against max_heavy_jobs (and the
+        caller's max_heavy_jobs_per_caller) until it ends or is cancelled before starting (a
+        cancelled request's running work keeps its place until it stops, within a second);
+        raises :class:`Overloaded` when a limit is reached."""
+        caller = request_owner()
         with self._lock:
+            mine = self._heavy_by_caller.get(caller, 0)
+            if mine >= self.max_heavy_jobs_per_caller:
+                metrics.OVERLOADED.inc()
+                raise Overloaded(self.max_heavy_jobs_per_caller, per_caller=True)
             if self._heavy_admitted >= self.max_heavy_jobs:
                 metrics.OVERLOADED.inc()
                 raise Overloaded(self.max_heavy_jobs)
             self._heavy_admitted += 1
+            self._heavy_by_caller[caller] = mine + 1
             metrics.HEAVY_JOBS.inc()
 
         def release(_: object) -> None:
             with self._lock:
                 self._heavy_admitted -= 1
+                left = self._heavy_by_caller[caller] - 1
+                if left:
+                    self._heavy_by_caller[caller] = left
+                else:
+                    del self._heavy_by_caller[caller]
                 metrics.HEAVY_JOBS.dec()
 
         job = self._heavy_executor.submit(fn, *args)
@@ -489,7 +530,8 @@ class GraphRegistry:
             with self._lock:
                 self._running += 1
             try:
-                return work(pinned, report, stop.is_set)
+                with cancellable(stop.is_set):
+                    return work(pinned, report, stop.is_set)
             finally:
                 with self._lock:
                     self._running -= 1

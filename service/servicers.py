@@ -7,6 +7,7 @@ import functools
 import hashlib
 import logging
 import math
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from google.type import date_pb2
 
 from sovrisk.models.analysis import simulation as sim
 from sovrisk.models.analysis.sensitivity import SensitivityResult, sensitivity
+from sovrisk.models.cancellation import OperationCancelled
 from sovrisk.models.engine.impacts import CountryEvent, chokepoint_rank
 from sovrisk.models.errors import (
     DataValidationError,
@@ -123,6 +125,19 @@ async def engine_for(registry: GraphRegistry, graph_version: str) -> RiskEngine:
     return await registry.engine_for(vconv.parse_version(graph_version, "graph_version"))
 
 
+def _unexpected(exc: Exception, method: str) -> grpc.Status:
+    """The status for an exception no mapping anticipated. An abort (the servicer's own
+    status) passes through; a cancellation is CANCELLED; anything else is logged here with its
+    traceback and a reference, and the client gets INTERNAL with that reference only."""
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    if isinstance(exc, OperationCancelled):
+        return errors.cancelled()
+    reference = secrets.token_hex(6)
+    log.error("internal error %s in %s", reference, method, exc_info=exc)
+    return errors.internal(reference)
+
+
 def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
     """Map domain errors to rich ``google.rpc.Status`` errors; never leak a traceback."""
 
@@ -135,6 +150,9 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
             return await method(self, request, context)
         except MAPPED_ERRORS as exc:
             await context.abort_with_status(_status(exc))
+            raise  # unreachable: abort raises
+        except Exception as exc:
+            await context.abort_with_status(_unexpected(exc, method.__name__))
             raise  # unreachable: abort raises
 
     return wrapper
@@ -157,6 +175,8 @@ def rpc_stream(
                 yield item
         except MAPPED_ERRORS as exc:
             await context.abort_with_status(_status(exc))
+        except Exception as exc:
+            await context.abort_with_status(_unexpected(exc, method.__name__))
 
     return wrapper
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sovrisk.models.cancellation import checkpoint
 from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, NodeKind
 
@@ -131,6 +132,7 @@ def minimal_cut_sets(
     retained = np.empty((len(wanted), len(us)))
     calls = 0
     for lo in range(0, len(us), batch_size):
+        checkpoint()
         hi = min(len(us), lo + batch_size)
         cols = np.arange(hi - lo)
         up = cg.ones(hi - lo)

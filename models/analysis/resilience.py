@@ -47,6 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
+from sovrisk.models.cancellation import checkpoint
 from sovrisk.models.engine.compiled import FloatArray
 from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from sovrisk.models.graph.resilience_data import ProviderDemand, ResilienceData
@@ -438,6 +439,7 @@ def resilience_analysis(
     flagged_in_tree = dict.fromkeys(engine.provider_ids, 0)
     unused: list[str] = []
     for nid in sorted(selected):
+        checkpoint()  # one or two LPs per node: milliseconds each
         if nid not in net.col:
             unused.append(nid)
             continue

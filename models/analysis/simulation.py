@@ -49,6 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sovrisk.models.analysis.allocation import PoolAllocation
+from sovrisk.models.cancellation import OperationCancelled, stop_requested
 from sovrisk.models.engine.compiled import (
     CompiledGraph,
     EdgeTerm,
@@ -108,8 +109,9 @@ RETURN_PERIODS: tuple[int, ...] = (10, 25, 100)
 LOSS_EPSILON = 1e-12
 
 
-class Cancelled(Exception):
-    """The caller's ``should_stop`` asked the simulation to stop (checked between batches)."""
+class Cancelled(OperationCancelled):
+    """The caller's ``should_stop`` (or the thread's cancellation scope) asked the simulation
+    to stop (checked between batches)."""
 
     def __init__(self, samples_done: int) -> None:
         self.samples_done = samples_done
@@ -736,7 +738,7 @@ def simulate(
         batch_size = default_batch_size(plan.compiled.n_nodes)
     report_every = max(1, math.ceil(math.ceil(n_samples / batch_size) / MAX_PROGRESS_REPORTS))
     while done < n_samples:
-        if should_stop is not None and should_stop():
+        if (should_stop is not None and should_stop()) or stop_requested():
             raise Cancelled(done)
         stop = min(n_samples, done + batch_size)
         draws = source.take(done, stop)

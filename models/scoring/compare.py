@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from sovrisk.models.cancellation import checkpoint
 from sovrisk.models.errors import DataValidationError
 from sovrisk.models.graph.dataset import (
     TABLES,
@@ -176,6 +177,7 @@ def compare(
     edits_total = effect(base, middle)
     edit_causes: list[Cause] = []
     for k, (label, records) in enumerate(group_edits(diff_datasets(base_files, target_files))):
+        checkpoint()  # each group builds and scores an engine
         measured: Effect | None = None
         if k < MAX_MEASURED_CAUSES:
             try:

@@ -38,6 +38,7 @@ from sovrisk.models.analysis.geopolitics import (
     geo_score,
 )
 from sovrisk.models.analysis.sovereignty import sovereignty
+from sovrisk.models.cancellation import checkpoint, holding
 from sovrisk.models.engine.compiled import FloatArray
 from sovrisk.models.engine.impacts import (
     CURVE_HORIZONS,
@@ -174,7 +175,10 @@ class RiskEngine(ImpactModel):
         self._cut_sets: CutSetResult | None = None
         self._contention: ContentionResult | None = None
         self._geo: tuple[tuple[CountryEventSpec, ...], FloatArray] | None = None
+        # Held through the lazy analyses below (seconds for the tail and the LPs); the dated
+        # engines have their own lock so a lookup never waits behind an analysis.
         self._lazy_lock = threading.Lock()
+        self._dated_lock = threading.Lock()
         # Two caches: the published parameters at any date and horizon (shared by every
         # caller), and a few what-ifs (each distinct weighting would otherwise keep ~90 KB
         # per provider: 4,096 of them once grew a server by 2 GB).
@@ -201,7 +205,7 @@ class RiskEngine(ImpactModel):
             return origin
         if origin.dated is not None and origin.dated.quarter == quarter:
             return origin
-        with origin._lazy_lock:
+        with origin._dated_lock:
             engine = origin._dated.get(quarter)
         if engine is not None:
             return engine
@@ -214,7 +218,7 @@ class RiskEngine(ImpactModel):
             dated=dated,
             tail_samples=origin.tail_samples,
         )
-        with origin._lazy_lock:
+        with origin._dated_lock:
             if len(origin._dated) >= MAX_DATED_ENGINES:
                 origin._dated.pop(next(iter(origin._dated)))
             return origin._dated.setdefault(quarter, engine)
@@ -252,7 +256,7 @@ class RiskEngine(ImpactModel):
     def pools(self) -> tuple[Pool, ...]:
         """The constrained pools with capacity data as of this engine's quarter, claimants
         weighted by provider demand (computed once)."""
-        with self._lazy_lock:
+        with holding(self._lazy_lock):
             if self._pool_list is None:
                 quarter = self.dated.quarter if self.dated else Quarter.of(self.graph.info.as_of)
                 demand = self.supplements.demand
@@ -268,7 +272,7 @@ class RiskEngine(ImpactModel):
         """Per pool of :meth:`pools`: the pool and, per rule (priority lists excepted), each
         provider's supply lost to it (computed once)."""
         pools = self.pools()
-        with self._lazy_lock:
+        with holding(self._lazy_lock):
             if self._pools is None:
                 self._pools = {
                     pool.id: (
@@ -285,7 +289,7 @@ class RiskEngine(ImpactModel):
 
     def cut_set_result(self) -> CutSetResult:
         """Minimal cut sets (size <= 2, a(P) < 0.5) of every provider, computed once."""
-        with self._lazy_lock:
+        with holding(self._lazy_lock):
             if self._cut_sets is None:
                 from sovrisk.models.analysis.cutsets import minimal_cut_sets
 
@@ -294,7 +298,7 @@ class RiskEngine(ImpactModel):
 
     def contention_result(self) -> ContentionResult:
         """Buyer-side contention on CoWoS-class and HBM bottlenecks, computed once."""
-        with self._lazy_lock:
+        with holding(self._lazy_lock):
             if self._contention is None:
                 from sovrisk.models.analysis.contention import contention_analysis
 
@@ -304,7 +308,7 @@ class RiskEngine(ImpactModel):
     def resilience_result(self) -> ResilienceResult | None:
         """The TTR/TTS analysis of this version (computed once, on first use), or None
         without resilience data."""
-        with self._lazy_lock:
+        with holding(self._lazy_lock):
             if self._resilience is False:
                 from sovrisk.models.analysis.resilience import resilience_analysis
 
@@ -318,7 +322,7 @@ class RiskEngine(ImpactModel):
     def tail_result(self) -> SimulationResult | None:
         """The Monte Carlo behind the tail sub-score (fixed samples and seed, computed once),
         or None without events."""
-        with self._lazy_lock:
+        with holding(self._lazy_lock):
             if self._tail is False:
                 from sovrisk.models.analysis.simulation import simulate
 
@@ -353,7 +357,7 @@ class RiskEngine(ImpactModel):
 
     def geopolitical_events(self) -> tuple[CountryEventSpec, ...]:
         """The country events of the geopolitical sum (explicit and governance), once."""
-        with self._lazy_lock:
+        with holding(self._lazy_lock):
             if self._geo is None:
                 specs = country_events(self, self.supplements.events)
                 self._geo = (specs, event_loss_curves(self, specs))
@@ -365,6 +369,7 @@ class RiskEngine(ImpactModel):
         return self._geo[1]
 
     def _assess_uncached(self, pid: str, params: ScoringParams) -> RiskAssessment:
+        checkpoint()
         g, cg = self.graph, self.compiled
         node = g.nodes[pid]
         k = self._prow[pid]

@@ -35,6 +35,7 @@ import networkx as nx
 import numpy as np
 
 from sovrisk.models.analysis.allocation import AllocationRule, pool_scale
+from sovrisk.models.cancellation import checkpoint
 from sovrisk.models.engine.compiled import EdgeTerm
 from sovrisk.models.engine.impacts import HORIZONS, CountryEvent
 from sovrisk.models.errors import FieldViolation, InvalidParameterError
@@ -897,6 +898,7 @@ def run_scenario(
     leave_out: list[tuple[dict[str, RiskAssessment], dict[str, float]]] = []
     if 1 < n <= MAX_ATTRIBUTED:
         for k in range(n):
+            checkpoint()  # one scenario evaluation per left-out perturbation
             rest = Scenario(
                 scenario.name, scenario.perturbations[:k] + scenario.perturbations[k + 1 :]
             )

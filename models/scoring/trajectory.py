@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from sovrisk.models.cancellation import checkpoint
 from sovrisk.models.errors import FieldViolation, InvalidParameterError
 from sovrisk.models.graph.series import FleetBasis, Quarter, quarters
 from sovrisk.models.scoring.assessment import LossUnits, PoolShortfall, RiskAssessment, RiskBand
@@ -92,6 +93,7 @@ def trajectory(
     series = engine.supplements.series
     rows: list[TrajectoryPoint] = []
     for quarter in span:
+        checkpoint()
         if progress is not None:
             progress(quarter)
         at = replace(params, as_of=quarter.end)

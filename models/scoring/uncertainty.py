@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from sovrisk.models.cancellation import carried, checkpoint
 from sovrisk.models.errors import FieldViolation, InvalidParameterError
 from sovrisk.models.graph.bundle import Supplements
 from sovrisk.models.graph.series import DatedSeries
@@ -233,18 +234,20 @@ def score_uncertainty(
     inputs = []
     counts = (0, 0, 0)
     for _ in range(draws):
+        checkpoint()
         graph, edges_drawn = draw_graph(origin.graph, rng)
         series, fleet_drawn, capacity_drawn = draw_series(supplements.series, rng)
         counts = (edges_drawn, fleet_drawn, capacity_drawn)
         inputs.append((graph, dataclasses.replace(supplements, series=series)))
 
     def rescore(drawn: tuple[SupplyGraph, Supplements]) -> list[RiskAssessment]:
+        checkpoint()
         engine = RiskEngine(drawn[0], drawn[1], tail_samples=DRAW_TAIL_SAMPLES)
         return engine.assess_all(params)
 
     samples: dict[str, dict[str, list[float]]] = {pid: defaultdict(list) for pid in order}
     with ThreadPoolExecutor(max_workers=DRAW_THREADS) as pool:
-        results = list(pool.map(rescore, inputs))
+        results = list(pool.map(carried(rescore), inputs))
     for assessments in results:
         for a in assessments:
             scores = _scores(a)

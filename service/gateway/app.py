@@ -90,8 +90,9 @@ class ClientGone(Exception):
     """The client closed the connection while a stream was being written."""
 
 
-class GatewayAbort(Exception):
-    """A servicer aborted: carries the ``google.rpc.Status`` it aborted with."""
+class GatewayAbort(grpc.aio.AbortError):  # type: ignore[misc]
+    """A servicer aborted: carries the ``google.rpc.Status`` it aborted with (an AbortError,
+    as gRPC's own abort is, so the servicers' error mapping lets it pass)."""
 
     def __init__(self, status: status_pb2.Status) -> None:
         self.status = status
