@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -70,11 +71,13 @@ from sovrisk.service.grpc_gen.sovrisk.v1 import (
     version_pb2,
 )
 
-#: Reads are retried on UNAVAILABLE; writes are not (a retried commit would be ABORTED anyway,
-#: but the caller should decide). Streams are not either: a retry after the first message
-#: would replay it.
+#: Reads are retried on UNAVAILABLE, and so is BatchUpdateGraph: every edit carries a fresh
+#: AIP-155 ``request_id`` that gRPC's retry resends, so a commit whose answer was lost is
+#: returned, not made twice. Streams are not retried: a retry after the first message would
+#: replay it (an import can be retried by calling again with the same ``request_id``).
 RETRIED_METHODS: dict[str, tuple[str, ...]] = {
     "sovrisk.v1.GraphService": (
+        "BatchUpdateGraph",
         "GetGraph",
         "ListNodes",
         "GetNode",
@@ -675,16 +678,19 @@ class SovriskClient:
         message: str,
         base_version: str | int | None = None,
         validate_only: bool = False,
+        request_id: str | None = None,
     ) -> EditResult:
         """Commit ``changes`` (protos or dicts such as ``{"upsert_edge": {...},
         "update_mask": "share"}``) on ``base_version`` (default: the latest, read now).
-        Needs a token with the editor role."""
+        Needs a token with the editor role. ``request_id`` (default: a new UUID) makes the
+        write idempotent: calling again with the same id returns the first commit."""
         request = graph_pb2.BatchUpdateGraphRequest(
             parent="graph",
             base_version=self._latest_name(base_version),
             changes=[_message(c, version_pb2.GraphChange) for c in changes],
             message=message,
             validate_only=validate_only,
+            request_id=request_id or str(uuid.uuid4()),
         )
         return EditResult.from_proto(self.graph.BatchUpdateGraph(request, **self._kw()))
 
@@ -695,12 +701,18 @@ class SovriskClient:
         message: str,
         base_version: str | int | None = None,
         validate_only: bool = False,
+        request_id: str | None = None,
     ) -> EditResult:
         """Import a whole dataset (a folder, or file name -> bytes) as one new version on
-        ``base_version`` (default: the latest, read now). Needs a token."""
+        ``base_version`` (default: the latest, read now). Needs a token. ``request_id``
+        (default: a new UUID): calling again with the same id returns the first commit."""
         return EditResult.from_proto(
             self._import(
-                files, message=message, base_version=base_version, validate_only=validate_only
+                files,
+                message=message,
+                base_version=base_version,
+                validate_only=validate_only,
+                request_id=request_id,
             )
         )
 
@@ -711,6 +723,7 @@ class SovriskClient:
         message: str,
         base_version: str | int | None,
         validate_only: bool,
+        request_id: str | None = None,
     ) -> graph_pb2.ImportGraphResponse:
         folder = (
             DatasetFolder(files)
@@ -721,6 +734,7 @@ class SovriskClient:
             base_version=self._latest_name(base_version),
             message=message,
             validate_only=validate_only,
+            request_id=request_id or str(uuid.uuid4()),
         )
         response: graph_pb2.ImportGraphResponse = self.graph.ImportGraph(
             _import_requests(header, folder), **self._kw(floor=LONG_TIMEOUT)

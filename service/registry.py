@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sovrisk.models.cancellation import cancellable
+from sovrisk.models.errors import FieldViolation, InvalidParameterError
 from sovrisk.models.graph.bundle import Supplements
 from sovrisk.models.graph.dataset import Change, DatasetFiles, RecordChange, diff_datasets
 from sovrisk.models.graph.editing import ValidatedDataset, edit_dataset, validate_files
@@ -36,6 +37,7 @@ from sovrisk.service.store import (
     SqlGraphStore,
     StaleBaseError,
     VersionRecord,
+    WriteRequest,
     open_store,
 )
 
@@ -55,11 +57,13 @@ class Final(Generic[T]):
 @dataclass(frozen=True, slots=True)
 class Committed:
     """The outcome of a write: the new version (None for a validate-only dry run) and what
-    changed against the base."""
+    changed against the base. ``replayed``: the request id had already committed this
+    version (AIP-155), nothing was written now."""
 
     version: VersionRecord | None
     changes: tuple[RecordChange, ...]
-    dataset: ValidatedDataset
+    dataset: ValidatedDataset | None
+    replayed: bool = False
 
 
 #: Older versions kept compiled in memory besides the latest.
@@ -370,16 +374,22 @@ class GraphRegistry:
         author: str,
         message: str,
         validate_only: bool = False,
+        request: WriteRequest | None = None,
+        request_field: str = "request_id",
     ) -> Committed:
         """Apply record changes on top of ``base`` and commit them as one new version.
 
         Raises :class:`StaleBaseError` if ``base`` is not the latest version and
-        :class:`EditRejected` (nothing stored) if the result does not validate.
+        :class:`EditRejected` (nothing stored) if the result does not validate. With a
+        ``request`` whose id already committed, that commit is returned (see :meth:`_once`).
         """
-        with self._write_lock, metrics.COMMIT_SECONDS.time():
+
+        def write() -> Committed:
             before = self._latest_files(base)
             dataset = edit_dataset(before, changes)
-            return self._commit(base, before, dataset, author, message, validate_only)
+            return self._commit(base, before, dataset, author, message, validate_only, request)
+
+        return self._once(request, request_field, validate_only, write)
 
     def commit_files(
         self,
@@ -389,14 +399,69 @@ class GraphRegistry:
         author: str,
         message: str,
         validate_only: bool = False,
+        request: WriteRequest | None = None,
+        request_field: str = "request_id",
     ) -> Committed:
         """Commit a whole dataset (an import) on top of ``base``.
 
         Raises :class:`StaleBaseError` or :class:`DataValidationError` (nothing stored).
         """
-        with self._write_lock, metrics.COMMIT_SECONDS.time():
+
+        def write() -> Committed:
             before = self._latest_files(base)
-            return self._commit(base, before, validate_files(files), author, message, validate_only)
+            dataset = validate_files(files)
+            return self._commit(base, before, dataset, author, message, validate_only, request)
+
+        return self._once(request, request_field, validate_only, write)
+
+    def _once(
+        self,
+        request: WriteRequest | None,
+        request_field: str,
+        validate_only: bool,
+        write: Callable[[], Committed],
+    ) -> Committed:
+        """Run ``write`` once per request id (AIP-155): a retry of a request that committed
+        gets that commit back, even when the base has moved since or another replica
+        committed it. Writes are never cancelled half-way: a client that gives up leaves a
+        write that completes, which its retry then finds by its id."""
+        if validate_only:
+            request = None
+        with cancellable(lambda: False), self._write_lock, metrics.COMMIT_SECONDS.time():
+            if (replay := self._replay(request, request_field)) is not None:
+                return replay
+            try:
+                return write()
+            except StaleBaseError:
+                # Another replica may have committed this very request between our look-up
+                # and our insert (the id's primary key refused the second).
+                if (replay := self._replay(request, request_field)) is not None:
+                    return replay
+                raise
+
+    def _replay(self, request: WriteRequest | None, request_field: str) -> Committed | None:
+        if request is None:
+            return None
+        store = self._require_store()
+        prior = store.find_request(request.request_id)
+        if prior is None:
+            return None
+        if prior.request != request:
+            raise InvalidParameterError(
+                [
+                    FieldViolation(
+                        request_field,
+                        request.request_id,
+                        "this request id was already used for a different request (other "
+                        "content or another principal); use a new id for a new write",
+                    )
+                ]
+            )
+        version = store.get(prior.version_id)
+        before = store.files(version.parent_id) if version.parent_id else DatasetFiles({})
+        changes = tuple(diff_datasets(before, store.files(version.id)))
+        log.info("write request %s replayed: %s", request.request_id, version.name)
+        return Committed(version, changes, None, replayed=True)
 
     def _latest_files(self, base: int) -> DatasetFiles:
         """The files of ``base``, which must be the latest version (fail early, before any
@@ -415,6 +480,7 @@ class GraphRegistry:
         author: str,
         message: str,
         validate_only: bool,
+        request: WriteRequest | None = None,
     ) -> Committed:
         changes = tuple(diff_datasets(before, dataset.files))
         if validate_only:
@@ -427,6 +493,7 @@ class GraphRegistry:
             author=author,
             message=message,
             change_count=len(changes),
+            request=request,
         )
         engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
         self._install(version, engine)

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import math
 import secrets
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -72,7 +73,7 @@ from sovrisk.service.pagination import paginate, query_digest
 from sovrisk.service.registry import Final, GraphRegistry, Overloaded
 from sovrisk.service.reports import build_report, default_filename
 from sovrisk.service.screening_service import ScreeningService
-from sovrisk.service.store import StaleBaseError, StoreError, VersionNotFoundError
+from sovrisk.service.store import StaleBaseError, StoreError, VersionNotFoundError, WriteRequest
 
 log = logging.getLogger("sovrisk.servicers")
 
@@ -295,6 +296,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         except InvalidParameterError as exc:
             violations += exc.violations
         violations += _commit_message_violations("message", request.message)
+        violations += _request_id_violations("request_id", request.request_id)
         if not request.changes:
             violations.append(FieldViolation("changes", "", "at least one change is required"))
         try:
@@ -304,6 +306,12 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         if violations:
             raise InvalidParameterError(violations)
         assert base is not None
+        unkeyed = graph_pb2.BatchUpdateGraphRequest()
+        unkeyed.CopyFrom(request)
+        unkeyed.ClearField("request_id")
+        write = _write_request(
+            request.request_id, author, unkeyed.SerializeToString(deterministic=True)
+        )
         try:
             committed = await self.registry.call(
                 lambda: self.registry.commit_changes(
@@ -312,6 +320,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
                     author=author,
                     message=request.message.strip(),
                     validate_only=request.validate_only,
+                    request=write,
                 )
             )
         except EditRejected as exc:
@@ -327,9 +336,20 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         author = self._authorize(context, Role.ADMIN)
         header, files = await _read_import(request_iterator)
         base = vconv.parse_version(header.base_version, "header.base_version", required=True)
-        if problems := _commit_message_violations("header.message", header.message):
+        problems = _commit_message_violations("header.message", header.message)
+        problems += _request_id_violations("header.request_id", header.request_id)
+        if problems:
             raise InvalidParameterError(problems)
         assert base is not None
+        unkeyed = graph_pb2.ImportGraphHeader()
+        unkeyed.CopyFrom(header)
+        unkeyed.ClearField("request_id")
+        write = _write_request(
+            header.request_id,
+            author,
+            unkeyed.SerializeToString(deterministic=True),
+            files.digest.encode(),
+        )
         committed = await self.registry.call(
             lambda: self.registry.commit_files(
                 base,
@@ -337,6 +357,8 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
                 author=author,
                 message=header.message.strip(),
                 validate_only=header.validate_only,
+                request=write,
+                request_field="header.request_id",
             )
         )
         return vconv.committed_to_proto(graph_pb2.ImportGraphResponse(), committed)
@@ -439,6 +461,30 @@ def _commit_message_violations(field: str, message: str) -> list[FieldViolation]
     if bad or "\x7f" in message:
         return [FieldViolation(field, message, f"has control characters ({', '.join(bad)})")]
     return []
+
+
+def _request_id_violations(field: str, request_id: str) -> list[FieldViolation]:
+    """AIP-155: empty (no idempotency) or a UUID in its canonical text form."""
+    if not request_id:
+        return []
+    try:
+        canonical = str(uuid.UUID(request_id))
+    except ValueError:
+        canonical = ""
+    if canonical != request_id.lower():
+        return [FieldViolation(field, request_id, "must be a UUID, e.g. from uuid.uuid4()")]
+    return []
+
+
+def _write_request(request_id: str, principal: str, *parts: bytes) -> WriteRequest | None:
+    """The request's identity for AIP-155, or None without an id: the digest covers every
+    part of the request but the id itself."""
+    if not request_id:
+        return None
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return WriteRequest(request_id.lower(), principal, digest.hexdigest())
 
 
 def _token_head(token: str) -> int:

@@ -7,9 +7,11 @@ from sovrisk.service.store.base import (
     ScoreRecord,
     SqlGraphStore,
     StaleBaseError,
+    StoredRequest,
     StoreError,
     VersionNotFoundError,
     VersionRecord,
+    WriteRequest,
 )
 
 __all__ = [
@@ -18,8 +20,10 @@ __all__ = [
     "SqlGraphStore",
     "StaleBaseError",
     "StoreError",
+    "StoredRequest",
     "VersionNotFoundError",
     "VersionRecord",
+    "WriteRequest",
     "open_store",
 ]
 

@@ -73,6 +73,24 @@ class ScoreRecord:
     sub_scores: Mapping[str, float | None]
 
 
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """A write's AIP-155 identity: the client's request id, who sent it and a digest of the
+    request (without the id), so a retry can be told from a different request reusing it."""
+
+    request_id: str
+    principal: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A request id already committed, and the version it committed."""
+
+    request: WriteRequest
+    version_id: int
+
+
 class StoreError(RuntimeError):
     """Base class of the store's own errors."""
 
@@ -242,11 +260,14 @@ class SqlGraphStore(ABC):
         author: str,
         message: str,
         change_count: int,
+        request: WriteRequest | None = None,
     ) -> VersionRecord:
-        """Store ``files`` as the child of ``base`` (None only for the first version).
+        """Store ``files`` as the child of ``base`` (None only for the first version), with
+        ``request``'s id in the same transaction.
 
         Raises :class:`StaleBaseError` if ``base`` is not the latest version, whether that is
-        seen before writing or only when the database rejects a second child of ``base``.
+        seen before writing or only when the database rejects a second child of ``base`` (or
+        a second commit of the same request id).
         """
         record = VersionRecord(
             id=(base or 0) + 1,
@@ -298,6 +319,20 @@ class SqlGraphStore(ABC):
                         ),
                         (record.id, name, _sha256(data)),
                     )
+                if request is not None:
+                    cur.execute(
+                        self._sql(
+                            "INSERT INTO write_requests (request_id, principal, request_digest, "
+                            "version_id, created_at) VALUES (?, ?, ?, ?, ?)"
+                        ),
+                        (
+                            request.request_id,
+                            request.principal,
+                            request.digest,
+                            record.id,
+                            record.created_at.isoformat(),
+                        ),
+                    )
                 _maybe_pause_before_commit()
         except self.integrity_error as exc:
             # Another writer committed a child of ``base`` between our check and our insert.
@@ -305,6 +340,21 @@ class SqlGraphStore(ABC):
             raise StaleBaseError(base, self.latest()) from exc
         log.info("store: committed version %d by %s (%s)", record.id, author, message)
         return record
+
+    def find_request(self, request_id: str) -> StoredRequest | None:
+        """The commit a request id made, if any (AIP-155)."""
+        with self._transaction(write=False) as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT principal, request_digest, version_id FROM write_requests "
+                    "WHERE request_id = ?"
+                ),
+                (request_id,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        return StoredRequest(WriteRequest(request_id, str(row[0]), str(row[1])), int(row[2]))
 
     # -- score history ---------------------------------------------------------------------
 

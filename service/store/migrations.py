@@ -56,4 +56,21 @@ def _initial(blob: str) -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "versions, blobs, score history", _initial),)
+def _write_requests(blob: str) -> list[str]:
+    # AIP-155 request ids: written in the commit's own transaction, so a write and its id are
+    # stored together or not at all.
+    return [
+        """CREATE TABLE write_requests (
+            request_id TEXT PRIMARY KEY,
+            principal TEXT NOT NULL,
+            request_digest TEXT NOT NULL,
+            version_id INTEGER NOT NULL UNIQUE REFERENCES versions (id),
+            created_at TEXT NOT NULL
+        )""",
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "versions, blobs, score history", _initial),
+    Migration(2, "write request ids (AIP-155)", _write_requests),
+)

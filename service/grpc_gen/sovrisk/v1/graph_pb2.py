@@ -24,13 +24,14 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import field_info_pb2 as google_dot_api_dot_field__info__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2 as sovrisk_dot_v1_dot_common__pb2
 from sovrisk.service.grpc_gen.sovrisk.v1 import version_pb2 as sovrisk_dot_v1_dot_version__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16sovrisk/v1/graph.proto\x12\nsovrisk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\x1a\x17sovrisk/v1/common.proto\x1a\x18sovrisk/v1/version.proto\"\xc7\x02\n\x05Graph\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\nversion_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x63ontent_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32\x17.sovrisk.v1.DatasetInfoB\x04\xe2\x41\x01\x03\x12\x30\n\x0bkind_counts\x18\x05 \x03(\x0b\x32\x15.sovrisk.v1.KindCountB\x04\xe2\x41\x01\x03\x12\x1f\n\x11supply_edge_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nsite_count\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12)\n\x07sources\x18\x08 \x03(\x0b\x32\x12.sovrisk.v1.SourceB\x04\xe2\x41\x01\x03:,\xea\x41)\n\x11sovrisk.dev/Graph\x12\x05graph*\x06graphs2\x05graph\"\x89\x01\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12 \n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0f\n\x07licence\x18\x05 \x01(\t\x12\x13\n\x0b\x61ttribution\x18\x06 \x03(\t\">\n\tKindCount\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.sovrisk.v1.NodeKind\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xe5\x03\n\x04Node\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x14.sovrisk.v1.NodeKindB\x04\xe2\x41\x01\x03\x12\x13\n\x05owner\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nhq_country\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05layer\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04tags\x18\x07 \x03(\tB\x04\xe2\x41\x01\x03\x12\x30\n\nprovenance\x18\x08 \x01(\x0b\x32\x16.sovrisk.v1.ProvenanceB\x04\xe2\x41\x01\x03\x12\x13\n\x05notes\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\tsuppliers\x18\n \x03(\x0b\x32\x16.sovrisk.v1.SupplyLinkB\x04\xe2\x41\x01\x03\x12/\n\tconsumers\x18\x0b \x03(\x0b\x32\x16.sovrisk.v1.SupplyLinkB\x04\xe2\x41\x01\x03\x12%\n\x05sites\x18\x0c \x03(\x0b\x32\x10.sovrisk.v1.SiteB\x04\xe2\x41\x01\x03\x12)\n\x07sources\x18\r \x03(\x0b\x32\x12.sovrisk.v1.SourceB\x04\xe2\x41\x01\x03:0\xea\x41-\n\x10sovrisk.dev/Node\x12\x0cnodes/{node}*\x05nodes2\x04node\"\xf4\x01\n\nSupplyLink\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12#\n\x04node\x18\x02 \x01(\tB\x15\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\"\n\x04kind\x18\x04 \x01(\x0e\x32\x14.sovrisk.v1.NodeKind\x12\r\n\x05share\x18\x05 \x01(\x01\x12+\n\x0bshare_range\x18\x06 \x01(\x0b\x32\x16.sovrisk.v1.ShareRange\x12*\n\nprovenance\x18\x07 \x01(\x0b\x32\x16.sovrisk.v1.Provenance\x12\r\n\x05notes\x18\x08 \x01(\t\"\x92\x01\n\x04Site\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x1c\n\x14\x63ountry_display_name\x18\x02 \x01(\t\x12\r\n\x05share\x18\x03 \x01(\x01\x12\x11\n\tsite_name\x18\x04 \x01(\t\x12*\n\nprovenance\x18\x05 \x01(\x0b\x32\x16.sovrisk.v1.Provenance\x12\r\n\x05notes\x18\x06 \x01(\t\"u\n\x0fGetGraphRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11sovrisk.dev/Graph\x12\x38\n\rgraph_version\x18\x02 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"\xc0\x01\n\x10ListNodesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x14.sovrisk.v1.NodeKindB\x04\xe2\x41\x01\x01\x12\x15\n\x07\x63ountry\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x38\n\rgraph_version\x18\x05 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"a\n\x11ListNodesResponse\x12\x1f\n\x05nodes\x18\x01 \x03(\x0b\x32\x10.sovrisk.v1.Node\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"s\n\x0eGetNodeRequest\x12\'\n\x04name\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x38\n\rgraph_version\x18\x02 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"\xe2\x01\n\x17\x42\x61tchUpdateGraphRequest\x12*\n\x06parent\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11sovrisk.dev/Graph\x12\x37\n\x0c\x62\x61se_version\x18\x02 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x17.sovrisk.v1.GraphChangeB\x04\xe2\x41\x01\x02\x12\x15\n\x07message\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rvalidate_only\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\"v\n\x18\x42\x61tchUpdateGraphResponse\x12/\n\rgraph_version\x18\x01 \x01(\x0b\x32\x18.sovrisk.v1.GraphVersion\x12)\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x18.sovrisk.v1.RecordChange\"\x80\x01\n\x11ImportGraphHeader\x12\x37\n\x0c\x62\x61se_version\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\x12\x15\n\x07message\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rvalidate_only\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\"x\n\x12ImportGraphRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.sovrisk.v1.ImportGraphHeaderH\x00\x12&\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x15.sovrisk.v1.FileChunkH\x00\x42\t\n\x07payload\"q\n\x13ImportGraphResponse\x12/\n\rgraph_version\x18\x01 \x01(\x0b\x32\x18.sovrisk.v1.GraphVersion\x12)\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x18.sovrisk.v1.RecordChange\"N\n\x12\x45xportGraphRequest\x12\x38\n\rgraph_version\x18\x01 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"{\n\x13\x45xportGraphResponse\x12\x31\n\rgraph_version\x18\x01 \x01(\x0b\x32\x18.sovrisk.v1.GraphVersionH\x00\x12&\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x15.sovrisk.v1.FileChunkH\x00\x42\t\n\x07payload\"M\n\x18ListGraphVersionsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"z\n\x19ListGraphVersionsResponse\x12\x30\n\x0egraph_versions\x18\x01 \x03(\x0b\x32\x18.sovrisk.v1.GraphVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"I\n\x16GetGraphVersionRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"\x85\x01\n\x18\x44iffGraphVersionsRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\x12\x38\n\rother_version\x18\x02 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"t\n\x19\x44iffGraphVersionsResponse\x12)\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x18.sovrisk.v1.RecordChange\x12,\n\x05nodes\x18\x02 \x03(\x0b\x32\x1d.sovrisk.v1.NodeChangeSummary2\xfd\x07\n\x0cGraphService\x12T\n\x08GetGraph\x12\x1b.sovrisk.v1.GetGraphRequest\x1a\x11.sovrisk.v1.Graph\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/{name=graph}\x12[\n\tListNodes\x12\x1c.sovrisk.v1.ListNodesRequest\x1a\x1d.sovrisk.v1.ListNodesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/nodes\x12S\n\x07GetNode\x12\x1a.sovrisk.v1.GetNodeRequest\x1a\x10.sovrisk.v1.Node\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=nodes/*}\x12\x88\x01\n\x10\x42\x61tchUpdateGraph\x12#.sovrisk.v1.BatchUpdateGraphRequest\x1a$.sovrisk.v1.BatchUpdateGraphResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/{parent=graph}:batchUpdate:\x01*\x12m\n\x0bImportGraph\x12\x1e.sovrisk.v1.ImportGraphRequest\x1a\x1f.sovrisk.v1.ImportGraphResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/graph:import:\x01*(\x01\x12j\n\x0b\x45xportGraph\x12\x1e.sovrisk.v1.ExportGraphRequest\x1a\x1f.sovrisk.v1.ExportGraphResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/graph:export0\x01\x12|\n\x11ListGraphVersions\x12$.sovrisk.v1.ListGraphVersionsRequest\x1a%.sovrisk.v1.ListGraphVersionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/graph/versions\x12t\n\x0fGetGraphVersion\x12\".sovrisk.v1.GetGraphVersionRequest\x1a\x18.sovrisk.v1.GraphVersion\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=graph/versions/*}\x12\x8a\x01\n\x11\x44iffGraphVersions\x12$.sovrisk.v1.DiffGraphVersionsRequest\x1a%.sovrisk.v1.DiffGraphVersionsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=graph/versions/*}:diffb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16sovrisk/v1/graph.proto\x12\nsovrisk.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/api/field_info.proto\x1a\x19google/api/resource.proto\x1a\x16google/type/date.proto\x1a\x17sovrisk/v1/common.proto\x1a\x18sovrisk/v1/version.proto\"\xc7\x02\n\x05Graph\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\nversion_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0c\x63ontent_hash\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12.\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32\x17.sovrisk.v1.DatasetInfoB\x04\xe2\x41\x01\x03\x12\x30\n\x0bkind_counts\x18\x05 \x03(\x0b\x32\x15.sovrisk.v1.KindCountB\x04\xe2\x41\x01\x03\x12\x1f\n\x11supply_edge_count\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nsite_count\x18\x07 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12)\n\x07sources\x18\x08 \x03(\x0b\x32\x12.sovrisk.v1.SourceB\x04\xe2\x41\x01\x03:,\xea\x41)\n\x11sovrisk.dev/Graph\x12\x05graph*\x06graphs2\x05graph\"\x89\x01\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12 \n\x05\x61s_of\x18\x03 \x01(\x0b\x32\x11.google.type.Date\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x0f\n\x07licence\x18\x05 \x01(\t\x12\x13\n\x0b\x61ttribution\x18\x06 \x03(\t\">\n\tKindCount\x12\"\n\x04kind\x18\x01 \x01(\x0e\x32\x14.sovrisk.v1.NodeKind\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\xe5\x03\n\x04Node\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x14.sovrisk.v1.NodeKindB\x04\xe2\x41\x01\x03\x12\x13\n\x05owner\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nhq_country\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05layer\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04tags\x18\x07 \x03(\tB\x04\xe2\x41\x01\x03\x12\x30\n\nprovenance\x18\x08 \x01(\x0b\x32\x16.sovrisk.v1.ProvenanceB\x04\xe2\x41\x01\x03\x12\x13\n\x05notes\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12/\n\tsuppliers\x18\n \x03(\x0b\x32\x16.sovrisk.v1.SupplyLinkB\x04\xe2\x41\x01\x03\x12/\n\tconsumers\x18\x0b \x03(\x0b\x32\x16.sovrisk.v1.SupplyLinkB\x04\xe2\x41\x01\x03\x12%\n\x05sites\x18\x0c \x03(\x0b\x32\x10.sovrisk.v1.SiteB\x04\xe2\x41\x01\x03\x12)\n\x07sources\x18\r \x03(\x0b\x32\x12.sovrisk.v1.SourceB\x04\xe2\x41\x01\x03:0\xea\x41-\n\x10sovrisk.dev/Node\x12\x0cnodes/{node}*\x05nodes2\x04node\"\xf4\x01\n\nSupplyLink\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12#\n\x04node\x18\x02 \x01(\tB\x15\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\"\n\x04kind\x18\x04 \x01(\x0e\x32\x14.sovrisk.v1.NodeKind\x12\r\n\x05share\x18\x05 \x01(\x01\x12+\n\x0bshare_range\x18\x06 \x01(\x0b\x32\x16.sovrisk.v1.ShareRange\x12*\n\nprovenance\x18\x07 \x01(\x0b\x32\x16.sovrisk.v1.Provenance\x12\r\n\x05notes\x18\x08 \x01(\t\"\x92\x01\n\x04Site\x12\x0f\n\x07\x63ountry\x18\x01 \x01(\t\x12\x1c\n\x14\x63ountry_display_name\x18\x02 \x01(\t\x12\r\n\x05share\x18\x03 \x01(\x01\x12\x11\n\tsite_name\x18\x04 \x01(\t\x12*\n\nprovenance\x18\x05 \x01(\x0b\x32\x16.sovrisk.v1.Provenance\x12\r\n\x05notes\x18\x06 \x01(\t\"u\n\x0fGetGraphRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11sovrisk.dev/Graph\x12\x38\n\rgraph_version\x18\x02 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"\xc0\x01\n\x10ListNodesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12(\n\x04kind\x18\x03 \x01(\x0e\x32\x14.sovrisk.v1.NodeKindB\x04\xe2\x41\x01\x01\x12\x15\n\x07\x63ountry\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x38\n\rgraph_version\x18\x05 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"a\n\x11ListNodesResponse\x12\x1f\n\x05nodes\x18\x01 \x03(\x0b\x32\x10.sovrisk.v1.Node\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"s\n\x0eGetNodeRequest\x12\'\n\x04name\x18\x01 \x01(\tB\x19\xe2\x41\x01\x02\xfa\x41\x12\n\x10sovrisk.dev/Node\x12\x38\n\rgraph_version\x18\x02 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"\x84\x02\n\x17\x42\x61tchUpdateGraphRequest\x12*\n\x06parent\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11sovrisk.dev/Graph\x12\x37\n\x0c\x62\x61se_version\x18\x02 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\x12.\n\x07\x63hanges\x18\x03 \x03(\x0b\x32\x17.sovrisk.v1.GraphChangeB\x04\xe2\x41\x01\x02\x12\x15\n\x07message\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rvalidate_only\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12 \n\nrequest_id\x18\x06 \x01(\tB\x0c\xe2\x41\x01\x01\xe2\x8c\xcf\xd7\x08\x02\x08\x01\"v\n\x18\x42\x61tchUpdateGraphResponse\x12/\n\rgraph_version\x18\x01 \x01(\x0b\x32\x18.sovrisk.v1.GraphVersion\x12)\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x18.sovrisk.v1.RecordChange\"\xa2\x01\n\x11ImportGraphHeader\x12\x37\n\x0c\x62\x61se_version\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\x12\x15\n\x07message\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rvalidate_only\x18\x03 \x01(\x08\x42\x04\xe2\x41\x01\x01\x12 \n\nrequest_id\x18\x04 \x01(\tB\x0c\xe2\x41\x01\x01\xe2\x8c\xcf\xd7\x08\x02\x08\x01\"x\n\x12ImportGraphRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.sovrisk.v1.ImportGraphHeaderH\x00\x12&\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x15.sovrisk.v1.FileChunkH\x00\x42\t\n\x07payload\"q\n\x13ImportGraphResponse\x12/\n\rgraph_version\x18\x01 \x01(\x0b\x32\x18.sovrisk.v1.GraphVersion\x12)\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x18.sovrisk.v1.RecordChange\"N\n\x12\x45xportGraphRequest\x12\x38\n\rgraph_version\x18\x01 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"{\n\x13\x45xportGraphResponse\x12\x31\n\rgraph_version\x18\x01 \x01(\x0b\x32\x18.sovrisk.v1.GraphVersionH\x00\x12&\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x15.sovrisk.v1.FileChunkH\x00\x42\t\n\x07payload\"M\n\x18ListGraphVersionsRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"z\n\x19ListGraphVersionsResponse\x12\x30\n\x0egraph_versions\x18\x01 \x03(\x0b\x32\x18.sovrisk.v1.GraphVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"I\n\x16GetGraphVersionRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"\x85\x01\n\x18\x44iffGraphVersionsRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\x12\x38\n\rother_version\x18\x02 \x01(\tB!\xe2\x41\x01\x01\xfa\x41\x1a\n\x18sovrisk.dev/GraphVersion\"t\n\x19\x44iffGraphVersionsResponse\x12)\n\x07\x63hanges\x18\x01 \x03(\x0b\x32\x18.sovrisk.v1.RecordChange\x12,\n\x05nodes\x18\x02 \x03(\x0b\x32\x1d.sovrisk.v1.NodeChangeSummary2\xfd\x07\n\x0cGraphService\x12T\n\x08GetGraph\x12\x1b.sovrisk.v1.GetGraphRequest\x1a\x11.sovrisk.v1.Graph\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/{name=graph}\x12[\n\tListNodes\x12\x1c.sovrisk.v1.ListNodesRequest\x1a\x1d.sovrisk.v1.ListNodesResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/nodes\x12S\n\x07GetNode\x12\x1a.sovrisk.v1.GetNodeRequest\x1a\x10.sovrisk.v1.Node\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=nodes/*}\x12\x88\x01\n\x10\x42\x61tchUpdateGraph\x12#.sovrisk.v1.BatchUpdateGraphRequest\x1a$.sovrisk.v1.BatchUpdateGraphResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/{parent=graph}:batchUpdate:\x01*\x12m\n\x0bImportGraph\x12\x1e.sovrisk.v1.ImportGraphRequest\x1a\x1f.sovrisk.v1.ImportGraphResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/graph:import:\x01*(\x01\x12j\n\x0b\x45xportGraph\x12\x1e.sovrisk.v1.ExportGraphRequest\x1a\x1f.sovrisk.v1.ExportGraphResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/graph:export0\x01\x12|\n\x11ListGraphVersions\x12$.sovrisk.v1.ListGraphVersionsRequest\x1a%.sovrisk.v1.ListGraphVersionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/graph/versions\x12t\n\x0fGetGraphVersion\x12\".sovrisk.v1.GetGraphVersionRequest\x1a\x18.sovrisk.v1.GraphVersion\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=graph/versions/*}\x12\x8a\x01\n\x11\x44iffGraphVersions\x12$.sovrisk.v1.DiffGraphVersionsRequest\x1a%.sovrisk.v1.DiffGraphVersionsResponse\"(\x82\xd3\xe4\x93\x02\"\x12 /v1/{name=graph/versions/*}:diffb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -113,12 +114,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHUPDATEGRAPHREQUEST'].fields_by_name['message']._serialized_options = b'\342A\001\002'
   _globals['_BATCHUPDATEGRAPHREQUEST'].fields_by_name['validate_only']._loaded_options = None
   _globals['_BATCHUPDATEGRAPHREQUEST'].fields_by_name['validate_only']._serialized_options = b'\342A\001\001'
+  _globals['_BATCHUPDATEGRAPHREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_BATCHUPDATEGRAPHREQUEST'].fields_by_name['request_id']._serialized_options = b'\342A\001\001\342\214\317\327\010\002\010\001'
   _globals['_IMPORTGRAPHHEADER'].fields_by_name['base_version']._loaded_options = None
   _globals['_IMPORTGRAPHHEADER'].fields_by_name['base_version']._serialized_options = b'\342A\001\002\372A\032\n\030sovrisk.dev/GraphVersion'
   _globals['_IMPORTGRAPHHEADER'].fields_by_name['message']._loaded_options = None
   _globals['_IMPORTGRAPHHEADER'].fields_by_name['message']._serialized_options = b'\342A\001\002'
   _globals['_IMPORTGRAPHHEADER'].fields_by_name['validate_only']._loaded_options = None
   _globals['_IMPORTGRAPHHEADER'].fields_by_name['validate_only']._serialized_options = b'\342A\001\001'
+  _globals['_IMPORTGRAPHHEADER'].fields_by_name['request_id']._loaded_options = None
+  _globals['_IMPORTGRAPHHEADER'].fields_by_name['request_id']._serialized_options = b'\342A\001\001\342\214\317\327\010\002\010\001'
   _globals['_EXPORTGRAPHREQUEST'].fields_by_name['graph_version']._loaded_options = None
   _globals['_EXPORTGRAPHREQUEST'].fields_by_name['graph_version']._serialized_options = b'\342A\001\001\372A\032\n\030sovrisk.dev/GraphVersion'
   _globals['_LISTGRAPHVERSIONSREQUEST'].fields_by_name['page_size']._loaded_options = None
@@ -149,50 +154,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GRAPHSERVICE'].methods_by_name['GetGraphVersion']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/{name=graph/versions/*}'
   _globals['_GRAPHSERVICE'].methods_by_name['DiffGraphVersions']._loaded_options = None
   _globals['_GRAPHSERVICE'].methods_by_name['DiffGraphVersions']._serialized_options = b'\202\323\344\223\002\"\022 /v1/{name=graph/versions/*}:diff'
-  _globals['_GRAPH']._serialized_start=204
-  _globals['_GRAPH']._serialized_end=531
-  _globals['_DATASETINFO']._serialized_start=534
-  _globals['_DATASETINFO']._serialized_end=671
-  _globals['_KINDCOUNT']._serialized_start=673
-  _globals['_KINDCOUNT']._serialized_end=735
-  _globals['_NODE']._serialized_start=738
-  _globals['_NODE']._serialized_end=1223
-  _globals['_SUPPLYLINK']._serialized_start=1226
-  _globals['_SUPPLYLINK']._serialized_end=1470
-  _globals['_SITE']._serialized_start=1473
-  _globals['_SITE']._serialized_end=1619
-  _globals['_GETGRAPHREQUEST']._serialized_start=1621
-  _globals['_GETGRAPHREQUEST']._serialized_end=1738
-  _globals['_LISTNODESREQUEST']._serialized_start=1741
-  _globals['_LISTNODESREQUEST']._serialized_end=1933
-  _globals['_LISTNODESRESPONSE']._serialized_start=1935
-  _globals['_LISTNODESRESPONSE']._serialized_end=2032
-  _globals['_GETNODEREQUEST']._serialized_start=2034
-  _globals['_GETNODEREQUEST']._serialized_end=2149
-  _globals['_BATCHUPDATEGRAPHREQUEST']._serialized_start=2152
-  _globals['_BATCHUPDATEGRAPHREQUEST']._serialized_end=2378
-  _globals['_BATCHUPDATEGRAPHRESPONSE']._serialized_start=2380
-  _globals['_BATCHUPDATEGRAPHRESPONSE']._serialized_end=2498
-  _globals['_IMPORTGRAPHHEADER']._serialized_start=2501
-  _globals['_IMPORTGRAPHHEADER']._serialized_end=2629
-  _globals['_IMPORTGRAPHREQUEST']._serialized_start=2631
-  _globals['_IMPORTGRAPHREQUEST']._serialized_end=2751
-  _globals['_IMPORTGRAPHRESPONSE']._serialized_start=2753
-  _globals['_IMPORTGRAPHRESPONSE']._serialized_end=2866
-  _globals['_EXPORTGRAPHREQUEST']._serialized_start=2868
-  _globals['_EXPORTGRAPHREQUEST']._serialized_end=2946
-  _globals['_EXPORTGRAPHRESPONSE']._serialized_start=2948
-  _globals['_EXPORTGRAPHRESPONSE']._serialized_end=3071
-  _globals['_LISTGRAPHVERSIONSREQUEST']._serialized_start=3073
-  _globals['_LISTGRAPHVERSIONSREQUEST']._serialized_end=3150
-  _globals['_LISTGRAPHVERSIONSRESPONSE']._serialized_start=3152
-  _globals['_LISTGRAPHVERSIONSRESPONSE']._serialized_end=3274
-  _globals['_GETGRAPHVERSIONREQUEST']._serialized_start=3276
-  _globals['_GETGRAPHVERSIONREQUEST']._serialized_end=3349
-  _globals['_DIFFGRAPHVERSIONSREQUEST']._serialized_start=3352
-  _globals['_DIFFGRAPHVERSIONSREQUEST']._serialized_end=3485
-  _globals['_DIFFGRAPHVERSIONSRESPONSE']._serialized_start=3487
-  _globals['_DIFFGRAPHVERSIONSRESPONSE']._serialized_end=3603
-  _globals['_GRAPHSERVICE']._serialized_start=3606
-  _globals['_GRAPHSERVICE']._serialized_end=4627
+  _globals['_GRAPH']._serialized_start=233
+  _globals['_GRAPH']._serialized_end=560
+  _globals['_DATASETINFO']._serialized_start=563
+  _globals['_DATASETINFO']._serialized_end=700
+  _globals['_KINDCOUNT']._serialized_start=702
+  _globals['_KINDCOUNT']._serialized_end=764
+  _globals['_NODE']._serialized_start=767
+  _globals['_NODE']._serialized_end=1252
+  _globals['_SUPPLYLINK']._serialized_start=1255
+  _globals['_SUPPLYLINK']._serialized_end=1499
+  _globals['_SITE']._serialized_start=1502
+  _globals['_SITE']._serialized_end=1648
+  _globals['_GETGRAPHREQUEST']._serialized_start=1650
+  _globals['_GETGRAPHREQUEST']._serialized_end=1767
+  _globals['_LISTNODESREQUEST']._serialized_start=1770
+  _globals['_LISTNODESREQUEST']._serialized_end=1962
+  _globals['_LISTNODESRESPONSE']._serialized_start=1964
+  _globals['_LISTNODESRESPONSE']._serialized_end=2061
+  _globals['_GETNODEREQUEST']._serialized_start=2063
+  _globals['_GETNODEREQUEST']._serialized_end=2178
+  _globals['_BATCHUPDATEGRAPHREQUEST']._serialized_start=2181
+  _globals['_BATCHUPDATEGRAPHREQUEST']._serialized_end=2441
+  _globals['_BATCHUPDATEGRAPHRESPONSE']._serialized_start=2443
+  _globals['_BATCHUPDATEGRAPHRESPONSE']._serialized_end=2561
+  _globals['_IMPORTGRAPHHEADER']._serialized_start=2564
+  _globals['_IMPORTGRAPHHEADER']._serialized_end=2726
+  _globals['_IMPORTGRAPHREQUEST']._serialized_start=2728
+  _globals['_IMPORTGRAPHREQUEST']._serialized_end=2848
+  _globals['_IMPORTGRAPHRESPONSE']._serialized_start=2850
+  _globals['_IMPORTGRAPHRESPONSE']._serialized_end=2963
+  _globals['_EXPORTGRAPHREQUEST']._serialized_start=2965
+  _globals['_EXPORTGRAPHREQUEST']._serialized_end=3043
+  _globals['_EXPORTGRAPHRESPONSE']._serialized_start=3045
+  _globals['_EXPORTGRAPHRESPONSE']._serialized_end=3168
+  _globals['_LISTGRAPHVERSIONSREQUEST']._serialized_start=3170
+  _globals['_LISTGRAPHVERSIONSREQUEST']._serialized_end=3247
+  _globals['_LISTGRAPHVERSIONSRESPONSE']._serialized_start=3249
+  _globals['_LISTGRAPHVERSIONSRESPONSE']._serialized_end=3371
+  _globals['_GETGRAPHVERSIONREQUEST']._serialized_start=3373
+  _globals['_GETGRAPHVERSIONREQUEST']._serialized_end=3446
+  _globals['_DIFFGRAPHVERSIONSREQUEST']._serialized_start=3449
+  _globals['_DIFFGRAPHVERSIONSREQUEST']._serialized_end=3582
+  _globals['_DIFFGRAPHVERSIONSRESPONSE']._serialized_start=3584
+  _globals['_DIFFGRAPHVERSIONSRESPONSE']._serialized_end=3700
+  _globals['_GRAPHSERVICE']._serialized_start=3703
+  _globals['_GRAPHSERVICE']._serialized_end=4724
 # @@protoc_insertion_point(module_scope)

@@ -498,6 +498,7 @@ class BatchUpdateGraphRequest(_message.Message):
     CHANGES_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """The graph singleton: must be "graph"."""
     base_version: _builtins.str
@@ -510,6 +511,14 @@ class BatchUpdateGraphRequest(_message.Message):
     """
     validate_only: _builtins.bool
     """Validate and report what would change, without committing anything."""
+    request_id: _builtins.str
+    """Makes retries safe (AIP-155): a UUID (version 4 recommended) the client generates once
+    per logical write and sends again on every retry. A request whose `request_id` has
+    already committed returns that commit's response instead of writing again (or of ABORTED
+    because the base moved), even when the first answer never reached the client. The same
+    id with a different request, or from another principal, is INVALID_ARGUMENT. Ids are
+    kept as long as the version they committed. Ignored with `validate_only`.
+    """
     @_builtins.property
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[_version_pb2.GraphChange]:
         """The changes, applied in order. At least one."""
@@ -522,10 +531,11 @@ class BatchUpdateGraphRequest(_message.Message):
         changes: _abc.Iterable[_version_pb2.GraphChange] | None = ...,
         message: _builtins.str = ...,
         validate_only: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "changes", b"changes", "message", b"message", "parent", b"parent", "validate_only", b"validate_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "changes", b"changes", "message", b"message", "parent", b"parent", "request_id", b"request_id", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -570,6 +580,7 @@ class ImportGraphHeader(_message.Message):
     BASE_VERSION_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     base_version: _builtins.str
     """The version the import replaces (`graph/versions/{version}`); it must be the latest,
     otherwise the import is ABORTED.
@@ -580,16 +591,21 @@ class ImportGraphHeader(_message.Message):
     """
     validate_only: _builtins.bool
     """Validate and report what would change, without committing anything."""
+    request_id: _builtins.str
+    """Makes retries safe (AIP-155), as `BatchUpdateGraphRequest.request_id`: the request is
+    the header and every chunk.
+    """
     def __init__(
         self,
         *,
         base_version: _builtins.str = ...,
         message: _builtins.str = ...,
         validate_only: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "message", b"message", "validate_only", b"validate_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "message", b"message", "request_id", b"request_id", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
