@@ -67,6 +67,11 @@ def _env_list(name: str) -> list[str]:
     return [item.strip() for item in _env(name).split(",") if item.strip()]
 
 
+def _env_flag(name: str) -> bool:
+    """A boolean flag's default: 1, true, yes or on (any case) in the environment."""
+    return _env(name).strip().lower() in ("1", "true", "yes", "on")
+
+
 def _weight(text: str) -> tuple[str, float]:
     name, _, value = text.partition("=")
     try:
@@ -169,14 +174,41 @@ def _parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics on http://HOST:PORT/metrics (env SOVRISK_METRICS_PORT; "
         "default off)",
     )
+    common.add_argument(
+        "--tls-cert",
+        default=_env("SOVRISK_TLS_CERT") or None,
+        metavar="FILE",
+        help="serve gRPC and the gateway over TLS with this PEM certificate chain (needs "
+        "--tls-key; env SOVRISK_TLS_CERT; default off: plaintext)",
+    )
+    common.add_argument(
+        "--tls-key",
+        default=_env("SOVRISK_TLS_KEY") or None,
+        metavar="FILE",
+        help="the certificate's PEM private key, unencrypted (env SOVRISK_TLS_KEY)",
+    )
+    common.add_argument(
+        "--tls-client-ca",
+        default=_env("SOVRISK_TLS_CLIENT_CA") or None,
+        metavar="FILE",
+        help="mutual TLS: require client certificates signed by this PEM CA (env "
+        "SOVRISK_TLS_CLIENT_CA; default: no client certificates)",
+    )
+    common.add_argument(
+        "--require-read-token",
+        action="store_true",
+        default=_env_flag("SOVRISK_REQUIRE_READ_TOKEN"),
+        help="every read needs a valid bearer token of any role, not only edits (health, "
+        "reflection, /healthz and /openapi.json stay open; env SOVRISK_REQUIRE_READ_TOKEN=1)",
+    )
     serve = sub.add_parser(
         "serve", parents=[common], help="run the gRPC server (and the HTTP/JSON gateway)"
     )
     serve.add_argument(
         "--check-config",
         action="store_true",
-        help="check the ports, store, seed folder and token file, print what was found, and "
-        "exit (0 if all is well, 1 otherwise) without serving",
+        help="check the ports, store, seed folder, token file and TLS files, print what was "
+        "found, and exit (0 if all is well, 1 otherwise) without serving",
     )
     serve.add_argument(
         "--port",
@@ -499,6 +531,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from sovrisk.service import logs
     from sovrisk.service.server import PortInUse, ServeConfig, serve
+    from sovrisk.service.tls import TlsConfigError
 
     # A crash in native code (solver, gRPC core) leaves a traceback (needs a real stderr).
     with contextlib.suppress(ValueError, OSError):
@@ -515,7 +548,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
     try:
         asyncio.run(serve(_serve_config(args, ServeConfig)))
-    except PortInUse as exc:
+    except (PortInUse, TlsConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
@@ -536,6 +569,10 @@ def _serve_config(args: argparse.Namespace, config: type[ServeConfig]) -> ServeC
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),
         metrics_port=args.metrics_port,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        tls_client_ca=Path(args.tls_client_ca) if args.tls_client_ca else None,
+        require_read_token=args.require_read_token,
     )
 
 

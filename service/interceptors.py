@@ -1,4 +1,5 @@
-"""Server interceptors: one structured log line and the request metrics per RPC."""
+"""Server interceptors: one structured log line and the request metrics per RPC; bearer
+tokens for reads (``--require-read-token``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 import grpc
 from grpc.aio import ServerInterceptor
 
-from sovrisk.service import metrics
+from sovrisk.service import errors, metrics
+from sovrisk.service.auth import TokenAuthenticator, TokensUnavailable, Unauthenticated
 
 log = logging.getLogger("sovrisk.requests")
 
@@ -112,3 +114,59 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
         return handler
+
+
+def read_token_refusal(
+    auth: TokenAuthenticator, metadata: Sequence[tuple[str, str | bytes]] | None
+) -> grpc.Status | None:
+    """None when the request carries a valid bearer token of any role (reader or above);
+    else the status to refuse it with: UNAUTHENTICATED, or UNAVAILABLE when the token file
+    cannot be read. The token is never logged nor echoed."""
+    try:
+        auth.authenticate(metadata)
+    except TokensUnavailable:
+        return errors.unavailable(
+            "tokens cannot be checked now (the server's token file is invalid); retry later",
+            reason="TOKENS_UNAVAILABLE",
+        )
+    except Unauthenticated as exc:
+        return errors.unauthenticated(f"this server requires a bearer token for reads: {exc}")
+    return None
+
+
+class ReadTokenInterceptor(ServerInterceptor):  # type: ignore[misc]
+    """``--require-read-token``: every method of ``services`` (the sovrisk APIs) needs a
+    valid bearer token of any role; other services (health, reflection) stay open. The
+    editing methods still check their own, higher role."""
+
+    def __init__(self, auth: TokenAuthenticator, services: Collection[str]) -> None:
+        self.auth = auth
+        self.prefixes = tuple(f"/{name}/" for name in services)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler_call_details.method.startswith(self.prefixes):
+            return handler
+        status = read_token_refusal(self.auth, handler_call_details.invocation_metadata)
+        if status is None:
+            return handler
+
+        async def refuse(_: Any, context: grpc.aio.ServicerContext) -> None:
+            await context.abort_with_status(status)
+
+        kinds = (
+            (handler.unary_unary, grpc.unary_unary_rpc_method_handler),
+            (handler.unary_stream, grpc.unary_stream_rpc_method_handler),
+            (handler.stream_unary, grpc.stream_unary_rpc_method_handler),
+            (handler.stream_stream, grpc.stream_stream_rpc_method_handler),
+        )
+        make = next(factory for behaviour, factory in kinds if behaviour is not None)
+        return make(
+            refuse,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

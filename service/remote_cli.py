@@ -11,8 +11,8 @@ import sys
 
 from google.protobuf import json_format
 
-from sovrisk.service.client import SovriskClient
 from sovrisk.service.client_types import SubScore
+from sovrisk.service.source import server_client
 from sovrisk.service.text_table import SUB_SCORE_SHORT, fit_table
 
 
@@ -29,7 +29,7 @@ def score_remote(args: argparse.Namespace) -> int:
         "interval_draws": args.draws,
         "interval_seed": args.seed,
     }
-    with SovriskClient(args.server) as client:
+    with server_client(args) as client:
         if args.provider:
             a = client.score(args.provider, **kwargs)
             print(

@@ -20,7 +20,7 @@ from sovrisk.models.scoring.uncertainty import cached_uncertainty, check_draws
 from sovrisk.service.auth import AuthError, TokenAuthenticator
 from sovrisk.service.gateway.server import start_gateway
 from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
-from sovrisk.service.interceptors import RequestLoggingInterceptor
+from sovrisk.service.interceptors import ReadTokenInterceptor, RequestLoggingInterceptor
 from sovrisk.service.metrics import start_metrics_server
 from sovrisk.service.paths import (
     DEFAULT_DATA_DIR,
@@ -32,6 +32,7 @@ from sovrisk.service.registry import GraphRegistry
 from sovrisk.service.servicers import GraphServicer, RiskServicer
 from sovrisk.service.store import open_store
 from sovrisk.service.text_report import ranking_table
+from sovrisk.service.tls import ServerTls, TlsConfigError, load_server_tls
 
 log = logging.getLogger("sovrisk.server")
 
@@ -87,13 +88,24 @@ async def start_server(
     port: int = 0,
     auth: TokenAuthenticator | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    tls: ServerTls | None = None,
+    require_read_token: bool = False,
 ) -> RunningServer:
     """Build and start a server on ``host:port`` (0 = any free port); SERVING once started.
 
     Without ``auth`` no token is valid, so the editing methods are UNAUTHENTICATED.
+    ``tls``: serve TLS only (mutual TLS when it has a client CA). ``require_read_token``:
+    every GraphService/RiskService method needs a valid token of any role (health and
+    reflection stay open).
     """
+    read_token = (
+        [ReadTokenInterceptor(auth or TokenAuthenticator(env={}), SERVICE_NAMES)]
+        if require_read_token
+        else []
+    )
     server = grpc.aio.server(
-        interceptors=[RequestLoggingInterceptor(), *interceptors], options=SERVER_OPTIONS
+        interceptors=[RequestLoggingInterceptor(), *read_token, *interceptors],
+        options=SERVER_OPTIONS,
     )
     graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(registry, auth), server)
     risk_pb2_grpc.add_RiskServiceServicer_to_server(RiskServicer(registry), server)
@@ -108,7 +120,11 @@ async def start_server(
         server,
     )
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if tls is not None:
+            bound = server.add_secure_port(address, tls.grpc_credentials())
+        else:
+            bound = server.add_insecure_port(address)
     except RuntimeError:  # grpcio raises on a failed bind
         bound = 0
     if bound == 0:
@@ -163,6 +179,10 @@ class ServeConfig:
     cors_origins: tuple[str, ...] = ()  # browser origins the gateway answers (CORS)
     allowed_hosts: tuple[str, ...] = ()  # Host headers the gateway answers (() = default)
     metrics_port: int | None = None  # Prometheus /metrics on this port (None: off)
+    tls_cert: Path | None = None  # serve TLS (gRPC and gateway) with this certificate chain
+    tls_key: Path | None = None  # ... and this key
+    tls_client_ca: Path | None = None  # require client certificates signed by this CA
+    require_read_token: bool = False  # every read needs a bearer token (any role)
 
 
 def _warn_if_seed_differs(registry: GraphRegistry, data_dir: str | Path) -> None:
@@ -237,17 +257,36 @@ def check_config(config: ServeConfig) -> list[ConfigCheck]:
         files = DatasetFiles.from_directory(config.data_dir)
         checks.append(ConfigCheck("--data", True, f"{config.data_dir}: {len(files)} files"))
     auth = TokenAuthenticator(config.tokens)
+    count = 0
     try:
         count = auth.token_count()
         checks.append(ConfigCheck("--tokens", True, f"{config.tokens}: {count} token(s)"))
     except AuthError as exc:
         checks.append(ConfigCheck("--tokens", False, f"{config.tokens}: {exc}"))
+    checks.append(_check_tls(config))
+    if config.require_read_token:
+        ok = count > 0
+        detail = "every read needs a bearer token" + (
+            "" if ok else ": but no token is configured, so every read would be refused"
+        )
+        checks.append(ConfigCheck("--require-read-token", ok, detail))
     return checks
+
+
+def _check_tls(config: ServeConfig) -> ConfigCheck:
+    try:
+        tls = load_server_tls(config.tls_cert, config.tls_key, config.tls_client_ca)
+    except TlsConfigError as exc:
+        return ConfigCheck("--tls-cert", False, str(exc))
+    if tls is None:
+        return ConfigCheck("--tls-cert", True, "off: gRPC and the gateway speak plaintext")
+    return ConfigCheck("--tls-cert", True, tls.describe())
 
 
 async def serve(config: ServeConfig) -> None:
     """Open the store (seeding it from the dataset folder on first start), serve until
     SIGINT/SIGTERM, then drain and stop."""
+    tls = load_server_tls(config.tls_cert, config.tls_key, config.tls_client_ca)
     if config.grpc:
         ensure_port_free(config.host, config.port, "--port")
     ensure_port_free(config.host, config.http_port, "--http-port")
@@ -260,13 +299,31 @@ async def serve(config: ServeConfig) -> None:
         log.warning(
             "no bearer tokens configured: editing methods will be UNAUTHENTICATED. "
             "Create one with: sovrisk token create --principal NAME --role editor"
+            + (
+                "; --require-read-token: every read will be UNAUTHENTICATED too"
+                if config.require_read_token
+                else ""
+            )
         )
+    if tls is not None:
+        log.info("TLS on gRPC and the gateway: %s", tls.describe())
     host, port = config.host, config.port
     graph = registry.graph
     # Warm the per-version analytics (resilience LPs, tail Monte Carlo, cut sets) before the
     # health check says SERVING, so the first request does not pay for them.
     ranking = registry.engine.assess_all(registry.engine.default_params())
-    running = await start_server(registry, host=host, port=port, auth=auth) if config.grpc else None
+    running = (
+        await start_server(
+            registry,
+            host=host,
+            port=port,
+            auth=auth,
+            tls=tls,
+            require_read_token=config.require_read_token,
+        )
+        if config.grpc
+        else None
+    )
     gateway = (
         await start_gateway(
             registry,
@@ -275,12 +332,20 @@ async def serve(config: ServeConfig) -> None:
             auth=auth,
             cors_origins=config.cors_origins,
             allowed_hosts=config.allowed_hosts or None,
+            ssl_context=tls.ssl_context() if tls is not None else None,
+            require_read_token=config.require_read_token,
         )
         if config.http_port is not None
         else None
     )
+    scheme = "https" if tls is not None else "http"
     if gateway is not None:
-        log.info("HTTP/JSON gateway on http://%s:%d (OpenAPI at /openapi.json)", host, gateway.port)
+        log.info(
+            "HTTP/JSON gateway on %s://%s:%d (OpenAPI at /openapi.json)",
+            scheme,
+            host,
+            gateway.port,
+        )
     if config.metrics_port is not None:
         bound_metrics = start_metrics_server(host, config.metrics_port)
         log.info("Prometheus metrics on http://%s:%d/metrics", host, bound_metrics)
@@ -289,8 +354,8 @@ async def serve(config: ServeConfig) -> None:
         if config.poll_interval > 0
         else None
     )
-    where = [f"gRPC {host}:{running.port}"] if running else []
-    where += [f"HTTP http://{host}:{gateway.port}"] if gateway else []
+    where = [f"gRPC{' (TLS)' if tls else ''} {host}:{running.port}"] if running else []
+    where += [f"HTTP {scheme}://{host}:{gateway.port}"] if gateway else []
     log.info(
         "sovrisk serving %s (%s) on %s (%d nodes, dataset as of %s)",
         registry.version.name if registry.version else "-",
@@ -302,16 +367,18 @@ async def serve(config: ServeConfig) -> None:
     if config.print_ranking:
         print(ranking_table(ranking), flush=True)
         if running:
+            grpcurl = "-cacert CA.pem" if tls else "-plaintext"
             print(
                 f"\nsovrisk gRPC API on {host}:{running.port} "
-                "(health, reflection; try: grpcurl -plaintext "
+                f"(health, reflection; try: grpcurl {grpcurl} "
                 f"{host}:{running.port} list). Ctrl-C stops.",
                 flush=True,
             )
         if gateway:
+            curl = "curl --cacert CA.pem" if tls else "curl"
             print(
-                f"sovrisk HTTP/JSON gateway on http://{host}:{gateway.port} "
-                f"(try: curl http://{host}:{gateway.port}/v1/providers/aws:score; "
+                f"sovrisk HTTP/JSON gateway on {scheme}://{host}:{gateway.port} "
+                f"(try: {curl} {scheme}://{host}:{gateway.port}/v1/providers/aws:score; "
                 "OpenAPI at /openapi.json)",
                 flush=True,
             )

@@ -12,6 +12,7 @@ Light at import (the CLI builds its parser from it); the engine is imported when
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from sovrisk.service.paths import (
 if TYPE_CHECKING:
     from sovrisk.models.graph.dataset import DatasetFiles
     from sovrisk.models.scoring.risk_engine import RiskEngine
+    from sovrisk.service.client import SovriskClient
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,57 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, server: bool = Fals
             metavar="HOST:PORT",
             help="ask a running sovrisk server instead (gRPC; it answers from its store)",
         )
+        add_server_client_arguments(group)
+
+
+def add_server_client_arguments(group: argparse._ActionsContainer, *, token: bool = True) -> None:
+    """How ``--server`` is reached: TLS (``--tls-ca``, and ``--tls-cert``/``--tls-key`` for
+    a server that requires client certificates) and a bearer token."""
+    group.add_argument(
+        "--tls-ca",
+        default=None,
+        metavar="FILE",
+        help="with --server: connect over TLS, checking the server's certificate against this "
+        "PEM CA (docs/operations.md, TLS)",
+    )
+    group.add_argument(
+        "--tls-cert",
+        default=None,
+        metavar="FILE",
+        help="with --server: this PEM client certificate, for a server that requires one "
+        "(mutual TLS; needs --tls-key)",
+    )
+    group.add_argument(
+        "--tls-key", default=None, metavar="FILE", help="the client certificate's PEM key"
+    )
+    if token:
+        group.add_argument(
+            "--token",
+            default=os.environ.get("SOVRISK_TOKEN", ""),
+            help="with --server: bearer token, for a server run with --require-read-token "
+            "(env SOVRISK_TOKEN)",
+        )
+
+
+def server_client(args: argparse.Namespace) -> SovriskClient:
+    """The typed client for ``--server`` with the command's TLS and token arguments."""
+    from sovrisk.service.client import SovriskClient
+
+    cert, key = getattr(args, "tls_cert", None), getattr(args, "tls_key", None)
+    if bool(cert) != bool(key):
+        raise SystemExit("error: --tls-cert and --tls-key go together: give both or neither")
+    files = {"--tls-ca": getattr(args, "tls_ca", None), "--tls-cert": cert, "--tls-key": key}
+    for flag, path in files.items():
+        if path and not Path(path).is_file():
+            raise SystemExit(f"error: {flag} {path}: no such file")
+    return SovriskClient(
+        args.server,
+        token=getattr(args, "token", None) or None,
+        tls=bool(files["--tls-ca"] or cert),
+        root_certificates=files["--tls-ca"],
+        certificate_chain=cert,
+        private_key=key,
+    )
 
 
 def open_source(args: argparse.Namespace, *, quiet: bool = False) -> Source:

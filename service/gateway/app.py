@@ -35,6 +35,7 @@ from grpc_status import rpc_status
 
 from sovrisk.models.errors import FieldViolation
 from sovrisk.service import errors, metrics
+from sovrisk.service.auth import TokenAuthenticator
 from sovrisk.service.gateway import docs_ui
 from sovrisk.service.gateway.http_policy import (
     HttpPolicy,
@@ -46,6 +47,7 @@ from sovrisk.service.gateway.http_policy import (
 )
 from sovrisk.service.gateway.openapi import DATE, enum_aliases, message_of, openapi_document
 from sovrisk.service.gateway.routes import MEDIA_ROUTES, Route, routes_of
+from sovrisk.service.interceptors import read_token_refusal
 
 log = logging.getLogger("sovrisk.gateway")
 
@@ -522,12 +524,44 @@ def _policy_middlewares(policy: HttpPolicy) -> list[Any]:
     return [check_host, preflight, gzip]
 
 
+def _read_token_middleware(auth: TokenAuthenticator) -> Any:
+    """``--require-read-token``: every ``/v1/`` route needs a valid bearer token of any role
+    (401 with the AIP-193 body; ``add_challenge`` adds ``WWW-Authenticate: Bearer``). Runs
+    after the Host and CORS checks, so an allowed preflight (which carries no credentials)
+    is still answered; /healthz, /openapi.json and /docs stay open."""
+
+    @web.middleware
+    async def read_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/v1/"):
+            return await handler(request)
+        metadata = [("authorization", v) for v in request.headers.getall("Authorization", [])]
+        refusal = read_token_refusal(auth, metadata)
+        if refusal is None:
+            return await handler(request)
+        status = _rich(refusal)
+        log.info(  # the token (if any) is never logged
+            "http %s %s code=%s",
+            request.method,
+            request.path[:200],
+            code_pb2.Code.Name(status.code),
+            extra={
+                "transport": "http",
+                "code": code_pb2.Code.Name(status.code),
+                "path": request.path[:200],
+            },
+        )
+        return _error_response(status)
+
+    return read_token
+
+
 def build_app(
     servicers: Mapping[str, object],
     services: Sequence[Any],
     *,
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] | None = None,
+    read_auth: TokenAuthenticator | None = None,
 ) -> web.Application:
     """The aiohttp application: the API routes, ``/openapi.json``, ``/docs`` and ``/healthz``.
 
@@ -535,6 +569,7 @@ def build_app(
     the API; none (the default) sends no CORS headers and refuses preflights.
     ``allowed_hosts``: the Host names answered (any port; ``*`` for any); None answers any
     (``start_gateway`` narrows it to loopback names when bound to loopback).
+    ``read_auth``: require a valid bearer token of any role on every API route.
     """
     routes = routes_of(services)
     gateway = Gateway(servicers, routes)
@@ -542,7 +577,11 @@ def build_app(
     policy = HttpPolicy.of(cors_origins, allowed_hosts)
     app = web.Application(
         client_max_size=64 * 1024 * 1024,
-        middlewares=[*_policy_middlewares(policy), _json_errors],
+        middlewares=[
+            *_policy_middlewares(policy),
+            *([_read_token_middleware(read_auth)] if read_auth is not None else []),
+            _json_errors,
+        ],
     )
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -42,12 +43,20 @@ def gateway_app(
     *,
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] | None = None,
+    require_read_token: bool = False,
 ) -> web.Application:
+    auth = auth or TokenAuthenticator(env={})
     servicers = {
         SERVICES[0].full_name: GraphServicer(registry, auth),
         SERVICES[1].full_name: RiskServicer(registry),
     }
-    return build_app(servicers, SERVICES, cors_origins=cors_origins, allowed_hosts=allowed_hosts)
+    return build_app(
+        servicers,
+        SERVICES,
+        cors_origins=cors_origins,
+        allowed_hosts=allowed_hosts,
+        read_auth=auth if require_read_token else None,
+    )
 
 
 async def start_gateway(
@@ -58,15 +67,27 @@ async def start_gateway(
     auth: TokenAuthenticator | None = None,
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    require_read_token: bool = False,
 ) -> RunningGateway:
     """Start serving on ``host:port`` (0 = any free port).
 
     ``cors_origins``: browser origins allowed to call the API (``*`` = any; default none).
     ``allowed_hosts``: Host header names answered (``*`` = any); None means the loopback
     names when ``host`` is loopback (DNS rebinding protection), else any.
+    ``ssl_context``: serve HTTPS only (``sovrisk.service.tls.ServerTls.ssl_context``).
+    ``require_read_token``: every ``/v1/`` route needs a valid bearer token of any role (401
+    with ``WWW-Authenticate: Bearer`` without one); ``/healthz``, ``/openapi.json`` and
+    ``/docs`` stay open.
     """
     hosts = default_allowed_hosts(host) if allowed_hosts is None else allowed_hosts
-    app = gateway_app(registry, auth, cors_origins=cors_origins, allowed_hosts=hosts)
+    app = gateway_app(
+        registry,
+        auth,
+        cors_origins=cors_origins,
+        allowed_hosts=hosts,
+        require_read_token=require_read_token,
+    )
     # Request lines up to 64 KiB reach the app, which answers in AIP-193 JSON (aiohttp's own
     # parser would answer a 20 kB URL with plain text); longer ones are refused by aiohttp.
     runner = web.AppRunner(
@@ -76,7 +97,7 @@ async def start_gateway(
         shutdown_timeout=SHUTDOWN_SECONDS,  # aiohttp's default waits 60 s for open handlers
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     server = cast(asyncio.Server, site._server)  # its socket tells the port when port=0
     bound = int(server.sockets[0].getsockname()[1])
