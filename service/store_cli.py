@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sovrisk.service.paths import default_store, default_tokens_file, display
+from sovrisk.service.source import add_server_client_arguments, server_client
 
 if TYPE_CHECKING:
     from sovrisk.models.graph.dataset import DatasetFiles, RecordChange
@@ -46,6 +47,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
             default=os.environ.get("SOVRISK_TOKEN", ""),
             help="bearer token for --server (env SOVRISK_TOKEN)",
         )
+        add_server_client_arguments(p, token=False)
 
     imp = sub.add_parser("import", help="commit a dataset folder as a new graph version")
     imp.add_argument(
@@ -256,9 +258,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _import_remote(args: argparse.Namespace, files: DatasetFiles) -> int:
-    from sovrisk.service.client import SovriskClient
 
-    with SovriskClient(args.server, token=args.token) as client:
+    with server_client(args) as client:
         latest, current = client.export_graph()
         planned = client.import_graph(dict(files), message=args.message, validate_only=True)
         changes = tuple((c.kind, c.operation, c.key) for c in planned.changes)
@@ -280,9 +281,7 @@ def cmd_revert(args: argparse.Namespace) -> int:
     """Commit version ``args.version``'s dataset as a new version on top of the latest."""
     message = args.message or f"revert to graph/versions/{args.version}"
     if args.server:
-        from sovrisk.service.client import SovriskClient
-
-        with SovriskClient(args.server, token=args.token) as client:
+        with server_client(args) as client:
             _, files = client.export_graph(args.version)
             done = client.import_graph(files, message=message)
         assert done.version is not None
@@ -332,9 +331,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _export_remote(args: argparse.Namespace) -> int:
     name = f"graph/versions/{args.version}" if args.version else ""
     from sovrisk.models.graph.dataset import DatasetFiles
-    from sovrisk.service.client import SovriskClient
 
-    with SovriskClient(args.server, token=args.token) as client:
+    with server_client(args) as client:
         version, files = client.export_graph(name)
     _write(DatasetFiles(dict(files)), args.dir, args.format)
     print(f"exported {version.name} to {args.dir}")

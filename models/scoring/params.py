@@ -163,6 +163,11 @@ class ScoringParams:
     def weight(self, key: str) -> float:
         return dict(self.weights)[key]
 
+    def with_published_weights(self) -> ScoringParams:
+        """These parameters with the published composite weights: every sub-score is the
+        same (the weights only combine them), so work on sub-scores can be shared."""
+        return dataclasses.replace(self, weights=_standard().weights, weights_given=())
+
     def weight_notes(self) -> tuple[str, ...]:
         """What renormalising the given weights did, with every figure, e.g. ``weights
         renormalised to sum to 1 (given weights summed to 1.26): structural 0.5 -> 0.397,

@@ -219,8 +219,35 @@ def score_uncertainty(
     weights = {
         s.key: s.weight for s in point[0].sub_scores if s.available
     }  # renormalised weights, the same for every provider of one dataset
-    origin = engine.origin
+    shared = params.with_published_weights()
+    drawn, counts = _drawn_scores(engine.origin, shared, draws, seed)
+    # Under other weights every draw's composite is recombined from its sub-scores (which do
+    # not depend on the weights); under the published ones only when the tail moved it.
+    recombine = params != shared
+    samples: dict[str, dict[str, list[float]]] = {pid: defaultdict(list) for pid in order}
+    for per_provider in drawn:
+        for pid, drawn_scores in per_provider:
+            scores = dict(drawn_scores)
+            if recombine or "tail" in scores:
+                scores[COMPOSITE] = _recompose(scores, weights, params)
+            for key, value in scores.items():
+                samples[pid][key].append(value)
+    return _summarise(order, base, samples, draws, seed, counts)
+
+
+DrawnScores = tuple[tuple[tuple[str, tuple[tuple[str, float], ...]], ...], ...]
+
+
+@lru_cache(maxsize=8)
+def _drawn_scores(
+    origin: RiskEngine, params: ScoringParams, draws: int, seed: int
+) -> tuple[DrawnScores, tuple[int, int, int]]:
+    """Every draw's scores per provider (the tail corrected by its control variate), on
+    ``params`` with the published weights, and the counts of drawn edges, fleet rows and
+    capacity rows. Computed once per (version, parameters other than the weights, draws,
+    seed): a what-if weighting only recombines them, instead of rescoring every draw."""
     supplements = origin.supplements
+    base = {a.provider: _scores(a) for a in origin.assess_all(params)}
     # The tail's control variate: the point estimate minus the draws' sample size on the
     # recorded values (common random numbers: the same seed in every draw).
     lean = RiskEngine(origin.graph, supplements, tail_samples=DRAW_TAIL_SAMPLES)
@@ -245,18 +272,18 @@ def score_uncertainty(
         engine = RiskEngine(drawn[0], drawn[1], tail_samples=DRAW_TAIL_SAMPLES)
         return engine.assess_all(params)
 
-    samples: dict[str, dict[str, list[float]]] = {pid: defaultdict(list) for pid in order}
     with ThreadPoolExecutor(max_workers=DRAW_THREADS) as pool:
         results = list(pool.map(carried(rescore), inputs))
+    drawn: list[tuple[tuple[str, tuple[tuple[str, float], ...]], ...]] = []
     for assessments in results:
+        per_provider = []
         for a in assessments:
             scores = _scores(a)
             if "tail" in scores:
                 scores["tail"] = min(100.0, max(0.0, scores["tail"] + tail_shift[a.provider]))
-                scores[COMPOSITE] = _recompose(scores, weights, params)
-            for key, value in scores.items():
-                samples[a.provider][key].append(value)
-    return _summarise(order, base, samples, draws, seed, counts)
+            per_provider.append((a.provider, tuple(scores.items())))
+        drawn.append(tuple(per_provider))
+    return tuple(drawn), counts
 
 
 def _summarise(
