@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import TypeVar
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.type import date_pb2
 
@@ -173,6 +174,25 @@ def regime_row(r: version_pb2.RegimeRecord) -> dict[str, str]:
     }
 
 
+def _list_item_violations(record: Message, path: str) -> list[FieldViolation]:
+    """A list item holding the CSV list separator ``;`` would silently become two items (one
+    tag "a;b" stored as tags "a" and "b"): refused, as are empty items."""
+    out = []
+    for field in record.DESCRIPTOR.fields:
+        if not field.is_repeated or field.type != field.TYPE_STRING:
+            continue
+        for i, item in enumerate(getattr(record, field.name)):
+            if ";" in item or not item.strip():
+                out.append(
+                    FieldViolation(
+                        f"{path}.{field.name}[{i}]",
+                        item,
+                        "must be one non-empty item without ';' (send several items instead)",
+                    )
+                )
+    return out
+
+
 def changes_from_proto(
     changes: Sequence[version_pb2.GraphChange],
 ) -> tuple[list[Change], list[str]]:
@@ -221,6 +241,8 @@ def changes_from_proto(
             s = change.delete_site
             out.append(Delete(kind, (s.node, s.country)))
         assert upsert == isinstance(out[-1], Upsert)
+        if arm.startswith("upsert_") and arm != "upsert_row":
+            violations += _list_item_violations(getattr(change, arm), f"changes[{k}].{arm}")
         if change.HasField("update_mask"):
             masked = _with_mask(out[-1], change, arm, f"changes[{k}]", violations)
             if masked is not None:

@@ -594,6 +594,9 @@ def _set_share(edges: list[SupplyEdge], p: SetShare, as_of: dt.date) -> list[Sup
 
 
 def scenario_params(base: ScoringParams, scenario: Scenario) -> ScoringParams:
+    """The scoring parameters with the scenario's parameter overrides; a bad value is named
+    by the perturbation that set it (``perturbations[2].parameter.value``), not by the
+    internal parameter."""
     weights = dict(base.weights)
     values: dict[str, float] = {
         "alpha": base.alpha,
@@ -601,24 +604,39 @@ def scenario_params(base: ScoringParams, scenario: Scenario) -> ScoringParams:
         "export_now_weight": base.export_now_weight,
         "critical": base.critical,
     }
-    for p in scenario.perturbations:
+    set_by: dict[str, int] = {}  # parameter name -> index of the perturbation that set it
+    for k, p in enumerate(scenario.perturbations):
         if isinstance(p, SetParameter) and p.name.startswith("weights."):
             weights[p.name.removeprefix("weights.")] = p.value
+            set_by[p.name] = k
         elif isinstance(p, SetParameter) and p.name in values:
             values[p.name] = p.value
-    top_k = values["top_k"]
-    if not float(top_k).is_integer():
-        raise InvalidParameterError([FieldViolation("top_k", repr(top_k), "must be an integer")])
-    return ScoringParams.build(
-        as_of=base.as_of,
-        weights=weights,
-        layer_weights=dict(base.layer_weights),
-        alpha=values["alpha"],
-        top_k=int(top_k),
-        export_now_weight=values["export_now_weight"],
-        horizon_weeks=base.horizon_weeks,
-        critical=values["critical"],
-    )
+            set_by[p.name] = k
+
+    def request_field(name: str) -> str:
+        k = set_by.get(name)
+        return name if k is None else f"perturbations[{k}].parameter.value"
+
+    try:
+        top_k = values["top_k"]
+        if not float(top_k).is_integer():
+            raise InvalidParameterError(
+                [FieldViolation("top_k", repr(top_k), "must be an integer")]
+            )
+        return ScoringParams.build(
+            as_of=base.as_of,
+            weights=weights,
+            layer_weights=dict(base.layer_weights),
+            alpha=values["alpha"],
+            top_k=int(top_k),
+            export_now_weight=values["export_now_weight"],
+            horizon_weeks=base.horizon_weeks,
+            critical=values["critical"],
+        )
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(
+            [replace(v, field=request_field(v.field)) for v in exc.violations]
+        ) from None
 
 
 def disruption_up(engine: RiskEngine, scenario: Scenario) -> np.ndarray:
