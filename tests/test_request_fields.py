@@ -83,3 +83,14 @@ async def test_record_ids_are_bounded(stubs: Stubs) -> None:
     assert bad_fields(error) == ["changes[0].upsert_node.id"]
     assert "longer than 100 characters" in (error.details() or "")
     assert len(error.details() or "") < 1000  # the id is echoed clipped, not whole
+
+
+async def test_all_six_weights_can_be_set(stubs: Stubs) -> None:
+    """ScoringWeights had four fields for the six sub-scores: resilience and tail could not be
+    weighted through the API. Setting them is renormalised and said, like the others."""
+    _, risk = stubs
+    weights = risk_pb2.ScoringWeights(tail=1.0, resilience=0.0)
+    scored = await risk.ScoreProvider(
+        risk_pb2.ScoreProviderRequest(name="providers/p", weights=weights)
+    )
+    assert "resilience 0 -> 0.000, tail 1 -> 0.556" in scored.notes[0]

@@ -337,12 +337,11 @@ class ScoringWeights(_message.Message):
     """Weights of sub-scores in the composite. The composite has six weights; defaults
     (models/scoring/params.py): concentration 0.20, structural 0.24, geopolitical 0.20,
     export_control 0.16, resilience 0.10, tail 0.10 (sum 1). A weight that is set here replaces
-    its default; the others keep theirs (resilience and tail cannot be set here and stay 0.10);
-    all six are then renormalised to sum to 1: each divided by their sum. Structural 0.5 alone
-    makes the sum 1.26, so its effective weight is 0.5 / 1.26 = 0.397 (and concentration
-    0.159, ...); the assessment's `notes` then says so, with every figure. A sub-score without
-    data has weight 0 and the rest are renormalised again (the effective weights are
-    `SubScore.weight`). Each weight must be within [0, 1] and at least one effective weight must
+    its default; the others keep theirs; all six are then renormalised to sum to 1: each
+    divided by their sum. Structural 0.5 alone makes the sum 1.26, so its effective weight is
+    0.5 / 1.26 = 0.397 (and concentration 0.159, ...); the assessment's `notes` then says so,
+    with every figure. A sub-score without data has weight 0 and the rest are renormalised
+    again (the effective weights are `SubScore.weight`). Each weight must be within [0, 1] and at least one effective weight must
     be positive (INVALID_ARGUMENT otherwise, naming `weights.<key>`).
     """
 
@@ -352,6 +351,8 @@ class ScoringWeights(_message.Message):
     STRUCTURAL_FIELD_NUMBER: _builtins.int
     GEOPOLITICAL_FIELD_NUMBER: _builtins.int
     EXPORT_CONTROL_FIELD_NUMBER: _builtins.int
+    RESILIENCE_FIELD_NUMBER: _builtins.int
+    TAIL_FIELD_NUMBER: _builtins.int
     concentration: _builtins.float
     """Weight of the concentration sub-score (default 0.20)."""
     structural: _builtins.float
@@ -360,6 +361,10 @@ class ScoringWeights(_message.Message):
     """Weight of the geopolitical sub-score (default 0.20)."""
     export_control: _builtins.float
     """Weight of the export-control sub-score (default 0.16)."""
+    resilience: _builtins.float
+    """Weight of the resilience (time to recover vs time to survive) sub-score (default 0.10)."""
+    tail: _builtins.float
+    """Weight of the tail (simulated annual-loss CVaR95) sub-score (default 0.10)."""
     def __init__(
         self,
         *,
@@ -367,10 +372,12 @@ class ScoringWeights(_message.Message):
         structural: _builtins.float | None = ...,
         geopolitical: _builtins.float | None = ...,
         export_control: _builtins.float | None = ...,
+        resilience: _builtins.float | None = ...,
+        tail: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_concentration", b"_concentration", "_export_control", b"_export_control", "_geopolitical", b"_geopolitical", "_structural", b"_structural", "concentration", b"concentration", "export_control", b"export_control", "geopolitical", b"geopolitical", "structural", b"structural"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_concentration", b"_concentration", "_export_control", b"_export_control", "_geopolitical", b"_geopolitical", "_resilience", b"_resilience", "_structural", b"_structural", "_tail", b"_tail", "concentration", b"concentration", "export_control", b"export_control", "geopolitical", b"geopolitical", "resilience", b"resilience", "structural", b"structural", "tail", b"tail"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concentration", b"_concentration", "_export_control", b"_export_control", "_geopolitical", b"_geopolitical", "_structural", b"_structural", "concentration", b"concentration", "export_control", b"export_control", "geopolitical", b"geopolitical", "structural", b"structural"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concentration", b"_concentration", "_export_control", b"_export_control", "_geopolitical", b"_geopolitical", "_resilience", b"_resilience", "_structural", b"_structural", "_tail", b"_tail", "concentration", b"concentration", "export_control", b"export_control", "geopolitical", b"geopolitical", "resilience", b"resilience", "structural", b"structural", "tail", b"tail"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__concentration: _TypeAlias = _typing.Literal["concentration"]  # noqa: Y015
     _WhichOneofArgType__concentration: _TypeAlias = _typing.Literal["_concentration", b"_concentration"]  # noqa: Y015
@@ -378,8 +385,12 @@ class ScoringWeights(_message.Message):
     _WhichOneofArgType__export_control: _TypeAlias = _typing.Literal["_export_control", b"_export_control"]  # noqa: Y015
     _WhichOneofReturnType__geopolitical: _TypeAlias = _typing.Literal["geopolitical"]  # noqa: Y015
     _WhichOneofArgType__geopolitical: _TypeAlias = _typing.Literal["_geopolitical", b"_geopolitical"]  # noqa: Y015
+    _WhichOneofReturnType__resilience: _TypeAlias = _typing.Literal["resilience"]  # noqa: Y015
+    _WhichOneofArgType__resilience: _TypeAlias = _typing.Literal["_resilience", b"_resilience"]  # noqa: Y015
     _WhichOneofReturnType__structural: _TypeAlias = _typing.Literal["structural"]  # noqa: Y015
     _WhichOneofArgType__structural: _TypeAlias = _typing.Literal["_structural", b"_structural"]  # noqa: Y015
+    _WhichOneofReturnType__tail: _TypeAlias = _typing.Literal["tail"]  # noqa: Y015
+    _WhichOneofArgType__tail: _TypeAlias = _typing.Literal["_tail", b"_tail"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__concentration) -> _WhichOneofReturnType__concentration | None: ...
     @_typing.overload
@@ -387,7 +398,11 @@ class ScoringWeights(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__geopolitical) -> _WhichOneofReturnType__geopolitical | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__resilience) -> _WhichOneofReturnType__resilience | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__structural) -> _WhichOneofReturnType__structural | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__tail) -> _WhichOneofReturnType__tail | None: ...
 
 Global___ScoringWeights: _TypeAlias = ScoringWeights  # noqa: Y015
 
