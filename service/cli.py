@@ -532,6 +532,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sovrisk.service import logs
     from sovrisk.service.server import PortInUse, ServeConfig, serve
     from sovrisk.service.tls import TlsConfigError
+    from sovrisk.service.tracing import TracingConfigError
 
     # A crash in native code (solver, gRPC core) leaves a traceback (needs a real stderr).
     with contextlib.suppress(ValueError, OSError):
@@ -548,7 +549,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
     try:
         asyncio.run(serve(_serve_config(args, ServeConfig)))
-    except (PortInUse, TlsConfigError) as exc:
+    except (PortInUse, TlsConfigError, TracingConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 from grpc.aio import ServerInterceptor
 
-from sovrisk.service import errors, metrics
+from sovrisk.service import errors, metrics, tracing
 from sovrisk.service.auth import TokenAuthenticator, TokensUnavailable, Unauthenticated
 
 log = logging.getLogger("sovrisk.requests")
@@ -30,14 +30,16 @@ def _log(
     # freed by gRPC: touching its context then crashes the process (seen as a segfault in
     # context.peer()/code() when a cancelled stream's generator is closed). So the peer is read
     # when the call starts, and a cancelled call's context is not read at all.
+    number: int | None = None
     if isinstance(outcome, (GeneratorExit, asyncio.CancelledError)):
-        name = "CANCELLED"
+        name, number = "CANCELLED", grpc.StatusCode.CANCELLED.value[0]
     else:
         code = context.code() if hasattr(context, "code") else None
         if code is not None and code != grpc.StatusCode.OK:
-            name = code.name
+            name, number = code.name, code.value[0]
         else:
             name = "ERROR" if outcome is not None else "OK"
+    tracing.record_rpc_code(name, number)  # on the request's span (tracing on), before the log
     seconds = time.perf_counter() - start
     fields = {"transport": "grpc", "method": method, "code": name, "ms": round(1000 * seconds, 1)}
     log.info(

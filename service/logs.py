@@ -1,7 +1,8 @@
 """Logging set-up: plain text for a terminal, or one JSON object per line for a collector.
 
 Request lines carry their fields as ``extra`` (``method``, ``code``, ``ms``, ``peer``,
-``transport``), so the JSON form has them as keys, not inside a sentence. The standard
+``transport``), so the JSON form has them as keys, not inside a sentence; a line written
+inside a traced request (tracing on: service/tracing.py) also has its ``trace_id``. The standard
 library's logging does the work; a 20-line formatter is not worth a dependency.
 """
 
@@ -11,6 +12,8 @@ import datetime as dt
 import json
 import logging
 from typing import Any
+
+from sovrisk.service.tracing import current_trace_id
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Fields a request line adds (interceptors.py, gateway/app.py).
@@ -32,6 +35,8 @@ class JsonFormatter(logging.Formatter):
         for key in REQUEST_FIELDS:
             if key in record.__dict__:
                 doc[key] = record.__dict__[key]
+        if (trace_id := current_trace_id()) is not None:
+            doc["trace_id"] = trace_id
         if record.exc_info:
             doc["error"] = self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False)

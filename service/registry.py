@@ -29,7 +29,7 @@ from sovrisk.models.graph.editing import ValidatedDataset, edit_dataset, validat
 from sovrisk.models.graph.events import Event
 from sovrisk.models.graph.supply_graph import SupplyGraph
 from sovrisk.models.scoring.risk_engine import RiskEngine
-from sovrisk.service import metrics
+from sovrisk.service import metrics, tracing
 from sovrisk.service.paths import DEFAULT_DATA_DIR
 from sovrisk.service.request_context import request_owner
 from sovrisk.service.store import (
@@ -113,6 +113,15 @@ def score_records(version: VersionRecord, engine: RiskEngine) -> list[ScoreRecor
         )
         for a in engine.assess_all(params)
     ]
+
+
+def _traced(span: tracing.SpanHandle, committed: Committed) -> Committed:
+    """The commit's outcome on its span."""
+    span.set("sovrisk.changes", len(committed.changes))
+    span.set("sovrisk.replayed", committed.replayed)
+    if committed.version is not None:
+        span.set("sovrisk.graph_version", committed.version.name)
+    return committed
 
 
 class GraphRegistry:
@@ -210,9 +219,13 @@ class GraphRegistry:
         return self.store
 
     def _build(self, version: VersionRecord) -> RiskEngine:
-        with metrics.ENGINE_BUILD_SECONDS.time():
+        with (
+            metrics.ENGINE_BUILD_SECONDS.time(),
+            tracing.span("sovrisk.engine.build", {"sovrisk.graph_version": version.name}) as span,
+        ):
             dataset = validate_files(self._require_store().files(version.id))
             engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
+            span.set("sovrisk.nodes", len(dataset.graph.nodes))
         metrics.ENGINE_BUILDS.inc()
         return engine
 
@@ -318,9 +331,11 @@ class GraphRegistry:
         """
         stop = threading.Event()
 
+        traced = tracing.in_current_context(fn)  # the request's span follows it to the pool
+
         def scoped() -> T:
             with cancellable(stop.is_set):
-                return fn(*args)
+                return traced(*args)
 
         if heavy:
             future = self._submit_heavy(scoped)
@@ -427,16 +442,21 @@ class GraphRegistry:
         write that completes, which its retry then finds by its id."""
         if validate_only:
             request = None
-        with cancellable(lambda: False), self._write_lock, metrics.COMMIT_SECONDS.time():
+        with (
+            cancellable(lambda: False),
+            self._write_lock,
+            metrics.COMMIT_SECONDS.time(),
+            tracing.span("sovrisk.store.commit", {"sovrisk.validate_only": validate_only}) as span,
+        ):
             if (replay := self._replay(request, request_field)) is not None:
-                return replay
+                return _traced(span, replay)
             try:
-                return write()
+                return _traced(span, write())
             except StaleBaseError:
                 # Another replica may have committed this very request between our look-up
                 # and our insert (the id's primary key refused the second).
                 if (replay := self._replay(request, request_field)) is not None:
-                    return replay
+                    return _traced(span, replay)
                 raise
 
     def _replay(self, request: WriteRequest | None, request_field: str) -> Committed | None:
@@ -485,17 +505,19 @@ class GraphRegistry:
         changes = tuple(diff_datasets(before, dataset.files))
         if validate_only:
             return Committed(None, changes, dataset)
-        version = self._require_store().commit(
-            base=base,
-            files=dataset.files,
-            content_hash=dataset.graph.content_hash,
-            dataset_version=dataset.graph.info.version,
-            author=author,
-            message=message,
-            change_count=len(changes),
-            request=request,
-        )
-        engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
+        with tracing.span("sovrisk.store.write", {"sovrisk.base_version": base}):
+            version = self._require_store().commit(
+                base=base,
+                files=dataset.files,
+                content_hash=dataset.graph.content_hash,
+                dataset_version=dataset.graph.info.version,
+                author=author,
+                message=message,
+                change_count=len(changes),
+                request=request,
+            )
+        with tracing.span("sovrisk.engine.build", {"sovrisk.graph_version": version.name}):
+            engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
         self._install(version, engine)
         self._record_scores(version)
         return Committed(version, changes, dataset)
@@ -593,12 +615,14 @@ class GraphRegistry:
         def report(item: P) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
+        traced = tracing.in_current_context(work)  # the request's span follows it to the pool
+
         def tracked() -> T:
             with self._lock:
                 self._running += 1
             try:
                 with cancellable(stop.is_set):
-                    return work(pinned, report, stop.is_set)
+                    return traced(pinned, report, stop.is_set)
             finally:
                 with self._lock:
                     self._running -= 1

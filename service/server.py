@@ -33,6 +33,8 @@ from sovrisk.service.servicers import GraphServicer, RiskServicer
 from sovrisk.service.store import open_store
 from sovrisk.service.text_report import ranking_table
 from sovrisk.service.tls import ServerTls, TlsConfigError, load_server_tls
+from sovrisk.service.tracing import check as check_tracing
+from sovrisk.service.tracing import configure_tracing
 
 log = logging.getLogger("sovrisk.server")
 
@@ -264,6 +266,7 @@ def check_config(config: ServeConfig) -> list[ConfigCheck]:
     except AuthError as exc:
         checks.append(ConfigCheck("--tokens", False, f"{config.tokens}: {exc}"))
     checks.append(_check_tls(config))
+    checks.append(ConfigCheck("tracing", *check_tracing()))
     if config.require_read_token:
         ok = count > 0
         detail = "every read needs a bearer token" + (
@@ -291,6 +294,7 @@ async def serve(config: ServeConfig) -> None:
         ensure_port_free(config.host, config.port, "--port")
     ensure_port_free(config.host, config.http_port, "--http-port")
     ensure_port_free(config.host, config.metrics_port, "--metrics-port")
+    tracing = configure_tracing()  # OTEL_* variables; None (and free) when they ask for none
     registry = GraphRegistry.open(config.store, seed=config.data_dir)
     registry.interval_draws = check_draws(config.interval_draws, "--interval-draws")
     _warn_if_seed_differs(registry, config.data_dir)
@@ -409,3 +413,5 @@ async def serve(config: ServeConfig) -> None:
         registry.close()
     for waiter in waiters:
         waiter.cancel()
+    if tracing is not None:
+        tracing.shutdown()  # export the spans still queued

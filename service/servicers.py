@@ -10,6 +10,7 @@ import math
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -38,14 +39,14 @@ from sovrisk.models.graph.loader import ISO3_RE
 from sovrisk.models.graph.series import Quarter
 from sovrisk.models.scoring import compare
 from sovrisk.models.scoring.alerts import fired, validate_thresholds
-from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION
+from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
 from sovrisk.models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
 from sovrisk.models.scoring.risk_engine import RiskEngine
 from sovrisk.models.scoring.scenarios import run_scenario
 from sovrisk.models.scoring.trajectory import check_range, default_window, trajectory
-from sovrisk.models.scoring.uncertainty import cached_uncertainty, check_draws
+from sovrisk.models.scoring.uncertainty import Uncertainty, cached_uncertainty, check_draws
 from sovrisk.service import converters as conv
-from sovrisk.service import errors, metrics
+from sovrisk.service import errors, metrics, tracing
 from sovrisk.service import history_converters as hconv
 from sovrisk.service import scenario_converters as scenario_conv
 from sovrisk.service import screening_service as screening
@@ -180,6 +181,31 @@ def rpc_stream(
             await context.abort_with_status(_unexpected(exc, method.__name__))
 
     return wrapper
+
+
+def _score_span(
+    engine: RiskEngine, *, provider: str = "", providers: int = 1
+) -> AbstractContextManager[tracing.SpanHandle]:
+    """The span of an assessment (one provider, or ``providers`` of them ranked)."""
+    attributes: dict[str, str | int] = {
+        "sovrisk.graph_version": engine.graph_version or engine.graph.version_id,
+        "sovrisk.providers": providers,
+    }
+    if provider:
+        attributes["sovrisk.provider"] = provider
+    return tracing.span("sovrisk.score", attributes)
+
+
+def _intervals_span(
+    engine: RiskEngine, draws: int, seed: int
+) -> AbstractContextManager[tracing.SpanHandle]:
+    """The span of the score intervals (seeded draws; cached per version and parameters)."""
+    attributes: dict[str, str | int] = {
+        "sovrisk.graph_version": engine.graph_version or engine.graph.version_id,
+        "sovrisk.draws": draws,
+        "sovrisk.seed": seed,
+    }
+    return tracing.span("sovrisk.score.intervals", attributes)
 
 
 def _providers(engine: RiskEngine, names: Sequence[str]) -> list[str]:
@@ -631,15 +657,17 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise engine.graph.not_found("provider", request.name)
         draws, seed = _interval_request(request, self.registry)
         basic = request.view == risk_pb2.ASSESSMENT_VIEW_BASIC
-        return await self.registry.run(
-            lambda e: conv.assessment_view(
-                conv.assessment_to_proto(
-                    e.graph, e.assess(provider, params), cached_uncertainty(e, params, draws, seed)
-                ),
-                basic=basic,
-            ),
-            engine,
-        )
+
+        def score(e: RiskEngine) -> risk_pb2.RiskAssessment:
+            with _score_span(e, provider=provider):
+                assessment = e.assess(provider, params)
+            with _intervals_span(e, draws, seed):
+                uncertainty = cached_uncertainty(e, params, draws, seed)
+            return conv.assessment_view(
+                conv.assessment_to_proto(e.graph, assessment, uncertainty), basic=basic
+            )
+
+        return await self.registry.run(score, engine)
 
     @rpc
     async def ListProviderScores(
@@ -649,9 +677,14 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights, request.horizon_weeks)
         draws, seed = _interval_request(request, self.registry)
-        ranked, uncertainty = await self.registry.run(
-            lambda e: (e.assess_all(params), cached_uncertainty(e, params, draws, seed)), engine
-        )
+
+        def score(e: RiskEngine) -> tuple[list[RiskAssessment], Uncertainty | None]:
+            with _score_span(e, providers=len(e.provider_ids)):
+                ranked = e.assess_all(params)
+            with _intervals_span(e, draws, seed):
+                return ranked, cached_uncertainty(e, params, draws, seed)
+
+        ranked, uncertainty = await self.registry.run(score, engine)
         page = paginate(
             list(enumerate(ranked, start=1)),
             page_size=request.page_size,
@@ -862,18 +895,34 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             report: Callable[[sim.Progress], None],
             should_stop: Callable[[], bool],
         ) -> tuple[sim.SimulationResult, SensitivityResult | None]:
-            result = sim.simulate(
-                e,
-                events,
-                samples,
-                request.seed,
-                providers=providers or None,
-                node_failures=failures,
-                keep_drivers=want_sensitivity,
-                progress=report,
-                should_stop=should_stop,
-            )
-            return result, sensitivity(result) if want_sensitivity else None
+            attributes: dict[str, str | int] = {
+                "sovrisk.graph_version": e.graph_version or e.graph.version_id,
+                "sovrisk.samples": samples,
+                "sovrisk.events": len(events),
+                "sovrisk.seed": request.seed,
+            }
+            with tracing.span("sovrisk.simulate", attributes):
+                batches = tracing.BatchSpans("sovrisk.simulate.batch")
+
+                def progress(item: sim.Progress) -> None:
+                    batches.end({"sovrisk.samples_done": item.samples_done})
+                    report(item)
+
+                result = sim.simulate(
+                    e,
+                    events,
+                    samples,
+                    request.seed,
+                    providers=providers or None,
+                    node_failures=failures,
+                    keep_drivers=want_sensitivity,
+                    progress=progress,
+                    should_stop=should_stop,
+                )
+            if not want_sensitivity:
+                return result, None
+            with tracing.span("sovrisk.simulate.sensitivity"):
+                return result, sensitivity(result)
 
         params = engine.default_params()
         async for item in self.registry.stream(work, engine):

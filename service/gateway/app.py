@@ -34,7 +34,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from sovrisk.models.errors import FieldViolation
-from sovrisk.service import errors, metrics
+from sovrisk.service import errors, metrics, tracing
 from sovrisk.service.auth import TokenAuthenticator
 from sovrisk.service.gateway import docs_ui
 from sovrisk.service.gateway.http_policy import (
@@ -124,6 +124,12 @@ class GatewayContext:
         raise GatewayAbort(status_pb2.Status(code=code.value[0], message=details))
 
 
+def _log_path(request: web.BaseRequest) -> str:
+    """The path as it was sent (percent-encoded, so a ``%0A`` cannot forge a log line), cut
+    to 200 characters."""
+    return request.raw_path[:200]
+
+
 def error_body(status: status_pb2.Status) -> dict[str, Any]:
     """The AIP-193 JSON error: ``{"error": {code, message, status, details}}``."""
     return {
@@ -142,6 +148,28 @@ def _error_response(status: status_pb2.Status) -> web.Response:
 
 def _bad_request(field: str, value: str, why: str) -> GatewayAbort:
     return GatewayAbort(_rich(errors.invalid_argument([FieldViolation(field, value, why)])))
+
+
+#: Base64 as proto3 JSON writes bytes: the standard or the URL-safe alphabet, padded or not.
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+
+
+def _check_bytes(descriptor: Any, value: Mapping[str, Any], path: str) -> None:
+    """Refuse a ``bytes`` field that is not base64: protobuf's JSON parser decodes leniently
+    (``"!!!"`` became empty bytes, an import chunk silently lost its data)."""
+    for key, item in value.items():
+        field = _field(descriptor, key)
+        if field is None or item is None:
+            continue  # unknown fields: the parser names them
+        where = f"{path}.{field.name}"
+        items = item if field.is_repeated and isinstance(item, list) else [item]
+        for element in items:
+            if field.type == field.TYPE_BYTES and isinstance(element, str):
+                body = element.rstrip("=")
+                if not _BASE64.fullmatch(element) or len(body) % 4 == 1:
+                    raise _bad_request(where, element[:100], "is not base64")
+            elif field.type == field.TYPE_MESSAGE and isinstance(element, dict):
+                _check_bytes(field.message_type, element, where)
 
 
 def _field(descriptor: Descriptor, name: str) -> FieldDescriptor | None:
@@ -255,6 +283,7 @@ class Gateway:
             for k, item in enumerate(items):
                 if not isinstance(item, dict):
                     raise _bad_request(f"body[{k}]", str(item)[:100], "must be a JSON object")
+                _check_bytes(cls.DESCRIPTOR, item, f"body[{k}]")
                 try:
                     out.append(json_format.ParseDict(item, cls()))
                 except (json_format.ParseError, RecursionError) as exc:
@@ -263,9 +292,16 @@ class Gateway:
         message = cls()
         if body:
             try:
-                json_format.Parse(body, message)
-            except (json_format.ParseError, UnicodeDecodeError) as exc:
-                raise _bad_request("body", "", str(exc)) from exc
+                parsed = json.loads(body)
+            except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
+                raise _bad_request("body", "", f"is not JSON: {str(exc)[:200]}") from None
+            if not isinstance(parsed, dict):
+                raise _bad_request("body", str(parsed)[:100], "must be a JSON object")
+            _check_bytes(message.DESCRIPTOR, parsed, "body")
+            try:
+                json_format.ParseDict(parsed, message)
+            except (json_format.ParseError, RecursionError) as exc:
+                raise _bad_request("body", "", str(exc)[:300]) from None
         query = {k: request.query.getall(k) for k in request.query if not _is_alt(route, k)}
         tree = _query_tree(route.method.input_type, query) if query else {}
         for dotted, value in path_values.items():
@@ -299,7 +335,8 @@ class Gateway:
         found = self.match(request.method, request.path)
         if found is None:
             status = status_pb2.Status(
-                code=code_pb2.NOT_FOUND, message=f"no route for {request.method} {request.path}"
+                code=code_pb2.NOT_FOUND,
+                message=f"no route for {request.method} {errors.clip(request.path)}",
             )
             return _error_response(status)
         route, path_values = found
@@ -332,16 +369,18 @@ class Gateway:
             raise
         except Exception:
             code = "INTERNAL"
-            log.exception("gateway %s %s failed", request.method, request.path)
+            log.exception("gateway %s %s failed", request.method, _log_path(request))
             return _error_response(
                 status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
             )
         finally:
             seconds = time.perf_counter() - started
+            rpc_method = f"/{route.service}/{route.method.name}"
+            tracing.name_http_span(request.method, route.template, rpc_method, code)
             log.info(
                 "http %s %s rpc=%s code=%s ms=%.1f",
                 request.method,
-                request.path,
+                _log_path(request),
                 route.method.name,
                 code,
                 1000 * seconds,
@@ -350,7 +389,7 @@ class Gateway:
                     "method": f"/{route.service}/{route.method.name}",
                     "code": code,
                     "ms": round(1000 * seconds, 1),
-                    "path": request.path[:200],
+                    "path": _log_path(request),
                 },
             )
             # the gRPC label of the same method, so one query covers both transports
@@ -542,12 +581,12 @@ def _read_token_middleware(auth: TokenAuthenticator) -> Any:
         log.info(  # the token (if any) is never logged
             "http %s %s code=%s",
             request.method,
-            request.path[:200],
+            _log_path(request),
             code_pb2.Code.Name(status.code),
             extra={
                 "transport": "http",
                 "code": code_pb2.Code.Name(status.code),
-                "path": request.path[:200],
+                "path": _log_path(request),
             },
         )
         return _error_response(status)
