@@ -14,18 +14,27 @@ import grpc
 from grpc.aio import ServerInterceptor
 
 from sovrisk.service import errors, metrics, tracing
-from sovrisk.service.auth import TokenAuthenticator, TokensUnavailable, Unauthenticated
+from sovrisk.service.auth import AuthError, TokenAuthenticator, TokensUnavailable, Unauthenticated
+from sovrisk.service.request_context import owner_of, set_request_owner
 
 log = logging.getLogger("sovrisk.requests")
 
 
-def _log(
-    method: str,
-    peer: str,
-    context: grpc.aio.ServicerContext,
-    start: float,
-    outcome: BaseException | None,
-) -> None:
+def caller_principal(
+    auth: TokenAuthenticator | None, metadata: Sequence[tuple[str, str | bytes]] | None
+) -> str | None:
+    """The principal of the request's bearer token, or None (no token, an unknown one, or an
+    unreadable token file): who to name in the log and count heavy jobs against. Never the
+    token itself."""
+    if auth is None:
+        return None
+    try:
+        return auth.authenticate(metadata).name
+    except AuthError:
+        return None
+
+
+def _log(call: _Call, context: grpc.aio.ServicerContext, outcome: BaseException | None) -> None:
     # A call that was cancelled (the client went away, the server is stopping) may already be
     # freed by gRPC: touching its context then crashes the process (seen as a segfault in
     # context.peer()/code() when a cancelled stream's generator is closed). So the peer is read
@@ -40,22 +49,52 @@ def _log(
         else:
             name = "ERROR" if outcome is not None else "OK"
     tracing.record_rpc_code(name, number)  # on the request's span (tracing on), before the log
-    seconds = time.perf_counter() - start
-    fields = {"transport": "grpc", "method": method, "code": name, "ms": round(1000 * seconds, 1)}
+    seconds = time.perf_counter() - call.start
+    principal = call.principal or "-"
+    fields = {
+        "transport": "grpc",
+        "method": call.method,
+        "code": name,
+        "ms": round(1000 * seconds, 1),
+        "principal": principal,
+    }
     log.info(
-        "rpc method=%s peer=%s code=%s ms=%.1f",
-        method,
-        peer,
+        "rpc method=%s peer=%s principal=%s code=%s ms=%.1f",
+        call.method,
+        call.peer,
+        principal,
         name,
         1000 * seconds,
-        extra={**fields, "peer": peer},
+        extra={**fields, "peer": call.peer},
     )
-    metrics.record_request("grpc", method, name, seconds)
+    metrics.record_request("grpc", call.method, name, seconds)
     metrics.IN_FLIGHT.labels("grpc").dec()
 
 
+class _Call:
+    """One call's identity, read when it starts (see :func:`_log` for why)."""
+
+    def __init__(
+        self, method: str, context: grpc.aio.ServicerContext, auth: TokenAuthenticator | None
+    ) -> None:
+        self.method = method
+        self.start = time.perf_counter()
+        self.peer = context.peer()
+        self.principal = caller_principal(auth, context.invocation_metadata())
+        # Heavy jobs are counted per caller (registry.MAX_HEAVY_JOBS_PER_CALLER): this task's
+        # context carries the caller down to the registry.
+        set_request_owner(owner_of(self.principal, self.peer))
+        metrics.IN_FLIGHT.labels("grpc").inc()
+
+
 class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
-    """Logs method, peer, status code and latency of every unary and server-streaming call."""
+    """One log line per call (method, peer, principal, code, latency), the request metrics,
+    and the caller's identity for per-caller limits: unary, server-streaming and
+    client-streaming (``ImportGraph``) calls alike. ``auth`` names the principal of a valid
+    token; without it every caller is known by its address."""
+
+    def __init__(self, auth: TokenAuthenticator | None = None) -> None:
+        self.auth = auth
 
     async def intercept_service(
         self,
@@ -64,14 +103,14 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
+        auth = self.auth
         if handler is None:
             return handler
-        if handler.unary_unary is not None:
-            unary = handler.unary_unary
+        if handler.unary_unary is not None or handler.stream_unary is not None:
+            unary = handler.unary_unary or handler.stream_unary
 
             async def logged(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                start, peer = time.perf_counter(), context.peer()
-                metrics.IN_FLIGHT.labels("grpc").inc()
+                call = _Call(method, context, auth)
                 outcome: BaseException | None = None
                 try:
                     return await unary(request, context)
@@ -79,9 +118,14 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
                     outcome = exc
                     raise
                 finally:
-                    _log(method, peer, context, start, outcome)
+                    _log(call, context, outcome)
 
-            return grpc.unary_unary_rpc_method_handler(
+            make = (
+                grpc.unary_unary_rpc_method_handler
+                if handler.unary_unary is not None
+                else grpc.stream_unary_rpc_method_handler
+            )
+            return make(
                 logged,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
@@ -92,8 +136,7 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
             async def logged_stream(
                 request: Any, context: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
-                start, peer = time.perf_counter(), context.peer()
-                metrics.IN_FLIGHT.labels("grpc").inc()
+                call = _Call(method, context, auth)
                 outcome: BaseException | None = None
                 try:
                     # Handlers either yield (async generators) or write to the context and
@@ -108,7 +151,7 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
                     outcome = exc
                     raise
                 finally:
-                    _log(method, peer, context, start, outcome)
+                    _log(call, context, outcome)
 
             return grpc.unary_stream_rpc_method_handler(
                 logged_stream,

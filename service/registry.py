@@ -93,7 +93,8 @@ class Overloaded(Exception):
         self.per_caller = per_caller
         whose = "you already have" if per_caller else "the server is busy with"
         super().__init__(
-            f"{whose} {limit} heavy requests ({HEAVY_KINDS}) running or queued; "
+            f"{whose} {limit} heavy request{'' if limit == 1 else 's'} ({HEAVY_KINDS}) running "
+            "or queued; "
             f"retry in {retry_after:.0f} s"
         )
 

@@ -106,7 +106,7 @@ async def start_server(
         else []
     )
     server = grpc.aio.server(
-        interceptors=[RequestLoggingInterceptor(), *read_token, *interceptors],
+        interceptors=[RequestLoggingInterceptor(auth), *read_token, *interceptors],
         options=SERVER_OPTIONS,
     )
     graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(registry, auth), server)

@@ -47,7 +47,8 @@ from sovrisk.service.gateway.http_policy import (
 )
 from sovrisk.service.gateway.openapi import DATE, enum_aliases, message_of, openapi_document
 from sovrisk.service.gateway.routes import MEDIA_ROUTES, Route, routes_of
-from sovrisk.service.interceptors import read_token_refusal
+from sovrisk.service.interceptors import caller_principal, read_token_refusal
+from sovrisk.service.request_context import owner_of, set_request_owner
 
 log = logging.getLogger("sovrisk.gateway")
 
@@ -253,9 +254,15 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: str) -> None:
 class Gateway:
     """Routes HTTP requests to servicer methods (``{service full name: servicer}``)."""
 
-    def __init__(self, servicers: Mapping[str, object], routes: Sequence[Route]) -> None:
+    def __init__(
+        self,
+        servicers: Mapping[str, object],
+        routes: Sequence[Route],
+        auth: TokenAuthenticator | None = None,
+    ) -> None:
         self.servicers = servicers
         self.routes = routes
+        self.auth = auth  # names the caller in the log and for per-caller limits
 
     def match(self, verb: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -343,6 +350,8 @@ class Gateway:
         metadata = [("authorization", v) for v in request.headers.getall("Authorization", [])]
         context = cast(Any, GatewayContext(metadata))
         method = getattr(self.servicers[route.service], route.method.name)
+        principal = caller_principal(self.auth, metadata)
+        set_request_owner(owner_of(principal, request.remote or ""))
         code = "OK"
         metrics.IN_FLIGHT.labels("http").inc()
         try:
@@ -378,14 +387,16 @@ class Gateway:
             rpc_method = f"/{route.service}/{route.method.name}"
             tracing.name_http_span(request.method, route.template, rpc_method, code)
             log.info(
-                "http %s %s rpc=%s code=%s ms=%.1f",
+                "http %s %s rpc=%s principal=%s code=%s ms=%.1f",
                 request.method,
                 _log_path(request),
                 route.method.name,
+                principal or "-",
                 code,
                 1000 * seconds,
                 extra={
                     "transport": "http",
+                    "principal": principal or "-",
                     "method": f"/{route.service}/{route.method.name}",
                     "code": code,
                     "ms": round(1000 * seconds, 1),
@@ -601,6 +612,7 @@ def build_app(
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] | None = None,
     read_auth: TokenAuthenticator | None = None,
+    auth: TokenAuthenticator | None = None,
 ) -> web.Application:
     """The aiohttp application: the API routes, ``/openapi.json``, ``/docs`` and ``/healthz``.
 
@@ -609,9 +621,10 @@ def build_app(
     ``allowed_hosts``: the Host names answered (any port; ``*`` for any); None answers any
     (``start_gateway`` narrows it to loopback names when bound to loopback).
     ``read_auth``: require a valid bearer token of any role on every API route.
+    ``auth``: names each request's principal in the log and for per-caller limits.
     """
     routes = routes_of(services)
-    gateway = Gateway(servicers, routes)
+    gateway = Gateway(servicers, routes, auth)
     document = openapi_document(routes)
     policy = HttpPolicy.of(cors_origins, allowed_hosts)
     app = web.Application(

@@ -56,6 +56,7 @@ def gateway_app(
         cors_origins=cors_origins,
         allowed_hosts=allowed_hosts,
         read_auth=auth if require_read_token else None,
+        auth=auth,
     )
 
 
