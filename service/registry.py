@@ -13,6 +13,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import time
 from asyncio import FIRST_COMPLETED
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -30,6 +31,7 @@ from sovrisk.models.graph.events import Event
 from sovrisk.models.graph.supply_graph import SupplyGraph
 from sovrisk.models.scoring.risk_engine import RiskEngine
 from sovrisk.service import metrics, tracing
+from sovrisk.service.memory import release_free_memory
 from sovrisk.service.paths import DEFAULT_DATA_DIR
 from sovrisk.service.request_context import request_owner
 from sovrisk.service.store import (
@@ -335,8 +337,12 @@ class GraphRegistry:
         traced = tracing.in_current_context(fn)  # the request's span follows it to the pool
 
         def scoped() -> T:
-            with cancellable(stop.is_set):
-                return traced(*args)
+            started = time.perf_counter()
+            try:
+                with cancellable(stop.is_set):
+                    return traced(*args)
+            finally:
+                release_free_memory(time.perf_counter() - started)
 
         if heavy:
             future = self._submit_heavy(scoped)
@@ -627,6 +633,7 @@ class GraphRegistry:
             finally:
                 with self._lock:
                     self._running -= 1
+                release_free_memory()
 
         future = self._submit_heavy(tracked)
         # A cancelled run ends in an exception nobody awaits; retrieve it so it is not logged.

@@ -21,6 +21,7 @@ from sovrisk.service.auth import AuthError, TokenAuthenticator
 from sovrisk.service.gateway.server import start_gateway
 from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
 from sovrisk.service.interceptors import ReadTokenInterceptor, RequestLoggingInterceptor
+from sovrisk.service.memory import release_free_memory
 from sovrisk.service.metrics import start_metrics_server
 from sovrisk.service.paths import (
     DEFAULT_DATA_DIR,
@@ -214,6 +215,7 @@ async def _warm_intervals(registry: GraphRegistry, print_ranking: bool) -> None:
     except Exception:  # pragma: no cover - logged, the server keeps serving without them
         log.exception("score intervals failed")
         return
+    release_free_memory()  # the draws allocate ~150 MB for a moment
     log.info("score intervals ready (%d draws)", draws)
     if print_ranking and uncertainty is not None:
         print("\n" + ranking_table(engine.assess_all(params), uncertainty), flush=True)
@@ -316,6 +318,7 @@ async def serve(config: ServeConfig) -> None:
     # Warm the per-version analytics (resilience LPs, tail Monte Carlo, cut sets) before the
     # health check says SERVING, so the first request does not pay for them.
     ranking = registry.engine.assess_all(registry.engine.default_params())
+    release_free_memory()
     running = (
         await start_server(
             registry,
