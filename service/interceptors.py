@@ -16,6 +16,7 @@ from grpc.aio import ServerInterceptor
 from sovrisk.service import errors, metrics, tracing
 from sovrisk.service.auth import AuthError, TokenAuthenticator, TokensUnavailable, Unauthenticated
 from sovrisk.service.request_context import owner_of, set_request_owner
+from sovrisk.service.response_cache import accept_encoded, passthrough_serializer
 
 log = logging.getLogger("sovrisk.requests")
 
@@ -84,6 +85,7 @@ class _Call:
         # Heavy jobs are counted per caller (registry.MAX_HEAVY_JOBS_PER_CALLER): this task's
         # context carries the caller down to the registry.
         set_request_owner(owner_of(self.principal, self.peer))
+        accept_encoded()  # our serializers pass cached response bytes through
         metrics.IN_FLIGHT.labels("grpc").inc()
 
 
@@ -128,7 +130,10 @@ class RequestLoggingInterceptor(ServerInterceptor):  # type: ignore[misc]
             return make(
                 logged,
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
+                # A servicer may answer with the response's bytes (service/response_cache.py);
+                # done here rather than in an interceptor of its own, which would cost a layer
+                # per call.
+                response_serializer=passthrough_serializer(handler.response_serializer),
             )
         if handler.unary_stream is not None:
             streaming = handler.unary_stream

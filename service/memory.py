@@ -24,7 +24,10 @@ log = logging.getLogger("sovrisk.memory")
 #: Jobs shorter than this do not trim (they allocate little; a trim per cached read would
 #: cost more than it returns).
 MIN_JOB_SECONDS = 0.05
-#: At most one trim per this many seconds, whatever the traffic.
+#: Jobs shorter than this trim at most once per MIN_INTERVAL_SECONDS (a stream of 0.1 s
+#: jobs need not trim ten times a second); longer ones always do, so the last large job
+#: before a quiet spell is never skipped.
+THROTTLED_BELOW_SECONDS = 0.5
 MIN_INTERVAL_SECONDS = 1.0
 
 
@@ -45,14 +48,14 @@ _last = 0.0
 
 
 def release_free_memory(job_seconds: float = float("inf")) -> bool:
-    """Trim the heap after a job that ran ``job_seconds`` (default: always worth it), at
-    most once per :data:`MIN_INTERVAL_SECONDS`; True if a trim ran."""
+    """Trim the heap after a job that ran ``job_seconds`` (default: always worth it); short
+    jobs at most once per :data:`MIN_INTERVAL_SECONDS`. True if a trim ran."""
     global _last
     if _trim is None or job_seconds < MIN_JOB_SECONDS:
         return False
     now = time.monotonic()
     with _lock:
-        if now - _last < MIN_INTERVAL_SECONDS:
+        if job_seconds < THROTTLED_BELOW_SECONDS and now - _last < MIN_INTERVAL_SECONDS:
             return False
         _last = now
     _trim(0)

@@ -2,13 +2,16 @@
 
 Requests by transport, method and code with latency histograms and in-flight gauges (gRPC
 through the logging interceptor, HTTP through the gateway), engine builds, heavy jobs admitted
-and refused, store commit time and simulated samples. ``sovrisk serve --metrics-port N``
+and refused, store commit time, simulated samples (and samples per second), response-cache
+hits and misses, and the time of each per-version analysis. ``sovrisk serve --metrics-port N``
 exposes them on ``http://HOST:N/metrics``.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from sovrisk.models.scoring.risk_engine import ANALYSIS_OBSERVERS
 
 #: Seconds: from a cached read (~1 ms) to a million-sample simulation (minutes).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120)
@@ -37,6 +40,27 @@ OVERLOADED = Counter(
 )
 COMMIT_SECONDS = Histogram("sovrisk_store_commit_seconds", "Time to validate and commit a version")
 SIMULATED_SAMPLES = Counter("sovrisk_simulation_samples_total", "Monte Carlo samples simulated")
+SIMULATION_RATE = Gauge(
+    "sovrisk_simulation_samples_per_second", "Samples per second of the last simulation batch"
+)
+RESPONSE_CACHE = Counter(
+    "sovrisk_response_cache_requests_total",
+    "Published reads looked up in the serialised-response cache, by result (hit, miss)",
+    ["result"],
+)
+ANALYSIS_SECONDS = Histogram(
+    "sovrisk_analysis_seconds",
+    "Per-version analytics (cut sets, contention, resilience, tail, intervals), by analysis",
+    ["analysis"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def _observe_analysis(analysis: str, seconds: float) -> None:
+    ANALYSIS_SECONDS.labels(analysis).observe(seconds)
+
+
+ANALYSIS_OBSERVERS.append(_observe_analysis)
 
 
 def record_request(transport: str, method: str, code: str, seconds: float) -> None:

@@ -68,6 +68,7 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
     registry: GraphRegistry
+    risk: RiskServicer | None = None  # its response cache, for tests and metrics
 
     async def set_serving(self, serving: bool) -> None:
         status = (
@@ -111,7 +112,8 @@ async def start_server(
         options=SERVER_OPTIONS,
     )
     graph_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(registry, auth), server)
-    risk_pb2_grpc.add_RiskServiceServicer_to_server(RiskServicer(registry), server)
+    risk_servicer = RiskServicer(registry)
+    risk_pb2_grpc.add_RiskServiceServicer_to_server(risk_servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -133,7 +135,7 @@ async def start_server(
     if bound == 0:
         raise PortInUse(host, port, "--port")
     await server.start()
-    running = RunningServer(server, bound, health_servicer, registry)
+    running = RunningServer(server, bound, health_servicer, registry, risk_servicer)
     await running.set_serving(registry.ready)
     return running
 

@@ -8,13 +8,15 @@ import hashlib
 import logging
 import math
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import grpc
+from google.protobuf.message import Message
 from google.type import date_pb2
 
 from sovrisk.models.analysis import simulation as sim
@@ -73,9 +75,11 @@ from sovrisk.service.grpc_gen.sovrisk.v1 import (
 from sovrisk.service.pagination import paginate, query_digest
 from sovrisk.service.registry import Final, GraphRegistry, Overloaded
 from sovrisk.service.reports import build_report, default_filename
+from sovrisk.service.response_cache import Encoded, ResponseCache, encoded_accepted
 from sovrisk.service.screening_service import ScreeningService
 from sovrisk.service.store import StaleBaseError, StoreError, VersionNotFoundError, WriteRequest
 
+M = TypeVar("M", bound=Message)
 log = logging.getLogger("sovrisk.servicers")
 
 DEFAULT_SAMPLES = 10_000
@@ -614,9 +618,47 @@ def _interval_request(
 
 
 class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
-    def __init__(self, registry: GraphRegistry, screening: ScreeningService | None = None) -> None:
+    def __init__(
+        self,
+        registry: GraphRegistry,
+        screening: ScreeningService | None = None,
+        responses: ResponseCache | None = None,
+    ) -> None:
         self.registry = registry
         self._screening = screening
+        #: Serialised responses of the published reads (service/response_cache.py).
+        self.responses = responses if responses is not None else ResponseCache()
+
+    def _cache_key(
+        self,
+        method: str,
+        engine: RiskEngine,
+        params: ScoringParams,
+        request: Message,
+        *extra: object,
+    ) -> str | None:
+        """The response cache's key for a read on the published parameters; None for a
+        caller's own weighting (not cached) or an engine of no stored version."""
+        if not params.is_standard or not engine.graph_version:
+            return None
+        content_hash = engine.origin.graph.content_hash
+        return ResponseCache.key(
+            method, engine.graph_version, content_hash, request, params.as_of, *extra
+        )
+
+    def _kept(self, key: str | None, response: M) -> M:
+        """``response``, kept in the cache under ``key``."""
+        if key is None:
+            return response
+        return self._answer(self.responses.put(key, response), type(response), response)
+
+    @staticmethod
+    def _answer(encoded: Encoded, cls: type[M], message: M | None = None) -> M:
+        """The bytes themselves where the transport sends them as they are (our server and
+        gateway), else the message."""
+        if encoded_accepted():
+            return cast(M, encoded)
+        return message if message is not None else cls.FromString(encoded.data)
 
     @property
     def screening(self) -> ScreeningService:
@@ -657,6 +699,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise engine.graph.not_found("provider", request.name)
         draws, seed = _interval_request(request, self.registry)
         basic = request.view == risk_pb2.ASSESSMENT_VIEW_BASIC
+        key = self._cache_key("ScoreProvider", engine, params, request, draws, seed)
+        if key is not None and (hit := self.responses.get(key)) is not None:
+            return self._answer(hit, risk_pb2.RiskAssessment)
 
         def score(e: RiskEngine) -> risk_pb2.RiskAssessment:
             with _score_span(e, provider=provider):
@@ -667,7 +712,8 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 conv.assessment_to_proto(e.graph, assessment, uncertainty), basic=basic
             )
 
-        return await self.registry.run(score, engine)
+        response = await self.registry.run(score, engine)
+        return self._kept(key, response)
 
     @rpc
     async def ListProviderScores(
@@ -677,6 +723,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights, request.horizon_weeks)
         draws, seed = _interval_request(request, self.registry)
+        key = self._cache_key("ListProviderScores", engine, params, request, draws, seed)
+        if key is not None and (hit := self.responses.get(key)) is not None:
+            return self._answer(hit, risk_pb2.ListProviderScoresResponse)
 
         def score(e: RiskEngine) -> tuple[list[RiskAssessment], Uncertainty | None]:
             with _score_span(e, providers=len(e.provider_ids)):
@@ -698,7 +747,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         if full:
             for row, (_, a) in zip(rows, page.items, strict=True):
                 row.assessment.CopyFrom(conv.assessment_to_proto(engine.graph, a, uncertainty))
-        return risk_pb2.ListProviderScoresResponse(
+        response = risk_pb2.ListProviderScoresResponse(
             provider_scores=rows,
             next_page_token=page.next_page_token,
             total_size=page.total_size,
@@ -707,6 +756,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             pair_orders=conv.pair_orders_to_proto(uncertainty),
             uncertainty_notes=list(uncertainty.notes) if uncertainty else [],
         )
+        return self._kept(key, response)
 
     @rpc
     async def GetScoreTrajectory(
@@ -925,9 +975,11 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 return result, sensitivity(result)
 
         params = engine.default_params()
+        started = time.perf_counter()
         async for item in self.registry.stream(work, engine):
             if isinstance(item, Final):
                 result, sens = item.value
+                metrics.SIMULATION_RATE.set(samples / max(time.perf_counter() - started, 1e-9))
                 provenance = conv.result_provenance_to_proto(
                     engine.provenance(
                         params,

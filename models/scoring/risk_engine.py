@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
@@ -130,6 +132,22 @@ _MICRO = 1_000_000
 
 def _micro(value: float) -> int:
     return round(value * _MICRO)
+
+
+#: Called with (analysis name, seconds) after each per-version analysis (cut sets,
+#: contention, resilience LPs, the tail simulation) is computed: the service's metrics
+#: subscribe; the domain knows nothing of them.
+ANALYSIS_OBSERVERS: list[Callable[[str, float], None]] = []
+
+
+@contextmanager
+def timed_analysis(analysis: str) -> Iterator[None]:
+    """Time the body and tell :data:`ANALYSIS_OBSERVERS`."""
+    started = time.perf_counter()
+    yield
+    seconds = time.perf_counter() - started
+    for observe in ANALYSIS_OBSERVERS:
+        observe(analysis, seconds)
 
 
 class RiskEngine(ImpactModel):
@@ -293,7 +311,8 @@ class RiskEngine(ImpactModel):
             if self._cut_sets is None:
                 from sovrisk.models.analysis.cutsets import minimal_cut_sets
 
-                self._cut_sets = minimal_cut_sets(self)
+                with timed_analysis("cut_sets"):
+                    self._cut_sets = minimal_cut_sets(self)
             return self._cut_sets
 
     def contention_result(self) -> ContentionResult:
@@ -302,7 +321,8 @@ class RiskEngine(ImpactModel):
             if self._contention is None:
                 from sovrisk.models.analysis.contention import contention_analysis
 
-                self._contention = contention_analysis(self, self.supplements.demand)
+                with timed_analysis("contention"):
+                    self._contention = contention_analysis(self, self.supplements.demand)
             return self._contention
 
     def resilience_result(self) -> ResilienceResult | None:
@@ -313,9 +333,10 @@ class RiskEngine(ImpactModel):
                 from sovrisk.models.analysis.resilience import resilience_analysis
 
                 data = self.supplements.resilience
-                self._resilience = (
-                    resilience_analysis(self, data, self.supplements.demand) if data else None
-                )
+                with timed_analysis("resilience"):
+                    self._resilience = (
+                        resilience_analysis(self, data, self.supplements.demand) if data else None
+                    )
             assert not isinstance(self._resilience, bool)
             return self._resilience
 
@@ -327,9 +348,10 @@ class RiskEngine(ImpactModel):
                 from sovrisk.models.analysis.simulation import simulate
 
                 events = self.supplements.events
-                self._tail = (
-                    simulate(self, events, self.tail_samples, TAIL_SEED) if events else None
-                )
+                with timed_analysis("tail"):
+                    self._tail = (
+                        simulate(self, events, self.tail_samples, TAIL_SEED) if events else None
+                    )
             assert not isinstance(self._tail, bool)
             return self._tail
 

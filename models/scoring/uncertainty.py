@@ -39,7 +39,7 @@ from sovrisk.models.graph.supply_graph import SupplyGraph
 from sovrisk.models.scoring.assessment import RiskAssessment
 from sovrisk.models.scoring.limits import DEFAULT_DRAWS, DEFAULT_SEED, MAX_DRAWS
 from sovrisk.models.scoring.params import SUB_SCORES, ScoringParams
-from sovrisk.models.scoring.risk_engine import RiskEngine, compose
+from sovrisk.models.scoring.risk_engine import RiskEngine, compose, timed_analysis
 
 #: The tail samples per draw.
 DRAW_TAIL_SAMPLES = 2_000
@@ -272,7 +272,7 @@ def _drawn_scores(
         engine = RiskEngine(drawn[0], drawn[1], tail_samples=DRAW_TAIL_SAMPLES)
         return engine.assess_all(params)
 
-    with ThreadPoolExecutor(max_workers=DRAW_THREADS) as pool:
+    with timed_analysis("intervals"), ThreadPoolExecutor(max_workers=DRAW_THREADS) as pool:
         results = list(pool.map(carried(rescore), inputs))
     drawn: list[tuple[tuple[str, tuple[tuple[str, float], ...]], ...]] = []
     for assessments in results:

@@ -49,6 +49,7 @@ from sovrisk.service.gateway.openapi import DATE, enum_aliases, message_of, open
 from sovrisk.service.gateway.routes import MEDIA_ROUTES, Route, routes_of
 from sovrisk.service.interceptors import caller_principal, read_token_refusal
 from sovrisk.service.request_context import owner_of, set_request_owner
+from sovrisk.service.response_cache import Encoded, ResponseCache, accept_encoded
 
 log = logging.getLogger("sovrisk.gateway")
 
@@ -264,6 +265,16 @@ class Gateway:
         self.routes = routes
         self.auth = auth  # names the caller in the log and for per-caller limits
 
+    def _cached_json(self, route: Route, response: Encoded) -> bytes:
+        responses: ResponseCache = self.servicers[route.service].responses  # type: ignore[attr-defined]
+        output = cast(type[Message], _message_class(route.method.output_type))
+
+        def build() -> bytes:
+            as_dict = json_format.MessageToDict(output.FromString(response.data))
+            return json.dumps(as_dict).encode()
+
+        return responses.json(response.key, build)
+
     def match(self, verb: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
             if route.verb != verb:
@@ -352,6 +363,7 @@ class Gateway:
         method = getattr(self.servicers[route.service], route.method.name)
         principal = caller_principal(self.auth, metadata)
         set_request_owner(owner_of(principal, request.remote or ""))
+        accept_encoded()  # a cached response comes back as bytes: its JSON is cached too
         code = "OK"
         metrics.IN_FLIGHT.labels("http").inc()
         try:
@@ -366,6 +378,10 @@ class Gateway:
                 response = await method(_aiter(message), context)
             else:
                 response = await method(message, context)
+            if isinstance(response, Encoded):  # a cached response: its JSON is cached too
+                return web.Response(
+                    body=self._cached_json(route, response), content_type="application/json"
+                )
             return web.json_response(json_format.MessageToDict(response))
         except GatewayAbort as exc:
             code = code_pb2.Code.Name(exc.status.code)
