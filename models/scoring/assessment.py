@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 import importlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sovrisk.models.analysis.concentration import Band
@@ -317,6 +317,9 @@ class RiskAssessment:
     #: How the score was computed where the caller could not tell from the inputs, with the
     #: figures (e.g. weight overrides renormalised to sum to 1).
     notes: tuple[str, ...] = ()
+    #: The sub-scores before rounding (None: no data), so another weighting of the same
+    #: assessment recombines exactly what a full computation would (RiskEngine.assess).
+    raw_scores: tuple[tuple[str, float | None], ...] = field(default=(), repr=False, compare=False)
 
     def sub_score(self, key: str) -> SubScore:
         return next(s for s in self.sub_scores if s.key == key)
@@ -367,7 +370,8 @@ class RiskAssessment:
 def _plain(value: Any) -> Any:
     """Dataclasses, enums, dates, tuples -> dicts, values, ISO strings, lists."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # Fields kept out of the repr (raw_scores) are working values, not results.
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.date):
