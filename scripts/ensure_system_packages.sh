@@ -3,6 +3,7 @@
 # we are root (as in CI): `make test` calls this before the test suite.
 #   chromium        headless browser for the HTML report screenshot test (+ a font)
 #   docker-compose  `docker-compose config -q` validates docker-compose.yml (no Docker engine)
+#   nginx-light     `nginx -t` on deploy/nginx.conf, and two replicas behind it (tests/test_replicas.py)
 # Not root and missing: the tests that need them skip (and fail when CI=true).
 set -euo pipefail
 
@@ -10,6 +11,7 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 [[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || missing+=(fonts-dejavu-core)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v nginx >/dev/null || missing+=(nginx-light)
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi

@@ -1065,6 +1065,10 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         validate_thresholds(thresholds)
         start = vconv.parse_version(request.start_after_version, "start_after_version")
         seen = registry.latest_version_id if start is None else start
+        if seen > registry.latest_version_id and registry.store is not None:
+            # A client reconnecting to another replica may know a version this one has not
+            # polled yet: look at the store once before calling it unknown.
+            await registry.call(registry.refresh)
         if seen > registry.latest_version_id:
             raise NotFoundError("graph version", request.start_after_version)
         names = {p: engine.graph.nodes[p].name for p in engine.provider_ids}

@@ -142,3 +142,24 @@ def test_the_postgresql_password_can_come_from_a_secret_file(tmp_path: Path) -> 
     secret.write_text("s3cret-value\n", encoding="utf-8")
     assert password_from_file({PASSWORD_FILE_ENV: str(secret)}) == "s3cret-value"
     assert password_from_file({}) is None
+
+
+def test_replicas_starting_together_migrate_once(store_url: str) -> None:
+    """Two processes opening a new PostgreSQL store at once raced on CREATE TABLE
+    (UniqueViolation on pg_type, 10 times in 10); the migrations now take an advisory lock."""
+    failures: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def open_one() -> None:
+        try:
+            barrier.wait()
+            open_store(store_url).close()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

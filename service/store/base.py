@@ -141,18 +141,24 @@ class SqlGraphStore(ABC):
 
     # -- schema ----------------------------------------------------------------------------
 
+    def _lock_migrations(self, cur: Cursor) -> None:
+        """Serialise the migrations of replicas starting together, for the transaction
+        (SQLite's write transactions already are)."""
+
     def migrate(self) -> list[int]:
         """Apply the migrations not yet applied, each in its own transaction."""
         from sovrisk.service.store.migrations import MIGRATIONS
 
         applied: list[int] = []
         with self._transaction(write=True) as cur:
+            self._lock_migrations(cur)
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
         for migration in MIGRATIONS:
             with self._transaction(write=True) as cur:
+                self._lock_migrations(cur)
                 cur.execute(
                     self._sql("SELECT 1 FROM schema_migrations WHERE version = ?"),
                     (migration.version,),

@@ -17,6 +17,10 @@ from sovrisk.service.store.base import Cursor, SqlGraphStore
 PASSWORD_FILE_ENV = "SOVRISK_STORE_PASSWORD_FILE"
 
 
+#: The advisory lock key of schema migrations (any fixed 64-bit number, ours alone).
+MIGRATION_LOCK_KEY = 0x736F767269736B  # "sovrisk"
+
+
 class PostgresGraphStore(SqlGraphStore):
     placeholder = "%s"
     blob_type = "BYTEA"
@@ -25,6 +29,12 @@ class PostgresGraphStore(SqlGraphStore):
     def __init__(self, url: str, env: Mapping[str, str] | None = None) -> None:
         super().__init__(url)
         self._password = password_from_file(os.environ if env is None else env)
+
+    def _lock_migrations(self, cur: Cursor) -> None:
+        # Two replicas starting on a new database raced on CREATE TABLE (UniqueViolation on
+        # pg_type_typname_nsp_index, 10 times in 10): one transaction-level advisory lock,
+        # released at commit, makes the second wait and then find the tables made.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Cursor]:
