@@ -141,7 +141,7 @@ class SqlGraphStore(ABC):
 
     # -- schema ----------------------------------------------------------------------------
 
-    def _lock_migrations(self, cur: Cursor) -> None:
+    def _lock_migrations(self, cur: Cursor) -> None:  # noqa: B027 - a hook, no-op here
         """Serialise the migrations of replicas starting together, for the transaction
         (SQLite's write transactions already are)."""
 
