@@ -310,25 +310,33 @@ def _summarise(
         if draws
         else None
     )
+    # One quantile call per provider over all its keys (and one for every rank): a call per
+    # key and bound was 112 numpy calls, 30 ms of each what-if ScoreProvider.
+    rank_bounds = np.quantile(ranks, INTERVAL, axis=1) if ranks is not None else None
     providers = []
     for i, pid in enumerate(order):
         certain = all(
             (pr.probability if pr.higher == pid or pr.lower == pid else 1.0) >= CERTAIN
             for pr in pairs
         )
+        drawn_keys = [k for k in base[pid] if samples[pid].get(k)]
+        bounds = (
+            np.quantile(np.array([samples[pid][k] for k in drawn_keys]), INTERVAL, axis=1)
+            if drawn_keys
+            else None
+        )
+        column = {k: j for j, k in enumerate(drawn_keys)}
         intervals = []
         for key, value in base[pid].items():
-            drawn = samples[pid].get(key, [])
-            low, high = (
-                (float(np.quantile(drawn, INTERVAL[0])), float(np.quantile(drawn, INTERVAL[1])))
-                if drawn
-                else (value, value)
-            )
+            if key in column and bounds is not None:
+                low, high = float(bounds[0, column[key]]), float(bounds[1, column[key]])
+            else:
+                low, high = value, value
             intervals.append(ScoreInterval(key, value, round(low, 6), round(high, 6)))
         intervals.sort(key=lambda s: (s.key != COMPOSITE, s.key))
-        if ranks is not None:
-            rank_low = math.floor(float(np.quantile(ranks[i], INTERVAL[0])))
-            rank_high = math.ceil(float(np.quantile(ranks[i], INTERVAL[1])))
+        if rank_bounds is not None:
+            rank_low = math.floor(float(rank_bounds[0, i]))
+            rank_high = math.ceil(float(rank_bounds[1, i]))
         else:
             rank_low = rank_high = i + 1
         providers.append(
