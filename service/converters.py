@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from google.protobuf import json_format
 from google.type import date_pb2
@@ -443,148 +443,41 @@ BASIC_ASSESSMENT_FIELDS = frozenset(
 )
 
 
-def assessment_view(message: risk_pb2.RiskAssessment, *, basic: bool) -> risk_pb2.RiskAssessment:
-    """``message`` as the view asks: BASIC clears every field but the headline ones."""
-    if basic:
-        for field in message.DESCRIPTOR.fields:
-            if field.name not in BASIC_ASSESSMENT_FIELDS:
-                message.ClearField(cast(Any, field.name))
-    return message
-
-
 def assessment_to_proto(
-    graph: SupplyGraph, a: am.RiskAssessment, uncertainty: Uncertainty | None = None
+    graph: SupplyGraph,
+    a: am.RiskAssessment,
+    uncertainty: Uncertainty | None = None,
+    *,
+    basic: bool = False,
 ) -> risk_pb2.RiskAssessment:
-    msg = risk_pb2.RiskAssessment(
-        uncertainty=uncertainty_to_proto(uncertainty, a.provider),
-        provider=f"providers/{a.provider}",
-        display_name=a.display_name,
-        home_country=a.home_country,
-        composite=a.composite,
-        band=_BAND[a.band],
-        score_interpretation=a.score_interpretation,
-        risk_vector=a.risk_vector,
-        horizon_weeks=a.horizon_weeks,
-        loss_units=loss_units_to_proto(a.loss_units),
-        sub_scores=[_sub_score(s) for s in a.sub_scores],
-        floor_alpha=a.floor_alpha,
-        floor_uplift=a.floor_uplift,
-        retained_capacity=a.retained_capacity,
-        floor_applied=a.floor_applied,
-        critical_threshold=a.critical_threshold,
-        layers=[_layer(lc) for lc in a.layers],
-        categories=[_category(c) for c in a.categories],
-        structural_impacts=[
-            risk_pb2.NodeImpact(
-                node=node_name(graph, i.node),
-                display_name=i.display_name,
-                kind=_KIND[NodeKind(i.kind)],
-                impact=i.impact,
-                is_spof=i.is_spof,
-                evidence_path=_path(graph, i.evidence_path),
-                aggregate_market=i.aggregate_market,
-                near_spof=i.near_spof,
-                headline_impact=i.headline,
-                curve=curve_to_proto(i.curve),
-            )
-            for i in a.structural_impacts
-        ],
-        spof_count=a.spof_count,
-        near_spof_count=a.near_spof_count,
-        cut_sets=[
-            risk_pb2.CutSet(
-                nodes=[f"nodes/{n}" for n in c.nodes],
-                retained=c.retained,
-                aggregate_market=c.aggregate_market,
-            )
-            for c in a.cut_sets
-        ],
-        singleton_cut_count=a.singleton_cuts,
-        pair_cut_count=a.pair_cuts,
-        contention=[
-            risk_pb2.ContentionExposure(
-                bottleneck=c.bottleneck,
-                nodes=[f"nodes/{n}" for n in c.nodes],
-                demand_share=c.demand_share,
-                dependence=c.dependence,
-                shortfalls=[
-                    risk_pb2.ShortfallOutcome(fraction=f, lost=lost) for f, lost in c.shortfalls
-                ],
-            )
-            for c in a.contention
-        ],
-        firm_impacts=[
-            risk_pb2.FirmImpact(firm=f.firm, impact=f.impact, nodes=[f"nodes/{n}" for n in f.nodes])
-            for f in a.firm_impacts
-        ],
-        country_impacts=[
-            risk_pb2.CountryImpact(
-                country=c.country,
-                display_name=c.display_name,
-                impact=c.impact,
-                country_risk=c.country_risk,
-                evidence_path=_path(graph, c.evidence_path),
-                blockade_impact=c.blockade,
-                site_loss_curve=curve_to_proto(c.site_loss_curve),
-                blockade_curve=curve_to_proto(c.blockade_curve),
-                long_run_impact=c.long_run,
-            )
-            for c in a.country_impacts
-        ],
-        geopolitical_contributions=[
-            risk_pb2.CountryContribution(
-                country=c.country,
-                display_name=c.display_name,
-                exposure=c.exposure,
-                country_risk=c.country_risk,
-                contribution=c.contribution,
-                expected_loss=c.expected_loss,
-                events=list(c.events),
-            )
-            for c in a.geopolitical_contributions
-        ],
-        geopolitical_expected_loss=a.geopolitical_expected_loss,
-        regimes=[
-            risk_pb2.RegimeExposure(
-                regime=f"regimes/{r.regime}",
-                display_name=r.display_name,
-                issuer=r.issuer,
-                citation=r.citation,
-                in_force=r.in_force,
-                binds_provider=r.binds_provider,
-                veto=r.veto,
-                reached_node_count=r.reached_nodes,
-                effective_from=date_to_proto(r.effective_from),
-                effective_to=date_to_proto(r.effective_to),
-                curve=curve_to_proto(r.curve),
-                status=_REGIME_STATUS.get(r.status, risk_pb2.REGIME_STATUS_UNSPECIFIED),
-                action=_REGIME_ACTION.get(r.action, risk_pb2.REGIME_ACTION_UNSPECIFIED),
-                measure=_REGIME_MEASURE.get(r.measure, risk_pb2.REGIME_MEASURE_UNSPECIFIED),
-                suspended_by=[f"regimes/{x}" for x in r.suspended_by],
-                replaced_by=[f"regimes/{x}" for x in r.replaced_by],
-                replaces=[f"regimes/{x}" for x in r.replaces],
-                suspends=[f"regimes/{x}" for x in r.suspends],
-            )
-            for r in a.regimes
-        ],
-        bound_now=a.bound_now,
-        jurisdictions=[_veto(j) for j in a.jurisdictions],
-        largest_foreign_veto=_veto(a.largest_foreign_veto) if a.largest_foreign_veto else None,
-        jurisdictions_over_half=a.jurisdictions_over_half,
-        checks=[
-            risk_pb2.Check(
-                id=c.id,
-                title=c.title,
-                status=_STATUS[c.status],
-                reason=c.reason,
-                evidence_path=_path(graph, c.evidence_path),
-                remediation=c.remediation,
-                observed=c.observed,
-                threshold=c.threshold,
-            )
-            for c in a.checks
-        ],
-        coverage=risk_pb2.DataCoverage(
+    """The assessment as its message; ``basic``: the headline fields only (AIP-157 BASIC),
+    without converting the rest (a FULL message is ~100x larger and most of the time)."""
+    fields: dict[str, Any] = {
+        "uncertainty": uncertainty_to_proto(uncertainty, a.provider),
+        "provider": f"providers/{a.provider}",
+        "display_name": a.display_name,
+        "home_country": a.home_country,
+        "composite": a.composite,
+        "band": _BAND[a.band],
+        "score_interpretation": a.score_interpretation,
+        "risk_vector": a.risk_vector,
+        "horizon_weeks": a.horizon_weeks,
+        "loss_units": loss_units_to_proto(a.loss_units),
+        "sub_scores": [_sub_score(s) for s in a.sub_scores],
+        "floor_alpha": a.floor_alpha,
+        "floor_uplift": a.floor_uplift,
+        "retained_capacity": a.retained_capacity,
+        "floor_applied": a.floor_applied,
+        "critical_threshold": a.critical_threshold,
+        "spof_count": a.spof_count,
+        "near_spof_count": a.near_spof_count,
+        "singleton_cut_count": a.singleton_cuts,
+        "pair_cut_count": a.pair_cuts,
+        "geopolitical_expected_loss": a.geopolitical_expected_loss,
+        "bound_now": a.bound_now,
+        "largest_foreign_veto": _veto(a.largest_foreign_veto) if a.largest_foreign_veto else None,
+        "jurisdictions_over_half": a.jurisdictions_over_half,
+        "coverage": risk_pb2.DataCoverage(
             flow_share_a=a.coverage.flow_share_a,
             flow_share_b=a.coverage.flow_share_b,
             flow_share_c=a.coverage.flow_share_c,
@@ -598,14 +491,126 @@ def assessment_to_proto(
             events_share_ab=a.coverage.events_share_ab,
             overall_share_ab=a.coverage.overall_share_ab,
         ),
-        provenance=result_provenance_to_proto(a.provenance),
-        quarter=a.quarter,
-        series_notes=list(a.series_notes),
-        sovereignty=sovereignty_to_proto(a.sovereignty),
-        capacity=[pool_shortfall_to_proto(p) for p in a.capacity],
-        notes=list(a.notes),
-    )
-    return msg
+        "provenance": result_provenance_to_proto(a.provenance),
+        "quarter": a.quarter,
+        "series_notes": list(a.series_notes),
+        "notes": list(a.notes),
+    }
+    if not basic:
+        fields.update(
+            {
+                "layers": [_layer(lc) for lc in a.layers],
+                "categories": [_category(c) for c in a.categories],
+                "structural_impacts": [
+                    risk_pb2.NodeImpact(
+                        node=node_name(graph, i.node),
+                        display_name=i.display_name,
+                        kind=_KIND[NodeKind(i.kind)],
+                        impact=i.impact,
+                        is_spof=i.is_spof,
+                        evidence_path=_path(graph, i.evidence_path),
+                        aggregate_market=i.aggregate_market,
+                        near_spof=i.near_spof,
+                        headline_impact=i.headline,
+                        curve=curve_to_proto(i.curve),
+                    )
+                    for i in a.structural_impacts
+                ],
+                "cut_sets": [
+                    risk_pb2.CutSet(
+                        nodes=[f"nodes/{n}" for n in c.nodes],
+                        retained=c.retained,
+                        aggregate_market=c.aggregate_market,
+                    )
+                    for c in a.cut_sets
+                ],
+                "contention": [
+                    risk_pb2.ContentionExposure(
+                        bottleneck=c.bottleneck,
+                        nodes=[f"nodes/{n}" for n in c.nodes],
+                        demand_share=c.demand_share,
+                        dependence=c.dependence,
+                        shortfalls=[
+                            risk_pb2.ShortfallOutcome(fraction=f, lost=lost)
+                            for f, lost in c.shortfalls
+                        ],
+                    )
+                    for c in a.contention
+                ],
+                "firm_impacts": [
+                    risk_pb2.FirmImpact(
+                        firm=f.firm, impact=f.impact, nodes=[f"nodes/{n}" for n in f.nodes]
+                    )
+                    for f in a.firm_impacts
+                ],
+                "country_impacts": [
+                    risk_pb2.CountryImpact(
+                        country=c.country,
+                        display_name=c.display_name,
+                        impact=c.impact,
+                        country_risk=c.country_risk,
+                        evidence_path=_path(graph, c.evidence_path),
+                        blockade_impact=c.blockade,
+                        site_loss_curve=curve_to_proto(c.site_loss_curve),
+                        blockade_curve=curve_to_proto(c.blockade_curve),
+                        long_run_impact=c.long_run,
+                    )
+                    for c in a.country_impacts
+                ],
+                "geopolitical_contributions": [
+                    risk_pb2.CountryContribution(
+                        country=c.country,
+                        display_name=c.display_name,
+                        exposure=c.exposure,
+                        country_risk=c.country_risk,
+                        contribution=c.contribution,
+                        expected_loss=c.expected_loss,
+                        events=list(c.events),
+                    )
+                    for c in a.geopolitical_contributions
+                ],
+                "regimes": [
+                    risk_pb2.RegimeExposure(
+                        regime=f"regimes/{r.regime}",
+                        display_name=r.display_name,
+                        issuer=r.issuer,
+                        citation=r.citation,
+                        in_force=r.in_force,
+                        binds_provider=r.binds_provider,
+                        veto=r.veto,
+                        reached_node_count=r.reached_nodes,
+                        effective_from=date_to_proto(r.effective_from),
+                        effective_to=date_to_proto(r.effective_to),
+                        curve=curve_to_proto(r.curve),
+                        status=_REGIME_STATUS.get(r.status, risk_pb2.REGIME_STATUS_UNSPECIFIED),
+                        action=_REGIME_ACTION.get(r.action, risk_pb2.REGIME_ACTION_UNSPECIFIED),
+                        measure=_REGIME_MEASURE.get(r.measure, risk_pb2.REGIME_MEASURE_UNSPECIFIED),
+                        suspended_by=[f"regimes/{x}" for x in r.suspended_by],
+                        replaced_by=[f"regimes/{x}" for x in r.replaced_by],
+                        replaces=[f"regimes/{x}" for x in r.replaces],
+                        suspends=[f"regimes/{x}" for x in r.suspends],
+                    )
+                    for r in a.regimes
+                ],
+                "jurisdictions": [_veto(j) for j in a.jurisdictions],
+                "checks": [
+                    risk_pb2.Check(
+                        id=c.id,
+                        title=c.title,
+                        status=_STATUS[c.status],
+                        reason=c.reason,
+                        evidence_path=_path(graph, c.evidence_path),
+                        remediation=c.remediation,
+                        observed=c.observed,
+                        threshold=c.threshold,
+                    )
+                    for c in a.checks
+                ],
+                "sovereignty": sovereignty_to_proto(a.sovereignty),
+                "capacity": [pool_shortfall_to_proto(p) for p in a.capacity],
+            }
+        )
+    return risk_pb2.RiskAssessment(**fields)
 
 
 RULE_TO_PROTO = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import hashlib
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -144,6 +145,19 @@ def _unexpected(exc: Exception, method: str) -> grpc.Status:
     return errors.internal(reference)
 
 
+async def _abort(context: grpc.aio.ServicerContext, status: grpc.Status) -> NoReturn:
+    """``context.abort_with_status(status)``. When the call has already ended (its deadline
+    passed or its client went away while the error was being mapped), gRPC cannot send the
+    status and logs the failure (ExecuteBatchError) with a traceback as an error: the handler
+    ends as cancelled instead, which is what the call is."""
+    try:
+        await context.abort_with_status(status)
+    except grpc.aio.InternalError as exc:
+        log.debug("status %s not sent: the call had ended (%r)", status.code, exc)
+        raise asyncio.CancelledError from exc
+    raise AssertionError("abort_with_status returned")  # it always raises
+
+
 def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
     """Map domain errors to rich ``google.rpc.Status`` errors; never leak a traceback."""
 
@@ -151,15 +165,13 @@ def rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
         registry: GraphRegistry = self.registry
         if not registry.ready:
-            await context.abort_with_status(errors.unavailable("the graph is not loaded yet"))
+            await _abort(context, errors.unavailable("the graph is not loaded yet"))
         try:
             return await method(self, request, context)
         except MAPPED_ERRORS as exc:
-            await context.abort_with_status(_status(exc))
-            raise  # unreachable: abort raises
+            await _abort(context, _status(exc))
         except Exception as exc:
-            await context.abort_with_status(_unexpected(exc, method.__name__))
-            raise  # unreachable: abort raises
+            await _abort(context, _unexpected(exc, method.__name__))
 
     return wrapper
 
@@ -175,14 +187,14 @@ def rpc_stream(
     ) -> AsyncIterator[Resp]:
         registry: GraphRegistry = self.registry
         if not registry.ready:
-            await context.abort_with_status(errors.unavailable("the graph is not loaded yet"))
+            await _abort(context, errors.unavailable("the graph is not loaded yet"))
         try:
             async for item in method(self, request, context):
                 yield item
         except MAPPED_ERRORS as exc:
-            await context.abort_with_status(_status(exc))
+            await _abort(context, _status(exc))
         except Exception as exc:
-            await context.abort_with_status(_unexpected(exc, method.__name__))
+            await _abort(context, _unexpected(exc, method.__name__))
 
     return wrapper
 
@@ -708,9 +720,7 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
                 assessment = e.assess(provider, params)
             with _intervals_span(e, draws, seed):
                 uncertainty = cached_uncertainty(e, params, draws, seed)
-            return conv.assessment_view(
-                conv.assessment_to_proto(e.graph, assessment, uncertainty), basic=basic
-            )
+            return conv.assessment_to_proto(e.graph, assessment, uncertainty, basic=basic)
 
         response = await self.registry.run(score, engine)
         return self._kept(key, response)

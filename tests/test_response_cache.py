@@ -70,3 +70,25 @@ async def test_published_reads_are_served_from_their_bytes() -> None:
         await gateway.stop()
         await running.stop(0)
         registry.close()
+
+
+def test_a_basic_assessment_is_the_full_one_without_the_detail() -> None:
+    """BASIC is built from the headline fields alone (not converted in full and then cut):
+    the same message as FULL with every non-BASIC field cleared."""
+    from sovrisk.service import converters as conv
+
+    registry = GraphRegistry.from_directory(SMALL)
+    try:
+        engine = registry.engine
+        assessment = engine.assess("p", engine.default_params())
+        full = conv.assessment_to_proto(engine.graph, assessment)
+        basic = conv.assessment_to_proto(engine.graph, assessment, basic=True)
+        cut = risk_pb2.RiskAssessment()
+        cut.CopyFrom(full)
+        for field in cut.DESCRIPTOR.fields:
+            if field.name not in conv.BASIC_ASSESSMENT_FIELDS:
+                cut.ClearField(field.name)
+        assert basic == cut and basic.ByteSize() < full.ByteSize()
+        assert basic.composite == full.composite and list(basic.sub_scores) == list(full.sub_scores)
+    finally:
+        registry.close()
