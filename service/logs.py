@@ -52,3 +52,32 @@ def configure(level: str, fmt: str = "text") -> None:
         root.removeHandler(old)  # ours from an earlier call; others' (pytest's) stay
     root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+#: What gRPC's asyncio server logs, at ERROR with a traceback, when it cannot send a reply
+#: because the call has already ended: the client's deadline passed or it went away between
+#: the handler's return and the send (a race no handler can close; grpc/grpc#32551 made it
+#: this log line instead of an unhandled task exception). Nothing failed on our side.
+ENDED_CALL_MESSAGE = "ExecuteBatchError raised in core by servicer method"
+
+
+class EndedCallFilter(logging.Filter):
+    """gRPC's ERROR and traceback for a reply to a call that had already ended, as one INFO
+    line (on the ``grpc._cython.cygrpc`` logger: see :func:`quiet_ended_calls`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith(ENDED_CALL_MESSAGE):
+            method = record.getMessage()[len(ENDED_CALL_MESSAGE) :].strip()
+            error = record.exc_info[1] if record.exc_info else None
+            record.msg = "reply to %s not sent: the call had ended (deadline or client gone): %r"
+            record.args = (method, error)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_ended_calls() -> None:
+    """Install :class:`EndedCallFilter` on gRPC's server logger (once)."""
+    grpc_logger = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(f, EndedCallFilter) for f in grpc_logger.filters):
+        grpc_logger.addFilter(EndedCallFilter())

@@ -21,6 +21,7 @@ from sovrisk.service.auth import AuthError, TokenAuthenticator
 from sovrisk.service.gateway.server import start_gateway
 from sovrisk.service.grpc_gen.sovrisk.v1 import graph_pb2, graph_pb2_grpc, risk_pb2, risk_pb2_grpc
 from sovrisk.service.interceptors import ReadTokenInterceptor, RequestLoggingInterceptor
+from sovrisk.service.logs import quiet_ended_calls
 from sovrisk.service.memory import release_free_memory
 from sovrisk.service.metrics import start_metrics_server
 from sovrisk.service.paths import (
@@ -102,6 +103,7 @@ async def start_server(
     every GraphService/RiskService method needs a valid token of any role (health and
     reflection stay open).
     """
+    quiet_ended_calls()  # a reply to a call past its deadline is not an error of ours
     read_token = (
         [ReadTokenInterceptor(auth or TokenAuthenticator(env={}), SERVICE_NAMES)]
         if require_read_token
