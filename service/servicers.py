@@ -641,21 +641,17 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         #: Serialised responses of the published reads (service/response_cache.py).
         self.responses = responses if responses is not None else ResponseCache()
 
-    def _cache_key(
-        self,
-        method: str,
-        engine: RiskEngine,
-        params: ScoringParams,
-        request: Message,
-        *extra: object,
-    ) -> str | None:
-        """The response cache's key for a read on the published parameters; None for a
-        caller's own weighting (not cached) or an engine of no stored version."""
-        if not params.is_standard or not engine.graph_version:
+    def _cache_key(self, method: str, engine: RiskEngine, request: Message) -> str | None:
+        """The response cache's key of a read on the published parameters, looked up before
+        the request is even validated (a key only ever holds a response that was computed);
+        None for a caller's own weighting (not cached) or an engine of no stored version.
+        The request's bytes, the version and the server's default interval draws determine
+        the response."""
+        if request.HasField("weights") or not engine.graph_version:
             return None
         content_hash = engine.origin.graph.content_hash
         return ResponseCache.key(
-            method, engine.graph_version, content_hash, request, params.as_of, *extra
+            method, engine.graph_version, content_hash, request, self.registry.interval_draws
         )
 
     def _kept(self, key: str | None, response: M) -> M:
@@ -703,17 +699,17 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def ScoreProvider(
         self, request: risk_pb2.ScoreProviderRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.RiskAssessment:
-        provider = conv.parse_name(request.name, "providers")
         engine = await engine_for(self.registry, request.graph_version)
+        key = self._cache_key("ScoreProvider", engine, request)
+        if key is not None and (hit := self.responses.get(key)) is not None:
+            return self._answer(hit, risk_pb2.RiskAssessment)
+        provider = conv.parse_name(request.name, "providers")
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights, request.horizon_weeks)
         if provider not in engine.provider_ids:
             raise engine.graph.not_found("provider", request.name)
         draws, seed = _interval_request(request, self.registry)
         basic = request.view == risk_pb2.ASSESSMENT_VIEW_BASIC
-        key = self._cache_key("ScoreProvider", engine, params, request, draws, seed)
-        if key is not None and (hit := self.responses.get(key)) is not None:
-            return self._answer(hit, risk_pb2.RiskAssessment)
 
         def score(e: RiskEngine) -> risk_pb2.RiskAssessment:
             with _score_span(e, provider=provider):
@@ -730,12 +726,12 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
         self, request: risk_pb2.ListProviderScoresRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.ListProviderScoresResponse:
         engine = await engine_for(self.registry, request.graph_version)
+        key = self._cache_key("ListProviderScores", engine, request)
+        if key is not None and (hit := self.responses.get(key)) is not None:
+            return self._answer(hit, risk_pb2.ListProviderScoresResponse)
         weights = request.weights if request.HasField("weights") else None
         params = _params(engine, request.as_of, weights, request.horizon_weeks)
         draws, seed = _interval_request(request, self.registry)
-        key = self._cache_key("ListProviderScores", engine, params, request, draws, seed)
-        if key is not None and (hit := self.responses.get(key)) is not None:
-            return self._answer(hit, risk_pb2.ListProviderScoresResponse)
 
         def score(e: RiskEngine) -> tuple[list[RiskAssessment], Uncertainty | None]:
             with _score_span(e, providers=len(e.provider_ids)):

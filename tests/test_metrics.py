@@ -65,9 +65,10 @@ async def test_a_scrape_counts_requests_by_transport_method_and_code() -> None:
         assert delta(count, method=SCORE, transport="grpc") == 4
         assert _value(after, "sovrisk_requests_in_flight", transport="grpc") == 0
         # 3 gRPC + 1 HTTP published reads of one key: the first of each servicer's cache
-        # misses (the gateway has its own), the rest hit.
+        # misses (the gateway has its own), the rest hit; the unknown provider is looked up
+        # (a miss) before it is validated.
         cache = "sovrisk_response_cache_requests_total"
-        assert delta(cache, result="miss") == 2 and delta(cache, result="hit") == 2
+        assert delta(cache, result="miss") == 3 and delta(cache, result="hit") == 2
         # The per-version analyses ran once (the small fixture has no resilience data or
         # events: those are timed as well, as the nothing they compute).
         analyses = "sovrisk_analysis_seconds_count"
