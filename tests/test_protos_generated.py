@@ -133,7 +133,9 @@ def test_scoring_weights_have_presence() -> None:
         "structural",
         "geopolitical",
         "export_control",
-    ]
+        "resilience",
+        "tail",
+    ]  # the six sub-scores of the composite
     assert all(f.has_presence and f.type == FieldDescriptor.TYPE_DOUBLE for f in fields)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,21 @@ from sovrisk.service.store.base import Cursor, SqlGraphStore
 
 #: How long a writer waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 30.0
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Switch a database to WAL. The switch needs the database to itself and does not wait
+    on the busy timeout: two processes opening a new store at once (a server and a CLI) got
+    "database is locked"; it is retried until BUSY_TIMEOUT_S."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class SqliteGraphStore(SqlGraphStore):
@@ -24,7 +40,7 @@ class SqliteGraphStore(SqlGraphStore):
         super().__init__(f"sqlite:///{self.path}")
         with self._connect() as conn:
             # WAL: readers never block the writer and see the last committed version whole.
-            conn.execute("PRAGMA journal_mode=WAL")
+            _set_wal(conn)
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN ourselves, so a write transaction takes the
