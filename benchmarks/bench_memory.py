@@ -16,12 +16,8 @@ uncertainty draws.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -29,6 +25,9 @@ from pathlib import Path
 import grpc
 from google.protobuf import field_mask_pb2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from benchmarks.serve_process import serve_process
 from sovrisk.service.grpc_gen.sovrisk.v1 import (
     graph_pb2,
     graph_pb2_grpc,
@@ -37,8 +36,6 @@ from sovrisk.service.grpc_gen.sovrisk.v1 import (
     version_pb2,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 TARGET_MB = 500.0
 PROVIDERS = (
     "aws",
@@ -53,12 +50,6 @@ VERSIONS = 5
 TOKEN = "bench-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _rss_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of a process in MB."""
     fields = {}
@@ -67,18 +58,6 @@ def _rss_mb(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) / 1024
     return fields["VmRSS"], fields["VmHWM"]
-
-
-def _start(state: Path, port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, SOVRISK_TOKENS=f"bench:editor:{TOKEN}", SOVRISK_STATE_DIR=str(state))
-    log = (state / "serve.log").open("wb")
-    return subprocess.Popen(
-        [str(BIN / "sovrisk"), "serve", "--store", str(state / "store"), "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _wait_ready(channel: grpc.Channel, proc: subprocess.Popen[bytes]) -> None:
@@ -136,67 +115,60 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=10, help="RSS samples along the way")
     args = parser.parse_args(argv)
 
-    state = Path(tempfile.mkdtemp(prefix="sovrisk-bench-memory-"))
-    port = _free_port()
-    proc = _start(state, port)
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            _wait_ready(channel, proc)
-            _make_versions(channel)
-            risk = risk_pb2_grpc.RiskServiceStub(channel)
-            for v in range(1, VERSIONS + 1):  # every version's engine built and warm
-                for provider in PROVIDERS:
-                    risk.ScoreProvider(
-                        risk_pb2.ScoreProviderRequest(
-                            name=f"providers/{provider}", graph_version=f"graph/versions/{v}"
-                        ),
-                        timeout=600,
-                    )
-            baseline, _ = _rss_mb(proc.pid)
-            print(f"server pid {proc.pid}: {VERSIONS} versions warm, RSS {baseline:.0f} MB")
+    with (
+        serve_process("memory", {"SOVRISK_TOKENS": f"bench:editor:{TOKEN}"}) as server,
+        grpc.insecure_channel(server.target) as channel,
+    ):
+        proc = server.proc
+        _wait_ready(channel, proc)
+        _make_versions(channel)
+        risk = risk_pb2_grpc.RiskServiceStub(channel)
+        for v in range(1, VERSIONS + 1):  # every version's engine built and warm
+            for provider in PROVIDERS:
+                risk.ScoreProvider(
+                    risk_pb2.ScoreProviderRequest(
+                        name=f"providers/{provider}", graph_version=f"graph/versions/{v}"
+                    ),
+                    timeout=600,
+                )
+        baseline, _ = _rss_mb(proc.pid)
+        print(f"server pid {proc.pid}: {VERSIONS} versions warm, RSS {baseline:.0f} MB")
 
-            counter = iter(range(args.calls))
-            lock = threading.Lock()
-            errors: list[str] = []
-            done = [0]
+        counter = iter(range(args.calls))
+        lock = threading.Lock()
+        errors: list[str] = []
+        done = [0]
 
-            def client() -> None:
-                while True:
-                    with lock:
-                        i = next(counter, None)
-                    if i is None:
-                        return
-                    try:
-                        risk.ScoreProvider(_request(i), timeout=600)
-                    except grpc.RpcError as exc:
-                        errors.append(f"{exc.code().name}: {exc.details()}")
-                    with lock:
-                        done[0] += 1
+        def client() -> None:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                try:
+                    risk.ScoreProvider(_request(i), timeout=600)
+                except grpc.RpcError as exc:
+                    errors.append(f"{exc.code().name}: {exc.details()}")
+                with lock:
+                    done[0] += 1
 
-            started = time.perf_counter()
-            threads = [threading.Thread(target=client) for _ in range(args.clients)]
-            for t in threads:
-                t.start()
-            step = max(1, args.calls // args.samples)
-            next_mark = step
-            while any(t.is_alive() for t in threads):
-                time.sleep(0.5)
-                if done[0] >= next_mark:
-                    rss, _ = _rss_mb(proc.pid)
-                    elapsed = time.perf_counter() - started
-                    print(f"  {done[0]:>7,} calls  {elapsed:7.1f} s  RSS {rss:6.0f} MB")
-                    next_mark += step
-            for t in threads:
-                t.join()
-            elapsed = time.perf_counter() - started
-            rss, peak = _rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(state, ignore_errors=True)
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(args.clients)]
+        for t in threads:
+            t.start()
+        step = max(1, args.calls // args.samples)
+        next_mark = step
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.5)
+            if done[0] >= next_mark:
+                rss, _ = _rss_mb(proc.pid)
+                elapsed = time.perf_counter() - started
+                print(f"  {done[0]:>7,} calls  {elapsed:7.1f} s  RSS {rss:6.0f} MB")
+                next_mark += step
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        rss, peak = _rss_mb(proc.pid)
 
     met = rss < TARGET_MB and not errors
     print(

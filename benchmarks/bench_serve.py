@@ -17,14 +17,11 @@ the health check's 4,365.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import statistics
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +30,11 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+
+from benchmarks.serve_process import serve_process
 from sovrisk.service.grpc_gen.sovrisk.v1 import risk_pb2, risk_pb2_grpc
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 TARGET_FRACTION = 0.80
 TARGET_P99_MS = 10.0
 
@@ -79,12 +77,6 @@ class Result:
     p50_ms: float
     p99_ms: float
     response_bytes: int
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _frame(message: Message) -> bytes:
@@ -146,37 +138,22 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("h2load") is None:
         raise SystemExit("bench_serve: h2load not found: apt-get install nghttp2-client")
 
-    state = Path(tempfile.mkdtemp(prefix="sovrisk-bench-serve-"))
-    port = _free_port()
-    env = dict(os.environ, SOVRISK_STATE_DIR=str(state))
-    with (state / "serve.log").open("wb") as sink:
-        proc = subprocess.Popen(
-            [str(BIN / "sovrisk"), "serve", "--store", str(state / "store"), "--port", str(port)],
-            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
     results: list[Result] = []
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+    with serve_process("serve") as server:
+        with grpc.insecure_channel(server.target) as channel:
             deadline = time.monotonic() + 300
             while True:
                 try:
                     sizes = _warm(channel)
                     break
                 except grpc.RpcError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
+                    if server.proc.poll() is not None or time.monotonic() > deadline:
                         raise SystemExit("bench_serve: no server; see serve.log") from None
                     time.sleep(1)
         for case in CASES:
-            rate, durations = _h2load(port, case, args.calls, args.streams, state)
+            rate, durations = _h2load(server.port, case, args.calls, args.streams, server.state)
             cuts = statistics.quantiles(durations, n=100)
             results.append(Result(case, rate, cuts[49], cuts[98], sizes[case.name]))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        shutil.rmtree(state, ignore_errors=True)
 
     ceiling = results[0].rate
     print(f"{args.calls:,} calls per case, {args.streams} in flight on one connection (h2load)")

@@ -14,6 +14,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -155,9 +156,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "store" / "sovrisk.db")
         return
+    with postgres_schema("store") as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema(purpose: str) -> Iterator[str]:
+    """The URL of a private, new schema of the test PostgreSQL, dropped afterwards; skips
+    without PostgreSQL (fails under CI, which must run ``purpose`` tests on it)."""
     if not POSTGRES_URL:
         if os.environ.get("CI"):
-            pytest.fail("CI must run the store tests on PostgreSQL: use scripts/with_postgres.sh")
+            pytest.fail(
+                f"CI must run the {purpose} tests on PostgreSQL: use scripts/with_postgres.sh"
+            )
         pytest.skip("no PostgreSQL: run the tests through scripts/with_postgres.sh")
     import psycopg
 

@@ -11,7 +11,6 @@ import logging
 import random
 import signal
 import threading
-import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -38,6 +37,7 @@ from sovrisk.service.server import start_server
 from sovrisk.service.servicers import rpc, rpc_stream
 from tests.conftest import SMALL
 from tests.serverproc import free_port, spawn_server
+from tests.test_metrics import _scrape
 
 CANCELS_PER_KIND = 100
 SETTLE_SECONDS = 10.0
@@ -208,16 +208,6 @@ def _process_state(pid: int) -> tuple[int, float]:
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
     return int(fields["Threads"]), int(fields["VmRSS"].split()[0]) / 1024
-
-
-def _scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("sovrisk_")
-    }
 
 
 @pytest.mark.smoke

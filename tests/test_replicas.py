@@ -33,7 +33,7 @@ from sovrisk.service.grpc_gen.sovrisk.v1 import (
 )
 from sovrisk.service.store import open_store
 from tests import nginx_conf
-from tests.conftest import POSTGRES_URL, SMALL
+from tests.conftest import SMALL, postgres_schema
 from tests.serverproc import ROOT, START_TIMEOUT, Server, free_port, healthy, sovrisk_command
 from tests.test_server_versions import _resplit
 
@@ -78,28 +78,9 @@ class Replica:
 
 @pytest.fixture(scope="module")
 def postgres_store() -> Iterator[str]:
-    """A private schema of the test PostgreSQL (as tests/conftest.py `store_url` makes)."""
-    if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the replica tests on PostgreSQL: use scripts/with_postgres.sh")
-        pytest.skip("no PostgreSQL: run the tests through scripts/with_postgres.sh")
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        for attempt in range(5):  # a replica's poller may hold a lock for a moment
-            try:
-                with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-                    conn.execute(f"DROP SCHEMA {schema} CASCADE")
-                break
-            except psycopg.errors.DeadlockDetected:
-                if attempt == 4:
-                    raise
-                time.sleep(0.5)
+    """A private schema of the test PostgreSQL."""
+    with postgres_schema("replica") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
