@@ -36,10 +36,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_process(name: str, env: Mapping[str, str] | None = None) -> Iterator[ServeProcess]:
+def serve_process(
+    name: str, env: Mapping[str, str] | None = None, *, state: Path | None = None
+) -> Iterator[ServeProcess]:
     """`sovrisk serve` with the defaults a user gets (its own store, seeded from the bundled
-    data), stopped with SIGTERM (SIGKILL after 30 s) and its folder removed afterwards."""
-    state = Path(tempfile.mkdtemp(prefix=f"sovrisk-bench-{name}-"))
+    data), stopped with SIGTERM (SIGKILL after 30 s) and its folder removed afterwards;
+    given a ``state`` folder, the server uses (and leaves) that one: a restart on the same
+    store."""
+    keep = state is not None
+    state = state or Path(tempfile.mkdtemp(prefix=f"sovrisk-bench-{name}-"))
     port = free_port()
     with (state / "serve.log").open("wb") as sink:
         proc = subprocess.Popen(
@@ -57,4 +62,5 @@ def serve_process(name: str, env: Mapping[str, str] | None = None) -> Iterator[S
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        shutil.rmtree(state, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(state, ignore_errors=True)

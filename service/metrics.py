@@ -48,6 +48,13 @@ RESPONSE_CACHE = Counter(
     "Published reads looked up in the serialised-response cache, by result (hit, miss)",
     ["result"],
 )
+ANALYTICS = Counter(
+    "sovrisk_analytics_total",
+    "Per-version analytics asked of the store-backed cache, by kind and outcome (loaded: "
+    "read back; computed: computed and stored here; waited: another replica computed it; "
+    "unstored: the store was unreachable)",
+    ["kind", "outcome"],
+)
 ANALYSIS_SECONDS = Histogram(
     "sovrisk_analysis_seconds",
     "Per-version analytics (cut sets, contention, resilience, tail, intervals), by analysis",

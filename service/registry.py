@@ -22,14 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sovrisk.models.cancellation import cancellable
+from sovrisk.models.cancellation import OperationCancelled, cancellable
 from sovrisk.models.errors import FieldViolation, InvalidParameterError
 from sovrisk.models.graph.bundle import Supplements
 from sovrisk.models.graph.dataset import Change, DatasetFiles, RecordChange, diff_datasets
 from sovrisk.models.graph.editing import ValidatedDataset, edit_dataset, validate_files
 from sovrisk.models.graph.events import Event
 from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.limits import DEFAULT_SEED
 from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.uncertainty import cached_uncertainty
 from sovrisk.service import metrics, tracing
 from sovrisk.service.memory import release_free_memory
 from sovrisk.service.paths import DEFAULT_DATA_DIR
@@ -42,6 +44,7 @@ from sovrisk.service.store import (
     WriteRequest,
     open_store,
 )
+from sovrisk.service.stored_analytics import StoredAnalytics
 
 log = logging.getLogger("sovrisk.registry")
 
@@ -140,6 +143,9 @@ class GraphRegistry:
         private_dir: str = "",
     ) -> None:
         self.store = store
+        #: Where served versions keep their analytics (resilience, tail, cut sets, published
+        #: assessments, intervals): in the store, shared by restarts and replicas.
+        self.analytics = StoredAnalytics(store) if store is not None else None
         #: Draws behind score intervals when a request does not say (0 = none; ``sovrisk
         #: serve --interval-draws``).
         self.interval_draws = 0
@@ -205,7 +211,7 @@ class GraphRegistry:
                     message=f"seeded from {Path(seed).name}/",
                     change_count=0,
                 )
-                engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=latest.name)
+                engine = self.new_engine(dataset, latest)
             except StaleBaseError as exc:  # another replica seeded it first: serve theirs
                 assert exc.current is not None
                 latest = exc.current
@@ -213,7 +219,8 @@ class GraphRegistry:
         else:
             engine = self._build(latest)
         self._install(latest, engine)
-        self._record_scores(latest)
+        # (the server warms the intervals of the version it starts with itself)
+        self._record_scores(latest, intervals=False)
         return latest
 
     def _require_store(self) -> SqlGraphStore:
@@ -227,10 +234,23 @@ class GraphRegistry:
             tracing.span("sovrisk.engine.build", {"sovrisk.graph_version": version.name}) as span,
         ):
             dataset = validate_files(self._require_store().files(version.id))
-            engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
+            engine = self.new_engine(dataset, version)
             span.set("sovrisk.nodes", len(dataset.graph.nodes))
         metrics.ENGINE_BUILDS.inc()
         return engine
+
+    def new_engine(
+        self, dataset: ValidatedDataset, version: VersionRecord | None = None
+    ) -> RiskEngine:
+        """An engine for ``dataset`` (the stored ``version``, or an unstored variant of one)
+        whose analytics live in the store: content-addressed, so a variant with a stored
+        version's content reads that version's."""
+        return RiskEngine(
+            dataset.graph,
+            dataset.supplements,
+            graph_version=version.name if version else "",
+            analytics=self.analytics,
+        )
 
     def _install(self, version: VersionRecord, engine: RiskEngine) -> None:
         with self._lock:
@@ -259,7 +279,8 @@ class GraphRegistry:
         if latest is None or (self._version is not None and latest.id <= self._version.id):
             return False
         self._install(latest, self._build(latest))
-        self._record_scores(latest)
+        # the committing replica computes the intervals; this one reads them when asked
+        self._record_scores(latest, intervals=False)
         return True
 
     # -- reading ---------------------------------------------------------------------------
@@ -524,23 +545,34 @@ class GraphRegistry:
                 request=request,
             )
         with tracing.span("sovrisk.engine.build", {"sovrisk.graph_version": version.name}):
-            engine = RiskEngine(dataset.graph, dataset.supplements, graph_version=version.name)
+            engine = self.new_engine(dataset, version)
         self._install(version, engine)
         self._record_scores(version)
         return Committed(version, changes, dataset)
 
     # -- score history and change notification ---------------------------------------------
 
-    def _record_scores(self, version: VersionRecord) -> None:
-        """Store the version's scores in the history (in the background: the resilience
-        analysis takes a couple of seconds and the write must not wait for it)."""
+    def _record_scores(self, version: VersionRecord, *, intervals: bool = True) -> None:
+        """Store the version's scores in the history and compute its default score intervals
+        (in the background: the analytics take seconds, the intervals a minute, and the write
+        must not wait for them; they are stored with the version's analytics)."""
         store = self._require_store()
 
         def record() -> None:
             try:
-                scores = score_records(version, self.engine_at(version.id))
-                if not self._closed:
-                    store.record_scores(scores)
+                with cancellable(lambda: self._closed):  # shutdown stops it at a checkpoint
+                    engine = self.engine_at(version.id)
+                    scores = score_records(version, engine)
+                    if not self._closed:
+                        store.record_scores(scores)
+                    if intervals and self.interval_draws:
+                        # the intervals every default read shows: computed (and stored) once
+                        # now, not by the first reader of the version
+                        cached_uncertainty(
+                            engine, engine.default_params(), self.interval_draws, DEFAULT_SEED
+                        )
+            except OperationCancelled:
+                pass
             except Exception:  # the history can be rebuilt; never fail the write for it
                 if not self._closed:
                     log.exception("could not record the scores of %s", version.name)
@@ -662,6 +694,8 @@ class GraphRegistry:
 
     def close(self) -> None:
         self._closed = True
+        if self.analytics is not None:
+            self.analytics.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._heavy_executor.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:

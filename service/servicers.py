@@ -43,6 +43,7 @@ from sovrisk.models.graph.series import Quarter
 from sovrisk.models.scoring import compare
 from sovrisk.models.scoring.alerts import fired, validate_thresholds
 from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
+from sovrisk.models.scoring.limits import DEFAULT_SEED
 from sovrisk.models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
 from sovrisk.models.scoring.risk_engine import RiskEngine
 from sovrisk.models.scoring.scenarios import run_scenario
@@ -625,7 +626,7 @@ def _interval_request(
     registry: GraphRegistry,
 ) -> tuple[int, int]:
     """The draws and seed of the score intervals."""
-    seed = request.interval_seed if request.HasField("interval_seed") else 0
+    seed = request.interval_seed if request.HasField("interval_seed") else DEFAULT_SEED
     return _interval_draws(request, registry), seed
 
 
@@ -1042,8 +1043,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             )
 
             def build(files: DatasetFiles) -> RiskEngine:
-                dataset = validate_files(files)
-                return RiskEngine(dataset.graph, dataset.supplements)
+                # content-addressed: an edit group whose result is a stored version (a
+                # one-group edit is the target itself) reads that version's analytics
+                return registry.new_engine(validate_files(files))
 
             result = compare.compare(
                 provider,

@@ -185,7 +185,10 @@ def compare(
                     base_files, _as_changes(records, target_files), headers=NEW_TABLE_HEADERS
                 )
                 if not applied.problems:
-                    engine = build(applied.files)
+                    # a one-group edit applied alone is the target version itself: its
+                    # engine (and analytics) are at hand, no build
+                    same = applied.files.digest == target_files.digest
+                    engine = target_engine if same else build(applied.files)
                     measured = effect(base, engine.assess(provider, base_params))
             except (DataValidationError, EditRejected, KeyError):
                 measured = None  # the group cannot stand alone (it needs another group)

@@ -10,6 +10,8 @@ cached per (provider, parameters). docs/methodology.md explains every sub-score.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 import threading
 import time
@@ -17,8 +19,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import lru_cache
-from typing import TYPE_CHECKING, TypeVar
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -59,6 +61,7 @@ from sovrisk.models.graph.schema import AGGREGATE_MARKET_TAG, Quality
 from sovrisk.models.graph.series import Quarter
 from sovrisk.models.graph.supply_graph import SupplyGraph
 from sovrisk.models.scoring import checks as checks_mod
+from sovrisk.models.scoring.analytics_cache import COMPUTE_ALWAYS, AnalyticsCache, AnalyticsKey
 from sovrisk.models.scoring.assessment import (
     CategoryConcentration,
     ContentionView,
@@ -90,6 +93,7 @@ if TYPE_CHECKING:
     from sovrisk.models.graph.events import Event
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _find(rows: Sequence[R], provider: str) -> R | None:
@@ -140,6 +144,12 @@ def _micro(value: float) -> int:
 ANALYSIS_OBSERVERS: list[Callable[[str, float], None]] = []
 
 
+def _timed(analysis: str, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` inside :func:`timed_analysis` (for the persisted analyses' closures)."""
+    with timed_analysis(analysis):
+        return fn(*args)
+
+
 @contextmanager
 def timed_analysis(analysis: str) -> Iterator[None]:
     """Time the body and tell :data:`ANALYSIS_OBSERVERS`."""
@@ -166,8 +176,12 @@ class RiskEngine(ImpactModel):
         origin: RiskEngine | None = None,
         dated: DatedGraph | None = None,
         tail_samples: int = TAIL_SAMPLES,
+        analytics: AnalyticsCache | None = None,
     ) -> None:
         supplements = supplements or Supplements()
+        #: Where the per-version analytics are kept (the store, for a served version: a
+        #: restarted process or another replica reads them back instead of recomputing).
+        self.analytics: AnalyticsCache = analytics or COMPUTE_ALWAYS
         #: Samples of the tail simulation (fewer for the uncertainty draws, which compare
         #: draws on common random numbers).
         self.tail_samples = tail_samples
@@ -200,7 +214,7 @@ class RiskEngine(ImpactModel):
         # Two caches: the published parameters at any date and horizon (shared by every
         # caller), and a few what-ifs (each distinct weighting would otherwise keep ~90 KB
         # per provider: 4,096 of them once grew a server by 2 GB).
-        self._assess_standard = lru_cache(maxsize=STANDARD_CACHE)(self._assess_uncached)
+        self._assess_standard = lru_cache(maxsize=STANDARD_CACHE)(self._assess_published)
         self._assess_custom = lru_cache(maxsize=CUSTOM_CACHE)(self._assess_what_if)
 
     def default_params(self, as_of: dt.date | None = None) -> ScoringParams:
@@ -235,6 +249,7 @@ class RiskEngine(ImpactModel):
             origin=origin,
             dated=dated,
             tail_samples=origin.tail_samples,
+            analytics=origin.analytics,
         )
         with origin._dated_lock:
             if len(origin._dated) >= MAX_DATED_ENGINES:
@@ -251,6 +266,42 @@ class RiskEngine(ImpactModel):
         engine = self.at(params.as_of)
         cached = engine._assess_standard if params.is_standard else engine._assess_custom
         return cached(provider_id, params)
+
+    @cached_property
+    def content_key(self) -> str:
+        """What this engine's analytics are a function of: the model, the graph's records
+        (the dated view's, for a dated engine), the supplementary files, the quarter and the
+        tail's sample count. Engines that agree on it compute identical analytics."""
+        quarter = str(self.dated.quarter) if self.dated is not None else ""
+        parts = (
+            MODEL_VERSION,
+            self.graph.content_hash,
+            self.supplements.digest,
+            quarter,
+            str(self.tail_samples),
+        )
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+    def persisted(self, kind: str, compute: Callable[[], T], *parts: str) -> T:
+        """``compute()`` once per (content, kind, parts) wherever :attr:`analytics` keeps
+        results: a stored result is read back, a missing one computed (by one process) and
+        stored."""
+        return self.analytics.fetch(AnalyticsKey(kind, self.content_key, parts), compute)
+
+    def _assess_published(self, pid: str, params: ScoringParams) -> RiskAssessment:
+        """A published assessment, kept with the version's analytics. Its provenance names
+        this engine's version: another version with the same content may have stored it."""
+        stored = self.persisted(
+            "assessment",
+            lambda: self._assess_uncached(pid, params),
+            pid,
+            json.dumps(params.as_strings(), sort_keys=True),
+        )
+        if stored.provenance.graph_version == self.graph_version:
+            return stored
+        return replace(
+            stored, provenance=replace(stored.provenance, graph_version=self.graph_version)
+        )
 
     def _assess_what_if(self, pid: str, params: ScoringParams) -> RiskAssessment:
         """A caller's own parameters. When only the composite weights differ from the
@@ -347,8 +398,9 @@ class RiskEngine(ImpactModel):
             if self._cut_sets is None:
                 from sovrisk.models.analysis.cutsets import minimal_cut_sets
 
-                with timed_analysis("cut_sets"):
-                    self._cut_sets = minimal_cut_sets(self)
+                self._cut_sets = self.persisted(
+                    "cut_sets", lambda: _timed("cut_sets", minimal_cut_sets, self)
+                )
             return self._cut_sets
 
     def contention_result(self) -> ContentionResult:
@@ -369,10 +421,15 @@ class RiskEngine(ImpactModel):
                 from sovrisk.models.analysis.resilience import resilience_analysis
 
                 data = self.supplements.resilience
-                with timed_analysis("resilience"):
-                    self._resilience = (
-                        resilience_analysis(self, data, self.supplements.demand) if data else None
+                demand = self.supplements.demand
+                self._resilience = (
+                    self.persisted(
+                        "resilience",
+                        lambda: _timed("resilience", resilience_analysis, self, data, demand),
                     )
+                    if data
+                    else None
+                )
             assert not isinstance(self._resilience, bool)
             return self._resilience
 
@@ -384,10 +441,17 @@ class RiskEngine(ImpactModel):
                 from sovrisk.models.analysis.simulation import simulate
 
                 events = self.supplements.events
-                with timed_analysis("tail"):
-                    self._tail = (
-                        simulate(self, events, self.tail_samples, TAIL_SEED) if events else None
+                self._tail = (
+                    self.persisted(
+                        "tail",
+                        lambda: _timed(
+                            "tail", simulate, self, events, self.tail_samples, TAIL_SEED
+                        ),
+                        str(TAIL_SEED),
                     )
+                    if events
+                    else None
+                )
             assert not isinstance(self._tail, bool)
             return self._tail
 

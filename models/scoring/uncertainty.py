@@ -22,6 +22,7 @@ Event probabilities carry no ranges in the data and are not drawn.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -363,7 +364,14 @@ def _summarise(
 
 @lru_cache(maxsize=16)
 def _cached(engine: RiskEngine, params: ScoringParams, draws: int, seed: int) -> Uncertainty:
-    return score_uncertainty(engine, params, draws, seed)
+    # kept with the version's analytics too: the draws take a minute for the bundled data
+    return engine.persisted(
+        "uncertainty",
+        lambda: score_uncertainty(engine, params, draws, seed),
+        json.dumps(params.as_strings(), sort_keys=True),
+        str(draws),
+        str(seed),
+    )
 
 
 def cached_uncertainty(

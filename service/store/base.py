@@ -24,21 +24,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sovrisk.models.graph.dataset import DatasetFiles
+from sovrisk.service.store.analytics import AnalyticsTables
+from sovrisk.service.store.cursor import Cursor
 
 log = logging.getLogger("sovrisk.store")
 
 #: Fault injection for crash tests: seconds to sleep inside a commit's transaction, after
 #: every row is written and before COMMIT. Never set it in production.
 PAUSE_BEFORE_COMMIT_ENV = "SOVRISK_FAULT_PAUSE_BEFORE_COMMIT"
-
-
-class Cursor(Protocol):
-    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +111,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class SqlGraphStore(ABC):
+class SqlGraphStore(AnalyticsTables, ABC):
     """Everything but the dialect. Each operation opens its own connection (or borrows one
     from the subclass's pool), so a store may be used from any thread."""
 
@@ -141,7 +137,7 @@ class SqlGraphStore(ABC):
 
     # -- schema ----------------------------------------------------------------------------
 
-    def _lock_migrations(self, cur: Cursor) -> None:  # noqa: B027 - a hook, no-op here
+    def _lock_migrations(self, cur: Cursor) -> None:
         """Serialise the migrations of replicas starting together, for the transaction
         (SQLite's write transactions already are)."""
 
@@ -415,7 +411,7 @@ class SqlGraphStore(ABC):
             for r in rows
         ]
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release pooled connections (if the subclass pools them)."""
 
 

@@ -70,7 +70,32 @@ def _write_requests(blob: str) -> list[str]:
     ]
 
 
+def _analytics(blob: str) -> list[str]:
+    # Per-version analytics, content-addressed (the key is a sha256 of the model, the
+    # dataset's content and the parameters), and the claims replicas take before computing
+    # one so that two never compute the same.
+    return [
+        f"""CREATE TABLE analytics (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            content_key TEXT NOT NULL,
+            computed_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            compute_seconds DOUBLE PRECISION NOT NULL,
+            size INTEGER NOT NULL,
+            data {blob} NOT NULL
+        )""",
+        "CREATE INDEX analytics_content ON analytics (content_key)",
+        """CREATE TABLE analytics_claims (
+            key TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            heartbeat DOUBLE PRECISION NOT NULL
+        )""",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "versions, blobs, score history", _initial),
     Migration(2, "write request ids (AIP-155)", _write_requests),
+    Migration(3, "per-version analytics and their claims", _analytics),
 )

@@ -10,7 +10,8 @@ from typing import Any, cast
 
 import psycopg
 
-from sovrisk.service.store.base import Cursor, SqlGraphStore
+from sovrisk.service.store.base import SqlGraphStore
+from sovrisk.service.store.cursor import Cursor
 
 #: A file holding the database password (a container secret), so that the password appears
 #: neither in the store URL nor in the environment.

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sovrisk.service.store.base import Cursor, SqlGraphStore
+from sovrisk.service.store.base import SqlGraphStore
+from sovrisk.service.store.cursor import Cursor
 
 #: How long a writer waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 30.0
