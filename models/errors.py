@@ -60,3 +60,14 @@ class NotFoundError(LookupError):
         self.suggestions = suggestions
         hint = f"; did you mean {', '.join(repr(s) for s in suggestions)}?" if suggestions else ""
         super().__init__(f"{resource_type} '{resource_name}' not found{hint}")
+
+
+class PreconditionError(RuntimeError):
+    """The request is valid but the system is not in a state that allows it (a method that
+    needs the dataset's tables, asked of an edge-table graph): FAILED_PRECONDITION."""
+
+    def __init__(self, kind: str, subject: str, description: str) -> None:
+        self.kind = kind  # a short machine-readable tag, e.g. "EDGE_TABLE"
+        self.subject = subject  # what the precondition is about, e.g. "graph/versions/3"
+        self.description = description
+        super().__init__(f"{subject}: {description}")

@@ -702,10 +702,12 @@ class SovriskClient:
         base_version: str | int | None = None,
         validate_only: bool = False,
         request_id: str | None = None,
+        format: str = "dataset",
     ) -> EditResult:
         """Import a whole dataset (a folder, or file name -> bytes) as one new version on
         ``base_version`` (default: the latest, read now). Needs a token. ``request_id``
-        (default: a new UUID): calling again with the same id returns the first commit."""
+        (default: a new UUID): calling again with the same id returns the first commit.
+        ``format="edges"``: ``files`` is ``{"edge_table.npz": bytes}``, a large graph."""
         return EditResult.from_proto(
             self._import(
                 files,
@@ -713,6 +715,7 @@ class SovriskClient:
                 base_version=base_version,
                 validate_only=validate_only,
                 request_id=request_id,
+                format=format,
             )
         )
 
@@ -724,6 +727,7 @@ class SovriskClient:
         base_version: str | int | None,
         validate_only: bool,
         request_id: str | None = None,
+        format: str = "dataset",
     ) -> graph_pb2.ImportGraphResponse:
         folder = (
             DatasetFolder(files)
@@ -735,6 +739,7 @@ class SovriskClient:
             message=message,
             validate_only=validate_only,
             request_id=request_id or str(uuid.uuid4()),
+            format=_IMPORT_FORMATS[format],
         )
         response: graph_pb2.ImportGraphResponse = self.graph.ImportGraph(
             _import_requests(header, folder), **self._kw(floor=LONG_TIMEOUT)
@@ -769,6 +774,12 @@ class SovriskClient:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+_IMPORT_FORMATS = {
+    "dataset": graph_pb2.IMPORT_FORMAT_DATASET,
+    "edges": graph_pb2.IMPORT_FORMAT_EDGE_TABLE,
+}
 
 
 def _name(collection: str, value: str) -> str:

@@ -1576,6 +1576,7 @@ DATASET_FILES: tuple[str, ...] = (
     "allocation.csv",
     "alternates.csv",
     "capex.csv",
+    "edge_table.npz",
 )
 
 

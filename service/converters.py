@@ -261,6 +261,12 @@ _BAND = {
     am.RiskBand.HIGH: risk_pb2.RISK_BAND_HIGH,
     am.RiskBand.CRITICAL: risk_pb2.RISK_BAND_CRITICAL,
 }
+
+
+def band_to_proto(band: am.RiskBand) -> risk_pb2.RiskBand.ValueType:
+    return _BAND[band]
+
+
 _SUB = {
     "concentration": risk_pb2.SUB_SCORE_KEY_CONCENTRATION,
     "structural": risk_pb2.SUB_SCORE_KEY_STRUCTURAL,

@@ -18,6 +18,7 @@ from sovrisk.models.errors import (
     FieldViolation,
     InvalidParameterError,
     NotFoundError,
+    PreconditionError,
 )
 
 ERROR_DOMAIN = "sovrisk.dev"
@@ -181,6 +182,23 @@ def internal(reference: str) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+def failed_precondition(kind: str, subject: str, description: str) -> grpc.Status:
+    """FAILED_PRECONDITION with a PreconditionFailure naming what is not as it must be."""
+    failure = error_details_pb2.PreconditionFailure(
+        violations=[
+            error_details_pb2.PreconditionFailure.Violation(
+                type=kind, subject=subject, description=description
+            )
+        ]
+    )
+    status = status_pb2.Status(
+        code=code_pb2.FAILED_PRECONDITION,
+        message=clip(f"{subject}: {description}"),
+        details=[_pack(failure)],
+    )
+    return rpc_status.to_status(status)
+
+
 def cancelled() -> grpc.Status:
     status = status_pb2.Status(code=code_pb2.CANCELLED, message="the request was cancelled")
     return rpc_status.to_status(status)
@@ -192,6 +210,8 @@ def from_domain(exc: Exception) -> grpc.Status | None:
         return invalid_argument(exc.violations)
     if isinstance(exc, NotFoundError):
         return not_found(exc.resource_type, exc.resource_name, exc.suggestions)
+    if isinstance(exc, PreconditionError):
+        return failed_precondition(exc.kind, exc.subject, exc.description)
     if isinstance(exc, DataValidationError):
         return invalid_argument(
             [FieldViolation(f"{i.file}:{i.row}.{i.field}", i.value, i.message) for i in exc.issues]

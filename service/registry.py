@@ -16,19 +16,28 @@ import threading
 import time
 from asyncio import FIRST_COMPLETED
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from sovrisk.models.cancellation import OperationCancelled, cancellable
-from sovrisk.models.errors import FieldViolation, InvalidParameterError
+from sovrisk.models.engine.edgetable import EdgeTableError, edge_table_from_bytes
+from sovrisk.models.errors import FieldViolation, InvalidParameterError, PreconditionError
 from sovrisk.models.graph.bundle import Supplements
-from sovrisk.models.graph.dataset import Change, DatasetFiles, RecordChange, diff_datasets
+from sovrisk.models.graph.dataset import (
+    EDGE_TABLE_FILE,
+    Change,
+    DatasetFiles,
+    RecordChange,
+    diff_datasets,
+    is_edge_table,
+)
 from sovrisk.models.graph.editing import ValidatedDataset, edit_dataset, validate_files
 from sovrisk.models.graph.events import Event
 from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.large import LargeGraphModel
 from sovrisk.models.scoring.limits import DEFAULT_SEED
 from sovrisk.models.scoring.risk_engine import RiskEngine
 from sovrisk.models.scoring.uncertainty import cached_uncertainty
@@ -73,6 +82,35 @@ class Committed:
 
 #: Older versions kept compiled in memory besides the latest.
 ENGINE_CACHE_SIZE = 4
+#: Edge-table versions kept compiled (each ~1 GB at 100k nodes / 500k edges once scored).
+LARGE_CACHE_SIZE = 2
+#: The dataset_version recorded for an edge-table version (it has no dataset.toml).
+EDGE_TABLE_VERSION = "edge-table"
+
+
+def large_model_of(files: Mapping[str, bytes]) -> LargeGraphModel:
+    """The validated, compiled edge table of ``files`` (it must be their only file).
+    Raises InvalidParameterError naming what is wrong."""
+    others = sorted(set(files) - {EDGE_TABLE_FILE})
+    if others:
+        raise InvalidParameterError(
+            [
+                FieldViolation(
+                    "chunk.file_name", name, f"an edge-table import holds only {EDGE_TABLE_FILE}"
+                )
+                for name in others
+            ]
+        )
+    data = files[EDGE_TABLE_FILE]
+    try:
+        table = edge_table_from_bytes(data, EDGE_TABLE_FILE)
+        table.validate()
+        return LargeGraphModel(table)
+    except (EdgeTableError, ValueError) as exc:
+        raise InvalidParameterError(
+            [FieldViolation(EDGE_TABLE_FILE, f"{len(data)} bytes", str(exc))]
+        ) from exc
+
 
 SEED_AUTHOR = "system"
 
@@ -150,6 +188,10 @@ class GraphRegistry:
         #: serve --interval-draws``).
         self.interval_draws = 0
         self._current: RiskEngine | None = None
+        # The latest version when it is an edge table (then _current is None), and the edge
+        # tables of older versions asked for by name.
+        self._current_large: LargeGraphModel | None = None
+        self._large: OrderedDict[int, LargeGraphModel] = OrderedDict()
         self._version: VersionRecord | None = None
         self._engines: OrderedDict[int, RiskEngine] = OrderedDict()
         self._lock = threading.Lock()
@@ -216,6 +258,9 @@ class GraphRegistry:
                 assert exc.current is not None
                 latest = exc.current
                 engine = self._build(latest)
+        elif self._is_edge_table(latest):
+            self._install_large(latest, self.large_at(latest.id))
+            return latest
         else:
             engine = self._build(latest)
         self._install(latest, engine)
@@ -228,7 +273,56 @@ class GraphRegistry:
             raise RuntimeError("this registry has no store")
         return self.store
 
+    def _is_edge_table(self, version: VersionRecord) -> bool:
+        return version.dataset_version == EDGE_TABLE_VERSION
+
+    def _edge_table_only(self, version: VersionRecord) -> PreconditionError:
+        return PreconditionError(
+            "EDGE_TABLE",
+            version.name,
+            "is an edge table (a large graph, scored by structure alone): only ScoreProvider, "
+            "ListProviderScores and the version methods serve it; name a dataset version with "
+            "graph_version",
+        )
+
+    def large_at(self, version_id: int | None) -> LargeGraphModel | None:
+        """The edge-table model of a stored version (None = the latest), or None when that
+        version is a dataset. Built once (compiling ~1 s per million edges) and kept."""
+        if version_id is None:
+            if self._version is None:
+                raise RuntimeError("no stored version installed")
+            if self._current_large is not None or self._current is not None:
+                return self._current_large
+            version_id = self._version.id
+        with self._lock:
+            model = self._large.get(version_id)
+            if model is not None:
+                self._large.move_to_end(version_id)
+                return model
+        version = self._require_store().get(version_id)
+        if not self._is_edge_table(version):
+            return None
+        files = self._require_store().files(version_id)
+        table = edge_table_from_bytes(files[EDGE_TABLE_FILE])
+        model = LargeGraphModel(table, name=version.name, digest=version.content_hash)
+        with self._lock:
+            self._large[version_id] = model
+            while len(self._large) > LARGE_CACHE_SIZE:
+                self._large.popitem(last=False)
+        return model
+
+    def _install_large(self, version: VersionRecord, model: LargeGraphModel | None) -> None:
+        assert model is not None
+        with self._lock:
+            if self._version is not None and version.id < self._version.id:
+                return
+            self._current, self._current_large, self._version = None, model, version
+        log.info("edge table %s installed as %s", model.digest[:12], version.name)
+        self._notify()
+
     def _build(self, version: VersionRecord) -> RiskEngine:
+        if self._is_edge_table(version):
+            raise self._edge_table_only(version)
         with (
             metrics.ENGINE_BUILD_SECONDS.time(),
             tracing.span("sovrisk.engine.build", {"sovrisk.graph_version": version.name}) as span,
@@ -260,7 +354,7 @@ class GraphRegistry:
             self._engines.move_to_end(version.id)
             while len(self._engines) > ENGINE_CACHE_SIZE + 1:
                 self._engines.popitem(last=False)
-            self._current, self._version = engine, version
+            self._current, self._current_large, self._version = engine, None, version
         log.info("graph %s installed as %s", engine.graph.version_id, version.name)
         self._notify()
 
@@ -278,6 +372,9 @@ class GraphRegistry:
         latest = store.latest()
         if latest is None or (self._version is not None and latest.id <= self._version.id):
             return False
+        if self._is_edge_table(latest):
+            self._install_large(latest, self.large_at(latest.id))
+            return True
         self._install(latest, self._build(latest))
         # the committing replica computes the intervals; this one reads them when asked
         self._record_scores(latest, intervals=False)
@@ -287,11 +384,14 @@ class GraphRegistry:
 
     @property
     def ready(self) -> bool:
-        return self._current is not None
+        return self._current is not None or self._current_large is not None
 
     @property
     def engine(self) -> RiskEngine:
+        """The latest version's engine; PreconditionError when it is an edge table."""
         if self._current is None:
+            if self._current_large is not None and self._version is not None:
+                raise self._edge_table_only(self._version)
             raise RuntimeError("no graph loaded")
         return self._current
 
@@ -429,6 +529,8 @@ class GraphRegistry:
 
         def write() -> Committed:
             before = self._latest_files(base)
+            if is_edge_table(before):
+                raise self._edge_table_only(self._require_store().get(base))
             dataset = edit_dataset(before, changes)
             return self._commit(base, before, dataset, author, message, validate_only, request)
 
@@ -451,11 +553,46 @@ class GraphRegistry:
         """
 
         def write() -> Committed:
+            if is_edge_table(files):
+                return self._commit_edge_table(base, files, author, message, validate_only, request)
             before = self._latest_files(base)
+            if is_edge_table(before):  # a dataset replaces an edge table whole
+                before = DatasetFiles({})
             dataset = validate_files(files)
             return self._commit(base, before, dataset, author, message, validate_only, request)
 
         return self._once(request, request_field, validate_only, write)
+
+    def _commit_edge_table(
+        self,
+        base: int,
+        files: DatasetFiles,
+        author: str,
+        message: str,
+        validate_only: bool,
+        request: WriteRequest | None,
+    ) -> Committed:
+        """Validate an edge table (every array; compiling rejects cycles) and commit it as
+        the next version. It replaces the dataset whole: no record-level changes."""
+        model = large_model_of(files)
+        if validate_only:
+            return Committed(None, (), None)
+        with tracing.span("sovrisk.store.write", {"sovrisk.base_version": base}):
+            version = self._require_store().commit(
+                base=base,
+                files=files,
+                content_hash=model.digest,
+                dataset_version=EDGE_TABLE_VERSION,
+                author=author,
+                message=message,
+                change_count=0,
+                request=request,
+            )
+        model.name = version.name
+        with self._lock:
+            self._large[version.id] = model
+        self._install_large(version, model)
+        return Committed(version, (), None)
 
     def _once(
         self,
@@ -507,7 +644,10 @@ class GraphRegistry:
             )
         version = store.get(prior.version_id)
         before = store.files(version.parent_id) if version.parent_id else DatasetFiles({})
-        changes = tuple(diff_datasets(before, store.files(version.id)))
+        after = store.files(version.id)
+        if is_edge_table(before):
+            before = DatasetFiles({})
+        changes = () if is_edge_table(after) else tuple(diff_datasets(before, after))
         log.info("write request %s replayed: %s", request.request_id, version.name)
         return Committed(version, changes, None, replayed=True)
 

@@ -194,7 +194,7 @@ class ServeConfig:
 
 def _warn_if_seed_differs(registry: GraphRegistry, data_dir: str | Path) -> None:
     store, version = registry.store, registry.version
-    if store is None or version is None:
+    if store is None or version is None or registry.large_at(None) is not None:
         return
     if DatasetFiles.from_directory(data_dir).digest != store.files(version.id).digest:
         log.warning(
@@ -318,10 +318,20 @@ async def serve(config: ServeConfig) -> None:
     if tls is not None:
         log.info("TLS on gRPC and the gateway: %s", tls.describe())
     host, port = config.host, config.port
-    graph = registry.graph
-    # Warm the per-version analytics (resilience LPs, tail Monte Carlo, cut sets) before the
-    # health check says SERVING, so the first request does not pay for them.
-    ranking = registry.engine.assess_all(registry.engine.default_params())
+    # Warm the per-version analytics (resilience LPs, tail Monte Carlo, cut sets; an edge
+    # table's SPOFs and top impacts) before the health check says SERVING, so the first
+    # request does not pay for them.
+    large = registry.large_at(None)
+    if large is None:
+        ranking = registry.engine.assess_all(registry.engine.default_params())
+        graph = registry.graph
+        serving = (
+            f"{graph.version_id}; {len(graph.nodes)} nodes, dataset as of "
+            f"{graph.info.as_of.isoformat()}"
+        )
+    else:
+        large.assess_all()
+        serving = f"edge table; {large.compiled.n_nodes} nodes, {len(large.provider_ids)} providers"
     release_free_memory()
     running = (
         await start_server(
@@ -368,14 +378,12 @@ async def serve(config: ServeConfig) -> None:
     where = [f"gRPC{' (TLS)' if tls else ''} {host}:{running.port}"] if running else []
     where += [f"HTTP {scheme}://{host}:{gateway.port}"] if gateway else []
     log.info(
-        "sovrisk serving %s (%s) on %s (%d nodes, dataset as of %s)",
+        "sovrisk serving %s (%s) on %s",
         registry.version.name if registry.version else "-",
-        graph.version_id,
+        serving,
         ", ".join(where),
-        len(graph.nodes),
-        graph.info.as_of.isoformat(),
     )
-    if config.print_ranking:
+    if config.print_ranking and large is None:
         print(ranking_table(ranking), flush=True)
         if running:
             grpcurl = "-cacert CA.pem" if tls else "-plaintext"
@@ -395,7 +403,7 @@ async def serve(config: ServeConfig) -> None:
             )
     intervals = (
         asyncio.create_task(_warm_intervals(registry, config.print_ranking))
-        if registry.interval_draws > 0
+        if registry.interval_draws > 0 and large is None
         else None
     )
     stop = asyncio.Event()

@@ -29,13 +29,16 @@ from sovrisk.models.errors import (
     FieldViolation,
     InvalidParameterError,
     NotFoundError,
+    PreconditionError,
 )
 from sovrisk.models.graph.dataset import (
     DATASET_FILES,
+    EDGE_TABLE_FILE,
     REQUIRED_FILES,
     DatasetFiles,
     RecordChange,
     diff_datasets,
+    is_edge_table,
 )
 from sovrisk.models.graph.editing import EditRejected, validate_files
 from sovrisk.models.graph.loader import ISO3_RE
@@ -43,6 +46,7 @@ from sovrisk.models.graph.series import Quarter
 from sovrisk.models.scoring import compare
 from sovrisk.models.scoring.alerts import fired, validate_thresholds
 from sovrisk.models.scoring.assessment import SCORE_INTERPRETATION, RiskAssessment
+from sovrisk.models.scoring.large import LargeGraphModel
 from sovrisk.models.scoring.limits import DEFAULT_SEED
 from sovrisk.models.scoring.params import DEFAULT_MIN_IMPACT, ScoringParams
 from sovrisk.models.scoring.risk_engine import RiskEngine
@@ -52,6 +56,7 @@ from sovrisk.models.scoring.uncertainty import Uncertainty, cached_uncertainty, 
 from sovrisk.service import converters as conv
 from sovrisk.service import errors, metrics, tracing
 from sovrisk.service import history_converters as hconv
+from sovrisk.service import large_converters as lconv
 from sovrisk.service import scenario_converters as scenario_conv
 from sovrisk.service import screening_service as screening
 from sovrisk.service import simulation_converters as sim_conv
@@ -96,6 +101,7 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 MAPPED_ERRORS = (
     InvalidParameterError,
     NotFoundError,
+    PreconditionError,
     DataValidationError,
     StoreError,
     AuthError,
@@ -131,6 +137,36 @@ def _status(exc: Exception) -> grpc.Status:
 async def engine_for(registry: GraphRegistry, graph_version: str) -> RiskEngine:
     """The engine of the requested version (``graph/versions/{n}``; empty = the latest)."""
     return await registry.engine_for(vconv.parse_version(graph_version, "graph_version"))
+
+
+async def _edge_table_for(registry: GraphRegistry, graph_version: str) -> LargeGraphModel | None:
+    """The edge-table model of the requested version, or None when it is a dataset."""
+    version = vconv.parse_version(graph_version, "graph_version")
+    return await registry.call(registry.large_at, version)
+
+
+def _refuse_on_edge_table(
+    model: LargeGraphModel,
+    request: risk_pb2.ScoreProviderRequest | risk_pb2.ListProviderScoresRequest,
+) -> None:
+    """Parameters an edge table cannot honour are refused, not silently ignored."""
+    ignored = [
+        name
+        for name in ("weights", "as_of", "interval_draws", "interval_seed")
+        if request.HasField(name)
+    ] + (["horizon_weeks"] if request.horizon_weeks else [])
+    if ignored:
+        raise InvalidParameterError(
+            [
+                FieldViolation(
+                    name,
+                    "set",
+                    f"{model.name or 'this version'} is an edge table: scored by structure "
+                    "alone, in the long run (no weights, dates, horizons or intervals)",
+                )
+                for name in ignored
+            ]
+        )
 
 
 def _unexpected(exc: Exception, method: str) -> grpc.Status:
@@ -476,9 +512,17 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         def diff() -> list[RecordChange]:
             new = store.get(new_id)
             old_id = other_id if other_id is not None else new.parent_id
-            if old_id is None:  # the first version: everything is new
-                return diff_datasets(DatasetFiles({}), store.files(new_id))
-            return diff_datasets(store.files(old_id), store.files(new_id))
+            after = store.files(new_id)
+            before = store.files(old_id) if old_id is not None else DatasetFiles({})
+            for version_id, files in ((new_id, after), (old_id, before)):
+                if version_id is not None and is_edge_table(files):
+                    raise PreconditionError(
+                        "EDGE_TABLE",
+                        vconv.version_name(version_id),
+                        "is an edge table: it has no records to compare (ExportGraph "
+                        "returns its file)",
+                    )
+            return diff_datasets(before, after)  # the first version: everything is new
 
         return vconv.diff_to_proto(await self.registry.call(diff))
 
@@ -593,7 +637,26 @@ async def _read_import(
         last = name
     if header is None:
         raise InvalidParameterError([FieldViolation("header", "", "the stream was empty")])
-    missing = [n for n in REQUIRED_FILES if n not in parts]
+    if header.format not in graph_pb2.ImportFormat.values():
+        raise InvalidParameterError(
+            [FieldViolation("header.format", str(header.format), "not an ImportFormat")]
+        )
+    edge_table = header.format == graph_pb2.IMPORT_FORMAT_EDGE_TABLE
+    if edge_table and EDGE_TABLE_FILE not in parts:
+        raise InvalidParameterError(
+            [FieldViolation("chunk.file_name", EDGE_TABLE_FILE, "required file is missing")]
+        )
+    if not edge_table and EDGE_TABLE_FILE in parts:
+        raise InvalidParameterError(
+            [
+                FieldViolation(
+                    "header.format",
+                    graph_pb2.ImportFormat.Name(header.format),
+                    f"{EDGE_TABLE_FILE} is imported with format IMPORT_FORMAT_EDGE_TABLE",
+                )
+            ]
+        )
+    missing = [] if edge_table else [n for n in REQUIRED_FILES if n not in parts]
     if missing:
         raise InvalidParameterError(
             [FieldViolation("chunk.file_name", n, "required file is missing") for n in missing]
@@ -700,6 +763,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def ScoreProvider(
         self, request: risk_pb2.ScoreProviderRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.RiskAssessment:
+        large = await _edge_table_for(self.registry, request.graph_version)
+        if large is not None:
+            return await self._score_edge_table(large, request)
         engine = await engine_for(self.registry, request.graph_version)
         key = self._cache_key("ScoreProvider", engine, request)
         if key is not None and (hit := self.responses.get(key)) is not None:
@@ -726,6 +792,9 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
     async def ListProviderScores(
         self, request: risk_pb2.ListProviderScoresRequest, context: grpc.aio.ServicerContext
     ) -> risk_pb2.ListProviderScoresResponse:
+        large = await _edge_table_for(self.registry, request.graph_version)
+        if large is not None:
+            return await self._list_edge_table(large, request)
         engine = await engine_for(self.registry, request.graph_version)
         key = self._cache_key("ListProviderScores", engine, request)
         if key is not None and (hit := self.responses.get(key)) is not None:
@@ -764,6 +833,40 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             uncertainty_notes=list(uncertainty.notes) if uncertainty else [],
         )
         return self._kept(key, response)
+
+    async def _score_edge_table(
+        self, model: LargeGraphModel, request: risk_pb2.ScoreProviderRequest
+    ) -> risk_pb2.RiskAssessment:
+        """ScoreProvider on an edge-table version: structure alone (models.scoring.large);
+        what-if weights and dates have nothing to act on there and are refused."""
+        _refuse_on_edge_table(model, request)
+        provider = conv.parse_name(request.name, "providers")
+        assessment = await self.registry.call(model.assess, provider)
+        return lconv.large_assessment_to_proto(model, assessment)
+
+    async def _list_edge_table(
+        self, model: LargeGraphModel, request: risk_pb2.ListProviderScoresRequest
+    ) -> risk_pb2.ListProviderScoresResponse:
+        _refuse_on_edge_table(model, request)
+        ranked = await self.registry.call(model.assess_all)
+        page = paginate(
+            list(enumerate(ranked, start=1)),
+            page_size=request.page_size,
+            page_token=request.page_token,
+            version=model.digest,
+            digest=query_digest("ListProviderScores", model.name),
+        )
+        rows = [lconv.large_score_to_proto(a, rank) for rank, a in page.items]
+        if request.view == risk_pb2.ASSESSMENT_VIEW_FULL:
+            for row, (_, a) in zip(rows, page.items, strict=True):
+                row.assessment.CopyFrom(lconv.large_assessment_to_proto(model, a))
+        return risk_pb2.ListProviderScoresResponse(
+            provider_scores=rows,
+            next_page_token=page.next_page_token,
+            total_size=page.total_size,
+            provenance=lconv.large_provenance(model),
+            score_interpretation=SCORE_INTERPRETATION,
+        )
 
     @rpc
     async def GetScoreTrajectory(

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from sovrisk.models.graph.dataset import DatasetFiles, RecordChange
     from sovrisk.service.store import VersionRecord
 
-FORMATS = ("bundle", "eto", "json")
+FORMATS = ("bundle", "eto", "json", "edges")
 CHUNK = 1024 * 1024
 #: An import that removes more than this share of the current nodes replaces the graph rather
 #: than editing it, and needs ``--replace`` (so does any import that removes a provider).
@@ -58,7 +58,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         choices=FORMATS,
         default="bundle",
         help="bundle: a CSV dataset folder; eto: the CSET/ETO Chip Explorer CSVs; "
-        "json: DatasetRecords in the proto JSON mapping",
+        "json: DatasetRecords in the proto JSON mapping; edges: a large graph as an edge "
+        "table FILE.npz, .parquet or .csv (docs/scale.md), scored by structure alone",
     )
     imp.add_argument("--message", "-m", required=True, help="why: recorded on the version")
     imp.add_argument("--dry-run", action="store_true", help="validate and list changes only")
@@ -124,6 +125,20 @@ def _read_folder(path: str, fmt: str) -> DatasetFiles:
         return DatasetFiles(convert_eto(path))
     if fmt == "json":
         return dataset_json.loads(Path(path).read_text(encoding="utf-8"))
+    if fmt == "edges":
+        from sovrisk.models.engine.edgetable import (
+            EdgeTableError,
+            edge_table_bytes,
+            read_edge_table,
+        )
+        from sovrisk.models.graph.dataset import EDGE_TABLE_FILE
+
+        try:
+            table = read_edge_table(path)
+            table.validate()
+        except (EdgeTableError, OSError) as exc:
+            raise SystemExit(f"sovrisk import: {exc}") from None
+        return DatasetFiles({EDGE_TABLE_FILE: edge_table_bytes(table)})
     return DatasetFiles.from_directory(path)
 
 
@@ -216,6 +231,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Validate, summarise, and commit only what the user asked for: a dry run stores
     nothing; an import that replaces the graph needs ``--replace``."""
     files = _read_folder(args.dir, args.format)
+    if args.format == "edges":
+        return _import_edge_table(args, files)
     if args.server:
         return _import_remote(args, files)
 
@@ -251,6 +268,50 @@ def cmd_import(args: argparse.Namespace) -> int:
         committed = registry.commit_files(latest.id, files, author=author, message=args.message)
         assert committed.version is not None
         print(f"committed {_version_line(committed.version)}")
+        print(f"undo: sovrisk revert {latest.id} --store {args.store}")
+        return 0
+    finally:
+        registry.close()
+
+
+def _import_edge_table(args: argparse.Namespace, files: DatasetFiles) -> int:
+    """An edge table replaces the graph whole (it is a different kind of version): it needs
+    --replace, and the store must already hold a version to replace."""
+    from sovrisk.models.graph.dataset import EDGE_TABLE_FILE
+
+    size = len(files[EDGE_TABLE_FILE])
+    print(f"edge table {args.dir}: valid, {size:,} bytes as {EDGE_TABLE_FILE}")
+    if args.dry_run:
+        print("dry run: nothing stored")
+        return 0
+    if not args.replace:
+        print(
+            "refused: an edge table replaces the graph whole (only ScoreProvider and "
+            "ListProviderScores serve it); run again with --replace to commit it; "
+            "`sovrisk revert VERSION` brings the dataset back.",
+            file=sys.stderr,
+        )
+        return 1
+    if args.server:
+        with server_client(args) as client:
+            done = client.import_graph(dict(files), message=args.message, format="edges")
+        assert done.version is not None
+        print(f"committed {done.version.name} by {done.version.author} (edge table)")
+        return 0
+
+    from sovrisk.service.registry import GraphRegistry
+    from sovrisk.service.store import open_store
+
+    registry = GraphRegistry(open_store(args.store))
+    try:
+        assert registry.store is not None
+        latest = registry.store.latest()
+        if latest is None:
+            raise SystemExit("the store is empty: seed it with a bundle folder first")
+        author = f"local:{getpass.getuser()}"
+        committed = registry.commit_files(latest.id, files, author=author, message=args.message)
+        assert committed.version is not None
+        print(f"committed {_version_line(committed.version)} (edge table)")
         print(f"undo: sovrisk revert {latest.id} --store {args.store}")
         return 0
     finally:

@@ -197,7 +197,8 @@ class StoredAnalytics:
             with self._lock:
                 self._held.discard(digest)
         metrics.ANALYTICS.labels(key.kind, "computed").inc()
-        log.info("computed and stored %s analytics in %.2f s", key.kind, seconds)
+        if not self._stopped.is_set():  # a closed owner's process may have closed its log
+            log.info("computed and stored %s analytics in %.2f s", key.kind, seconds)
         return value
 
     def _release(self, digest: str) -> None:

@@ -282,7 +282,7 @@ def test_npz_must_hold_the_documented_arrays(tmp_path: Path) -> None:
     with pytest.raises(EdgeTableError, match=r"missing arrays \['categories', 'category'"):
         read_edge_table(tmp_path / "bad.npz")
     with pytest.raises(EdgeTableError, match="unknown edge-table format"):
-        read_edge_table(tmp_path / "bad.parquet")
+        read_edge_table(tmp_path / "bad.xlsx")
 
 
 # -- a 10k-node synthetic graph ------------------------------------------------------------------

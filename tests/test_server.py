@@ -110,6 +110,7 @@ def unpack(error: grpc.aio.AioRpcError) -> dict[str, pb_message.Message]:
             error_details_pb2.ErrorInfo,
             error_details_pb2.ResourceInfo,
             error_details_pb2.RetryInfo,
+            error_details_pb2.PreconditionFailure,
         ):
             if detail.Is(cls.DESCRIPTOR):
                 msg = cls()

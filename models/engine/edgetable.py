@@ -36,6 +36,7 @@ tolerance (1e-3; or ``normalise=True`` rescales them), repeated ids, site shares
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,7 +323,39 @@ def read_edge_table(path: str | Path) -> EdgeTable:
         return _read_npz(p)
     if suffix == ".csv":
         return _read_csv(p)
-    raise EdgeTableError(f"{p}: unknown edge-table format {suffix!r} (use .npz or .csv)")
+    if suffix == ".parquet":
+        return _read_parquet(p)
+    raise EdgeTableError(f"{p}: unknown edge-table format {suffix!r} (use .npz, .parquet or .csv)")
+
+
+def _read_parquet(path: Path) -> EdgeTable:
+    """Columns ``consumer, category, supplier, share`` (nodes by id), like the CSV form.
+    Needs pyarrow (``pip install 'sovrisk[parquet]'``)."""
+    try:
+        import pyarrow.parquet as pq  # optional: only this format needs it
+    except ImportError as exc:
+        raise EdgeTableError(
+            f"{path}: reading Parquet needs pyarrow: pip install 'sovrisk[parquet]'"
+        ) from exc
+    table = pq.read_table(path)
+    missing = [c for c in CSV_HEADER if c not in table.column_names]
+    if missing:
+        raise EdgeTableError(f"{path}: missing columns {missing} (need {', '.join(CSV_HEADER)})")
+    cols = {c: table.column(c).to_pylist() for c in CSV_HEADER}
+    bad = [k for k, v in enumerate(cols["share"]) if not isinstance(v, int | float)]
+    if bad:
+        k = bad[0]
+        raise EdgeTableError(f"{path}: row {k}: share {cols['share'][k]!r} is not a number")
+    return EdgeTable.from_edges(
+        zip(
+            map(str, cols["consumer"]),
+            map(str, cols["category"]),
+            map(str, cols["supplier"]),
+            map(float, cols["share"]),
+            strict=True,
+        ),
+        row_name=lambda k: f"{path}: row {k}",
+    )
 
 
 def load_edge_table(
@@ -351,22 +384,7 @@ def save_edge_table(path: str | Path, source: EdgeTable | CompiledGraph) -> None
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        index_type = np.int32 if max(table.n_nodes, len(table.categories)) < 2**31 else np.int64
-        arrays: dict[str, Any] = {
-            "format": np.array(FORMAT),
-            "ids": _strings(table.ids),
-            "consumer": np.asarray(table.consumer).astype(index_type),
-            "category": np.asarray(table.category).astype(index_type),
-            "supplier": np.asarray(table.supplier).astype(index_type),
-            "share": np.asarray(table.share, dtype=np.float64),
-            "categories": _strings(table.categories),
-            "site_node": np.asarray(table.site_node).astype(index_type),
-            "site_country": np.asarray(table.site_country).astype(index_type),
-            "site_share": np.asarray(table.site_share, dtype=np.float64),
-            "countries": _strings(table.countries),
-        }
-        if len(table.buffer):
-            arrays["buffer"] = np.asarray(table.buffer, dtype=np.float64)
+        arrays = _npz_arrays(table)
         with p.open("wb") as fh:
             np.savez(fh, **arrays)
     elif suffix == ".csv":
@@ -387,18 +405,57 @@ def save_edge_table(path: str | Path, source: EdgeTable | CompiledGraph) -> None
         raise EdgeTableError(f"{p}: unknown edge-table format {suffix!r} (use .npz or .csv)")
 
 
-def _read_npz(path: Path) -> EdgeTable:
+def _npz_arrays(table: EdgeTable) -> dict[str, Any]:
+    index_type = np.int32 if max(table.n_nodes, len(table.categories)) < 2**31 else np.int64
+    arrays: dict[str, Any] = {
+        "format": np.array(FORMAT),
+        "ids": _strings(table.ids),
+        "consumer": np.asarray(table.consumer).astype(index_type),
+        "category": np.asarray(table.category).astype(index_type),
+        "supplier": np.asarray(table.supplier).astype(index_type),
+        "share": np.asarray(table.share, dtype=np.float64),
+        "categories": _strings(table.categories),
+        "site_node": np.asarray(table.site_node).astype(index_type),
+        "site_country": np.asarray(table.site_country).astype(index_type),
+        "site_share": np.asarray(table.site_share, dtype=np.float64),
+        "countries": _strings(table.countries),
+    }
+    if len(table.buffer):
+        arrays["buffer"] = np.asarray(table.buffer, dtype=np.float64)
+    return arrays
+
+
+def edge_table_from_bytes(data: bytes, name: str = "edge_table.npz") -> EdgeTable:
+    """An ``.npz`` edge table held in memory (a stored version's file); ``name`` is used in
+    error messages. Raises :class:`EdgeTableError` for anything that is not one."""
+    try:
+        return _read_npz(io.BytesIO(data), name)
+    except (OSError, ValueError, KeyError) as exc:
+        if isinstance(exc, EdgeTableError):
+            raise
+        raise EdgeTableError(f"{name}: not an .npz edge table ({exc})") from exc
+
+
+def edge_table_bytes(table: EdgeTable) -> bytes:
+    """``table`` as ``.npz`` bytes (the format :func:`save_edge_table` writes)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **_npz_arrays(table))
+    return buffer.getvalue()
+
+
+def _read_npz(path: Path | io.BytesIO, name: str | None = None) -> EdgeTable:
+    path_name = name or str(path)
     with np.load(path, allow_pickle=False) as z:
         names = set(z.files)
         required = {"ids", "consumer", "category", "supplier", "share", "categories"}
         missing = sorted(required - names)
         if missing:
-            raise EdgeTableError(f"{path}: missing arrays {missing} (format {FORMAT})")
+            raise EdgeTableError(f"{path_name}: missing arrays {missing} (format {FORMAT})")
         if "format" in names and str(z["format"]) != FORMAT:
-            raise EdgeTableError(f"{path}: format {str(z['format'])!r}, expected {FORMAT!r}")
+            raise EdgeTableError(f"{path_name}: format {str(z['format'])!r}, expected {FORMAT!r}")
         for key in ("consumer", "category", "supplier", "site_node", "site_country"):
             if key in names and z[key].dtype.kind not in "iu":
-                raise EdgeTableError(f"{path}: {key} must be integers, not {z[key].dtype}")
+                raise EdgeTableError(f"{path_name}: {key} must be integers, not {z[key].dtype}")
         return EdgeTable(
             ids=_strings(z["ids"]),
             consumer=z["consumer"],

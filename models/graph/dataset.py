@@ -35,8 +35,18 @@ DATASET_FILES: tuple[str, ...] = (
     "allocation.csv",
     "alternates.csv",
     "capex.csv",
+    "edge_table.npz",
 )
 REQUIRED_FILES: tuple[str, ...] = DATASET_FILES[:7]
+#: The one file of an edge-table version: a large graph as arrays
+#: (``models.engine.edgetable``), scored by structure alone (``models.scoring.large``).
+EDGE_TABLE_FILE = "edge_table.npz"
+
+
+def is_edge_table(files: Mapping[str, bytes]) -> bool:
+    """Whether ``files`` are an edge-table version rather than a dataset's tables."""
+    return EDGE_TABLE_FILE in files
+
 
 #: Largest dataset file accepted (the bundled edges.csv is ~150 kB).
 MAX_FILE_BYTES = 64 * 1024 * 1024

@@ -507,7 +507,7 @@ class RiskEngine(ImpactModel):
         firm_level = [i for i in impacts if not i.aggregate_market]
         spofs = [i for i in firm_level if i.is_spof]
         near = [i for i in firm_level if i.near_spof]
-        structural = _structural_score([i.headline for i in firm_level], spofs, near, params.top_k)
+        structural = structural_score([i.headline for i in firm_level], spofs, near, params.top_k)
         firms = self._firm_impacts(k)
         cuts = _find(self.cut_set_result().providers, pid)
         contention = tuple(
@@ -1180,8 +1180,8 @@ def _curve_of(values: FloatArray) -> tuple[float, ...]:
     return tuple(float(v) for v in values[: len(HORIZONS)])
 
 
-def _structural_score(
-    headline: Sequence[float], spofs: Sequence[NodeImpact], near: Sequence[NodeImpact], top_k: int
+def structural_score(
+    headline: Sequence[float], spofs: Sequence[object], near: Sequence[object], top_k: int
 ) -> float:
     """Banded by the worst single failure in the long run, placed in the band by breadth:
     ``[50, 100]`` with a single point of failure (``50 + 50 b``), ``[40, 50)`` with near-SPOFs

@@ -9,6 +9,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.type import date_pb2 as _date_pb2
 from sovrisk.service.grpc_gen.sovrisk.v1 import common_pb2 as _common_pb2
 from sovrisk.service.grpc_gen.sovrisk.v1 import version_pb2 as _version_pb2
@@ -22,6 +23,36 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _ImportFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ImportFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    IMPORT_FORMAT_UNSPECIFIED: _ImportFormat.ValueType  # 0
+    """Not set: a dataset."""
+    IMPORT_FORMAT_DATASET: _ImportFormat.ValueType  # 1
+    """A dataset's files (`dataset.toml`, `nodes.csv`, `edges.csv`, ...): the full model."""
+    IMPORT_FORMAT_EDGE_TABLE: _ImportFormat.ValueType  # 2
+    """One file, `edge_table.npz` (format `sovrisk-edge-table/1`, docs/scale.md): a large
+    graph as arrays, scored by structure alone. Only `ScoreProvider`, `ListProviderScores`
+    and the version methods serve such a version; the others answer FAILED_PRECONDITION.
+    """
+
+class ImportFormat(_ImportFormat, metaclass=_ImportFormatEnumTypeWrapper):
+    """The form of an imported graph."""
+
+IMPORT_FORMAT_UNSPECIFIED: ImportFormat.ValueType  # 0
+"""Not set: a dataset."""
+IMPORT_FORMAT_DATASET: ImportFormat.ValueType  # 1
+"""A dataset's files (`dataset.toml`, `nodes.csv`, `edges.csv`, ...): the full model."""
+IMPORT_FORMAT_EDGE_TABLE: ImportFormat.ValueType  # 2
+"""One file, `edge_table.npz` (format `sovrisk-edge-table/1`, docs/scale.md): a large
+graph as arrays, scored by structure alone. Only `ScoreProvider`, `ListProviderScores`
+and the version methods serve such a version; the others answer FAILED_PRECONDITION.
+"""
+Global___ImportFormat: _TypeAlias = ImportFormat  # noqa: Y015
 
 @_typing.final
 class Graph(_message.Message):
@@ -581,6 +612,7 @@ class ImportGraphHeader(_message.Message):
     MESSAGE_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
     base_version: _builtins.str
     """The version the import replaces (`graph/versions/{version}`); it must be the latest,
     otherwise the import is ABORTED.
@@ -595,6 +627,8 @@ class ImportGraphHeader(_message.Message):
     """Makes retries safe (AIP-155), as `BatchUpdateGraphRequest.request_id`: the request is
     the header and every chunk.
     """
+    format: Global___ImportFormat.ValueType
+    """What the chunks carry. Unspecified means `IMPORT_FORMAT_DATASET`."""
     def __init__(
         self,
         *,
@@ -602,10 +636,11 @@ class ImportGraphHeader(_message.Message):
         message: _builtins.str = ...,
         validate_only: _builtins.bool = ...,
         request_id: _builtins.str = ...,
+        format: Global___ImportFormat.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "message", b"message", "request_id", b"request_id", "validate_only", b"validate_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "format", b"format", "message", b"message", "request_id", b"request_id", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
