@@ -9,6 +9,7 @@ scores recorded in the history, and watchers woken, in that order.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import shutil
 import tempfile
@@ -37,8 +38,11 @@ from sovrisk.models.graph.dataset import (
 from sovrisk.models.graph.editing import ValidatedDataset, edit_dataset, validate_files
 from sovrisk.models.graph.events import Event
 from sovrisk.models.graph.supply_graph import SupplyGraph
+from sovrisk.models.scoring.compare import Comparison
+from sovrisk.models.scoring.compare import compare as compare_assessments
 from sovrisk.models.scoring.large import LargeGraphModel
 from sovrisk.models.scoring.limits import DEFAULT_SEED
+from sovrisk.models.scoring.params import ScoringParams
 from sovrisk.models.scoring.risk_engine import RiskEngine
 from sovrisk.models.scoring.uncertainty import cached_uncertainty
 from sovrisk.service import metrics, tracing
@@ -82,6 +86,8 @@ class Committed:
 
 #: Older versions kept compiled in memory besides the latest.
 ENGINE_CACHE_SIZE = 4
+#: Unstored variants (CompareAssessments' edit groups applied alone) kept compiled.
+VARIANT_CACHE_SIZE = 12
 #: Edge-table versions kept compiled (each ~1 GB at 100k nodes / 500k edges once scored).
 LARGE_CACHE_SIZE = 2
 #: The dataset_version recorded for an edge-table version (it has no dataset.toml).
@@ -192,6 +198,8 @@ class GraphRegistry:
         # tables of older versions asked for by name.
         self._current_large: LargeGraphModel | None = None
         self._large: OrderedDict[int, LargeGraphModel] = OrderedDict()
+        # Engines of unstored variants (CompareAssessments' edit groups), by files digest.
+        self._variants: OrderedDict[str, RiskEngine] = OrderedDict()
         self._version: VersionRecord | None = None
         self._engines: OrderedDict[int, RiskEngine] = OrderedDict()
         self._lock = threading.Lock()
@@ -265,7 +273,7 @@ class GraphRegistry:
             engine = self._build(latest)
         self._install(latest, engine)
         # (the server warms the intervals of the version it starts with itself)
-        self._record_scores(latest, intervals=False)
+        self._record_scores(latest, precompute=False)
         return latest
 
     def _require_store(self) -> SqlGraphStore:
@@ -377,7 +385,7 @@ class GraphRegistry:
             return True
         self._install(latest, self._build(latest))
         # the committing replica computes the intervals; this one reads them when asked
-        self._record_scores(latest, intervals=False)
+        self._record_scores(latest, precompute=False)
         return True
 
     # -- reading ---------------------------------------------------------------------------
@@ -690,12 +698,61 @@ class GraphRegistry:
         self._record_scores(version)
         return Committed(version, changes, dataset)
 
+    def compare(
+        self,
+        provider: str,
+        *,
+        base_id: int | None = None,
+        target_id: int | None = None,
+        base_as_of: dt.date | None = None,
+        target_as_of: dt.date | None = None,
+        provider_name: str = "",
+    ) -> tuple[Comparison, str, str]:
+        """Why ``provider``'s assessment changed from (base version, date) to (target version,
+        date) (``models.scoring.compare``; defaults: the latest version against its parent,
+        each at its dataset's date), and the two version names."""
+        store = self._require_store()
+        target = target_id or self.latest_version_id
+        base = base_id or store.get(target).parent_id or target
+        base_engine, target_engine = self.engine_at(base), self.engine_at(target)
+        for engine in (base_engine, target_engine):
+            if provider not in engine.provider_ids:
+                raise engine.graph.not_found("provider", provider_name or provider)
+
+        def build(files: DatasetFiles) -> RiskEngine:
+            # content-addressed: an edit group whose result is a stored version (a one-group
+            # edit is the target itself) or was measured before reads those analytics; the
+            # last few are kept compiled (validating one takes ~0.25 s)
+            with self._lock:
+                engine = self._variants.get(files.digest)
+            if engine is None:
+                engine = self.new_engine(validate_files(files))
+                with self._lock:
+                    self._variants[files.digest] = engine
+                    while len(self._variants) > VARIANT_CACHE_SIZE:
+                        self._variants.popitem(last=False)
+            return engine
+
+        result = compare_assessments(
+            provider,
+            base_engine=base_engine,
+            base_files=store.files(base),
+            base_params=ScoringParams.build(as_of=base_as_of or base_engine.graph.info.as_of),
+            target_engine=target_engine,
+            target_files=store.files(target),
+            target_params=ScoringParams.build(as_of=target_as_of or target_engine.graph.info.as_of),
+            build=build,
+        )
+        return result, f"graph/versions/{base}", f"graph/versions/{target}"
+
     # -- score history and change notification ---------------------------------------------
 
-    def _record_scores(self, version: VersionRecord, *, intervals: bool = True) -> None:
-        """Store the version's scores in the history and compute its default score intervals
-        (in the background: the analytics take seconds, the intervals a minute, and the write
-        must not wait for them; they are stored with the version's analytics)."""
+    def _record_scores(self, version: VersionRecord, *, precompute: bool = True) -> None:
+        """Store the version's scores in the history and, for a new commit (``precompute``),
+        its default score intervals and the analytics of its edit groups measured alone (in
+        the background: the analytics take seconds, the intervals a minute, and the write must
+        not wait for them; they are stored with the version's analytics, so the first
+        reader and the first CompareAssessments against the parent find them)."""
         store = self._require_store()
 
         def record() -> None:
@@ -705,7 +762,9 @@ class GraphRegistry:
                     scores = score_records(version, engine)
                     if not self._closed:
                         store.record_scores(scores)
-                    if intervals and self.interval_draws:
+                    if precompute:
+                        self._measure_edits(version, engine)
+                    if precompute and self.interval_draws:
                         # the intervals every default read shows: computed (and stored) once
                         # now, not by the first reader of the version
                         cached_uncertainty(
@@ -718,6 +777,19 @@ class GraphRegistry:
                     log.exception("could not record the scores of %s", version.name)
 
         self._executor.submit(record)
+
+    def _measure_edits(self, version: VersionRecord, engine: RiskEngine) -> None:
+        """Run the default comparison against the parent once, for one provider both have:
+        it computes and stores the analytics of every edit group applied alone (they are
+        joint over all providers), so a comparison for any provider then reads them."""
+        if version.parent_id is None or self._is_edge_table(
+            self._require_store().get(version.parent_id)
+        ):
+            return
+        before = set(self.engine_at(version.parent_id).provider_ids)
+        shared = [p for p in engine.provider_ids if p in before]
+        if shared:
+            self.compare(shared[0], target_id=version.id)
 
     def scores(self, version_id: int) -> list[ScoreRecord]:
         """Stored scores of a version, computed and stored now if missing (blocking)."""

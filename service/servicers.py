@@ -40,7 +40,7 @@ from sovrisk.models.graph.dataset import (
     diff_datasets,
     is_edge_table,
 )
-from sovrisk.models.graph.editing import EditRejected, validate_files
+from sovrisk.models.graph.editing import EditRejected
 from sovrisk.models.graph.loader import ISO3_RE
 from sovrisk.models.graph.series import Quarter
 from sovrisk.models.scoring import compare
@@ -1131,36 +1131,14 @@ class RiskServicer(risk_pb2_grpc.RiskServiceServicer):
             raise InvalidParameterError(violations)
 
         def work() -> tuple[compare.Comparison, str, str]:
-            target_id = ids["target_version"] or registry.latest_version_id
-            target_record = store.get(target_id)
-            base_id = ids["base_version"] or target_record.parent_id or target_id
-            base_engine, target_engine = registry.engine_at(base_id), registry.engine_at(target_id)
-            for engine in (base_engine, target_engine):
-                if provider not in engine.provider_ids:
-                    raise engine.graph.not_found("provider", request.name)
-            base_params = ScoringParams.build(
-                as_of=dates["base_as_of"] or base_engine.graph.info.as_of
-            )
-            target_params = ScoringParams.build(
-                as_of=dates["target_as_of"] or target_engine.graph.info.as_of
-            )
-
-            def build(files: DatasetFiles) -> RiskEngine:
-                # content-addressed: an edit group whose result is a stored version (a
-                # one-group edit is the target itself) reads that version's analytics
-                return registry.new_engine(validate_files(files))
-
-            result = compare.compare(
+            return registry.compare(
                 provider,
-                base_engine=base_engine,
-                base_files=store.files(base_id),
-                base_params=base_params,
-                target_engine=target_engine,
-                target_files=store.files(target_id),
-                target_params=target_params,
-                build=build,
+                base_id=ids["base_version"],
+                target_id=ids["target_version"],
+                base_as_of=dates["base_as_of"],
+                target_as_of=dates["target_as_of"],
+                provider_name=request.name,
             )
-            return result, vconv.version_name(base_id), vconv.version_name(target_id)
 
         result, base_name, target_name = await registry.call(work, heavy=True)
         return hconv.comparison_to_proto(result, base_name, target_name)
