@@ -143,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         help="DEBUG, INFO, WARNING or ERROR (env SOVRISK_LOG_LEVEL; default INFO)",
     )
 
+    add_executor_argument(common)
     common.add_argument(
         "--interval-draws",
         type=int,
@@ -384,6 +385,7 @@ def _parser() -> argparse.ArgumentParser:
         "--sensitivity", action="store_true", help="rank drivers with scikit-learn"
     )
     simulate.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
+    add_executor_argument(simulate)
 
     validate = sub.add_parser("validate", help="validate a dataset directory")
     validate.add_argument("dir", help="dataset directory")
@@ -652,9 +654,32 @@ def _grpc_failure(exc: Exception) -> tuple[int, str] | None:
     return EXIT_FAILED, text
 
 
+def add_executor_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--executor",
+        default=_env("SOVRISK_EXECUTOR", "local"),
+        help="where sweeps run (simulations of 100,000+ samples, the interval draws): local, "
+        "ray (a local Ray cluster, or RAY_ADDRESS), or ray://HOST:PORT; needs the `ray` "
+        "extra (env SOVRISK_EXECUTOR; default local; docs/scale.md)",
+    )
+
+
+def _use_executor(value: str) -> None:
+    if value in ("", "local"):
+        return
+    from sovrisk.models.engine.executor import set_default_executor
+    from sovrisk.service.ray_executor import executor_from_option
+
+    try:
+        set_default_executor(executor_from_option(value))
+    except (ValueError, RuntimeError, ConnectionError) as exc:  # bad value, no extra, no cluster
+        raise SystemExit(f"sovrisk: --executor {value}: {exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     try:
+        _use_executor(getattr(args, "executor", "local"))
         return HANDLERS[args.command](args)
     except Exception as exc:
         failure = _failure(exc)

@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sovrisk.models.analysis.allocation import PoolAllocation
-from sovrisk.models.cancellation import OperationCancelled, stop_requested
+from sovrisk.models.cancellation import OperationCancelled, checkpoint, stop_requested
 from sovrisk.models.engine.compiled import (
     CompiledGraph,
     EdgeTerm,
@@ -57,6 +57,7 @@ from sovrisk.models.engine.compiled import (
     IntArray,
     compile_graph,
 )
+from sovrisk.models.engine.executor import Executor, LocalExecutor, default_executor
 from sovrisk.models.engine.impacts import ImpactModel
 from sovrisk.models.errors import FieldViolation, InvalidParameterError, NotFoundError
 from sovrisk.models.graph.events import (
@@ -107,6 +108,11 @@ TAIL = 0.05
 RETURN_PERIODS: tuple[int, ...] = (10, 25, 100)
 #: A provider loss above this counts as "some loss" (Pr(any loss)).
 LOSS_EPSILON = 1e-12
+
+
+#: Simulations of at least this many samples go to the default executor (a cluster, when
+#: ``--executor ray...`` set one); smaller ones run in the calling thread.
+DISTRIBUTE_SAMPLES = 100_000
 
 
 class Cancelled(OperationCancelled):
@@ -688,8 +694,13 @@ def simulate(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     allocation: PoolAllocation | None = None,
+    executor: Executor | None = None,
 ) -> SimulationResult:
     """Simulate ``n_samples`` years of ``events`` plus independent site failures.
+
+    ``executor`` (default: :func:`default_executor` for at least :data:`DISTRIBUTE_SAMPLES`
+    samples, else this thread) runs the batches; any executor gives the same bits. With an
+    executor, ``progress`` is reported per finished range of batches.
 
     ``allocation`` (optional) shares out the constrained pools' losses by a rule
     (:class:`models.analysis.allocation.PoolAllocation`) instead of node by node.
@@ -737,6 +748,31 @@ def simulate(
     if batch_size is None:
         batch_size = default_batch_size(plan.compiled.n_nodes)
     report_every = max(1, math.ceil(math.ceil(n_samples / batch_size) / MAX_PROGRESS_REPORTS))
+    if executor is None and n_samples >= DISTRIBUTE_SAMPLES:
+        executor = default_executor()
+    if executor is not None and not (isinstance(executor, LocalExecutor) and executor.threads == 1):
+        if (should_stop is not None and should_stop()) or stop_requested():
+            raise Cancelled(0)
+        ranges = _ranges(n_samples, batch_size, executor.parallelism)
+        for part in executor.map(_run_range, (plan, seed, batch_size, keep_drivers), ranges):
+            losses[part.start : part.stop] = part.losses
+            for d, (cols, changed) in enumerate(part.changed):
+                changed_at[d].append(cols)
+                changed_to[d].append(changed)
+            occurrences += part.occurrences
+            if x is not None and part.x is not None:
+                x[part.start : part.stop] = part.x
+        done = n_samples
+        if progress is not None:
+            progress(
+                Progress(
+                    samples_done=done,
+                    n_samples=n_samples,
+                    providers=plan.provider_ids,
+                    mean_loss=tuple(float(v) for v in losses.mean(axis=0)),
+                    p95_loss=tuple(float(v) for v in _running_quantile(losses, 0.95)),
+                )
+            )
     while done < n_samples:
         if (should_stop is not None and should_stop()) or stop_requested():
             raise Cancelled(done)
@@ -791,6 +827,63 @@ def simulate(
         providers=risks,
         drivers=kept,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _RangeResult:
+    """What the batches of samples ``[start, stop)`` contribute (merged in sample order)."""
+
+    start: int
+    stop: int
+    losses: FloatArray
+    changed: tuple[tuple[IntArray, FloatArray], ...]  # per driver: samples and losses without
+    occurrences: IntArray
+    x: FloatArray | None
+
+
+def _ranges(n_samples: int, batch_size: int, parallelism: int) -> list[tuple[int, int]]:
+    """Whole batches, about four ranges per worker (a slow worker does not hold the rest
+    back): the batches, hence the bits, are those of the sequential loop."""
+    batches = math.ceil(n_samples / batch_size)
+    per = max(1, math.ceil(batches / max(1, 4 * parallelism)))
+    step = per * batch_size
+    return [(lo, min(n_samples, lo + step)) for lo in range(0, n_samples, step)]
+
+
+def _run_range(shared: tuple[_Plan, int, int, bool], bounds: tuple[int, int]) -> _RangeResult:
+    """The batches of ``bounds``: one task of an executor (module-level, so that a cluster
+    worker imports it by name)."""
+    plan, seed, batch_size, keep_drivers = shared
+    start, stop = bounds
+    source = _DrawSource(plan, seed)
+    n_prov, drivers = len(plan.provider_ids), plan.drivers
+    losses = np.empty((stop - start, n_prov), dtype=np.float64)
+    at: list[list[IntArray]] = [[] for _ in drivers]
+    to: list[list[FloatArray]] = [[] for _ in drivers]
+    occurrences = np.zeros(len(drivers), dtype=np.int64)
+    x = np.zeros((stop - start, len(drivers)), dtype=np.float64) if keep_drivers else None
+    for lo in range(start, stop, batch_size):
+        checkpoint()
+        hi = min(stop, lo + batch_size)
+        batch = _Batch(plan, source.take(lo, hi))
+        loss, off = batch.run()
+        losses[lo - start : hi - start] = loss
+        for d, (cols, without) in enumerate(off):
+            at[d].append(lo + cols)
+            to[d].append(without)
+            occurrences[d] += len(cols)
+        if x is not None:
+            x[lo - start : hi - start, : len(plan.events)] = batch.hit
+            if len(plan.site_node):
+                x[lo - start : hi - start, -1] = batch.failure_load()
+    changed = tuple(
+        (
+            np.concatenate(at[d]) if at[d] else np.zeros(0, dtype=np.int64),
+            np.concatenate(to[d]) if to[d] else np.zeros((0, n_prov)),
+        )
+        for d in range(len(drivers))
+    )
+    return _RangeResult(start, stop, losses, changed, occurrences, x)
 
 
 def _summarise(

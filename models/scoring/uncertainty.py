@@ -26,13 +26,13 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from sovrisk.models.cancellation import carried, checkpoint
+from sovrisk.models.cancellation import checkpoint
+from sovrisk.models.engine.executor import LocalExecutor, default_executor
 from sovrisk.models.errors import FieldViolation, InvalidParameterError
 from sovrisk.models.graph.bundle import Supplements
 from sovrisk.models.graph.series import DatedSeries
@@ -268,23 +268,30 @@ def _drawn_scores(
         counts = (edges_drawn, fleet_drawn, capacity_drawn)
         inputs.append((graph, dataclasses.replace(supplements, series=series)))
 
-    def rescore(drawn: tuple[SupplyGraph, Supplements]) -> list[RiskAssessment]:
-        checkpoint()
-        engine = RiskEngine(drawn[0], drawn[1], tail_samples=DRAW_TAIL_SAMPLES)
-        return engine.assess_all(params)
-
-    with timed_analysis("intervals"), ThreadPoolExecutor(max_workers=DRAW_THREADS) as pool:
-        results = list(pool.map(carried(rescore), inputs))
+    executor = default_executor()
+    if isinstance(executor, LocalExecutor) and executor.threads == 1:
+        executor = LocalExecutor(DRAW_THREADS)  # the LPs and numpy release the GIL
+    with timed_analysis("intervals"):
+        results = executor.map(_rescore_draw, params, inputs)
     drawn: list[tuple[tuple[str, tuple[tuple[str, float], ...]], ...]] = []
-    for assessments in results:
+    for per_draw in results:
         per_provider = []
-        for a in assessments:
-            scores = _scores(a)
+        for provider, scores in per_draw:
             if "tail" in scores:
-                scores["tail"] = min(100.0, max(0.0, scores["tail"] + tail_shift[a.provider]))
-            per_provider.append((a.provider, tuple(scores.items())))
+                scores["tail"] = min(100.0, max(0.0, scores["tail"] + tail_shift[provider]))
+            per_provider.append((provider, tuple(scores.items())))
         drawn.append(tuple(per_provider))
     return tuple(drawn), counts
+
+
+def _rescore_draw(
+    params: ScoringParams, drawn: tuple[SupplyGraph, Supplements]
+) -> list[tuple[str, dict[str, float]]]:
+    """One draw's sub-scores per provider: an executor's task (module-level, so a cluster
+    worker imports it by name)."""
+    checkpoint()
+    engine = RiskEngine(drawn[0], drawn[1], tail_samples=DRAW_TAIL_SAMPLES)
+    return [(a.provider, _scores(a)) for a in engine.assess_all(params)]
 
 
 def _summarise(
