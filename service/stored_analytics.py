@@ -133,13 +133,13 @@ class StoredAnalytics:
     # -- the AnalyticsCache protocol ------------------------------------------------------
 
     def fetch(self, key: AnalyticsKey, compute: Callable[[], T]) -> T:
+        if self._stopped.is_set():  # closed: its store may be gone (a private one, removed)
+            return compute()
         digest = key.digest
         try:
             found = self._read(key, digest)
-        except Exception:  # the store is down: answer anyway, without storing
-            log.warning("analytics store unreachable; computing %s unstored", key.kind)
-            metrics.ANALYTICS.labels(key.kind, "unstored").inc()
-            return compute()
+        except Exception:
+            return self._unstored(key, compute)
         if found is not None:
             metrics.ANALYTICS.labels(key.kind, "loaded").inc()
             return found[0]  # type: ignore[no-any-return]
@@ -149,6 +149,13 @@ class StoredAnalytics:
         self._stopped.set()
 
     # -- internals --------------------------------------------------------------------------
+
+    def _unstored(self, key: AnalyticsKey, compute: Callable[[], T]) -> T:
+        """The store is unreachable: answer anyway, without storing."""
+        if not self._stopped.is_set():
+            log.warning("analytics store unreachable; computing %s unstored", key.kind)
+        metrics.ANALYTICS.labels(key.kind, "unstored").inc()
+        return compute()
 
     def _read(self, key: AnalyticsKey, digest: str) -> tuple[Any] | None:
         data = self.store.get_analytics(digest)
@@ -168,14 +175,21 @@ class StoredAnalytics:
             now = time.monotonic()
             if now >= next_claim:
                 wall = time.time()
-                if self.store.claim_analytics(
-                    digest, self.owner, now=wall, stale_before=wall - self.lease_s
-                ):
+                try:
+                    claimed = self.store.claim_analytics(
+                        digest, self.owner, now=wall, stale_before=wall - self.lease_s
+                    )
+                except Exception:
+                    return self._unstored(key, compute)
+                if claimed:
                     return self._compute(key, digest, compute)
                 next_claim = now + RECLAIM_S
             checkpoint()  # a cancelled request stops waiting
             time.sleep(self.poll_s)
-            found = self._read(key, digest)
+            try:
+                found = self._read(key, digest)
+            except Exception:
+                return self._unstored(key, compute)
             if found is not None:
                 metrics.ANALYTICS.labels(key.kind, "waited").inc()
                 return found[0]  # type: ignore[no-any-return]
@@ -186,16 +200,19 @@ class StoredAnalytics:
             started = time.perf_counter()
             value = compute()
             seconds = time.perf_counter() - started
-            self.store.put_analytics(
-                AnalyticsRow(digest, key.kind, key.content, self.owner, seconds, encode(value)),
-                owner=self.owner,
-            )
         except BaseException:
             self._release(digest)
             raise
         finally:
             with self._lock:
                 self._held.discard(digest)
+        row = AnalyticsRow(digest, key.kind, key.content, self.owner, seconds, encode(value))
+        try:
+            self.store.put_analytics(row, owner=self.owner)
+        except Exception:  # the value stands; the claim's lease runs out on its own
+            if not self._stopped.is_set():
+                log.warning("could not store %s analytics", key.kind, exc_info=True)
+            return value
         metrics.ANALYTICS.labels(key.kind, "computed").inc()
         if not self._stopped.is_set():  # a closed owner's process may have closed its log
             log.info("computed and stored %s analytics in %.2f s", key.kind, seconds)
@@ -205,7 +222,8 @@ class StoredAnalytics:
         try:
             self.store.release_analytics(digest, self.owner)
         except Exception:  # the lease expires on its own
-            log.warning("could not release the analytics claim %s", digest, exc_info=True)
+            if not self._stopped.is_set():
+                log.warning("could not release the analytics claim %s", digest, exc_info=True)
 
     def _hold(self, digest: str) -> None:
         with self._lock:

@@ -132,6 +132,26 @@ def test_an_unreachable_store_computes_without_storing() -> None:
     assert compute.calls == 1
 
 
+def test_a_value_that_cannot_be_stored_is_still_returned(
+    store: SqlGraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("store went away")
+
+    monkeypatch.setattr(store, "put_analytics", refuse)
+    compute = Counting("kept")
+    assert StoredAnalytics(store, owner="a").fetch(KEY, compute) == "kept"
+    assert compute.calls == 1 and store.analytics_summary() == []
+
+
+def test_a_closed_cache_does_not_touch_its_store() -> None:
+    """A registry's background scoring may outlive it (its private store already removed)."""
+    cache = StoredAnalytics(_Unreachable(), owner="a")  # type: ignore[arg-type]
+    cache.close()
+    compute = Counting(5)
+    assert cache.fetch(KEY, compute) == 5 and compute.calls == 1
+
+
 class _Payload:
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (os.system, ("echo pwned",))
