@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_large_graph.py                    # 100k nodes / ~500k edges
     .venv/bin/python benchmarks/bench_large_graph.py --nodes 1000000    # 1M nodes / ~5M edges
+    .venv/bin/python benchmarks/bench_large_graph.py --depth 30         # 30 levels, not 8
 
 Generates a seeded synthetic layered graph (benchmarks/synthetic.py) as an ``.npz`` edge
 table, starts ``sovrisk serve`` as a process on a new store (seeded from the bundled data),
@@ -67,10 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--depth",
+        type=int,
+        default=8,
+        help="levels of the synthetic graph (deep AND/OR graphs leave the loss bounds loose: "
+        "the top-K search then ends at its budget and says so)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
-    data = edge_table_bytes(layered_graph(args.nodes, seed=args.seed))
+    data = edge_table_bytes(layered_graph(args.nodes, seed=args.seed, depth=args.depth))
     generated = time.perf_counter() - started
     env = {"SOVRISK_TOKENS": f"bench:admin:{TOKEN}", "SOVRISK_INTERVAL_DRAWS": "0"}
     with (
@@ -86,17 +94,19 @@ def main(argv: list[str] | None = None) -> int:
             risk_pb2.ListProviderScoresRequest(page_size=1000), timeout=3600
         )
         t2 = time.perf_counter()
-        for row in listed.provider_scores:
+        assessments = [
             client.risk.ScoreProvider(
                 risk_pb2.ScoreProviderRequest(name=row.provider), timeout=3600
             )
+            for row in listed.provider_scores
+        ]
         t3 = time.perf_counter()
         server_peak = peak_rss(server.proc.pid)
     client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     total = t3 - t0
     rows = listed.provider_scores
     print(
-        f"edge table: {args.nodes:,} nodes, {len(data) / 2**20:.1f} MB npz "
+        f"edge table: {args.nodes:,} nodes, {args.depth} levels, {len(data) / 2**20:.1f} MB npz "
         f"(generated in {generated:.1f} s); {done.version.name if done.version else '-'}"
     )
     print(f"  ImportGraph (validate, compile, store):     {t1 - t0:8.2f} s")
@@ -108,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for row in rows[:3]:
         print(f"    {row.provider:<16} structural {row.composite:6.2f}")
-    targeted = args.nodes <= 100_000
+    exact = sum("losses exact" in note for a in assessments for note in a.notes)
+    print(f"  top-10 knockout losses exact for {exact} of {len(assessments)} providers")
+    targeted = args.nodes <= 100_000 and args.depth == 8
     met_time, met_memory = total <= TARGET_SECONDS, server_peak <= TARGET_BYTES
-    suffix = "" if targeted else " (the targets are set for 100k nodes: reported only)"
+    suffix = "" if targeted else " (the targets are set for 100k nodes, 8 levels: reported only)"
     print(
         f"  import + every provider scored {total:.1f} s (target <= {TARGET_SECONDS:.0f} s: "
         f"{verdict(met_time)}); server peak {server_peak / 2**30:.2f} GB "

@@ -30,7 +30,9 @@ def _sub_scores(a: LargeAssessment) -> list[risk_pb2.SubScore]:
         weight=1.0,
         contribution=a.structural,
         explanation=(
-            f"{len(a.spofs)} single point(s) of failure; the {len(a.top_impacts)} largest "
+            f"{a.spof_count} single point(s) of failure"
+            + ("" if a.spofs_complete else " (at least: the sweep ran out of budget)")
+            + f"; the {len(a.top_impacts)} largest "
             "long-run knockout losses "
             + ", ".join(f"{i.node} {100 * i.loss:.1f} %" for i in a.top_impacts[:3])
             + ("" if a.top_exact else " (search ended by its budget: not exact)")
@@ -76,7 +78,7 @@ def large_assessment_to_proto(
             )
             for i in a.top_impacts
         ],
-        spof_count=len(a.spofs),
+        spof_count=a.spof_count,
         near_spof_count=a.near_spof_count,
         provenance=_provenance(model),
         notes=[*a.notes, "Single points of failure: " + (", ".join(a.spofs[:50]) or "none") + "."],

@@ -376,6 +376,17 @@ class GraphRegistry:
 
     def refresh(self) -> bool:
         """Install the store's latest version if another process committed one. True if so."""
+        # A write of this process in flight installs its own version: a refresh between its
+        # commit and its install would build the same version a second time (an edge table
+        # of 1M nodes: a second model, scored again, 1 GB more).
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            return self._refresh()
+        finally:
+            self._write_lock.release()
+
+    def _refresh(self) -> bool:
         store = self._require_store()
         latest = store.latest()
         if latest is None or (self._version is not None and latest.id <= self._version.id):

@@ -59,7 +59,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default="bundle",
         help="bundle: a CSV dataset folder; eto: the CSET/ETO Chip Explorer CSVs; "
         "json: DatasetRecords in the proto JSON mapping; edges: a large graph as an edge "
-        "table FILE.npz, .parquet or .csv (docs/scale.md), scored by structure alone",
+        "table FILE.npz, .parquet or .csv (docs/large-graphs.md), scored by structure alone",
     )
     imp.add_argument("--message", "-m", required=True, help="why: recorded on the version")
     imp.add_argument("--dry-run", action="store_true", help="validate and list changes only")

@@ -5,6 +5,9 @@ and an edge-table import over gRPC on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import functools
+import io
+import zipfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,10 +19,19 @@ import pytest_asyncio
 from google.rpc import error_details_pb2
 
 from benchmarks.synthetic import layered_graph, top_rows
+from sovrisk.models.analysis import dominators
 from sovrisk.models.analysis.dominators import single_points_of_failure
-from sovrisk.models.analysis.top_impacts import top_impacts
-from sovrisk.models.engine.edgetable import EdgeTable, edge_table_bytes
+from sovrisk.models.analysis.top_impacts import loss_bounds, loss_floors, top_impacts
+from sovrisk.models.engine import edgetable
+from sovrisk.models.engine.compiled import CompiledGraph
+from sovrisk.models.engine.edgetable import (
+    EdgeTable,
+    EdgeTableError,
+    edge_table_bytes,
+    edge_table_from_bytes,
+)
 from sovrisk.models.graph.dataset import EDGE_TABLE_FILE
+from sovrisk.models.scoring import large
 from sovrisk.models.scoring.assessment import RiskBand
 from sovrisk.models.scoring.large import LargeGraphModel
 from sovrisk.service.auth import TokenAuthenticator
@@ -42,6 +54,24 @@ HAND = EdgeTable.from_edges(
         ("q", "die", "y", 1.0),
     ]
 )
+
+
+def _sparse_and_or_graph(n: int, seed: int) -> EdgeTable:
+    """A random AND/OR DAG with many single-sourced categories (so long SPOF chains and
+    sets with several generators) and some zero-share suppliers."""
+    rng = np.random.default_rng(seed)
+    edges: list[tuple[str, str, str, float]] = []
+    for c in range(20, n):
+        for b in range(int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))):
+            k = int(rng.choice([1, 2, 3], p=[0.55, 0.35, 0.10]))
+            low = max(0, c - 60)  # mostly recent nodes: deep chains
+            suppliers = rng.choice(np.arange(low, c), size=min(k, c - low), replace=False)
+            weights = rng.uniform(0.1, 1.0, size=len(suppliers))
+            if len(suppliers) > 1 and rng.random() < 0.25:
+                weights[-1] = 0.0  # listed, but supplies nothing
+            for s, w in zip(suppliers.tolist(), (weights / weights.sum()).tolist(), strict=True):
+                edges.append((f"n{c}", f"cat{b}", f"n{s}", w))
+    return EdgeTable.from_edges(edges, ids=[f"n{k}" for k in range(n)])
 
 
 def test_hand_computed_edge_table() -> None:
@@ -69,20 +99,93 @@ def test_spofs_and_top_impacts_equal_brute_force(n: int, seed: int) -> None:
     roots = top_rows(graph)
     spofs = single_points_of_failure(graph, roots)
     flows = graph.flows(roots.tolist())
-    tops = top_impacts(graph, roots, flows, 10)
+    bounds = loss_bounds(graph, roots)
     every = graph.evaluate_rows(graph.knockouts(list(range(graph.n_nodes))), roots)
-    evaluated = 0
-    for j, root in enumerate(roots.tolist()):
-        loss = 1.0 - every[j]
-        loss[root] = 0.0
-        assert spofs.of(j).tolist() == np.flatnonzero(loss >= 1.0 - 1e-9).tolist()
-        assert np.all(loss <= flows[:, j] + 1e-9)  # the bound the search relies on
-        best = np.sort(loss)[::-1][:10]
-        assert tops[j].exact and np.allclose(tops[j].losses, best, atol=1e-12)
-        evaluated += tops[j].evaluated
-    # the point: far fewer knockouts than nodes (one round of 512 covers a small graph)
-    if n >= 2000:
-        assert evaluated < 0.3 * n * len(roots)
+    for candidates, floors in ((flows, None), (bounds, loss_floors(graph, roots))):
+        tops = top_impacts(graph, roots, candidates, 10, floors=floors)
+        evaluated = 0
+        for j, root in enumerate(roots.tolist()):
+            loss = 1.0 - every[j]
+            loss[root] = 0.0
+            assert spofs.of(j).tolist() == np.flatnonzero(loss >= 1.0 - 1e-9).tolist()
+            assert np.all(loss <= candidates[:, j] + 1e-9)  # the bound the search relies on
+            best = np.sort(loss)[::-1][:10]
+            assert tops[j].exact and np.allclose(tops[j].losses, best, atol=1e-12)
+            evaluated += tops[j].evaluated
+        # the point: far fewer knockouts than nodes (one round of 512 covers a small graph)
+        if n >= 2000:
+            assert evaluated < 0.3 * n * len(roots)
+
+
+def _every_loss(graph: CompiledGraph, roots: np.ndarray) -> np.ndarray:
+    """``(n_nodes, roots)``: each root's exact loss when each node is knocked out (0 for the
+    root itself)."""
+    every = 1.0 - graph.evaluate_rows(graph.knockouts(list(range(graph.n_nodes))), roots).T
+    every[roots, np.arange(len(roots))] = 0.0
+    return every
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        layered_graph(1500, seed=4, depth=5),
+        layered_graph(1500, seed=5, depth=20),
+        _sparse_and_or_graph(500, 14),
+    ],
+    ids=["shallow", "deep", "sparse"],
+)
+def test_loss_bounds_and_floors_bracket_every_knockout(table: EdgeTable) -> None:
+    """floor <= exact loss <= capped bound <= min(1, effective-sourcing share)."""
+    graph = table.compile()
+    roots = np.flatnonzero(graph.levels == graph.levels.max())[:8]
+    every = _every_loss(graph, roots)
+    bounds, floors = loss_bounds(graph, roots), loss_floors(graph, roots)
+    flows = np.minimum(graph.flows(roots.tolist()), 1.0)
+    floors[roots, np.arange(len(roots))] = 0.0
+    assert np.all(floors <= every + 1e-12)
+    assert np.all(every <= bounds + 1e-12)
+    assert np.all(bounds <= flows + 1e-12)
+    assert np.array_equal(bounds > 0, flows > 0)  # the same supply trees
+
+
+def test_loss_bounds_allow_for_shares_within_tolerance() -> None:
+    """Shares summing to 0.9996 (accepted within 1e-3) leave the provider 0.04 % short with
+    nothing lost; the bound adds that, so it still holds."""
+    table = EdgeTable.from_edges(
+        [
+            ("p", "die", "x", 0.4996),
+            ("p", "die", "y", 0.5),
+            ("p", "memory", "z", 1.0),
+            ("z", "wafer", "w", 1.0),
+        ]
+    )
+    table.validate()
+    graph = table.compile()
+    roots = np.array([graph.index["p"]])
+    assert np.all(_every_loss(graph, roots) <= loss_bounds(graph, roots) + 1e-12)
+
+
+def test_on_a_deep_graph_the_search_is_exact_given_the_budget_else_seeded() -> None:
+    """Twenty levels of AND/OR: the bounds rule almost nothing out, so proving the top K
+    takes every candidate. With a budget of 10 % of them the search says it is not exact, and
+    starting from the strongest single supply paths finds most of the real top 10 (in bound
+    order alone, almost none: deep down, every node's bound is 1)."""
+    graph = layered_graph(1500, seed=5, depth=20).compile()
+    roots = top_rows(graph)
+    every = _every_loss(graph, roots)
+    bounds, floors = loss_bounds(graph, roots), loss_floors(graph, roots)
+    full = top_impacts(graph, roots, bounds, 10, floors=floors, budget=graph.n_nodes)
+    seeded = top_impacts(graph, roots, bounds, 10, floors=floors, budget=150)
+    unseeded = top_impacts(graph, roots, bounds, 10, budget=150)
+    found = {"seeded": 0, "unseeded": 0}
+    for j in range(len(roots)):
+        best = np.sort(every[:, j])[::-1][:10]
+        assert full[j].exact and np.allclose(full[j].losses, best, atol=1e-12)
+        real = set(np.argsort(-every[:, j], kind="stable")[:10].tolist())
+        for name, search in (("seeded", seeded), ("unseeded", unseeded)):
+            assert not search[j].exact and search[j].unexamined_bound > 0
+            found[name] += len(real & set(search[j].nodes.tolist()))
+    assert found["seeded"] >= 50 and found["seeded"] > 3 * found["unseeded"], found
 
 
 def test_spofs_of_an_or_graph_are_its_dominator_chain() -> None:
@@ -114,6 +217,99 @@ def test_a_search_that_runs_out_of_budget_says_so() -> None:
     roots = top_rows(graph)
     [top] = top_impacts(graph, roots[:1], graph.flows(roots[:1].tolist()), 10, budget=20)
     assert not top.exact and top.evaluated <= 20 and top.unexamined_bound > 0
+
+
+def _brute_force_spofs(graph: CompiledGraph, roots: np.ndarray) -> list[list[int]]:
+    """Every node's knockout evaluated: the nodes whose loss leaves a root exactly nothing."""
+    every = graph.evaluate_rows(graph.knockouts(list(range(graph.n_nodes))), roots)
+    out = []
+    for j, root in enumerate(roots.tolist()):
+        lost = every[j] == 0.0
+        lost[root] = False
+        out.append(np.flatnonzero(lost).tolist())
+    return out
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_spofs_of_sparse_and_or_graphs_equal_brute_force(seed: int) -> None:
+    graph = _sparse_and_or_graph(500, seed).compile()
+    roots = np.flatnonzero(graph.levels >= graph.levels.max() - 2)[:12]
+    found = single_points_of_failure(graph, roots)
+    assert found.complete
+    for j, expected in enumerate(_brute_force_spofs(graph, roots)):
+        assert found.of(j).tolist() == expected
+        assert found.counts[j] == len(expected)
+    assert max(found.counts) >= 5  # the point: long SPOF chains, not only empty sets
+
+
+def test_a_zero_share_supplier_does_not_hide_a_spof() -> None:
+    """p's die comes all from a; b is listed at share 0: losing a cuts p completely."""
+    table = EdgeTable.from_edges([("p", "die", "a", 1.0), ("p", "die", "b", 0.0)])
+    model = LargeGraphModel(table)
+    p = model.assess("p")
+    assert p.spofs == ("a",) and p.spof_count == 1
+    assert [(i.node, i.loss) for i in p.top_impacts] == [("a", 1.0)]
+    assert p.band in (RiskBand.HIGH, RiskBand.CRITICAL)  # the SPOF band [50, 100]
+
+
+def test_a_long_chain_is_swept_in_linear_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chain of n nodes has n - 1 SPOFs at its top; sets are never copied, so the sweep
+    takes about one step per node (the copying sweep took n^2 / 2); a list over MAX_SET is
+    capped and says so, the count stays exact."""
+    n = 5000
+    ids = np.array([f"c{k:05d}" for k in range(n)])
+    table = EdgeTable(
+        ids=ids,
+        consumer=np.arange(1, n),
+        supplier=np.arange(0, n - 1),
+        category=np.zeros(n - 1, dtype=np.int64),
+        categories=np.array(["in"]),
+        share=np.ones(n - 1),
+    )
+    graph = table.compile()
+    top = np.array([graph.index[f"c{n - 1:05d}"]])
+    found = single_points_of_failure(graph, top)
+    assert found.counts == (n - 1,) and found.of(0).tolist() == list(range(n - 1))
+    assert found.steps <= 2 * n
+    monkeypatch.setattr(dominators, "MAX_SET", 100)
+    capped = single_points_of_failure(graph, top)
+    assert capped.truncated == (True,) and capped.counts == (n - 1,)
+    assert capped.of(0).tolist() == list(range(100))
+
+
+def test_a_sweep_out_of_steps_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = layered_graph(2000, seed=2, depth=5).compile()
+    roots = top_rows(graph)
+    short = single_points_of_failure(graph, roots, budget=10)
+    assert not short.complete and short.counts == (0,) * len(roots)
+    # the model falls back to the SPOFs among its exact top K, and says so
+    monkeypatch.setattr(
+        large, "single_points_of_failure", functools.partial(single_points_of_failure, budget=1)
+    )
+    p = LargeGraphModel(HAND).assess("p")
+    assert not p.spofs_complete and p.spofs == ("w", "z") and p.spof_count == 2
+    assert any("SPOFs NOT complete" in note for note in p.notes)
+    assert p.structural == pytest.approx(65.0)  # the score needs only the top K
+
+
+def test_an_npz_is_held_to_its_unpacked_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compressed archive is measured by what it expands to, and an array header that
+    claims more than its member holds is refused before numpy allocates it."""
+    packed = io.BytesIO()
+    np.savez_compressed(packed, **edgetable._npz_arrays(HAND))
+    assert edge_table_from_bytes(packed.getvalue()).n_edges == HAND.n_edges
+    monkeypatch.setattr(edgetable, "MAX_NPZ_BYTES", 1000)
+    with pytest.raises(EdgeTableError, match=r"unpack to .* over the limit of 1,000"):
+        edge_table_from_bytes(packed.getvalue())
+    monkeypatch.undo()
+    raw = io.BytesIO()
+    np.save(raw, np.zeros(4, dtype=np.int64))
+    lying = raw.getvalue().replace(b"(4,)", b"(9999999999999,)", 1)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("consumer.npy", lying)
+    with pytest.raises(EdgeTableError, match=r"consumer\.npy: its header claims"):
+        edge_table_from_bytes(archive.getvalue())
 
 
 # -- through the API ------------------------------------------------------------------------
@@ -200,6 +396,9 @@ async def test_a_bad_edge_table_is_refused_whole(channel: grpc.aio.Channel) -> N
     error = await rpc_error(graph.ImportGraph(_import(edge_table_bytes(bad)), metadata=ADMIN))
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert EDGE_TABLE_FILE in bad_fields(error)
+    # the description names the consumer, the category and the rows
+    assert "consumer 'p', category 'die': shares sum to 0.9" in error.details()
+    assert "edge row 0, edge row 1" in error.details()
     garbage = await rpc_error(graph.ImportGraph(_import(b"not an npz"), metadata=ADMIN))
     assert EDGE_TABLE_FILE in bad_fields(garbage)
     wrong = await rpc_error(

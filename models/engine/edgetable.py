@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +46,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib import format as npformat
 
 from sovrisk.models.engine.compiled import CompiledGraph, FloatArray, IntArray, _factorise
 
 FORMAT = "sovrisk-edge-table/1"
 CSV_HEADER = ("consumer", "category", "supplier", "share")
 DEFAULT_TOLERANCE = 1e-3
+#: Largest ``.npz`` accepted, counting its arrays unpacked: a compressed archive (numpy's
+#: ``savez_compressed``) is held to what it expands to, not what it weighs, so a small upload
+#: cannot unpack into all of memory. The same as an import's size on the wire (an ``.npz``
+#: from ``numpy.savez`` is stored unpacked): about 2x the 1M-node / 5M-edge table (122 MB).
+MAX_NPZ_BYTES = 256 * 1024 * 1024
 
 StrArray = npt.NDArray[np.str_]
 
@@ -445,6 +453,9 @@ def edge_table_bytes(table: EdgeTable) -> bytes:
 
 def _read_npz(path: Path | io.BytesIO, name: str | None = None) -> EdgeTable:
     path_name = name or str(path)
+    _check_npz_sizes(path, path_name)
+    if isinstance(path, io.BytesIO):
+        path.seek(0)
     with np.load(path, allow_pickle=False) as z:
         names = set(z.files)
         required = {"ids", "consumer", "category", "supplier", "share", "categories"}
@@ -475,6 +486,43 @@ def _read_npz(path: Path | io.BytesIO, name: str | None = None) -> EdgeTable:
                 z["buffer"].astype(np.float64, copy=False) if "buffer" in names else _empty_float()
             ),
         )
+
+
+def _check_npz_sizes(path: Path | io.BytesIO, name: str) -> None:
+    """Refuse an archive whose arrays unpack past :data:`MAX_NPZ_BYTES`, or whose array
+    headers claim more data than their member holds, before numpy allocates anything: the
+    sizes an archive declares bound what zipfile will read, but numpy sizes an array from its
+    header."""
+    readers = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            unpacked = sum(info.file_size for info in members)
+            if unpacked > MAX_NPZ_BYTES:
+                raise EdgeTableError(
+                    f"{name}: its arrays unpack to {unpacked:,} bytes, over the limit of "
+                    f"{MAX_NPZ_BYTES:,}"
+                )
+            for info in members:
+                with archive.open(info) as member:
+                    version = npformat.read_magic(member)
+                    reader = readers.get(version)
+                    if reader is None:
+                        raise EdgeTableError(
+                            f"{name}: {info.filename}: .npy format version {version} (use "
+                            "numpy.savez)"
+                        )
+                    shape, _, dtype = reader(member)
+                    claimed = math.prod(shape) * dtype.itemsize
+                    if claimed > info.file_size:
+                        raise EdgeTableError(
+                            f"{name}: {info.filename}: its header claims {claimed:,} bytes of "
+                            f"data, the member holds {info.file_size:,}"
+                        )
+    except EdgeTableError:
+        raise
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:  # not a zip, or not .npy inside
+        raise EdgeTableError(f"{name}: not an .npz edge table ({exc})") from exc
 
 
 def _read_csv(path: Path) -> EdgeTable:

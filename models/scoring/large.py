@@ -6,10 +6,13 @@ structure alone is the **structural** sub-score (METHODS v2 §2, the same banded
 the full model's, :func:`structural_score`), computed here with algorithms that scale:
 
 - single points of failure of every provider in one sweep (:mod:`models.analysis.dominators`,
-  exact);
-- the ``top_k`` largest knockout losses from the effective-sourcing bound plus exact
+  exact; a sweep that runs out of its step budget, which only adversarial shapes do, falls
+  back to the SPOFs among the exact top-K knockouts and says so);
+- the ``top_k`` largest knockout losses from an upper bound on every node's loss plus exact
   evaluation of the candidates (:mod:`models.analysis.top_impacts`: exact unless the
-  evaluation budget ends the search, which the result says);
+  evaluation budget ends the search, which the result says; on graphs many levels deep the
+  bound rules little out, and the list is then the best of the candidates evaluated, the
+  strongest single supply paths first);
 - a sampled stress figure where exact enumeration is out of reach: the expected long-run loss
   and its CVaR95 when every node fails independently with probability
   ``failure_probability`` (a stress assumption, not data), from ``samples`` seeded scenarios.
@@ -31,7 +34,13 @@ import numpy as np
 import numpy.typing as npt
 
 from sovrisk.models.analysis.dominators import single_points_of_failure
-from sovrisk.models.analysis.top_impacts import DEFAULT_BUDGET, top_impacts
+from sovrisk.models.analysis.top_impacts import (
+    SEED_FACTOR,
+    knockout_budget,
+    loss_bounds,
+    loss_floors,
+    top_impacts,
+)
 from sovrisk.models.cancellation import checkpoint
 from sovrisk.models.engine.compiled import CompiledGraph, IntArray
 from sovrisk.models.engine.edgetable import EdgeTable
@@ -50,7 +59,7 @@ FAILURE_PROBABILITY = 0.001
 STRESS_BATCH = 50
 #: Near-SPOF line of the full model (a 95 % loss).
 NEAR_SPOF = 0.95
-#: Providers whose flows are solved together (a dense ``nodes x providers`` block).
+#: Providers whose loss bounds are computed together (dense ``nodes x providers`` blocks).
 PROVIDER_CHUNK = 64
 
 
@@ -72,7 +81,9 @@ class LargeAssessment:
     structural: float
     band: RiskBand
     spofs: tuple[str, ...]
-    spofs_truncated: bool
+    spofs_truncated: bool  # more than dominators.MAX_SET: the lowest-indexed are listed
+    spof_count: int  # exact when spofs_complete
+    spofs_complete: bool  # False: the sweep ran out of steps; spofs are those of the top K
     near_spof_count: int
     top_impacts: tuple[LargeImpact, ...]
     top_exact: bool
@@ -115,7 +126,7 @@ class LargeGraphModel:
         return {
             "method": "edge_table_structural",
             "top_k": str(TOP_K),
-            "knockout_budget": str(DEFAULT_BUDGET),
+            "knockout_budget": str(knockout_budget(self.compiled)),
             "stress_samples": str(STRESS_SAMPLES),
             "stress_seed": str(STRESS_SEED),
             "failure_probability": repr(FAILURE_PROBABILITY),
@@ -149,40 +160,67 @@ class LargeGraphModel:
             checkpoint()
             rows = self.provider_rows[start : start + PROVIDER_CHUNK]
             spofs = single_points_of_failure(cg, rows)
-            flows = cg.flows(rows.tolist())
-            tops = top_impacts(cg, rows, flows, TOP_K)
+            bounds = loss_bounds(cg, rows)
+            budget = knockout_budget(cg)
+            tops = top_impacts(cg, rows, bounds, TOP_K, floors=loss_floors(cg, rows), budget=budget)
             for j, row in enumerate(rows.tolist()):
                 pid = cg.ids[row]
                 top = tops[j]
+                tree_size = int((bounds[:, j] > 0).sum()) - 1
                 losses = top.losses.tolist()
-                spof_ids = tuple(cg.ids[i] for i in spofs.of(j).tolist())
+                if spofs.complete:
+                    spof_ids = tuple(cg.ids[i] for i in spofs.of(j).tolist())
+                    spof_count = spofs.counts[j]
+                else:  # a SPOF loses everything, so it leads an exact top K when there is one
+                    spof_ids = tuple(
+                        cg.ids[n]
+                        for n, v in zip(top.nodes.tolist(), losses, strict=True)
+                        if v >= 1.0 - 1e-9
+                    )
+                    spof_count = len(spof_ids)
                 near = [v for v in losses if NEAR_SPOF <= v < 1.0 - 1e-9]
                 score = structural_score(losses, spof_ids, near, TOP_K)
                 mean, cvar = stress[pid]
                 notes = [
                     "Edge-table graph: only the structural sub-score is computed (no "
                     "countries, regimes, events or resilience data); the composite is it.",
-                    f"SPOFs exact (one sweep over the levels); top {TOP_K} knockout losses "
+                    (
+                        "SPOFs exact (one sweep over the levels, the dominator tree "
+                        "generalised to AND/OR)"
+                        if spofs.complete
+                        else f"SPOFs NOT complete: the sweep stopped at its budget of "
+                        f"{spofs.steps:,} steps; those listed are the SPOFs among the top "
+                        f"{TOP_K} knockouts, and there may be more"
+                    )
+                    + f"; top {TOP_K} knockout losses "
                     + (
-                        f"exact ({top.evaluated} of "
-                        f"{int((flows[:, j] > 0).sum()) - 1} candidates evaluated, the rest "
-                        "ruled out by their effective-sourcing bound)."
+                        f"exact ({top.evaluated} of {tree_size} candidates evaluated, the "
+                        "rest ruled out by their loss bound)."
                         if top.exact
-                        else f"NOT exact: the evaluation budget ended the search; no node "
-                        f"outside the list loses more than {top.unexamined_bound:.4f}."
+                        else f"NOT exact: the evaluation budget ({budget:,} knockouts) ended "
+                        f"the search; the list is the largest of {top.evaluated:,} of "
+                        f"{tree_size:,} candidates evaluated, the {SEED_FACTOR * TOP_K} with the "
+                        "strongest single supply path first, so likely but not certainly the "
+                        f"real top {TOP_K}; no node outside it loses more than "
+                        f"{top.unexamined_bound:.4f}."
                     ),
                     f"Stress (sampled): {STRESS_SAMPLES} scenarios, seed {STRESS_SEED}, every "
                     f"node failing independently with probability {FAILURE_PROBABILITY:g}: "
                     f"mean loss {mean:.4f}, CVaR95 {cvar:.4f}.",
                 ]
                 if spofs.truncated[j]:
-                    notes.append("The SPOF list was capped (a chain of over 100,000 nodes).")
+                    notes.append(
+                        f"The SPOF list is capped at {len(spof_ids):,} of {spof_count:,} "
+                        "(the lowest-level ones are listed)."
+                    )
                 out[pid] = LargeAssessment(
                     provider=pid,
                     structural=round(score, 6),
                     band=RiskBand.of(score),
                     spofs=spof_ids,
                     spofs_truncated=spofs.truncated[j],
+                    spof_count=spof_count,
+                    spofs_complete=spofs.complete,
                     near_spof_count=len(near),
                     top_impacts=tuple(
                         LargeImpact(cg.ids[n], round(v, 9))
@@ -191,7 +229,7 @@ class LargeGraphModel:
                     top_exact=top.exact,
                     unexamined_bound=top.unexamined_bound,
                     knockouts_evaluated=top.evaluated,
-                    supply_tree_nodes=int((flows[:, j] > 0).sum()) - 1,
+                    supply_tree_nodes=tree_size,
                     stress_mean_loss=round(mean, 9),
                     stress_cvar95=round(cvar, 9),
                     notes=tuple(notes),

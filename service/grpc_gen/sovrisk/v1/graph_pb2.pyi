@@ -35,7 +35,7 @@ class _ImportFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ImportFo
     IMPORT_FORMAT_DATASET: _ImportFormat.ValueType  # 1
     """A dataset's files (`dataset.toml`, `nodes.csv`, `edges.csv`, ...): the full model."""
     IMPORT_FORMAT_EDGE_TABLE: _ImportFormat.ValueType  # 2
-    """One file, `edge_table.npz` (format `sovrisk-edge-table/1`, docs/scale.md): a large
+    """One file, `edge_table.npz` (format `sovrisk-edge-table/1`, docs/large-graphs.md): a large
     graph as arrays, scored by structure alone. Only `ScoreProvider`, `ListProviderScores`
     and the version methods serve such a version; the others answer FAILED_PRECONDITION.
     """
@@ -48,7 +48,7 @@ IMPORT_FORMAT_UNSPECIFIED: ImportFormat.ValueType  # 0
 IMPORT_FORMAT_DATASET: ImportFormat.ValueType  # 1
 """A dataset's files (`dataset.toml`, `nodes.csv`, `edges.csv`, ...): the full model."""
 IMPORT_FORMAT_EDGE_TABLE: ImportFormat.ValueType  # 2
-"""One file, `edge_table.npz` (format `sovrisk-edge-table/1`, docs/scale.md): a large
+"""One file, `edge_table.npz` (format `sovrisk-edge-table/1`, docs/large-graphs.md): a large
 graph as arrays, scored by structure alone. Only `ScoreProvider`, `ListProviderScores`
 and the version methods serve such a version; the others answer FAILED_PRECONDITION.
 """
