@@ -12,7 +12,10 @@ COPY service ./service
 COPY data ./data
 # sovrisk/ holds the package's __init__ and links to models/, service/ and data/ (copied as links).
 COPY sovrisk ./sovrisk
-RUN pip install --no-cache-dir '.[server]' \
+# `--build-arg EXTRAS=server,ray` for an image that is also a Ray worker and can drive one
+# (`--executor ray://...`, docs/scale.md); the default image does not carry Ray.
+ARG EXTRAS=server
+RUN pip install --no-cache-dir ".[${EXTRAS}]" \
  && useradd --system --uid 10001 sovrisk \
  && mkdir -p /var/lib/sovrisk && chown sovrisk /var/lib/sovrisk
 USER sovrisk

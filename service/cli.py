@@ -658,7 +658,8 @@ def add_executor_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--executor",
         default=_env("SOVRISK_EXECUTOR", "local"),
-        help="where sweeps run (simulations of 100,000+ samples, the interval draws): local, "
+        help="where sweeps run (simulations of 100,000+ samples, the interval draws, "
+        "trajectories' quarters): local, "
         "ray (a local Ray cluster, or RAY_ADDRESS), or ray://HOST:PORT; needs the `ray` "
         "extra (env SOVRISK_EXECUTOR; default local; docs/scale.md)",
     )

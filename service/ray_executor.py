@@ -66,18 +66,36 @@ class RayExecutor:
         resources: dict[str, float] = self._ray.cluster_resources()  # type: ignore[no-untyped-call]
         return max(1, int(resources.get("CPU", 1)))
 
-    def map(self, fn: Callable[[S, I], R], shared: S, items: Sequence[I]) -> list[R]:
+    def map(
+        self,
+        fn: Callable[[S, I], R],
+        shared: S,
+        items: Sequence[I],
+        *,
+        on_result: Callable[[int, R], None] | None = None,
+    ) -> list[R]:
         ray = self._ray
         ref = ray.put(shared)  # once: every task reads the same object
         refs = [self._remote.remote(fn, ref, item) for item in items]
-        pending = list(refs)
-        while pending:
-            _, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
-            if pending and stop_requested():
-                for r in pending:
-                    ray.cancel(r, force=True)
-                raise OperationCancelled()
-        outputs = ray.get(refs)
+        outputs: list[tuple[R, str, int]] = []
+        try:
+            # Every task is submitted; take the results in item order, so that the caller
+            # merges (and reports progress) while later items still run.
+            while len(outputs) < len(refs):
+                if stop_requested():
+                    raise OperationCancelled()
+                ready, _ = ray.wait([refs[len(outputs)]], timeout=POLL_SECONDS)
+                if ready:
+                    outputs.append(ray.get(ready[0]))
+                    if on_result is not None:
+                        on_result(len(outputs) - 1, outputs[-1][0])
+        except BaseException:
+            # Cancelled, a task failed, or on_result raised: the rest is not wanted. Without
+            # force, a queued task is dropped and a running one interrupted between two
+            # batches, and the worker processes (their imports, their JIT) live on.
+            for r in refs[len(outputs) :]:
+                ray.cancel(r)
+            raise
         with self._lock:
             self.last_workers = {(node, pid) for _, node, pid in outputs}
         return [result for result, _, _ in outputs]

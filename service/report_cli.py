@@ -94,6 +94,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help=f"output file (default {REPORTS_DIR_NAME}/sovrisk-report.<ext> in the state "
         "directory, beside the store; - = stdout)",
     )
+    # The draws, the trajectory and a large --simulate are sweeps (a served report's run on
+    # the server's own executor).
+    from sovrisk.service.cli import add_executor_argument  # cli imports this module
+
+    add_executor_argument(parser)
     return parser
 
 

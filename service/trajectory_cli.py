@@ -44,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--horizon", type=float, default=13.0, help="headline horizon in weeks")
     add_source_arguments(p)
     p.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
+    from sovrisk.service.cli import add_executor_argument  # cli imports this module
+
+    add_executor_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:

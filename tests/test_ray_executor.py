@@ -1,6 +1,7 @@
 """Sweeps on Ray (issue 14, item 5): a local head and two worker nodes on loopback; the
-Monte Carlo and the uncertainty draws give the same bits as in this process, and the work
-is spread over both workers. Skipped only without the `ray` extra (`make test` installs it)."""
+Monte Carlo, the uncertainty draws and a trajectory's quarters give the same bits as in this
+process, and the work is spread over both workers. Skipped only without the `ray` extra
+(`make test` installs it)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,12 @@ from sovrisk.models.engine.executor import (
     set_default_executor,
 )
 from sovrisk.models.graph.bundle import load_bundle
+from sovrisk.models.graph.series import Quarter
+from sovrisk.models.scoring import trajectory as trajectory_module
 from sovrisk.models.scoring import uncertainty
+from sovrisk.models.scoring.params import ScoringParams
 from sovrisk.models.scoring.risk_engine import RiskEngine
+from sovrisk.models.scoring.trajectory import trajectory
 from sovrisk.service.ray_executor import RayExecutor, executor_from_option
 
 BUNDLED = Path(__file__).parents[1] / "data"
@@ -51,9 +56,18 @@ def test_the_monte_carlo_is_bit_identical_and_spread(
 ) -> None:
     events = engine.supplements.events
     local = simulate(engine, events, 12_000, 7, keep_drivers=True, batch_size=1000)
+    reports: list[int] = []
     spread = simulate(
-        engine, events, 12_000, 7, keep_drivers=True, batch_size=1000, executor=cluster
+        engine,
+        events,
+        12_000,
+        7,
+        keep_drivers=True,
+        batch_size=1000,
+        executor=cluster,
+        progress=lambda p: reports.append(p.samples_done),
     )
+    assert len(reports) > 1 and reports[-1] == 12_000  # per range merged, not once at the end
     assert spread.providers == local.providers
     assert local.drivers is not None and spread.drivers is not None
     assert np.array_equal(spread.drivers.x, local.drivers.x)
@@ -76,6 +90,23 @@ def test_the_interval_draws_are_bit_identical(cluster: RayExecutor, engine: Risk
         uncertainty._drawn_scores.cache_clear()
     assert there == here
     assert len(cluster.last_workers) == 2  # one draw on each worker
+
+
+def test_trajectory_quarters_are_bit_identical(cluster: RayExecutor) -> None:
+    """Each quarter a task: the workers rebuild the stored graph's engine and score it."""
+    graph, supplements = load_bundle(BUNDLED)
+    params = ScoringParams.build(as_of=graph.info.as_of, horizon_weeks=13.0)
+    span = (Quarter(2024, 1), Quarter(2024, 2))
+
+    def run(executor: LocalExecutor | RayExecutor) -> list[object]:
+        engine = RiskEngine(graph, supplements, tail_samples=500)  # cold: nothing scored yet
+        providers = list(engine.provider_ids)
+        return list(trajectory(engine, providers, *span, params, executor=executor))
+
+    trajectory_module._remote_rows.clear()  # none kept from an earlier test: both go out
+    assert run(cluster) == run(LocalExecutor())
+    trajectory_module._remote_rows.clear()
+    assert len({node for node, _ in cluster.last_workers}) == 2  # one quarter on each
 
 
 def test_a_cancelled_map_stops(cluster: RayExecutor, engine: RiskEngine) -> None:

@@ -700,7 +700,8 @@ def simulate(
 
     ``executor`` (default: :func:`default_executor` for at least :data:`DISTRIBUTE_SAMPLES`
     samples, else this thread) runs the batches; any executor gives the same bits. With an
-    executor, ``progress`` is reported per finished range of batches.
+    executor, ``progress`` is reported per range of batches merged (in sample order), at most
+    about :data:`MAX_PROGRESS_REPORTS` times.
 
     ``allocation`` (optional) shares out the constrained pools' losses by a rule
     (:class:`models.analysis.allocation.PoolAllocation`) instead of node by node.
@@ -754,25 +755,36 @@ def simulate(
         if (should_stop is not None and should_stop()) or stop_requested():
             raise Cancelled(0)
         ranges = _ranges(n_samples, batch_size, executor.parallelism)
-        for part in executor.map(_run_range, (plan, seed, batch_size, keep_drivers), ranges):
+        range_every = max(1, math.ceil(len(ranges) / MAX_PROGRESS_REPORTS))
+
+        def merge(index: int, part: _RangeResult) -> None:
+            # Called in sample order as the ranges come back: the samples so far are a prefix,
+            # as in the loop below, so progress streams while the other ranges still run.
             losses[part.start : part.stop] = part.losses
             for d, (cols, changed) in enumerate(part.changed):
                 changed_at[d].append(cols)
                 changed_to[d].append(changed)
-            occurrences += part.occurrences
+            occurrences[:] += part.occurrences
             if x is not None and part.x is not None:
                 x[part.start : part.stop] = part.x
-        done = n_samples
-        if progress is not None:
-            progress(
-                Progress(
-                    samples_done=done,
-                    n_samples=n_samples,
-                    providers=plan.provider_ids,
-                    mean_loss=tuple(float(v) for v in losses.mean(axis=0)),
-                    p95_loss=tuple(float(v) for v in _running_quantile(losses, 0.95)),
+            if should_stop is not None and should_stop():
+                raise Cancelled(part.stop)  # the executor drops the ranges still to run
+            last = index == len(ranges) - 1
+            if progress is not None and ((index + 1) % range_every == 0 or last):
+                progress(
+                    Progress(
+                        samples_done=part.stop,
+                        n_samples=n_samples,
+                        providers=plan.provider_ids,
+                        mean_loss=tuple(float(v) for v in losses[: part.stop].mean(axis=0)),
+                        p95_loss=tuple(
+                            float(v) for v in _running_quantile(losses[: part.stop], 0.95)
+                        ),
+                    )
                 )
-            )
+
+        executor.map(_run_range, (plan, seed, batch_size, keep_drivers), ranges, on_result=merge)
+        done = n_samples
     while done < n_samples:
         if (should_stop is not None and should_stop()) or stop_requested():
             raise Cancelled(done)

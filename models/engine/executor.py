@@ -12,7 +12,7 @@ across executors and worker counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
@@ -35,7 +35,18 @@ class Executor(Protocol):
         """How many items run at once (to size the work so every worker gets some)."""
         ...
 
-    def map(self, fn: Callable[[S, I], R], shared: S, items: Sequence[I]) -> list[R]: ...
+    def map(
+        self,
+        fn: Callable[[S, I], R],
+        shared: S,
+        items: Sequence[I],
+        *,
+        on_result: Callable[[int, R], None] | None = None,
+    ) -> list[R]:
+        """``on_result(index, result)``, if given, is called in item order as soon as every
+        earlier item is done, so a caller can merge and report progress while the rest run;
+        an exception it raises ends the map (and drops the items still to run)."""
+        ...
 
 
 class LocalExecutor:
@@ -52,15 +63,36 @@ class LocalExecutor:
     def parallelism(self) -> int:
         return self.threads
 
-    def map(self, fn: Callable[[S, I], R], shared: S, items: Sequence[I]) -> list[R]:
+    def map(
+        self,
+        fn: Callable[[S, I], R],
+        shared: S,
+        items: Sequence[I],
+        *,
+        on_result: Callable[[int, R], None] | None = None,
+    ) -> list[R]:
         def one(item: I) -> R:
             checkpoint()
             return fn(shared, item)
 
         if self.threads == 1 or len(items) <= 1:
-            return [one(item) for item in items]
+            return _collect((one(item) for item in items), on_result)
         with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            return list(pool.map(carried(one), items))
+            futures = [pool.submit(carried(one), item) for item in items]
+            try:
+                return _collect((f.result() for f in futures), on_result)
+            finally:
+                for f in futures:  # after an exception: the items not started never run
+                    f.cancel()
+
+
+def _collect(results: Iterable[R], on_result: Callable[[int, R], None] | None) -> list[R]:
+    out: list[R] = []
+    for index, result in enumerate(results):
+        out.append(result)
+        if on_result is not None:
+            on_result(index, result)
+    return out
 
 
 _default: Executor = LocalExecutor()

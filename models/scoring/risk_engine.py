@@ -1022,7 +1022,9 @@ class RiskEngine(ImpactModel):
         total = math.fsum(weight.values()) or 1.0
         share_c = weight[Quality.C] / total
         site_w: dict[Quality, float] = defaultdict(float)
-        for nid in members:
+        # In id order: a set's order follows the process's string hashing, and the sum's last
+        # bits its order (a Ray worker, another replica must get the same bits).
+        for nid in sorted(members):
             for site in g.sites.get(nid, ()):
                 site_w[site.provenance.quality] += float(x[cg.index[nid]]) * site.share
         regime_w: dict[Quality, float] = defaultdict(float)
