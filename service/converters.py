@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.type import date_pb2
 
 from sovrisk.models.analysis.allocation import AllocationRule
@@ -813,16 +814,40 @@ def chokepoint_to_proto(
     )
 
 
+def canonical_dict(message: Message) -> dict[str, Any]:
+    """``message`` in the proto JSON mapping with every map's keys in sorted order: protobuf
+    iterates maps in hash order, which differs between processes, and the same inputs must
+    give the same bytes."""
+    doc = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    _sort_maps(doc, message.DESCRIPTOR)
+    return doc
+
+
+def _sort_maps(doc: dict[str, Any], descriptor: Any) -> None:
+    for field in descriptor.fields:
+        value = doc.get(field.json_name)
+        if value is None or field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            doc[field.json_name] = dict(sorted(value.items()))
+            entry_value = field.message_type.fields_by_name["value"]
+            if entry_value.message_type is not None:
+                for item in doc[field.json_name].values():
+                    if isinstance(item, dict):
+                        _sort_maps(item, entry_value.message_type)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _sort_maps(item, field.message_type)
+        elif isinstance(value, dict):
+            _sort_maps(value, field.message_type)
+
+
 def assessments_json(
     graph: SupplyGraph,
     assessments: Sequence[am.RiskAssessment],
     uncertainty: Uncertainty | None = None,
 ) -> str:
     """Assessments in the canonical proto JSON mapping (one object, or a list for several)."""
-    docs = [
-        json_format.MessageToDict(
-            assessment_to_proto(graph, a, uncertainty), always_print_fields_with_no_presence=True
-        )
-        for a in assessments
-    ]
+    docs = [canonical_dict(assessment_to_proto(graph, a, uncertainty)) for a in assessments]
     return json.dumps(docs[0] if len(docs) == 1 else docs, indent=2, sort_keys=False)

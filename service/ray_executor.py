@@ -91,8 +91,9 @@ class RayExecutor:
                         on_result(len(outputs) - 1, outputs[-1][0])
         except BaseException:
             # Cancelled, a task failed, or on_result raised: the rest is not wanted. Without
-            # force, a queued task is dropped and a running one interrupted between two
-            # batches, and the worker processes (their imports, their JIT) live on.
+            # force, a queued task is dropped and a running one interrupted at its next Python
+            # step (a KeyboardInterrupt: after the batch in hand), and the worker processes
+            # (their imports, their JIT) live on for the next map.
             for r in refs[len(outputs) :]:
                 ray.cancel(r)
             raise

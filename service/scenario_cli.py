@@ -185,7 +185,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.json:
         response = scenario_conv.result_to_proto(result)
         response.provenance.CopyFrom(conv.result_provenance_to_proto(engine.provenance(params)))
-        doc = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+        doc = conv.canonical_dict(response)
         print(json.dumps(doc, indent=2))
     else:
         print(render(result))

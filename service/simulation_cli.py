@@ -9,8 +9,6 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
-from google.protobuf import json_format
-
 from sovrisk.models.analysis import simulation as sim
 from sovrisk.models.analysis.sensitivity import SensitivityResult, sensitivity
 from sovrisk.models.graph.events import load_events
@@ -86,7 +84,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         )
         provenance.seed = args.seed
         message = sim_conv.result_to_proto(result, sens, names, provenance)
-        doc = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+        doc = conv.canonical_dict(message)
         print(json.dumps(doc, indent=2))
     else:
         print(render(result, sens, names))

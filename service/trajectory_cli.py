@@ -50,7 +50,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from google.protobuf import json_format
 
     from sovrisk.models.scoring.params import ScoringParams
     from sovrisk.models.scoring.trajectory import trajectory
@@ -73,12 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if sys.stderr.isatty():
         print("\r" + " " * 20 + "\r", end="", file=sys.stderr)
     if args.json:
-        docs = [
-            json_format.MessageToDict(
-                conv.trajectory_row_to_proto(r), always_print_fields_with_no_presence=True
-            )
-            for r in rows
-        ]
+        docs = [conv.canonical_dict(conv.trajectory_row_to_proto(r)) for r in rows]
         print(json.dumps(docs, indent=1))
     else:
         print(render(rows, {p: engine.graph.nodes[p].name for p in providers}))
