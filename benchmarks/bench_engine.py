@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import itertools
 import json
 import os
 import platform
@@ -53,6 +54,7 @@ TARGETS = {  # at 1M nodes / ~5M edges, on the 2-core machine of the brief
     "eval1_ms": 50.0,
     "speedup_100k": 100.0,
     "agree": 1e-6,
+    "mc_item6_s": 1.8,  # issue 14 item 6: 1,000 scenarios f32 at 1M nodes, median of 3
 }
 FRACTION = 0.03  # nodes degraded per scenario
 
@@ -141,9 +143,80 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
         out[f"mc_{name}_batch"] = batch
 
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    if not args.ref_scenarios:
-        return out
-    # the reference scenarios, every node, for the agreement check in the parent
+    if args.ref_scenarios:
+        reference_scenarios(cg, rows, h, args, out)
+    # Last, so their buffers count in no peak RSS above: what the memory system delivers,
+    # and (--against) the float32 Monte Carlo with another revision's kernel.
+    out.update(memory_probes(cg, rows, out["mc_f32_batch"], args.runs))
+    if args.against and out["kernel_f32"]:
+        out.update(compare_kernels(cg, rows, h, args))
+    return out
+
+
+def compare_kernels(
+    cg: Any, rows: Any, h: float | None, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The float32 Monte Carlo (generation included, the same seeds) with the numba kernel
+    of git revision ``args.against`` and with this tree's, alternating which goes first, so
+    both see the same machine load; and whether they return the same bits."""
+    import importlib.util
+
+    from sovrisk.models.engine import kernels
+
+    source_path = Path(kernels.__file__).resolve().relative_to(ROOT)
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{args.against}:{source_path}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = Path(args.engine_out).parent / "kernels_against.py"  # numba caches beside it
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("sovrisk_kernels_against", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while defined
+    spec.loader.exec_module(module)
+    kernel = {"this tree": kernels._evaluate_rows, args.against: module._evaluate_rows}
+    batch = cg.default_batch(np.float32)
+
+    def monte_carlo(name: str, seed: int, scenarios: int) -> tuple[float, Any]:
+        kernels._evaluate_rows = kernel[name]  # what kernels.evaluate calls
+        try:
+            batches = degraded_batches(
+                cg.n_nodes, scenarios, batch_size=batch, fraction=FRACTION, seed=seed,
+                dtype=np.float32,
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            kept = cg.evaluate_rows(batches, rows, dtype=np.float32, horizon=h)
+            return time.perf_counter() - t0, kept
+        finally:
+            kernels._evaluate_rows = kernel["this tree"]
+
+    for name in kernel:  # compiles (or loads) the other kernel: full and partial batches
+        monte_carlo(name, 7, batch + 1)
+    times: dict[str, list[float]] = {name: [] for name in kernel}
+    same = True
+    for run in range(args.runs):
+        names = list(kernel) if run % 2 == 0 else list(kernel)[::-1]
+        kept = {}
+        for name in names:
+            seconds, kept[name] = monte_carlo(name, run, args.scenarios)
+            times[name].append(seconds)
+        a, b = kept.values()
+        same = same and bool(np.array_equal(a.view(np.uint64), b.view(np.uint64)))
+    return {
+        "against": args.against,
+        "against_mc_f32_runs": times[args.against],
+        "this_mc_f32_runs": times["this tree"],
+        "against_same_bits": same,
+    }
+
+
+def reference_scenarios(
+    cg: Any, rows: Any, h: float | None, args: argparse.Namespace, out: dict[str, Any]
+) -> None:
+    """Every node of a few scenarios, saved for the agreement check in the parent."""
     ref_up = next(
         degraded_batches(
             cg.n_nodes, args.ref_scenarios, batch_size=args.ref_scenarios, fraction=FRACTION,
@@ -160,7 +233,102 @@ def engine_worker(args: argparse.Namespace) -> dict[str, Any]:
         ids=np.array(cg.ids),
     )
     out["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+# -- the memory roofline -------------------------------------------------------------------------
+
+
+def memory_probes(cg: Any, rows: Any, batch: int, runs: int) -> dict[str, Any]:
+    """The two rates that bound the float32 Monte Carlo on this machine (both on as many
+    threads as the kernel uses; medians of ``max(3, runs)``):
+
+    ``copy_gbs``: streaming copy (``np.copyto``, bytes read + written) of an array the size
+    of one batch's working array: what reading ``up`` and writing the working rows can reach.
+    ``gather_gbs``: the kernel's own supplier-row reads, alone (every plan entry's
+    ``batch``-wide row summed, in the kernel's order with its prefetching, nothing written):
+    what the data-dependent part can reach. Needs numba (else only the copy).
+    """
+    from sovrisk.models.engine import compiled
+
+    plan = cg._plan_for(rows)[0]
+    n, width = plan.n_rows, batch
+    threads = 1
+    gather = None
+    if compiled._use_kernel(compiled.KERNEL_MIN_WORK):
+        from sovrisk.models.engine import kernels
+
+        threads = kernels.n_threads()
+        gather = _gather_probe(kernels, plan.kernel_plan(), n, width, threads, max(3, runs))
+    src = np.ones(n * width, dtype=np.float32)
+    dst = np.zeros_like(src)
+    parts = np.linspace(0, src.size, threads + 1).astype(np.int64)
+
+    def copy(k: int) -> None:
+        np.copyto(dst[parts[k] : parts[k + 1]], src[parts[k] : parts[k + 1]])
+
+    times = _timed_parallel(copy, threads, max(3, runs))
+    out: dict[str, Any] = {
+        "copy_gbs": 2 * src.nbytes / median(times) / 1e9,
+        "probe_threads": threads,
+        "work_bytes": src.nbytes,
+        "plan_rows": n,
+        "plan_entries": plan.n_entries,
+    }
+    if gather is not None:
+        out["gather_gbs"] = plan.n_entries * width * 4 / median(gather) / 1e9
     return out
+
+
+def _timed_parallel(fn: Any, threads: int, repeats: int) -> list[float]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    times = []
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats + 1):  # the first run only faults the pages in
+            t0 = time.perf_counter()
+            list(pool.map(fn, range(threads)))
+            times.append(time.perf_counter() - t0)
+    return times[1:]
+
+
+def _gather_probe(
+    kernels: Any, kplan: Any, n: int, width: int, threads: int, repeats: int
+) -> list[float]:
+    """Seconds per batch for the kernel's supplier-row reads alone (see memory_probes)."""
+    import numba
+
+    prefetch, prefetch_l2 = kernels._prefetch, kernels._prefetch_l2
+    near, far = kernels.PREFETCH_ENTRIES, kernels.PREFETCH_ENTRIES_L2  # as the kernel does
+
+    @numba.njit(nogil=True, fastmath=True)  # type: ignore[misc]
+    def gather(work: Any, acc: Any, e0: int, e1: int, indices: Any) -> None:
+        step = 16
+        last = len(indices) - 1
+        for e in range(e0, e1):
+            ahead = indices[min(e + far, last)]
+            for offset in range(0, work.shape[1], step):
+                prefetch_l2(work, ahead, offset)
+            ahead = indices[min(e + near, last)]
+            for offset in range(0, work.shape[1], step):
+                prefetch(work, ahead, offset)
+            row = work[indices[e]]
+            for c in range(work.shape[1]):
+                acc[c] += row[c]
+
+    work = np.ones((n, width), dtype=np.float32)
+    accs = [np.zeros(width + 64, dtype=np.float32) for _ in range(threads)]  # no false sharing
+    spans = []  # per level: the entry ranges of the kernel's row split
+    for lo, hi in kplan.levels:
+        bounds = kernels._split(kplan, lo, hi, threads) if threads > 1 else [lo, hi]
+        entries = kplan.seg_ptr[kplan.node_seg_ptr[np.asarray(bounds)]]
+        spans.append([(int(a), int(b)) for a, b in itertools.pairwise(entries.tolist())])
+
+    def run(k: int) -> None:
+        for level in spans:
+            if k < len(level):
+                gather(work, accs[k], level[k][0], level[k][1], kplan.indices)
+
+    return _timed_parallel(run, threads, repeats)
 
 
 # -- the parent: generate, run the child, run the reference --------------------------------------
@@ -182,11 +350,16 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         "--ref-scenarios", str(args.ref_scenarios), "--engine-out", str(engine_out),
         "--horizon", str(args.horizon),
     ]  # fmt: skip
+    if args.against:
+        cmd += ["--against", args.against]
     if n <= args.csv_max:
         cmd += ["--csv", str(csv)]
     env = {**os.environ, **({"SOVRISK_NUMBA": "0"} if args.numpy else {})}
     print(f"[{n:,} nodes] generated in {gen_s:.1f} s; engine process ...", flush=True)
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"the engine process failed (exit status {done.returncode})")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     result.update(nodes=n, edges=table.n_edges, gen_s=gen_s)
 
@@ -296,6 +469,64 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
         print(f"  {'agrees with reference to 1e-6':34} {value:9.1e}     {verdict}")
     if big["nodes"] < 1_000_000:
         print("  (the targets are stated for 1M nodes: run with --full)")
+    print_item6(big, args)
+
+
+def print_item6(r: dict[str, Any], args: argparse.Namespace) -> None:
+    """Issue 14 item 6: the float32 Monte Carlo against its target and the memory roofline.
+
+    Per 1,000 scenarios of float32 (4 bytes), with ``N`` plan rows, ``E`` plan entries: the
+    kernel streams ``up`` in (N × 4 kB), writes every working row (N × 4 kB) and, as plain
+    stores do, first reads each line it writes (N × 4 kB); it reads a supplier row per entry
+    (E × 4 kB), at addresses only the graph knows. The first three move at copy bandwidth at
+    best, the gathers at the measured rate of the kernel's own reads.
+    """
+    scale = 1000 / args.scenarios
+    mc = r["mc_f32_s"] * scale
+    gen = r["gen_f32_s"] * scale
+    label = f"{r['nodes'] / 1e6:g}M" if r["nodes"] >= 1_000_000 else f"{r['nodes']:,}"
+    verdict = "met" if mc <= TARGETS["mc_item6_s"] else "missed"
+    if r["nodes"] < 1_000_000:
+        verdict += ", but the target is stated for 1M nodes: run with --full"
+    print(
+        f"\nMC 1,000 scenarios at {label} nodes f32 median of {args.runs}: {mc:.2f} s "
+        f"(target <= {TARGETS['mc_item6_s']} s: {verdict}); of which generating the "
+        f"scenarios {gen:.2f} s, the engine {mc - gen:.2f} s"
+    )
+    if "copy_gbs" not in r:
+        return
+    n, e, width = r["plan_rows"], r["plan_entries"], r["mc_f32_batch"]
+    streamed = 3 * n * 1000 * 4 / 1e9
+    gathered = e * 1000 * 4 / 1e9
+    copy = r["copy_gbs"]
+    print(
+        f"memory bound, f32, per 1,000 scenarios ({n:,} rows, {e:,} entries, batches of "
+        f"{width}, {r['probe_threads']} threads):\n"
+        f"  streamed  {streamed:6.2f} GB (up in, rows out, rows read for ownership) at "
+        f"{copy:5.1f} GB/s copy bandwidth = {streamed / copy:5.2f} s\n"
+        f"  gathered  {gathered:6.2f} GB ({width * 4} B supplier rows, one per entry)"
+        + (
+            f" at {r['gather_gbs']:5.1f} GB/s measured = {gathered / r['gather_gbs']:5.2f} s"
+            if "gather_gbs" in r
+            else " (no numba: gather rate not measured)"
+        )
+    )
+    everything = (streamed + gathered) / copy
+    total = streamed + gathered
+    line = f"  bound: {everything:.2f} s if all {total:.1f} GB moved at copy bandwidth"
+    if "gather_gbs" in r:
+        design = streamed / copy + gathered / r["gather_gbs"]
+        line += f"; {design:.2f} s with the gathers at their measured rate"
+        line += f"; + generation {gen:.2f} s = {design + gen:.2f} s for the MC line"
+    print(line)
+    if "against" in r:
+        theirs, ours = r["against_mc_f32_runs"], r["this_mc_f32_runs"]
+        print(
+            f"side by side (MC f32, generation included, alternating, medians of {len(ours)}): "
+            f"kernel of {r['against']} {median(theirs) * scale:.2f} s, this tree "
+            f"{median(ours) * scale:.2f} s ({median(ours) / median(theirs) - 1:+.0%}); "
+            f"same bits: {'yes' if r['against_same_bits'] else 'NO'}"
+        )
 
 
 def main() -> int:
@@ -316,6 +547,12 @@ def main() -> int:
     parser.add_argument("--json", help="write the raw results here")
     parser.add_argument(
         "--numpy", action="store_true", help="force the numpy path (SOVRISK_NUMBA=0)"
+    )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also time the float32 Monte Carlo with the numba kernel of git revision REV, "
+        "alternating with this tree's (same scenarios, same process), and compare the bits",
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--table", help=argparse.SUPPRESS)

@@ -24,8 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sovrisk.models.engine.compiled as compiled
+from benchmarks.synthetic import degraded_batches, layered_graph, top_rows
 from sovrisk.models.engine.compiled import CompiledGraph
-from sovrisk.models.engine.reference import reference_evaluate
+from sovrisk.models.engine.reference import ReferenceGraph, reference_evaluate
 
 kernels = pytest.importorskip("sovrisk.models.engine.kernels", reason="numba is not installed")
 
@@ -184,6 +185,46 @@ def test_kernel_rows_with_scales_batches_and_threads(
         np.testing.assert_array_equal(fused, plain)
     plain, fused = both(lambda: cg.evaluate(up, scale, dtype=dtype), threads=threads)
     np.testing.assert_array_equal(fused, plain)
+
+
+def test_monte_carlo_with_buffers_matches_numpy_and_the_reference() -> None:
+    # The benchmark's Monte Carlo in miniature: a synthetic graph with a buffer on every edge
+    # at the 13-week horizon (so every segment sum starts at a non-zero constant), batches as
+    # wide as the kernel's defaults and a narrower last one (a column slice of the generator's
+    # buffer, so ``up`` is not C-contiguous), two threads per level.
+    table = layered_graph(3000, seed=3, buffers=True)
+    cg = table.compile()
+    rows = top_rows(cg)
+
+    def monte_carlo(dtype: type[np.float32] | type[np.float64]) -> np.ndarray:
+        batch = compiled.KERNEL_BATCH[np.dtype(dtype)]
+        scenarios = degraded_batches(cg.n_nodes, 2 * batch + 7, batch_size=batch, dtype=dtype)
+        return cg.evaluate_rows(scenarios, rows, dtype=dtype, horizon=13.0, batch_size=batch)
+
+    for dtype in (np.float32, np.float64):
+        plain, fused = both(lambda d=dtype: monte_carlo(d), threads=2)
+        np.testing.assert_array_equal(fused.view(np.uint64), plain.view(np.uint64))  # bits
+
+    # every node of a few scenarios on the kernel against the networkx reference
+    new_of_old = np.array([cg.index[nid] for nid in table.ids.tolist()])
+    ref = ReferenceGraph.from_arrays(
+        cg.ids,
+        new_of_old[table.consumer],
+        new_of_old[table.supplier],
+        table.categories[table.category].tolist(),
+        table.share,
+        table.buffer,
+    )
+    up = next(degraded_batches(cg.n_nodes, 3, batch_size=3, fraction=0.05, seed=9)).copy()
+    with on_path("kernel", threads=2):
+        a64 = cg.evaluate(up, horizon=13.0)
+        a32 = cg.evaluate(up, dtype=np.float32, horizon=13.0)
+    bound = cg.float32_error_bound()
+    for k in range(up.shape[1]):
+        expected = ref.evaluate(dict(zip(cg.ids, up[:, k].tolist(), strict=True)), horizon=13.0)
+        want = np.array([expected[nid] for nid in cg.ids])
+        np.testing.assert_allclose(a64[:, k], want, rtol=0, atol=1e-12)
+        assert float(np.max(np.abs(a32[:, k] - want))) <= bound
 
 
 def test_long_categories_take_the_four_at_a_time_path() -> None:
