@@ -16,6 +16,13 @@ networkx reference (models/reference.py) and evaluates ``--ref-scenarios`` scena
 compares every node with the engine's float64 and float32 results, and reports per-scenario
 speed ratios (reference one scenario at a time vs the engine batched).
 
+Last, the issue 14 item 6 line: the float32 Monte Carlo at the largest size against its
+target (1.8 s at 1M nodes), split into generation and engine, beside the memory roofline the
+worker measures on this machine (streaming copy bandwidth; the kernel's own supplier-row
+gathers alone, on the real plan). ``--against REV`` also times the float32 Monte Carlo with
+the kernel of git revision REV, alternating with this tree's in the same process, and checks
+that both return the same bits.
+
 Model v2: every edge carries a buffer (0-52 weeks) and every evaluation runs at the headline
 horizon of 13 weeks (``--horizon``; ``--horizon 0`` is the long run), on the engine and the
 reference alike: a horizon only rescales the shares and adds a constant per segment.
