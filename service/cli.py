@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 # without the engine (numpy, scipy, networkx), which each command imports when it runs.
 from sovrisk.models.scoring.limits import DEFAULT_DRAWS
 from sovrisk.service import listing_cli, report_cli, screening_cli, store_cli, trajectory_cli
+from sovrisk.service.executor_option import add_executor_argument, use_executor
 from sovrisk.service.paths import DEFAULT_DATA_DIR, default_store, default_tokens_file, display
 from sovrisk.service.source import add_source_arguments, open_source
 
@@ -654,33 +655,10 @@ def _grpc_failure(exc: Exception) -> tuple[int, str] | None:
     return EXIT_FAILED, text
 
 
-def add_executor_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--executor",
-        default=_env("SOVRISK_EXECUTOR", "local"),
-        help="where sweeps run (simulations of 100,000+ samples, the interval draws, "
-        "trajectories' quarters): local, "
-        "ray (a local Ray cluster, or RAY_ADDRESS), or ray://HOST:PORT; needs the `ray` "
-        "extra (env SOVRISK_EXECUTOR; default local; docs/scale.md)",
-    )
-
-
-def _use_executor(value: str) -> None:
-    if value in ("", "local"):
-        return
-    from sovrisk.models.engine.executor import set_default_executor
-    from sovrisk.service.ray_executor import executor_from_option
-
-    try:
-        set_default_executor(executor_from_option(value))
-    except (ValueError, RuntimeError, ConnectionError) as exc:  # bad value, no extra, no cluster
-        raise SystemExit(f"sovrisk: --executor {value}: {exc}") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     try:
-        _use_executor(getattr(args, "executor", "local"))
+        use_executor(getattr(args, "executor", "local"))
         return HANDLERS[args.command](args)
     except Exception as exc:
         failure = _failure(exc)

@@ -293,20 +293,31 @@ class GraphRegistry:
             "graph_version",
         )
 
+    def known_kind(self, version_id: int | None) -> tuple[bool, LargeGraphModel | None]:
+        """(known, model) without I/O, for the event loop: whether this process already
+        knows what the version (None = the latest) is, and its edge-table model if it is
+        one. Unknown versions go through :meth:`large_at` in the worker pool."""
+        with self._lock:
+            if version_id is None or (self._version and version_id == self._version.id):
+                if self._current_large is not None or self._current is not None:
+                    return True, self._current_large
+            elif version_id in self._engines:
+                return True, None  # a dataset version compiled here
+            elif (model := self._large.get(version_id)) is not None:
+                self._large.move_to_end(version_id)
+                return True, model
+        return False, None
+
     def large_at(self, version_id: int | None) -> LargeGraphModel | None:
         """The edge-table model of a stored version (None = the latest), or None when that
         version is a dataset. Built once (compiling ~1 s per million edges) and kept."""
+        known, model = self.known_kind(version_id)
+        if known:
+            return model
         if version_id is None:
             if self._version is None:
                 raise RuntimeError("no stored version installed")
-            if self._current_large is not None or self._current is not None:
-                return self._current_large
             version_id = self._version.id
-        with self._lock:
-            model = self._large.get(version_id)
-            if model is not None:
-                self._large.move_to_end(version_id)
-                return model
         version = self._require_store().get(version_id)
         if not self._is_edge_table(version):
             return None

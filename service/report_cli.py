@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from sovrisk.models.errors import FieldViolation, InvalidParameterError
 from sovrisk.models.scoring.limits import DEFAULT_DRAWS
+from sovrisk.service.executor_option import add_executor_argument
 from sovrisk.service.paths import display, state_dir
 from sovrisk.service.source import add_source_arguments, open_source, server_client
 
@@ -96,8 +97,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     # The draws, the trajectory and a large --simulate are sweeps (a served report's run on
     # the server's own executor).
-    from sovrisk.service.cli import add_executor_argument  # cli imports this module
-
     add_executor_argument(parser)
     return parser
 

@@ -142,7 +142,8 @@ async def engine_for(registry: GraphRegistry, graph_version: str) -> RiskEngine:
 async def _edge_table_for(registry: GraphRegistry, graph_version: str) -> LargeGraphModel | None:
     """The edge-table model of the requested version, or None when it is a dataset."""
     version = vconv.parse_version(graph_version, "graph_version")
-    return await registry.call(registry.large_at, version)
+    known, model = registry.known_kind(version)  # the common case: no thread hop, no I/O
+    return model if known else await registry.call(registry.large_at, version)
 
 
 def _refuse_on_edge_table(

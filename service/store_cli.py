@@ -13,7 +13,8 @@ import getpass
 import os
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ from sovrisk.service.source import add_server_client_arguments, server_client
 
 if TYPE_CHECKING:
     from sovrisk.models.graph.dataset import DatasetFiles, RecordChange
+    from sovrisk.service.registry import GraphRegistry
     from sovrisk.service.store import VersionRecord
 
 FORMATS = ("bundle", "eto", "json", "edges")
@@ -236,13 +238,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.server:
         return _import_remote(args, files)
 
-    from sovrisk.service.registry import GraphRegistry
-    from sovrisk.service.store import open_store
-
-    registry = GraphRegistry(open_store(args.store))
-    try:
+    with _local_registry(args.store) as registry:
         latest = registry.store.latest() if registry.store else None
-        author = f"local:{getpass.getuser()}"
         if latest is None:
             version = registry.load_latest(seed=args.dir) if args.format == "bundle" else None
             if version is None:
@@ -252,7 +249,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         registry.load_latest()
         assert registry.store is not None
         planned = registry.commit_files(
-            latest.id, files, author=author, message=args.message, validate_only=True
+            latest.id, files, author=_local_author(), message=args.message, validate_only=True
         )
         summary = ImportSummary(
             tuple((c.kind, c.op, c.key) for c in planned.changes),
@@ -265,13 +262,39 @@ def cmd_import(args: argparse.Namespace) -> int:
             return 0
         if summary.replaces_graph and not args.replace:
             return _refuse_replace(summary, latest.name)
-        committed = registry.commit_files(latest.id, files, author=author, message=args.message)
-        assert committed.version is not None
-        print(f"committed {_version_line(committed.version)}")
-        print(f"undo: sovrisk revert {latest.id} --store {args.store}")
-        return 0
+        return _commit_locally(registry, latest, files, args)
+
+
+@contextmanager
+def _local_registry(store: str) -> Iterator[GraphRegistry]:
+    from sovrisk.service.registry import GraphRegistry
+    from sovrisk.service.store import open_store
+
+    registry = GraphRegistry(open_store(store))
+    try:
+        yield registry
     finally:
         registry.close()
+
+
+def _local_author() -> str:
+    return f"local:{getpass.getuser()}"
+
+
+def _commit_locally(
+    registry: GraphRegistry,
+    latest: VersionRecord,
+    files: DatasetFiles,
+    args: argparse.Namespace,
+    what: str = "",
+) -> int:
+    committed = registry.commit_files(
+        latest.id, files, author=_local_author(), message=args.message
+    )
+    assert committed.version is not None
+    print(f"committed {_version_line(committed.version)}{what}")
+    print(f"undo: sovrisk revert {latest.id} --store {args.store}")
+    return 0
 
 
 def _import_edge_table(args: argparse.Namespace, files: DatasetFiles) -> int:
@@ -299,23 +322,12 @@ def _import_edge_table(args: argparse.Namespace, files: DatasetFiles) -> int:
         print(f"committed {done.version.name} by {done.version.author} (edge table)")
         return 0
 
-    from sovrisk.service.registry import GraphRegistry
-    from sovrisk.service.store import open_store
-
-    registry = GraphRegistry(open_store(args.store))
-    try:
+    with _local_registry(args.store) as registry:
         assert registry.store is not None
         latest = registry.store.latest()
         if latest is None:
             raise SystemExit("the store is empty: seed it with a bundle folder first")
-        author = f"local:{getpass.getuser()}"
-        committed = registry.commit_files(latest.id, files, author=author, message=args.message)
-        assert committed.version is not None
-        print(f"committed {_version_line(committed.version)} (edge table)")
-        print(f"undo: sovrisk revert {latest.id} --store {args.store}")
-        return 0
-    finally:
-        registry.close()
+        return _commit_locally(registry, latest, files, args, " (edge table)")
 
 
 def _import_remote(args: argparse.Namespace, files: DatasetFiles) -> int:
@@ -351,11 +363,7 @@ def cmd_revert(args: argparse.Namespace) -> int:
         )
         return 0
 
-    from sovrisk.service.registry import GraphRegistry
-    from sovrisk.service.store import open_store
-
-    registry = GraphRegistry(open_store(args.store))
-    try:
+    with _local_registry(args.store) as registry:
         assert registry.store is not None
         target = registry.store.get(args.version)
         latest = registry.load_latest()
@@ -363,16 +371,11 @@ def cmd_revert(args: argparse.Namespace) -> int:
             print(f"{latest.name} already holds the dataset of {target.name}: nothing to do")
             return 0
         committed = registry.commit_files(
-            latest.id,
-            registry.store.files(target.id),
-            author=f"local:{getpass.getuser()}",
-            message=message,
+            latest.id, registry.store.files(target.id), author=_local_author(), message=message
         )
         assert committed.version is not None
         print(f"committed {_version_line(committed.version)}")
         return 0
-    finally:
-        registry.close()
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from sovrisk.service.executor_option import add_executor_argument
 from sovrisk.service.source import add_source_arguments, open_source
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--horizon", type=float, default=13.0, help="headline horizon in weeks")
     add_source_arguments(p)
     p.add_argument("--json", action="store_true", help="JSON in the proto JSON mapping")
-    from sovrisk.service.cli import add_executor_argument  # cli imports this module
-
     add_executor_argument(p)
 
 
